@@ -1,0 +1,277 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#include "keepaliveoptions.h"
+
+#include "keepaliveplatform_p.h"
+
+#include <QtCore/QDebug>
+
+#include <algorithm>
+#include <limits>
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto AllFields = KeepAliveOptions::Fields(KeepAliveOptions::Field::Enabled)
+        | KeepAliveOptions::Field::Idle | KeepAliveOptions::Field::Interval
+        | KeepAliveOptions::Field::ProbeCount | KeepAliveOptions::Field::UserTimeout;
+
+QString formatDuration(milliseconds value)
+{
+    if (value.count() != 0 && value.count() % 1000 == 0)
+        return QStringLiteral("%1 s").arg(value.count() / 1000);
+    return QStringLiteral("%1 ms").arg(value.count());
+}
+
+QString rangeError(const QString &field, const QString &value, const QString &minimum,
+                   const QString &maximum, const QString &note = QString())
+{
+    QString message = QStringLiteral("%1 %2 is out of range %3..%4").arg(field, value, minimum, maximum);
+    if (!note.isEmpty())
+        message += QStringLiteral(" (%1)").arg(note);
+    return message;
+}
+
+QString durationError(const QString &field, milliseconds value,
+                      const KeepAlivePlatform::DurationLimit &limit)
+{
+    // The accepted minimum is the smallest positive value: anything positive is rounded up.
+    const bool rounds = limit.granularity > 1ms;
+    if (value <= 0ms || KeepAlivePlatform::roundUp(value, limit) > limit.maximum)
+        return rangeError(field, formatDuration(value), formatDuration(rounds ? 1ms : limit.minimum),
+                          formatDuration(limit.maximum),
+                          rounds ? QStringLiteral("rounded up to whole %1 on this platform")
+                                           .arg(formatDuration(limit.granularity))
+                                 : QString());
+    return {};
+}
+
+// Saturating: huge idle/interval/count combinations must not overflow before validation.
+milliseconds saturatingAdd(milliseconds a, milliseconds b)
+{
+    if (a > milliseconds::max() - b)
+        return milliseconds::max();
+    return a + b;
+}
+
+milliseconds saturatingMultiply(milliseconds a, int factor)
+{
+    if (factor > 0 && a > milliseconds::max() / factor)
+        return milliseconds::max();
+    return a * factor;
+}
+
+} // namespace
+
+KeepAliveOptions::KeepAliveOptions()
+    : m_idle(60s),
+      m_interval(10s),
+      m_userTimeout(0ms),
+      m_probeCount(3),
+      m_userTimeoutMode(UserTimeoutMode::Automatic),
+      m_known(AllFields),
+      m_enabled(true)
+{
+}
+
+KeepAliveOptions &KeepAliveOptions::setEnabled(bool enabled)
+{
+    m_enabled = enabled;
+    return *this;
+}
+
+bool KeepAliveOptions::isEnabled() const
+{
+    return m_enabled;
+}
+
+KeepAliveOptions &KeepAliveOptions::setIdle(milliseconds idle)
+{
+    m_idle = idle;
+    return *this;
+}
+
+milliseconds KeepAliveOptions::idle() const
+{
+    return isKnown(Field::Idle) ? m_idle : -1ms;
+}
+
+KeepAliveOptions &KeepAliveOptions::setInterval(milliseconds interval)
+{
+    m_interval = interval;
+    return *this;
+}
+
+milliseconds KeepAliveOptions::interval() const
+{
+    return isKnown(Field::Interval) ? m_interval : -1ms;
+}
+
+KeepAliveOptions &KeepAliveOptions::setProbeCount(int count)
+{
+    m_probeCount = count;
+    return *this;
+}
+
+int KeepAliveOptions::probeCount() const
+{
+    return isKnown(Field::ProbeCount) ? m_probeCount : -1;
+}
+
+KeepAliveOptions &KeepAliveOptions::setUserTimeout(milliseconds timeout)
+{
+    m_userTimeout = timeout;
+    m_userTimeoutMode = UserTimeoutMode::Explicit;
+    return *this;
+}
+
+KeepAliveOptions &KeepAliveOptions::setUserTimeoutMode(UserTimeoutMode mode)
+{
+    m_userTimeoutMode = mode;
+    return *this;
+}
+
+KeepAliveOptions::UserTimeoutMode KeepAliveOptions::userTimeoutMode() const
+{
+    return m_userTimeoutMode;
+}
+
+milliseconds KeepAliveOptions::userTimeout() const
+{
+    if (!isKnown(Field::UserTimeout))
+        return -1ms;
+    switch (m_userTimeoutMode) {
+    case UserTimeoutMode::Explicit:
+        return m_userTimeout;
+    case UserTimeoutMode::Off:
+        return 0ms;
+    case UserTimeoutMode::Automatic:
+        break;
+    }
+    if (!m_enabled)
+        return 0ms;
+    const auto &limits = KeepAlivePlatform::limits();
+    const int probes = limits.fixedProbeCount > 0 ? limits.fixedProbeCount : m_probeCount;
+    return saturatingAdd(KeepAlivePlatform::roundUp(m_idle, limits.idle),
+                         saturatingMultiply(KeepAlivePlatform::roundUp(m_interval, limits.interval),
+                                            probes));
+}
+
+milliseconds KeepAliveOptions::detectionBound() const
+{
+    if (!m_enabled || m_known != AllFields)
+        return milliseconds::max();
+    const auto &limits = KeepAlivePlatform::limits();
+    const milliseconds userTimeout = KeepAlivePlatform::roundUp(this->userTimeout(), limits.userTimeout);
+    if (userTimeout <= 0ms)
+        return milliseconds::max();
+    const milliseconds idle = KeepAlivePlatform::roundUp(m_idle, limits.idle);
+    const milliseconds interval = KeepAlivePlatform::roundUp(m_interval, limits.interval);
+    const int probes = limits.fixedProbeCount > 0 ? limits.fixedProbeCount : m_probeCount;
+    if (idle <= 0ms || interval <= 0ms || probes <= 0)
+        return milliseconds::max();
+
+    // Idle: without a user timeout the peer dies after the last of `probes`
+    // probes; with one (Linux), at the first probe tick past the user timeout
+    // but never before the first probe. The larger of both holds everywhere.
+    const milliseconds byCount = saturatingAdd(idle, saturatingMultiply(interval, probes));
+    const milliseconds past = userTimeout - idle;
+    const auto ticks = std::max<milliseconds::rep>(1, (past.count() + interval.count() - 1) / interval.count());
+    const milliseconds byUserTimeout =
+            saturatingAdd(idle, saturatingMultiply(interval, int(std::min<milliseconds::rep>(
+                                                                     ticks, std::numeric_limits<int>::max()))));
+    // Busy: unacknowledged data is bounded by the user timeout itself.
+    return std::max({ byCount, byUserTimeout, userTimeout });
+}
+
+KeepAliveOptions::Fields KeepAliveOptions::knownFields() const
+{
+    return m_known;
+}
+
+bool KeepAliveOptions::isKnown(Field field) const
+{
+    return m_known.testFlag(field);
+}
+
+QString KeepAliveOptions::validationError() const
+{
+    const auto &limits = KeepAlivePlatform::limits();
+    if (QString error = durationError(QStringLiteral("idle"), m_idle, limits.idle); !error.isEmpty())
+        return error;
+    if (QString error = durationError(QStringLiteral("interval"), m_interval, limits.interval);
+        !error.isEmpty())
+        return error;
+    if (m_probeCount < limits.minimumProbeCount || m_probeCount > limits.maximumProbeCount)
+        return rangeError(QStringLiteral("probe count"), QString::number(m_probeCount),
+                          QString::number(limits.minimumProbeCount),
+                          QString::number(limits.maximumProbeCount));
+    if (m_userTimeoutMode == UserTimeoutMode::Explicit)
+        return durationError(QStringLiteral("user timeout"), m_userTimeout, limits.userTimeout);
+    if (m_userTimeoutMode == UserTimeoutMode::Automatic && m_enabled) {
+        const milliseconds automatic = userTimeout();
+        if (KeepAlivePlatform::roundUp(automatic, limits.userTimeout) > limits.userTimeout.maximum)
+            return rangeError(QStringLiteral("automatic user timeout (idle + interval × probe count)"),
+                              formatDuration(automatic), formatDuration(limits.userTimeout.minimum),
+                              formatDuration(limits.userTimeout.maximum),
+                              QStringLiteral("lower the values or set the user timeout explicitly"));
+    }
+    return {};
+}
+
+bool KeepAliveOptions::isValid() const
+{
+    return validationError().isEmpty();
+}
+
+KeepAliveOptions::Fields KeepAliveOptions::supportedFields()
+{
+    return KeepAlivePlatform::supportedFields();
+}
+
+KeepAliveOptions::Fields KeepAliveOptions::readableFields()
+{
+    return KeepAlivePlatform::readableFields();
+}
+
+bool operator==(const KeepAliveOptions &a, const KeepAliveOptions &b)
+{
+    return a.m_known == b.m_known && a.isEnabled() == b.isEnabled() && a.idle() == b.idle()
+            && a.interval() == b.interval() && a.probeCount() == b.probeCount()
+            && a.userTimeoutMode() == b.userTimeoutMode() && a.userTimeout() == b.userTimeout();
+}
+
+QDebug operator<<(QDebug debug, const KeepAliveOptions &options)
+{
+    const QDebugStateSaver saver(debug);
+    debug.nospace().noquote() << "KeepAliveOptions(";
+    auto field = [&](KeepAliveOptions::Field f, const QString &text) {
+        return options.isKnown(f) ? text : QStringLiteral("unknown");
+    };
+    debug << (options.isKnown(KeepAliveOptions::Field::Enabled)
+                      ? (options.isEnabled() ? "enabled" : "disabled")
+                      : "enabled unknown")
+          << ", idle " << field(KeepAliveOptions::Field::Idle, formatDuration(options.idle()))
+          << ", interval " << field(KeepAliveOptions::Field::Interval, formatDuration(options.interval()))
+          << ", probes "
+          << field(KeepAliveOptions::Field::ProbeCount, QString::number(options.probeCount()))
+          << ", user timeout ";
+    if (!options.isKnown(KeepAliveOptions::Field::UserTimeout)) {
+        debug << "unknown";
+    } else {
+        switch (options.userTimeoutMode()) {
+        case KeepAliveOptions::UserTimeoutMode::Automatic:
+            debug << "automatic " << formatDuration(options.userTimeout());
+            break;
+        case KeepAliveOptions::UserTimeoutMode::Explicit:
+            debug << formatDuration(options.userTimeout());
+            break;
+        case KeepAliveOptions::UserTimeoutMode::Off:
+            debug << "off";
+            break;
+        }
+    }
+    debug << ')';
+    return debug;
+}

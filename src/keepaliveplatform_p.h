@@ -1,0 +1,91 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+// Internal: the only code that touches socket options. One implementation
+// file per platform family (keepaliveplatform_linux.cpp,
+// keepaliveplatform_bsd.cpp for macOS/FreeBSD, keepaliveplatform_win.cpp),
+// chosen by the build system. Nothing here is installed.
+
+#include "connectionhealth.h"
+#include "keepaliveoptions.h"
+
+#include <QtCore/QString>
+
+#include <chrono>
+
+namespace KeepAlivePlatform {
+
+//! What the running platform accepts for one duration field.
+struct DurationLimit
+{
+    std::chrono::milliseconds minimum;
+    std::chrono::milliseconds maximum;
+    std::chrono::milliseconds granularity; //!< 1000 ms for seconds-only options
+};
+
+struct Limits
+{
+    DurationLimit idle;
+    DurationLimit interval;
+    DurationLimit userTimeout;
+    int minimumProbeCount;
+    int maximumProbeCount;
+    //! Probes the platform really sends when the count cannot be set (Windows SIO_KEEPALIVE_VALS: 10), else 0.
+    int fixedProbeCount;
+};
+
+//! Limits of the running platform (may probe the OS once, then cached).
+const Limits &limits();
+KeepAliveOptions::Fields supportedFields();
+KeepAliveOptions::Fields readableFields();
+
+//! Rounds \a value up to \a limit's granularity.
+std::chrono::milliseconds roundUp(std::chrono::milliseconds value, const DurationLimit &limit);
+
+struct ApplyResult
+{
+    KeepAliveOptions::Fields refused; //!< fields the kernel rejected
+    QString message;                  //!< one line per refusal: option, value, OS error text
+};
+
+/*!
+    Applies \a options (already validated) to the connected socket
+    \a descriptor. Every field is attempted; refusals are collected, not
+    fatal. \a options.userTimeout() gives the retransmission bound (0 = off).
+*/
+ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options);
+
+//! Reads back what the kernel holds; fields the platform cannot read are unknown.
+KeepAliveOptions readBack(qintptr descriptor);
+
+//! Sets only the retransmission bound (0 = off); used by the slow-reader guard. False if refused.
+bool setUserTimeout(qintptr descriptor, std::chrono::milliseconds timeout);
+
+/*!
+    Cheap check made on every read/write notification: true when the kernel
+    holds a pending socket error (the next read would fail). Must not consume
+    the error. One system call.
+*/
+bool hasPendingError(qintptr descriptor);
+
+//! A failed socket call's error, as far as dead-peer classification cares.
+enum class OsError { None, TimedOut, Reset, HostUnreachable, NetworkUnreachable, Other };
+
+//! Clears the calling thread's last socket error (errno; WSASetLastError(0) on Windows).
+void clearLastError();
+//! The calling thread's last socket error (errno; WSAGetLastError() on Windows).
+OsError lastError();
+
+//! The kernel's view of the connection; invalid where the platform has none.
+ConnectionHealth health(qintptr descriptor);
+
+} // namespace KeepAlivePlatform
+
+//! Gives the platform layer write access to a KeepAliveOptions' known-field set.
+struct KeepAliveOptionsAccess
+{
+    static void setKnownFields(KeepAliveOptions &options, KeepAliveOptions::Fields known)
+    {
+        options.m_known = known;
+    }
+};

@@ -1,0 +1,401 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#include "keepalivesocket.h"
+
+#include "keepaliveplatform_p.h"
+#include "keepalivesocket_p.h"
+
+#include <QtCore/QChildEvent>
+#include <QtCore/QSocketNotifier>
+
+#include <algorithm>
+#include <climits>
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+Q_LOGGING_CATEGORY(lcKeepAlive, "qtkeepalive.socket", QtInfoMsg)
+
+namespace {
+
+using Reason = KeepAliveSocket::DeadPeerReason;
+using OsError = KeepAlivePlatform::OsError;
+
+QString formatSeconds(milliseconds value)
+{
+    if (value.count() % 1000 == 0)
+        return QStringLiteral("%1 s").arg(value.count() / 1000);
+    return QStringLiteral("%1 s").arg(double(value.count()) / 1000.0, 0, 'f', 3);
+}
+
+// The Qt error that Qt derives from each errno on a failed read; an errno
+// that does not match what Qt reported was clobbered and is not used.
+bool consistent(OsError osError, QAbstractSocket::SocketError qtError)
+{
+    switch (osError) {
+    case OsError::TimedOut:
+        return qtError == QAbstractSocket::SocketTimeoutError;
+    case OsError::Reset:
+        // ECONNRESET reads as "0 bytes", i.e. RemoteHostClosedError; EPIPE as NetworkError.
+        return qtError == QAbstractSocket::RemoteHostClosedError
+                || qtError == QAbstractSocket::NetworkError;
+    case OsError::HostUnreachable:
+    case OsError::NetworkUnreachable:
+    case OsError::Other:
+        return qtError == QAbstractSocket::NetworkError;
+    case OsError::None:
+        break;
+    }
+    return false;
+}
+
+// A pending socket error (POLLERR) that Qt read as "remote host closed" is
+// a received RST: an orderly FIN never raises POLLERR.
+OsError fromQtError(QAbstractSocket::SocketError qtError)
+{
+    switch (qtError) {
+    case QAbstractSocket::SocketTimeoutError:
+        return OsError::TimedOut;
+    case QAbstractSocket::RemoteHostClosedError:
+        return OsError::Reset;
+    case QAbstractSocket::NetworkError:
+        return OsError::Other;
+    default:
+        return OsError::None;
+    }
+}
+
+} // namespace
+
+KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError, OsError osError,
+                                                 const DeathEvidence &evidence)
+{
+    if (!consistent(osError, qtError))
+        osError = fromQtError(qtError);
+    switch (osError) {
+    case OsError::TimedOut: {
+        // Keepalive probes leave tcpi_probes > 0 and never touch the
+        // retransmission backoff; a retransmission or zero-window-probe death
+        // leaves retransmits or backoff > 0 (FACTS: probes 2 / retrans 0
+        // versus probes 0 / retrans 4).
+        const ConnectionHealth &h = evidence.health;
+        const bool retransmitting = evidence.zeroWindowStall || h.retransmits.value_or(0) > 0
+                || h.backoff.value_or(0) > 0 || (!h.isValid() && evidence.dataOutstanding);
+        return retransmitting ? Reason::RetransmissionTimeout : Reason::KeepAliveTimeout;
+    }
+    case OsError::Reset:
+        return Reason::ConnectionReset;
+    case OsError::HostUnreachable:
+        return Reason::HostUnreachable;
+    case OsError::NetworkUnreachable:
+        return Reason::NetworkUnreachable;
+    case OsError::Other:
+        return Reason::OtherError;
+    case OsError::None:
+        break;
+    }
+    return Reason::None;
+}
+
+QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveOptions &applied,
+                        const DeathEvidence &evidence, const QString &qtErrorString)
+{
+    const QString settings = QStringLiteral("idle %1, interval %2")
+                                     .arg(formatSeconds(applied.idle()), formatSeconds(applied.interval()));
+    switch (reason) {
+    case Reason::KeepAliveTimeout: {
+        const int probes = evidence.health.probes.value_or(0) > 0 ? *evidence.health.probes
+                                                                  : applied.probeCount();
+        return QStringLiteral("peer did not answer %1 keepalive probes (%2)").arg(probes).arg(settings);
+    }
+    case Reason::RetransmissionTimeout:
+        if (evidence.zeroWindowStall)
+            return QStringLiteral("peer stopped acknowledging window probes while its receive "
+                                  "window was closed (user timeout %1)")
+                    .arg(formatSeconds(applied.userTimeout()));
+        return QStringLiteral("peer did not acknowledge sent data within the %1 user timeout (%2)")
+                .arg(formatSeconds(applied.userTimeout()), settings);
+    case Reason::ConnectionReset:
+        return QStringLiteral("connection reset by peer (RST received)");
+    case Reason::HostUnreachable:
+        return QStringLiteral("peer host unreachable (ICMP host unreachable while waiting for an "
+                              "answer; %1)")
+                .arg(settings);
+    case Reason::NetworkUnreachable:
+        return QStringLiteral("peer network unreachable (ICMP network unreachable while waiting for "
+                              "an answer; %1)")
+                .arg(settings);
+    case Reason::HeartbeatTimeout:
+        return QStringLiteral("peer did not answer the application heartbeat");
+    case Reason::OtherError:
+        return QStringLiteral("connection failed: %1").arg(qtErrorString);
+    case Reason::None:
+        break;
+    }
+    return qtErrorString;
+}
+
+KeepAliveSocketPrivate::KeepAliveSocketPrivate(KeepAliveSocket *socket)
+    : q(socket)
+{
+    stallTimer.setTimerType(Qt::PreciseTimer);
+}
+
+void KeepAliveSocketPrivate::setKeepAliveError(KeepAliveSocket::KeepAliveError error,
+                                               const QString &message)
+{
+    keepAliveError = error;
+    keepAliveErrorString = message;
+    if (error != KeepAliveSocket::KeepAliveError::NoError) {
+        qCWarning(lcKeepAlive).noquote() << message;
+        Q_EMIT q->keepAliveErrorOccurred(error);
+    }
+}
+
+void KeepAliveSocketPrivate::applyOptions()
+{
+    const qintptr descriptor = q->socketDescriptor();
+    if (descriptor == -1 || q->state() != QAbstractSocket::ConnectedState)
+        return;
+    evidence.reset();
+    stallTimer.stop();
+    stallSince.invalidate();
+    applied = options;
+    const KeepAlivePlatform::ApplyResult result = KeepAlivePlatform::apply(descriptor, options);
+    if (result.refused)
+        setKeepAliveError(KeepAliveSocket::KeepAliveError::OptionRefused,
+                          QStringLiteral("the kernel refused keepalive options: %1").arg(result.message));
+    else
+        setKeepAliveError(KeepAliveSocket::KeepAliveError::NoError, QString());
+    const KeepAliveOptions effective = KeepAlivePlatform::readBack(descriptor);
+    qCDebug(lcKeepAlive) << "applied" << options << "kernel holds" << effective;
+    Q_EMIT q->effectiveKeepAliveOptionsChanged(effective);
+}
+
+bool KeepAliveSocketPrivate::inspectNotification(QObject *watched)
+{
+    const auto state = q->state();
+    // While connecting, a pending error is a failed connect: Qt's business.
+    if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)
+        return false;
+    auto *notifier = qobject_cast<QSocketNotifier *>(watched);
+    if (!notifier)
+        return false;
+    const qintptr descriptor = notifier->socket();
+    if (!KeepAlivePlatform::hasPendingError(descriptor))
+        return false;
+    // Qt's read of a failed socket closes the descriptor before
+    // errorOccurred() is emitted: TCP_INFO has to be read now.
+    if (!evidence)
+        evidence = DeathEvidence{ KeepAlivePlatform::health(descriptor), stallSince.isValid(),
+                                  stallTimer.isActive() };
+    if (notifier->type() == QSocketNotifier::Write) {
+        // Qt's write path would consume the error and abort(), which drops the
+        // bytes already received; the read notifier (also woken by the error)
+        // reports it instead.
+        notifier->setEnabled(false);
+        return true;
+    }
+    KeepAlivePlatform::clearLastError();
+    return false;
+}
+
+void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
+{
+    // Taken first: errno of the read that failed, if nothing has overwritten it
+    // (classifyDeadPeer() checks it against Qt's error code).
+    const OsError osError = KeepAlivePlatform::lastError();
+    const auto state = q->state();
+    if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)
+        return;
+    DeathEvidence seen;
+    if (evidence) {
+        seen = *evidence;
+    } else if (error == QAbstractSocket::SocketTimeoutError) {
+        // No pre-read look (a blocking waitFor...() bypassed the notifiers):
+        // a timeout on an established connection is still a dead peer.
+        seen.dataOutstanding = stallTimer.isActive();
+    } else {
+        return;
+    }
+    evidence.reset();
+    const KeepAliveSocket::DeadPeerReason reason = classifyDeadPeer(error, osError, seen);
+    if (reason == KeepAliveSocket::DeadPeerReason::None)
+        return;
+    deadPeerReason = reason;
+    const QString message = deadPeerMessage(reason, applied, seen, q->errorString());
+    qCInfo(lcKeepAlive).noquote() << "dead peer" << q->peerAddress().toString() << q->peerPort()
+                                  << reason << message << seen.health;
+    q->setErrorString(message);
+    Q_EMIT q->deadPeer(reason);
+}
+
+void KeepAliveSocketPrivate::onDisconnected()
+{
+    evidence.reset();
+    stallTimer.stop();
+    stallSince.invalidate();
+}
+
+void KeepAliveSocketPrivate::startStallWatch()
+{
+    if (stallTimer.isActive() || applied.userTimeout() <= 0ms)
+        return;
+    const milliseconds tick = std::clamp(applied.userTimeout() / 4, milliseconds(50), milliseconds(1000));
+    stallTimer.start(tick);
+}
+
+void KeepAliveSocketPrivate::watchStall()
+{
+    const qintptr descriptor = q->socketDescriptor();
+    const ConnectionHealth health = KeepAlivePlatform::health(descriptor);
+    if (!health.isValid() || q->state() != QAbstractSocket::ConnectedState) {
+        stallTimer.stop();
+        return;
+    }
+    const quint32 notSent = health.notSentBytes.value_or(0);
+    const quint32 unacked = health.unackedSegments.value_or(0);
+    // Data queued but nothing in flight: only a closed receive window holds it back.
+    if (unacked == 0 && notSent > 0) {
+        if (!stallSince.isValid())
+            stallSince.start();
+        const milliseconds userTimeout = applied.userTimeout();
+        const milliseconds tick = milliseconds(stallTimer.interval());
+        // The kernel spaces window probes at most the remaining user timeout
+        // apart, so a live peer's last ACK is never older than that.
+        const bool peerAnswers = health.sinceLastAckReceived.value_or(milliseconds::max())
+                < userTimeout + 2 * tick + 1s;
+        if (peerAnswers) {
+            // TCP_USER_TIMEOUT counts from the first window probe and would
+            // kill this live peer (FACTS: 3.5 s with 3000 ms): keep its
+            // deadline one user timeout ahead while the peer answers.
+            const milliseconds extended = milliseconds(stallSince.elapsed()) + userTimeout + tick;
+            KeepAlivePlatform::setUserTimeout(descriptor,
+                                              std::min(extended, milliseconds(INT_MAX)));
+        } else {
+            restoreUserTimeout();
+        }
+        return;
+    }
+    if (stallSince.isValid()) {
+        restoreUserTimeout();
+        stallSince.invalidate();
+    }
+    if (unacked == 0 && notSent == 0 && q->bytesToWrite() == 0)
+        stallTimer.stop();
+}
+
+void KeepAliveSocketPrivate::restoreUserTimeout()
+{
+    if (!KeepAlivePlatform::setUserTimeout(q->socketDescriptor(), applied.userTimeout()))
+        qCWarning(lcKeepAlive) << "could not restore the user timeout" << applied.userTimeout().count()
+                               << "ms";
+}
+
+KeepAliveSocket::KeepAliveSocket(QObject *parent)
+    : QTcpSocket(parent),
+      d(std::make_unique<KeepAliveSocketPrivate>(this))
+{
+    // Connected before any user connection, so these run first.
+    connect(this, &QAbstractSocket::connected, this, [this] { d->applyOptions(); });
+    connect(this, &QAbstractSocket::errorOccurred, this,
+            [this](SocketError error) { d->onErrorOccurred(error); });
+    connect(this, &QAbstractSocket::disconnected, this, [this] { d->onDisconnected(); });
+    connect(this, &QIODevice::bytesWritten, this, [this] { d->startStallWatch(); });
+    connect(&d->stallTimer, &QTimer::timeout, this, [this] { d->watchStall(); });
+}
+
+KeepAliveSocket::~KeepAliveSocket() = default;
+
+bool KeepAliveSocket::setKeepAliveOptions(const KeepAliveOptions &options)
+{
+    QString problem = options.validationError();
+    if (problem.isEmpty() && options.knownFields() != KeepAliveOptions().knownFields())
+        problem = QStringLiteral("options with unknown fields (as read back from a socket) cannot be applied");
+    if (!problem.isEmpty()) {
+        d->setKeepAliveError(KeepAliveError::InvalidOptions,
+                             QStringLiteral("invalid keepalive options: %1").arg(problem));
+        return false;
+    }
+    const bool changed = options != d->options;
+    d->options = options;
+    d->setKeepAliveError(KeepAliveError::NoError, QString());
+    if (changed)
+        Q_EMIT keepAliveOptionsChanged(options);
+    d->applyOptions();
+    return d->keepAliveError == KeepAliveError::NoError;
+}
+
+KeepAliveOptions KeepAliveSocket::keepAliveOptions() const
+{
+    return d->options;
+}
+
+KeepAliveOptions KeepAliveSocket::effectiveKeepAliveOptions() const
+{
+    const qintptr descriptor = socketDescriptor();
+    if (descriptor != -1 && state() == ConnectedState)
+        return KeepAlivePlatform::readBack(descriptor);
+    KeepAliveOptions none;
+    KeepAliveOptionsAccess::setKnownFields(none, {});
+    return none;
+}
+
+KeepAliveSocket::KeepAliveError KeepAliveSocket::keepAliveError() const
+{
+    return d->keepAliveError;
+}
+
+QString KeepAliveSocket::keepAliveErrorString() const
+{
+    return d->keepAliveErrorString;
+}
+
+KeepAliveSocket::DeadPeerReason KeepAliveSocket::deadPeerReason() const
+{
+    return d->deadPeerReason;
+}
+
+ConnectionHealth KeepAliveSocket::connectionHealth() const
+{
+    const qintptr descriptor = socketDescriptor();
+    if (descriptor == -1)
+        return {};
+    return KeepAlivePlatform::health(descriptor);
+}
+
+bool KeepAliveSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState state,
+                                          OpenMode openMode)
+{
+    if (!QTcpSocket::setSocketDescriptor(socketDescriptor, state, openMode))
+        return false;
+    d->applyOptions();
+    return true;
+}
+
+bool KeepAliveSocket::eventFilter(QObject *watched, QEvent *event)
+{
+    switch (event->type()) {
+    case QEvent::ChildAdded:
+        // Qt's socket engine (a child of this socket) creates its read and
+        // write notifiers lazily and anew for every connection.
+        if (watched->parent() == this)
+            static_cast<QChildEvent *>(event)->child()->installEventFilter(this);
+        break;
+    case QEvent::SockAct:
+        if (watched->parent() && watched->parent()->parent() == this
+            && d->inspectNotification(watched))
+            return true;
+        break;
+    default:
+        break;
+    }
+    return QTcpSocket::eventFilter(watched, event);
+}
+
+void KeepAliveSocket::childEvent(QChildEvent *event)
+{
+    // The engine is created per connection, as a child of this socket.
+    if (event->added())
+        event->child()->installEventFilter(this);
+    QTcpSocket::childEvent(event);
+}

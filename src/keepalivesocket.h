@@ -1,0 +1,161 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+#include "connectionhealth.h"
+#include "keepaliveoptions.h"
+#include "qtkeepalive_global.h"
+
+#include <QtNetwork/QTcpSocket>
+
+#include <memory>
+
+class KeepAliveSocketPrivate;
+
+/*!
+    \class KeepAliveSocket
+    \brief A QTcpSocket that notices a dead peer within a bound you choose and
+    says why.
+
+    Use it anywhere a QTcpSocket is used. Once connected (connected(), or
+    setSocketDescriptor() for an accepted socket) it applies
+    keepAliveOptions() to the descriptor — keepalive on/off, idle, interval,
+    probe count and the retransmission bound — reads back what the kernel
+    took (effectiveKeepAliveOptions()), and applies them again on every
+    reconnect.
+
+    When the kernel declares the peer dead, deadPeer() is emitted once, with
+    the reason, before disconnected(); QAbstractSocket::errorOccurred() keeps
+    Qt's error code but errorString() names the reason and the settings that
+    produced it:
+
+    | DeadPeerReason        | SocketError           | errorString() (example)                                                   |
+    |-----------------------|-----------------------|---------------------------------------------------------------------------|
+    | KeepAliveTimeout      | SocketTimeoutError    | peer did not answer 3 keepalive probes (idle 10 s, interval 2 s)           |
+    | RetransmissionTimeout | SocketTimeoutError    | peer did not acknowledge sent data within the 16 s user timeout            |
+    | ConnectionReset       | RemoteHostClosedError | connection reset by peer (RST received)                                    |
+    | HostUnreachable       | NetworkError          | peer host unreachable (ICMP host unreachable while waiting for an answer)  |
+    | NetworkUnreachable    | NetworkError          | peer network unreachable (ICMP network unreachable while waiting …)       |
+    | HeartbeatTimeout      | SocketTimeoutError    | reserved for the application heartbeat                                     |
+    | OtherError            | as Qt reports it      | connection failed: <Qt's error string>                                    |
+
+    An orderly close by the peer (FIN) gives RemoteHostClosedError and
+    disconnected() as with QTcpSocket, but no deadPeer(); so do the
+    application's own close(), abort() and disconnectFromHost(). Bytes
+    received before the death stay readable in the deadPeer() and
+    disconnected() handlers.
+
+    \section Slow readers
+    A kernel retransmission bound (Linux \c TCP_USER_TIMEOUT) also kills a
+    connection whose peer is alive but has stopped reading (zero receive
+    window) while it still acknowledges our window probes. KeepAliveSocket
+    does not let that happen: while the send side is stalled on a zero window
+    and the peer keeps acknowledging, the bound is pushed forward; once the
+    peer stops acknowledging, the bound applies again and the death is
+    reported as RetransmissionTimeout.
+
+    \section Cost
+    On a healthy socket the library adds one non-blocking \c poll() per read
+    notification (to see the kernel's pending error before Qt's read consumes
+    it and closes the descriptor) and, only while sent data is outstanding,
+    one \c TCP_INFO query per watchdog tick.
+
+    \note Keep the socket's event loop running: the pre-read inspection hooks
+    Qt's socket notifiers. The blocking waitFor...() functions bypass them;
+    a death seen there is still reported, but a reset can then not be told
+    from an orderly close.
+*/
+class QTKEEPALIVE_EXPORT KeepAliveSocket : public QTcpSocket
+{
+    Q_OBJECT
+    //! The options asked for (see setKeepAliveOptions()).
+    Q_PROPERTY(KeepAliveOptions keepAliveOptions READ keepAliveOptions WRITE setKeepAliveOptions NOTIFY
+                       keepAliveOptionsChanged)
+    //! The options the kernel holds, as last applied and read back.
+    Q_PROPERTY(KeepAliveOptions effectiveKeepAliveOptions READ effectiveKeepAliveOptions NOTIFY
+                       effectiveKeepAliveOptionsChanged)
+    //! The last keepalive configuration error.
+    Q_PROPERTY(KeepAliveError keepAliveError READ keepAliveError NOTIFY keepAliveErrorOccurred)
+    //! Why the last connection was declared dead; None until that happens.
+    Q_PROPERTY(DeadPeerReason deadPeerReason READ deadPeerReason NOTIFY deadPeer)
+
+public:
+    //! Why the kernel (or the heartbeat) declared the peer dead.
+    enum class DeadPeerReason {
+        None,                  //!< no dead peer seen on this socket yet
+        KeepAliveTimeout,      //!< an idle peer stopped answering keepalive probes (ETIMEDOUT)
+        RetransmissionTimeout, //!< sent data stayed unacknowledged past the user timeout (ETIMEDOUT)
+        ConnectionReset,       //!< the peer, a middlebox or a rebooted peer sent a RST (ECONNRESET, EPIPE)
+        HostUnreachable,       //!< an ICMP host-unreachable error decided it (EHOSTUNREACH, EHOSTDOWN)
+        NetworkUnreachable,    //!< an ICMP network-unreachable error decided it (ENETUNREACH)
+        HeartbeatTimeout,      //!< the application-level heartbeat went unanswered
+        OtherError,            //!< the kernel reported another fatal error; errorString() has it
+    };
+    Q_ENUM(DeadPeerReason)
+
+    //! Outcome of the last attempt to configure keepalive.
+    enum class KeepAliveError {
+        NoError,        //!< the options were accepted (and, if connected, applied)
+        InvalidOptions, //!< setKeepAliveOptions() rejected the options; nothing changed
+        OptionRefused,  //!< the kernel refused one or more options; see effectiveKeepAliveOptions()
+    };
+    Q_ENUM(KeepAliveError)
+
+    explicit KeepAliveSocket(QObject *parent = nullptr);
+    ~KeepAliveSocket() override;
+
+    /*!
+        Validates \a options and, if valid, stores them and applies them at
+        once when connected (otherwise on connected()). Returns false for
+        invalid options: the previous options stay in force, the socket keeps
+        working, keepAliveError() is InvalidOptions and keepAliveErrorString()
+        names the field, value and range. Returns false as well when the
+        kernel refused an option (OptionRefused); the options are then stored
+        but effectiveKeepAliveOptions() shows what the kernel holds.
+    */
+    bool setKeepAliveOptions(const KeepAliveOptions &options);
+    KeepAliveOptions keepAliveOptions() const;
+
+    /*!
+        What the kernel holds for this connection, read back with
+        \c getsockopt(). Fields the platform cannot read back are unknown
+        (see KeepAliveOptions::knownFields()). Without a connection no field
+        is known.
+    */
+    KeepAliveOptions effectiveKeepAliveOptions() const;
+
+    KeepAliveError keepAliveError() const;
+    //! Human-readable description of keepAliveError(); empty for NoError.
+    QString keepAliveErrorString() const;
+
+    DeadPeerReason deadPeerReason() const;
+
+    //! A fresh snapshot of the kernel's view of the connection (invalid when unconnected).
+    ConnectionHealth connectionHealth() const;
+
+    //! Reimplemented: adopts the descriptor, then applies keepAliveOptions() to it.
+    bool setSocketDescriptor(qintptr socketDescriptor, SocketState state = ConnectedState,
+                             OpenMode openMode = ReadWrite) override;
+
+Q_SIGNALS:
+    void keepAliveOptionsChanged(const KeepAliveOptions &options);
+    //! Emitted after the options were applied to a connection and read back.
+    void effectiveKeepAliveOptionsChanged(const KeepAliveOptions &effective);
+    //! Emitted when options are rejected or refused by the kernel.
+    void keepAliveErrorOccurred(KeepAliveSocket::KeepAliveError error);
+    /*!
+        Emitted once per dead connection, before disconnected() and before
+        other handlers of errorOccurred() run. Not emitted for an orderly
+        close by the peer nor for the application's own close.
+    */
+    void deadPeer(KeepAliveSocket::DeadPeerReason reason);
+
+protected:
+    //! Reimplemented to inspect the socket engine's notifications; call the base when overriding.
+    bool eventFilter(QObject *watched, QEvent *event) override;
+    //! Reimplemented to find Qt's socket engine; call the base when overriding.
+    void childEvent(QChildEvent *event) override;
+
+private:
+    friend class KeepAliveSocketPrivate;
+    std::unique_ptr<KeepAliveSocketPrivate> d;
+};

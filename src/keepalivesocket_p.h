@@ -1,0 +1,66 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+// Internal: the state behind KeepAliveSocket's d-pointer and the one place
+// that turns the kernel's evidence into a DeadPeerReason. Not installed.
+
+#include "keepaliveplatform_p.h"
+#include "keepalivesocket.h"
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QLoggingCategory>
+#include <QtCore/QTimer>
+
+#include <optional>
+
+Q_DECLARE_LOGGING_CATEGORY(lcKeepAlive)
+
+//! What the kernel showed just before Qt's read of a failed socket.
+struct DeathEvidence
+{
+    ConnectionHealth health; //!< TCP_INFO while the descriptor was still open
+    bool zeroWindowStall = false; //!< the send side was stalled on a zero window
+    bool dataOutstanding = false; //!< sent data was still outstanding (used when health is unknown)
+};
+
+/*!
+    Maps the evidence of a dead connection to a reason. \a qtError is what
+    Qt's read reported, \a osError the error of that read (None when unknown).
+    Returns None when the evidence does not show a dead peer.
+*/
+KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError,
+                                                 KeepAlivePlatform::OsError osError,
+                                                 const DeathEvidence &evidence);
+
+//! The errorString() for \a reason, naming the settings that produced it.
+QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveOptions &applied,
+                        const DeathEvidence &evidence, const QString &qtErrorString);
+
+class KeepAliveSocketPrivate
+{
+public:
+    explicit KeepAliveSocketPrivate(KeepAliveSocket *socket);
+
+    void applyOptions();
+    void setKeepAliveError(KeepAliveSocket::KeepAliveError error, const QString &message);
+    bool inspectNotification(QObject *notifier);
+    void onErrorOccurred(QAbstractSocket::SocketError error);
+    void onDisconnected();
+
+    // Slow-reader guard: see "Slow readers" in keepalivesocket.h.
+    void startStallWatch();
+    void watchStall();
+    void restoreUserTimeout();
+
+    KeepAliveSocket *const q;
+    KeepAliveOptions options;
+    KeepAliveOptions applied; //!< options as validated and last applied to a connection
+    KeepAliveSocket::KeepAliveError keepAliveError = KeepAliveSocket::KeepAliveError::NoError;
+    QString keepAliveErrorString;
+    KeepAliveSocket::DeadPeerReason deadPeerReason = KeepAliveSocket::DeadPeerReason::None;
+
+    std::optional<DeathEvidence> evidence; //!< set once the kernel shows a pending error
+
+    QTimer stallTimer;        //!< runs while sent data is outstanding and a user timeout is set
+    QElapsedTimer stallSince; //!< valid while a zero-window stall is being bridged
+};
