@@ -78,7 +78,7 @@ KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qt
         // leaves retransmits or backoff > 0 (FACTS: probes 2 / retrans 0
         // versus probes 0 / retrans 4).
         const ConnectionHealth &h = evidence.health;
-        const bool retransmitting = evidence.zeroWindowStall || h.retransmits.value_or(0) > 0
+        const bool retransmitting = evidence.sendStalled || h.retransmits.value_or(0) > 0
                 || h.backoff.value_or(0) > 0 || (!h.isValid() && evidence.dataOutstanding);
         return retransmitting ? Reason::RetransmissionTimeout : Reason::KeepAliveTimeout;
     }
@@ -108,9 +108,9 @@ QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveO
         return QStringLiteral("peer did not answer %1 keepalive probes (%2)").arg(probes).arg(settings);
     }
     case Reason::RetransmissionTimeout:
-        if (evidence.zeroWindowStall)
-            return QStringLiteral("peer stopped acknowledging window probes while its receive "
-                                  "window was closed (user timeout %1)")
+        if (evidence.sendStalled)
+            return QStringLiteral("peer stopped answering while it was not accepting our data "
+                                  "(user timeout %1)")
                     .arg(formatSeconds(applied.userTimeout()));
         return QStringLiteral("peer did not acknowledge sent data within the %1 user timeout (%2)")
                 .arg(formatSeconds(applied.userTimeout()), settings);
@@ -157,8 +157,7 @@ void KeepAliveSocketPrivate::applyOptions()
     if (descriptor == -1 || q->state() != QAbstractSocket::ConnectedState)
         return;
     evidence.reset();
-    stallTimer.stop();
-    stallSince.invalidate();
+    stopStallWatch();
     applied = options;
     const KeepAlivePlatform::ApplyResult result = KeepAlivePlatform::apply(descriptor, options);
     if (result.refused)
@@ -186,7 +185,7 @@ bool KeepAliveSocketPrivate::inspectNotification(QObject *watched)
     // Qt's read of a failed socket closes the descriptor before
     // errorOccurred() is emitted: TCP_INFO has to be read now.
     if (!evidence)
-        evidence = DeathEvidence{ KeepAlivePlatform::health(descriptor), stallSince.isValid(),
+        evidence = DeathEvidence{ KeepAlivePlatform::health(descriptor), stallBridged,
                                   stallTimer.isActive() };
     if (notifier->type() == QSocketNotifier::Write) {
         // Qt's write path would consume the error and abort(), which drops the
@@ -213,6 +212,7 @@ void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
     } else if (error == QAbstractSocket::SocketTimeoutError) {
         // No pre-read look (a blocking waitFor...() bypassed the notifiers):
         // a timeout on an established connection is still a dead peer.
+        seen.sendStalled = stallBridged;
         seen.dataOutstanding = stallTimer.isActive();
     } else {
         return;
@@ -232,8 +232,14 @@ void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
 void KeepAliveSocketPrivate::onDisconnected()
 {
     evidence.reset();
+    stopStallWatch();
+}
+
+void KeepAliveSocketPrivate::stopStallWatch()
+{
     stallTimer.stop();
     stallSince.invalidate();
+    stallBridged = false;
 }
 
 void KeepAliveSocketPrivate::startStallWatch()
@@ -254,31 +260,45 @@ void KeepAliveSocketPrivate::watchStall()
     }
     const quint32 notSent = health.notSentBytes.value_or(0);
     const quint32 unacked = health.unackedSegments.value_or(0);
-    // Data queued but nothing in flight: only a closed receive window holds it back.
-    if (unacked == 0 && notSent > 0) {
+    const milliseconds ackAge = health.sinceLastAckReceived.value_or(milliseconds::max());
+    const milliseconds sendAge = health.sinceLastDataSent.value_or(0ms);
+    const milliseconds userTimeout = applied.userTimeout();
+    const milliseconds tick = milliseconds(stallTimer.interval());
+
+    // Two ways a live peer that stops reading stalls our send side, both of
+    // which TCP_USER_TIMEOUT would end (FACTS: 3.5 s with 3000 ms):
+    // - zero window: data queued, nothing in flight, window probes answered;
+    //   the kernel spaces probes at most the remaining user timeout apart, so
+    //   a live peer's last ACK is never older than about that;
+    // - a window shrunk below what is in flight: retransmissions that the
+    //   peer answers with duplicate ACKs (ACK newer than our last send).
+    const bool zeroWindow = unacked == 0 && notSent > 0;
+    const bool backingOff =
+            unacked > 0 && (health.retransmits.value_or(0) > 0 || health.backoff.value_or(0) > 0);
+    if (zeroWindow || backingOff) {
         if (!stallSince.isValid())
             stallSince.start();
-        const milliseconds userTimeout = applied.userTimeout();
-        const milliseconds tick = milliseconds(stallTimer.interval());
-        // The kernel spaces window probes at most the remaining user timeout
-        // apart, so a live peer's last ACK is never older than that.
-        const bool peerAnswers = health.sinceLastAckReceived.value_or(milliseconds::max())
-                < userTimeout + 2 * tick + 1s;
+        const bool peerAnswers =
+                zeroWindow ? ackAge < userTimeout + 2 * tick + 1s : ackAge <= sendAge;
         if (peerAnswers) {
-            // TCP_USER_TIMEOUT counts from the first window probe and would
-            // kill this live peer (FACTS: 3.5 s with 3000 ms): keep its
-            // deadline one user timeout ahead while the peer answers.
-            const milliseconds extended = milliseconds(stallSince.elapsed()) + userTimeout + tick;
-            KeepAlivePlatform::setUserTimeout(descriptor,
-                                              std::min(extended, milliseconds(INT_MAX)));
-        } else {
+            // The kernel counts the user timeout from the first probe or
+            // retransmission: keep that deadline at least one user timeout
+            // ahead (plus a first RTO's worth of margin) while the peer answers.
+            const milliseconds extended =
+                    milliseconds(stallSince.elapsed()) + userTimeout + tick + 1s;
+            KeepAlivePlatform::setUserTimeout(descriptor, std::min(extended, milliseconds(INT_MAX)));
+            stallBridged = true;
+        } else if (stallBridged) {
+            // Silent peer: the original bound applies (from the stall's start).
             restoreUserTimeout();
         }
         return;
     }
     if (stallSince.isValid()) {
-        restoreUserTimeout();
+        if (stallBridged)
+            restoreUserTimeout();
         stallSince.invalidate();
+        stallBridged = false;
     }
     if (unacked == 0 && notSent == 0 && q->bytesToWrite() == 0)
         stallTimer.stop();

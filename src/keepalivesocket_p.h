@@ -19,7 +19,7 @@ Q_DECLARE_LOGGING_CATEGORY(lcKeepAlive)
 struct DeathEvidence
 {
     ConnectionHealth health; //!< TCP_INFO while the descriptor was still open
-    bool zeroWindowStall = false; //!< the send side was stalled on a zero window
+    bool sendStalled = false; //!< the peer was not accepting our data (slow-reader guard active)
     bool dataOutstanding = false; //!< sent data was still outstanding (used when health is unknown)
 };
 
@@ -28,12 +28,13 @@ struct DeathEvidence
     Qt's read reported, \a osError the error of that read (None when unknown).
     Returns None when the evidence does not show a dead peer.
 */
-KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError,
+// Exported (but not installed) so that the unit tests can call it directly.
+QTKEEPALIVE_EXPORT KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError,
                                                  KeepAlivePlatform::OsError osError,
                                                  const DeathEvidence &evidence);
 
 //! The errorString() for \a reason, naming the settings that produced it.
-QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveOptions &applied,
+QTKEEPALIVE_EXPORT QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveOptions &applied,
                         const DeathEvidence &evidence, const QString &qtErrorString);
 
 class KeepAliveSocketPrivate
@@ -49,6 +50,7 @@ public:
 
     // Slow-reader guard: see "Slow readers" in keepalivesocket.h.
     void startStallWatch();
+    void stopStallWatch();
     void watchStall();
     void restoreUserTimeout();
 
@@ -62,5 +64,6 @@ public:
     std::optional<DeathEvidence> evidence; //!< set once the kernel shows a pending error
 
     QTimer stallTimer;        //!< runs while sent data is outstanding and a user timeout is set
-    QElapsedTimer stallSince; //!< valid while a zero-window stall is being bridged
+    QElapsedTimer stallSince; //!< valid while the send side is stalled
+    bool stallBridged = false; //!< the user timeout was pushed forward for a peer that answers
 };

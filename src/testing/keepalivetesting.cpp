@@ -1,0 +1,71 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#include "keepalivetesting.h"
+
+#include <QtNetwork/QAbstractSocket>
+
+#if defined(Q_OS_LINUX)
+#  include <linux/filter.h>
+#endif
+#if defined(Q_OS_WIN)
+#  include <winsock2.h>
+#else
+#  include <sys/socket.h>
+#endif
+
+#include <cerrno>
+
+namespace QtKeepAliveTesting {
+
+namespace {
+
+bool fail(QString *errorMessage, const QString &message)
+{
+    if (errorMessage)
+        *errorMessage = message;
+    return false;
+}
+
+} // namespace
+
+bool silence(qintptr descriptor, QString *errorMessage)
+{
+    if (descriptor < 0)
+        return fail(errorMessage, QStringLiteral("silence: the socket has no descriptor"));
+#if defined(Q_OS_LINUX)
+    // One classic BPF instruction, "ret #0": accept 0 bytes of every packet.
+    // The kernel then drops each segment before TCP sees it, so nothing is
+    // acknowledged and no RST is sent.
+    sock_filter dropAll[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+    const sock_fprog program{ 1, dropAll };
+    if (::setsockopt(int(descriptor), SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0)
+        return fail(errorMessage,
+                    QStringLiteral("silence: SO_ATTACH_FILTER failed: %1").arg(qt_error_string(errno)));
+    return true;
+#else
+    return fail(errorMessage,
+                QStringLiteral("silence: needs Linux socket filters (SO_ATTACH_FILTER)"));
+#endif
+}
+
+bool silence(QAbstractSocket *socket, QString *errorMessage)
+{
+    if (!socket)
+        return fail(errorMessage, QStringLiteral("silence: no socket"));
+    return silence(socket->socketDescriptor(), errorMessage);
+}
+
+bool resetConnection(QAbstractSocket *socket, QString *errorMessage)
+{
+    if (!socket || socket->socketDescriptor() < 0)
+        return fail(errorMessage, QStringLiteral("resetConnection: the socket has no descriptor"));
+    const linger abortive{ 1, 0 };
+    if (::setsockopt(socket->socketDescriptor(), SOL_SOCKET, SO_LINGER,
+                     reinterpret_cast<const char *>(&abortive), sizeof abortive)
+        != 0)
+        return fail(errorMessage,
+                    QStringLiteral("resetConnection: SO_LINGER failed: %1").arg(qt_error_string()));
+    socket->abort();
+    return true;
+}
+
+} // namespace QtKeepAliveTesting
