@@ -164,7 +164,9 @@ milliseconds KeepAliveOptions::detectionBound() const
         return milliseconds::max();
     const auto &limits = KeepAlivePlatform::limits();
     const milliseconds userTimeout = KeepAlivePlatform::roundUp(this->userTimeout(), limits.userTimeout);
-    if (userTimeout <= 0ms)
+    // Without a retransmission bound (Off, or none per socket on this
+    // platform, e.g. FreeBSD) data in flight is not bounded by us.
+    if (userTimeout <= 0ms || !supportedFields().testFlag(Field::UserTimeout))
         return milliseconds::max();
     const milliseconds idle = KeepAlivePlatform::roundUp(m_idle, limits.idle);
     const milliseconds interval = KeepAlivePlatform::roundUp(m_interval, limits.interval);

@@ -101,8 +101,9 @@ public:
         connection is declared dead, idle or with data in flight, with the
         values as the running platform applies them (rounded up to its
         granularity). Returns \c std::chrono::milliseconds::max() when there
-        is no bound: keepalive disabled, or user timeout Off (data in flight
-        then waits for the kernel's retransmission limit).
+        is no bound: keepalive disabled, user timeout Off, or no per-socket
+        user timeout on the running platform (FreeBSD): data in flight then
+        waits for the kernel's retransmission limit.
     */
     std::chrono::milliseconds detectionBound() const;
 

@@ -64,7 +64,8 @@ bool setUserTimeout(qintptr descriptor, std::chrono::milliseconds timeout);
 /*!
     Cheap check made on every read/write notification: true when the kernel
     holds a pending socket error (the next read would fail). Must not consume
-    the error. One system call.
+    the error. One system call on a healthy socket; a few more only once the
+    connection has hung up (BSD kqueue, Windows peek).
 */
 bool hasPendingError(qintptr descriptor);
 
