@@ -10,7 +10,7 @@
 #include <optional>
 
 QT_BEGIN_NAMESPACE
-class QDebug;
+    class QDebug;
 QT_END_NAMESPACE
 
 /*!

@@ -27,7 +27,8 @@ QString formatDuration(milliseconds value)
 QString rangeError(const QString &field, const QString &value, const QString &minimum,
                    const QString &maximum, const QString &note = QString())
 {
-    QString message = QStringLiteral("%1 %2 is out of range %3..%4").arg(field, value, minimum, maximum);
+    QString message =
+            QStringLiteral("%1 %2 is out of range %3..%4").arg(field, value, minimum, maximum);
     if (!note.isEmpty())
         message += QStringLiteral(" (%1)").arg(note);
     return message;
@@ -39,7 +40,8 @@ QString durationError(const QString &field, milliseconds value,
     // The accepted minimum is the smallest positive value: anything positive is rounded up.
     const bool rounds = limit.granularity > 1ms;
     if (value <= 0ms || KeepAlivePlatform::roundUp(value, limit) > limit.maximum)
-        return rangeError(field, formatDuration(value), formatDuration(rounds ? 1ms : limit.minimum),
+        return rangeError(field, formatDuration(value),
+                          formatDuration(rounds ? 1ms : limit.minimum),
                           formatDuration(limit.maximum),
                           rounds ? QStringLiteral("rounded up to whole %1 on this platform")
                                            .arg(formatDuration(limit.granularity))
@@ -153,9 +155,9 @@ milliseconds KeepAliveOptions::userTimeout() const
         return 0ms;
     const auto &limits = KeepAlivePlatform::limits();
     const int probes = limits.fixedProbeCount > 0 ? limits.fixedProbeCount : m_probeCount;
-    return saturatingAdd(KeepAlivePlatform::roundUp(m_idle, limits.idle),
-                         saturatingMultiply(KeepAlivePlatform::roundUp(m_interval, limits.interval),
-                                            probes));
+    return saturatingAdd(
+            KeepAlivePlatform::roundUp(m_idle, limits.idle),
+            saturatingMultiply(KeepAlivePlatform::roundUp(m_interval, limits.interval), probes));
 }
 
 milliseconds KeepAliveOptions::detectionBound() const
@@ -163,7 +165,8 @@ milliseconds KeepAliveOptions::detectionBound() const
     if (!m_enabled || m_known != AllFields)
         return milliseconds::max();
     const auto &limits = KeepAlivePlatform::limits();
-    const milliseconds userTimeout = KeepAlivePlatform::roundUp(this->userTimeout(), limits.userTimeout);
+    const milliseconds userTimeout =
+            KeepAlivePlatform::roundUp(this->userTimeout(), limits.userTimeout);
     // Without a retransmission bound (Off, or none per socket on this
     // platform, e.g. FreeBSD) data in flight is not bounded by us.
     if (userTimeout <= 0ms || !supportedFields().testFlag(Field::UserTimeout))
@@ -179,12 +182,15 @@ milliseconds KeepAliveOptions::detectionBound() const
     // but never before the first probe. The larger of both holds everywhere.
     const milliseconds byCount = saturatingAdd(idle, saturatingMultiply(interval, probes));
     const milliseconds past = userTimeout - idle;
-    const auto ticks = std::max<milliseconds::rep>(1, (past.count() + interval.count() - 1) / interval.count());
-    const milliseconds byUserTimeout =
-            saturatingAdd(idle, saturatingMultiply(interval, int(std::min<milliseconds::rep>(
-                                                                     ticks, std::numeric_limits<int>::max()))));
+    const auto ticks = std::max<milliseconds::rep>(
+            1, (past.count() + interval.count() - 1) / interval.count());
+    const milliseconds byUserTimeout = saturatingAdd(
+            idle,
+            saturatingMultiply(
+                    interval,
+                    int(std::min<milliseconds::rep>(ticks, std::numeric_limits<int>::max()))));
     // Busy: unacknowledged data is bounded by the user timeout itself.
-    return std::max({ byCount, byUserTimeout, userTimeout });
+    return std::max({byCount, byUserTimeout, userTimeout});
 }
 
 KeepAliveOptions::Fields KeepAliveOptions::knownFields() const
@@ -214,10 +220,11 @@ QString KeepAliveOptions::validationError() const
     if (m_userTimeoutMode == UserTimeoutMode::Automatic && m_enabled) {
         const milliseconds automatic = userTimeout();
         if (KeepAlivePlatform::roundUp(automatic, limits.userTimeout) > limits.userTimeout.maximum)
-            return rangeError(QStringLiteral("automatic user timeout (idle + interval × probe count)"),
-                              formatDuration(automatic), formatDuration(limits.userTimeout.minimum),
-                              formatDuration(limits.userTimeout.maximum),
-                              QStringLiteral("lower the values or set the user timeout explicitly"));
+            return rangeError(
+                    QStringLiteral("automatic user timeout (idle + interval × probe count)"),
+                    formatDuration(automatic), formatDuration(limits.userTimeout.minimum),
+                    formatDuration(limits.userTimeout.maximum),
+                    QStringLiteral("lower the values or set the user timeout explicitly"));
     }
     return {};
 }
@@ -255,7 +262,8 @@ QDebug operator<<(QDebug debug, const KeepAliveOptions &options)
                       ? (options.isEnabled() ? "enabled" : "disabled")
                       : "enabled unknown")
           << ", idle " << field(KeepAliveOptions::Field::Idle, formatDuration(options.idle()))
-          << ", interval " << field(KeepAliveOptions::Field::Interval, formatDuration(options.interval()))
+          << ", interval "
+          << field(KeepAliveOptions::Field::Interval, formatDuration(options.interval()))
           << ", probes "
           << field(KeepAliveOptions::Field::ProbeCount, QString::number(options.probeCount()))
           << ", user timeout ";

@@ -10,7 +10,7 @@
 #include <chrono>
 
 QT_BEGIN_NAMESPACE
-class QDebug;
+    class QDebug;
 QT_END_NAMESPACE
 
 /*!
@@ -50,7 +50,7 @@ public:
     enum class UserTimeoutMode {
         Automatic, //!< idle + interval × probeCount while keepalive is enabled, off otherwise
         Explicit,  //!< the value given to setUserTimeout()
-        Off        //!< no bound: unacknowledged data falls back to the kernel's retransmission policy (~15 min on Linux)
+        Off //!< no bound: unacknowledged data falls back to the kernel's retransmission policy (~15 min on Linux)
     };
     Q_ENUM(UserTimeoutMode)
 
@@ -125,7 +125,10 @@ public:
     static Fields readableFields();
 
     friend QTKEEPALIVE_EXPORT bool operator==(const KeepAliveOptions &a, const KeepAliveOptions &b);
-    friend bool operator!=(const KeepAliveOptions &a, const KeepAliveOptions &b) { return !(a == b); }
+    friend bool operator!=(const KeepAliveOptions &a, const KeepAliveOptions &b)
+    {
+        return !(a == b);
+    }
 
 private:
     friend struct KeepAliveOptionsAccess; // lets the platform layer mark fields unknown

@@ -45,18 +45,30 @@ ConnectionHealth::TcpState tcpState(quint8 state)
     using S = ConnectionHealth::TcpState;
     // Values of the kernel's enum in include/net/tcp_states.h.
     switch (state) {
-    case 1: return S::Established;
-    case 2: return S::SynSent;
-    case 3: return S::SynReceived;
-    case 4: return S::FinWait1;
-    case 5: return S::FinWait2;
-    case 6: return S::TimeWait;
-    case 7: return S::Closed;
-    case 8: return S::CloseWait;
-    case 9: return S::LastAck;
-    case 10: return S::Listen;
-    case 11: return S::Closing;
-    default: return S::Unknown;
+    case 1:
+        return S::Established;
+    case 2:
+        return S::SynSent;
+    case 3:
+        return S::SynReceived;
+    case 4:
+        return S::FinWait1;
+    case 5:
+        return S::FinWait2;
+    case 6:
+        return S::TimeWait;
+    case 7:
+        return S::Closed;
+    case 8:
+        return S::CloseWait;
+    case 9:
+        return S::LastAck;
+    case 10:
+        return S::Listen;
+    case 11:
+        return S::Closing;
+    default:
+        return S::Unknown;
     }
 }
 
@@ -67,12 +79,7 @@ const Limits &limits()
     // TCP_KEEPIDLE/TCP_KEEPINTVL: seconds, 1..MAX_TCP_KEEPIDLE (32767);
     // TCP_KEEPCNT: 1..MAX_TCP_KEEPCNT (127); TCP_USER_TIMEOUT: int milliseconds.
     static const Limits linuxLimits{
-        { 1s, 32767s, 1s },
-        { 1s, 32767s, 1s },
-        { 1ms, milliseconds(INT_MAX), 1ms },
-        1,
-        127,
-        0,
+            {1s, 32767s, 1s}, {1s, 32767s, 1s}, {1ms, milliseconds(INT_MAX), 1ms}, 1, 127, 0,
     };
     return linuxLimits;
 }
@@ -171,7 +178,7 @@ bool hasPendingError(qintptr descriptor)
     // poll() reports a pending sk_err as POLLERR without clearing it, unlike
     // SO_ERROR or a failing recv(): Qt's own read must still see the errno
     // so that errorOccurred() keeps Qt's error code.
-    pollfd entry{ int(descriptor), POLLIN, 0 };
+    pollfd entry{int(descriptor), POLLIN, 0};
     int ready;
     do {
         ready = ::poll(&entry, 1, 0);

@@ -66,8 +66,8 @@ OsError fromQtError(QAbstractSocket::SocketError qtError)
 
 } // namespace
 
-KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError, OsError osError,
-                                                 const DeathEvidence &evidence)
+KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError,
+                                                 OsError osError, const DeathEvidence &evidence)
 {
     if (!consistent(osError, qtError))
         osError = fromQtError(qtError);
@@ -99,13 +99,16 @@ KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qt
 QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveOptions &applied,
                         const DeathEvidence &evidence, const QString &qtErrorString)
 {
-    const QString settings = QStringLiteral("idle %1, interval %2")
-                                     .arg(formatSeconds(applied.idle()), formatSeconds(applied.interval()));
+    const QString settings =
+            QStringLiteral("idle %1, interval %2")
+                    .arg(formatSeconds(applied.idle()), formatSeconds(applied.interval()));
     switch (reason) {
     case Reason::KeepAliveTimeout: {
         const int probes = evidence.health.probes.value_or(0) > 0 ? *evidence.health.probes
                                                                   : applied.probeCount();
-        return QStringLiteral("peer did not answer %1 keepalive probes (%2)").arg(probes).arg(settings);
+        return QStringLiteral("peer did not answer %1 keepalive probes (%2)")
+                .arg(probes)
+                .arg(settings);
     }
     case Reason::RetransmissionTimeout:
         if (evidence.sendStalled)
@@ -121,8 +124,9 @@ QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveO
                               "answer; %1)")
                 .arg(settings);
     case Reason::NetworkUnreachable:
-        return QStringLiteral("peer network unreachable (ICMP network unreachable while waiting for "
-                              "an answer; %1)")
+        return QStringLiteral(
+                       "peer network unreachable (ICMP network unreachable while waiting for "
+                       "an answer; %1)")
                 .arg(settings);
     case Reason::HeartbeatTimeout:
         return QStringLiteral("peer did not answer the application heartbeat");
@@ -134,8 +138,7 @@ QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveO
     return qtErrorString;
 }
 
-KeepAliveSocketPrivate::KeepAliveSocketPrivate(KeepAliveSocket *socket)
-    : q(socket)
+KeepAliveSocketPrivate::KeepAliveSocketPrivate(KeepAliveSocket *socket) : q(socket)
 {
     stallTimer.setTimerType(Qt::PreciseTimer);
 }
@@ -161,8 +164,9 @@ void KeepAliveSocketPrivate::applyOptions()
     applied = options;
     const KeepAlivePlatform::ApplyResult result = KeepAlivePlatform::apply(descriptor, options);
     if (result.refused)
-        setKeepAliveError(KeepAliveSocket::KeepAliveError::OptionRefused,
-                          QStringLiteral("the kernel refused keepalive options: %1").arg(result.message));
+        setKeepAliveError(
+                KeepAliveSocket::KeepAliveError::OptionRefused,
+                QStringLiteral("the kernel refused keepalive options: %1").arg(result.message));
     else
         setKeepAliveError(KeepAliveSocket::KeepAliveError::NoError, QString());
     const KeepAliveOptions effective = KeepAlivePlatform::readBack(descriptor);
@@ -185,8 +189,8 @@ bool KeepAliveSocketPrivate::inspectNotification(QObject *watched)
     // Qt's read of a failed socket closes the descriptor before
     // errorOccurred() is emitted: TCP_INFO has to be read now.
     if (!evidence)
-        evidence = DeathEvidence{ KeepAlivePlatform::health(descriptor), stallBridged,
-                                  stallTimer.isActive() };
+        evidence = DeathEvidence{KeepAlivePlatform::health(descriptor), stallBridged,
+                                 stallTimer.isActive()};
     if (notifier->type() == QSocketNotifier::Write) {
         // Qt's write path would consume the error and abort(), which drops the
         // bytes already received; the read notifier (also woken by the error)
@@ -246,7 +250,8 @@ void KeepAliveSocketPrivate::startStallWatch()
 {
     if (stallTimer.isActive() || applied.userTimeout() <= 0ms)
         return;
-    const milliseconds tick = std::clamp(applied.userTimeout() / 4, milliseconds(50), milliseconds(1000));
+    const milliseconds tick =
+            std::clamp(applied.userTimeout() / 4, milliseconds(50), milliseconds(1000));
     stallTimer.start(tick);
 }
 
@@ -307,8 +312,8 @@ void KeepAliveSocketPrivate::watchStall()
 void KeepAliveSocketPrivate::restoreUserTimeout()
 {
     if (!KeepAlivePlatform::setUserTimeout(q->socketDescriptor(), applied.userTimeout()))
-        qCWarning(lcKeepAlive) << "could not restore the user timeout" << applied.userTimeout().count()
-                               << "ms";
+        qCWarning(lcKeepAlive) << "could not restore the user timeout"
+                               << applied.userTimeout().count() << "ms";
 }
 
 KeepAliveSocket::KeepAliveSocket(QObject *parent)
@@ -324,13 +329,19 @@ KeepAliveSocket::KeepAliveSocket(QObject *parent)
     connect(&d->stallTimer, &QTimer::timeout, this, [this] { d->watchStall(); });
 }
 
-KeepAliveSocket::~KeepAliveSocket() = default;
+KeepAliveSocket::~KeepAliveSocket()
+{
+    // ~QAbstractSocket() still disconnects and emits disconnected(); our
+    // handlers must not run once the private part is gone.
+    disconnect(this, nullptr, this, nullptr);
+}
 
 bool KeepAliveSocket::setKeepAliveOptions(const KeepAliveOptions &options)
 {
     QString problem = options.validationError();
     if (problem.isEmpty() && options.knownFields() != KeepAliveOptions().knownFields())
-        problem = QStringLiteral("options with unknown fields (as read back from a socket) cannot be applied");
+        problem = QStringLiteral(
+                "options with unknown fields (as read back from a socket) cannot be applied");
     if (!problem.isEmpty()) {
         d->setKeepAliveError(KeepAliveError::InvalidOptions,
                              QStringLiteral("invalid keepalive options: %1").arg(problem));

@@ -68,8 +68,8 @@ class QTKEEPALIVE_EXPORT KeepAliveSocket : public QTcpSocket
 {
     Q_OBJECT
     //! The options asked for (see setKeepAliveOptions()).
-    Q_PROPERTY(KeepAliveOptions keepAliveOptions READ keepAliveOptions WRITE setKeepAliveOptions NOTIFY
-                       keepAliveOptionsChanged)
+    Q_PROPERTY(KeepAliveOptions keepAliveOptions READ keepAliveOptions WRITE setKeepAliveOptions
+                       NOTIFY keepAliveOptionsChanged)
     //! The options the kernel holds, as last applied and read back.
     Q_PROPERTY(KeepAliveOptions effectiveKeepAliveOptions READ effectiveKeepAliveOptions NOTIFY
                        effectiveKeepAliveOptionsChanged)
@@ -84,11 +84,11 @@ public:
         None,                  //!< no dead peer seen on this socket yet
         KeepAliveTimeout,      //!< an idle peer stopped answering keepalive probes (ETIMEDOUT)
         RetransmissionTimeout, //!< sent data stayed unacknowledged past the user timeout (ETIMEDOUT)
-        ConnectionReset,       //!< the peer, a middlebox or a rebooted peer sent a RST (ECONNRESET, EPIPE)
-        HostUnreachable,       //!< an ICMP host-unreachable error decided it (EHOSTUNREACH, EHOSTDOWN)
-        NetworkUnreachable,    //!< an ICMP network-unreachable error decided it (ENETUNREACH)
-        HeartbeatTimeout,      //!< the application-level heartbeat went unanswered
-        OtherError,            //!< the kernel reported another fatal error; errorString() has it
+        ConnectionReset, //!< the peer, a middlebox or a rebooted peer sent a RST (ECONNRESET, EPIPE)
+        HostUnreachable,    //!< an ICMP host-unreachable error decided it (EHOSTUNREACH, EHOSTDOWN)
+        NetworkUnreachable, //!< an ICMP network-unreachable error decided it (ENETUNREACH)
+        HeartbeatTimeout,   //!< the application-level heartbeat went unanswered
+        OtherError,         //!< the kernel reported another fatal error; errorString() has it
     };
     Q_ENUM(DeadPeerReason)
 

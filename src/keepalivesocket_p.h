@@ -18,7 +18,7 @@ Q_DECLARE_LOGGING_CATEGORY(lcKeepAlive)
 //! What the kernel showed just before Qt's read of a failed socket.
 struct DeathEvidence
 {
-    ConnectionHealth health; //!< TCP_INFO while the descriptor was still open
+    ConnectionHealth health;  //!< TCP_INFO while the descriptor was still open
     bool sendStalled = false; //!< the peer was not accepting our data (slow-reader guard active)
     bool dataOutstanding = false; //!< sent data was still outstanding (used when health is unknown)
 };
@@ -29,13 +29,15 @@ struct DeathEvidence
     Returns None when the evidence does not show a dead peer.
 */
 // Exported (but not installed) so that the unit tests can call it directly.
-QTKEEPALIVE_EXPORT KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError,
-                                                 KeepAlivePlatform::OsError osError,
-                                                 const DeathEvidence &evidence);
+QTKEEPALIVE_EXPORT KeepAliveSocket::DeadPeerReason
+classifyDeadPeer(QAbstractSocket::SocketError qtError, KeepAlivePlatform::OsError osError,
+                 const DeathEvidence &evidence);
 
 //! The errorString() for \a reason, naming the settings that produced it.
-QTKEEPALIVE_EXPORT QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveOptions &applied,
-                        const DeathEvidence &evidence, const QString &qtErrorString);
+QTKEEPALIVE_EXPORT QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason,
+                                           const KeepAliveOptions &applied,
+                                           const DeathEvidence &evidence,
+                                           const QString &qtErrorString);
 
 class KeepAliveSocketPrivate
 {
@@ -63,7 +65,7 @@ public:
 
     std::optional<DeathEvidence> evidence; //!< set once the kernel shows a pending error
 
-    QTimer stallTimer;        //!< runs while sent data is outstanding and a user timeout is set
-    QElapsedTimer stallSince; //!< valid while the send side is stalled
+    QTimer stallTimer;         //!< runs while sent data is outstanding and a user timeout is set
+    QElapsedTimer stallSince;  //!< valid while the send side is stalled
     bool stallBridged = false; //!< the user timeout was pushed forward for a peer that answers
 };

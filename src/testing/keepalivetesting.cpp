@@ -35,11 +35,12 @@ bool silence(qintptr descriptor, QString *errorMessage)
     // One classic BPF instruction, "ret #0": accept 0 bytes of every packet.
     // The kernel then drops each segment before TCP sees it, so nothing is
     // acknowledged and no RST is sent.
-    sock_filter dropAll[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
-    const sock_fprog program{ 1, dropAll };
+    sock_filter dropAll[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+    const sock_fprog program{1, dropAll};
     if (::setsockopt(int(descriptor), SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0)
-        return fail(errorMessage,
-                    QStringLiteral("silence: SO_ATTACH_FILTER failed: %1").arg(qt_error_string(errno)));
+        return fail(
+                errorMessage,
+                QStringLiteral("silence: SO_ATTACH_FILTER failed: %1").arg(qt_error_string(errno)));
     return true;
 #else
     return fail(errorMessage,
@@ -58,7 +59,7 @@ bool resetConnection(QAbstractSocket *socket, QString *errorMessage)
 {
     if (!socket || socket->socketDescriptor() < 0)
         return fail(errorMessage, QStringLiteral("resetConnection: the socket has no descriptor"));
-    const linger abortive{ 1, 0 };
+    const linger abortive{1, 0};
     if (::setsockopt(socket->socketDescriptor(), SOL_SOCKET, SO_LINGER,
                      reinterpret_cast<const char *>(&abortive), sizeof abortive)
         != 0)

@@ -5,7 +5,7 @@
 #include <QtCore/qglobal.h>
 
 QT_BEGIN_NAMESPACE
-class QAbstractSocket;
+    class QAbstractSocket;
 QT_END_NAMESPACE
 
 /*!

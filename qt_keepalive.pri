@@ -1,0 +1,40 @@
+# Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#
+# QtKeepAlive for qmake projects: compiles the library into the including
+# project.
+#
+#   include(path/to/qt_keepalive.pri)
+#
+# then #include <KeepAliveSocket> (or "keepalivesocket.h").
+
+QT *= core network
+CONFIG *= c++17
+
+# Sources are compiled into the application: no import/export declarations.
+DEFINES *= QTKEEPALIVE_STATIC
+
+INCLUDEPATH += $$PWD/src
+DEPENDPATH += $$PWD/src
+
+HEADERS += \
+    $$PWD/src/qtkeepalive_global.h \
+    $$PWD/src/keepaliveoptions.h \
+    $$PWD/src/keepalivesocket.h \
+    $$PWD/src/connectionhealth.h \
+    $$PWD/src/keepalivesocket_p.h \
+    $$PWD/src/keepaliveplatform_p.h
+
+SOURCES += \
+    $$PWD/src/keepaliveoptions.cpp \
+    $$PWD/src/keepalivesocket.cpp \
+    $$PWD/src/connectionhealth.cpp
+
+# The platform layer, one file per platform family.
+win32 {
+    SOURCES += $$PWD/src/keepaliveplatform_win.cpp
+    LIBS += -lws2_32
+} else: macx|ios|freebsd {
+    SOURCES += $$PWD/src/keepaliveplatform_bsd.cpp
+} else {
+    SOURCES += $$PWD/src/keepaliveplatform_linux.cpp
+}

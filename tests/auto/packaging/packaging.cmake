@@ -1,0 +1,169 @@
+# Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#
+# Builds QtKeepAlive the ways its users do and runs a small consumer each
+# time. Run by ctest (see CMakeLists.txt next to this file):
+#
+#   cmake -DMODE=<mode> -DSOURCE_DIR=<source tree> -DWORK_DIR=<scratch dir>
+#         [-DGENERATOR=...] [-DCXX_COMPILER=...] [-DBUILD_TYPE=...]
+#         [-DQT6_DIR=...] [-DWERROR=ON] [-DQMAKE=...] [-DMAKE=...]
+#         -P packaging.cmake
+#
+# MODE:
+#   installed  shared library, cmake --install into a prefix, find_package() consumer
+#   static     the same with BUILD_SHARED_LIBS=OFF
+#   subdir     a consumer that add_subdirectory()s the source tree
+#   qmake      a qmake6 consumer that include()s qt_keepalive.pri
+#
+# Every step's output is shown; the first failing step fails the test.
+
+cmake_minimum_required(VERSION 3.21)
+
+foreach(variable MODE SOURCE_DIR WORK_DIR)
+    if(NOT ${variable})
+        message(FATAL_ERROR "packaging.cmake: -D${variable}=... is required")
+    endif()
+endforeach()
+if(NOT BUILD_TYPE)
+    set(BUILD_TYPE Release)
+endif()
+if(NOT WERROR)
+    set(WERROR OFF)
+endif()
+
+set(consumers "${SOURCE_DIR}/tests/auto/packaging")
+cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+function(step description)
+    message(STATUS "==> ${description}")
+    execute_process(COMMAND ${ARGN} WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE result)
+    if(NOT result EQUAL 0)
+        message(FATAL_ERROR "FAILED (${result}): ${description}\n  command: ${ARGN}")
+    endif()
+endfunction()
+
+# Arguments every CMake configure step shares: same generator, compiler and
+# Qt as the enclosing build.
+set(configure_arguments "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}")
+if(GENERATOR)
+    list(APPEND configure_arguments -G "${GENERATOR}")
+endif()
+if(CXX_COMPILER)
+    list(APPEND configure_arguments "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
+endif()
+if(QT6_DIR)
+    list(APPEND configure_arguments "-DQt6_DIR=${QT6_DIR}")
+endif()
+
+function(build_and_install_library variant)
+    set(build "${WORK_DIR}/library-build")
+    set(prefix "${WORK_DIR}/prefix")
+    step("configure QtKeepAlive (${variant})"
+         "${CMAKE_COMMAND}" -S "${SOURCE_DIR}" -B "${build}" ${configure_arguments}
+         "-DCMAKE_INSTALL_PREFIX=${prefix}"
+         "-DBUILD_SHARED_LIBS=${ARGN}" "-DQTKEEPALIVE_WERROR=${WERROR}"
+         -DQTKEEPALIVE_BUILD_TESTS=OFF -DQTKEEPALIVE_BUILD_EXAMPLES=OFF
+         -DQTKEEPALIVE_BUILD_BENCHMARKS=OFF)
+    step("build QtKeepAlive (${variant})"
+         "${CMAKE_COMMAND}" --build "${build}" --config "${BUILD_TYPE}" --parallel ${jobs})
+    step("install QtKeepAlive (${variant})"
+         "${CMAKE_COMMAND}" --install "${build}" --config "${BUILD_TYPE}")
+    set(prefix "${prefix}" PARENT_SCOPE)
+endfunction()
+
+# What an installed package must (and must not) contain.
+function(check_installed_layout prefix)
+    foreach(header keepalivesocket.h keepaliveoptions.h connectionhealth.h qtkeepalive_global.h
+                   KeepAliveSocket KeepAliveOptions ConnectionHealth)
+        if(NOT EXISTS "${prefix}/include/QtKeepAlive/${header}")
+            message(FATAL_ERROR "installed package lacks include/QtKeepAlive/${header}")
+        endif()
+    endforeach()
+    file(GLOB_RECURSE private_headers "${prefix}/*_p.h")
+    if(private_headers)
+        message(FATAL_ERROR "private headers were installed: ${private_headers}")
+    endif()
+    file(GLOB_RECURSE config_files "${prefix}/*/QtKeepAliveConfig.cmake"
+         "${prefix}/*/QtKeepAliveConfigVersion.cmake" "${prefix}/*/QtKeepAliveTargets.cmake")
+    list(LENGTH config_files count)
+    if(NOT count EQUAL 3)
+        message(FATAL_ERROR "installed CMake package files incomplete: ${config_files}")
+    endif()
+endfunction()
+
+function(build_and_run_cmake_consumer source_dir)
+    set(build "${WORK_DIR}/consumer-build")
+    step("configure the consumer" "${CMAKE_COMMAND}" -S "${source_dir}" -B "${build}"
+         ${configure_arguments} ${ARGN})
+    step("build the consumer"
+         "${CMAKE_COMMAND}" --build "${build}" --config "${BUILD_TYPE}" --parallel ${jobs})
+    file(GLOB_RECURSE executables "${build}/consumer" "${build}/consumer.exe")
+    list(FILTER executables EXCLUDE REGEX "/CMakeFiles/")
+    if(NOT executables)
+        message(FATAL_ERROR "the consumer executable was not built")
+    endif()
+    list(GET executables 0 executable)
+    run_consumer("${executable}")
+endfunction()
+
+function(run_consumer executable)
+    # An installed shared library outside the system paths is found the way
+    # users find it: through the loader's search path.
+    set(library_dirs "${WORK_DIR}/prefix/lib" "${WORK_DIR}/prefix/lib64" "${WORK_DIR}/prefix/bin")
+    if(CMAKE_HOST_WIN32)
+        list(APPEND library_dirs "$ENV{PATH}")
+        string(REPLACE ";" "\\;" path_value "${library_dirs}")
+        set(environment "PATH=${path_value}")
+    else()
+        if(DEFINED ENV{LD_LIBRARY_PATH} AND NOT "$ENV{LD_LIBRARY_PATH}" STREQUAL "")
+            list(APPEND library_dirs "$ENV{LD_LIBRARY_PATH}")
+        endif()
+        string(REPLACE ";" ":" path_value "${library_dirs}")
+        set(environment "LD_LIBRARY_PATH=${path_value}")
+    endif()
+    step("run ${executable}" "${CMAKE_COMMAND}" -E env "${environment}" "${executable}")
+endfunction()
+
+if(MODE STREQUAL "installed" OR MODE STREQUAL "static")
+    if(MODE STREQUAL "installed")
+        build_and_install_library("shared" ON)
+    else()
+        build_and_install_library("static" OFF)
+        file(GLOB_RECURSE shared_objects "${prefix}/*QtKeepAlive*.so*" "${prefix}/*QtKeepAlive*.dll")
+        if(shared_objects)
+            message(FATAL_ERROR "a static build installed shared libraries: ${shared_objects}")
+        endif()
+    endif()
+    check_installed_layout("${prefix}")
+    build_and_run_cmake_consumer("${consumers}/cmake-consumer"
+                                 "-DCMAKE_PREFIX_PATH=${prefix}")
+elseif(MODE STREQUAL "subdir")
+    build_and_run_cmake_consumer("${consumers}/subdir-consumer"
+                                 "-DQTKEEPALIVE_SOURCE_DIR=${SOURCE_DIR}"
+                                 "-DQTKEEPALIVE_WERROR=${WERROR}")
+elseif(MODE STREQUAL "qmake")
+    foreach(tool QMAKE MAKE)
+        if(NOT ${tool})
+            message(FATAL_ERROR "packaging.cmake: -D${tool}=... is required for MODE qmake")
+        endif()
+    endforeach()
+    set(qmake_arguments)
+    if(WERROR)
+        list(APPEND qmake_arguments "QMAKE_CXXFLAGS += -Werror")
+    endif()
+    step("qmake the consumer" "${QMAKE}" "${consumers}/qmake-consumer/consumer.pro" ${qmake_arguments})
+    step("build the consumer" "${MAKE}" -j${jobs})
+    if(EXISTS "${WORK_DIR}/consumer")
+        run_consumer("${WORK_DIR}/consumer")
+    elseif(EXISTS "${WORK_DIR}/release/consumer.exe")
+        run_consumer("${WORK_DIR}/release/consumer.exe")
+    else()
+        message(FATAL_ERROR "qmake did not produce the consumer executable")
+    endif()
+else()
+    message(FATAL_ERROR "packaging.cmake: unknown MODE '${MODE}'")
+endif()
+
+message(STATUS "packaging (${MODE}): OK")
