@@ -34,6 +34,14 @@ QString rangeError(const QString &field, const QString &value, const QString &mi
     return message;
 }
 
+QString roundingNote(milliseconds granularity)
+{
+    if (granularity == 1s)
+        return QStringLiteral("sub-second values are rounded up to whole seconds on this platform");
+    return QStringLiteral("values are rounded up to multiples of %1 on this platform")
+            .arg(formatDuration(granularity));
+}
+
 QString durationError(const QString &field, milliseconds value,
                       const KeepAlivePlatform::DurationLimit &limit)
 {
@@ -43,9 +51,7 @@ QString durationError(const QString &field, milliseconds value,
         return rangeError(field, formatDuration(value),
                           formatDuration(rounds ? 1ms : limit.minimum),
                           formatDuration(limit.maximum),
-                          rounds ? QStringLiteral("rounded up to whole %1 on this platform")
-                                           .arg(formatDuration(limit.granularity))
-                                 : QString());
+                          rounds ? roundingNote(limit.granularity) : QString());
     return {};
 }
 

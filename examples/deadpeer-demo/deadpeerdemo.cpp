@@ -1,0 +1,442 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#include "deadpeerdemo.h"
+
+#include <keepalivetesting.h>
+
+#include <QtCore/QDeadlineTimer>
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QEventLoop>
+#include <QtCore/QMetaEnum>
+#include <QtCore/QTimer>
+#include <QtNetwork/QTcpServer>
+#include <QtNetwork/QTcpSocket>
+
+#include <algorithm>
+#include <array>
+#include <iterator>
+
+#if defined(Q_OS_LINUX)
+#  include <netinet/in.h>
+#  include <netinet/tcp.h>
+#  include <sys/socket.h>
+#  include <cerrno>
+#endif
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto ConnectTimeout = 5s;
+// What each client sends in the busy scenario; never acknowledged by the silent peer.
+constexpr QByteArrayView BusyPayload = "ping\n";
+
+struct ScenarioInfo
+{
+    Scenario scenario;
+    const char *name;
+};
+
+constexpr ClientKind Clients[] = {ClientKind::Plain, ClientKind::ByHand, ClientKind::KeepAlive};
+
+constexpr ScenarioInfo Scenarios[] = {
+        {Scenario::Idle, "idle"},
+        {Scenario::Busy, "busy"},
+        {Scenario::Reset, "reset"},
+        {Scenario::Close, "close"},
+};
+
+template<typename Enum>
+QString enumName(Enum value)
+{
+    return QString::fromLatin1(QMetaEnum::fromType<Enum>().valueToKey(int(value)));
+}
+
+// Runs the event loop until done() holds or the deadline passes; returns done().
+template<typename Predicate>
+bool runEventLoopUntil(Predicate done, QDeadlineTimer deadline)
+{
+    if (done())
+        return true;
+    QEventLoop loop;
+    QTimer poll;
+    QObject::connect(&poll, &QTimer::timeout, &loop, [&] {
+        if (done() || deadline.hasExpired())
+            loop.quit();
+    });
+    poll.start(10ms);
+    loop.exec();
+    return done();
+}
+
+/*
+    What the background articles do, since Qt 6.4 can only switch keepalive
+    on: set the three timings on the descriptor with setsockopt(), after the
+    connection is up. Nothing bounds how long sent data may stay
+    unacknowledged (no TCP_USER_TIMEOUT).
+*/
+bool setKeepAliveByHand(QTcpSocket *socket, const KeepAliveOptions &options, QString *error)
+{
+    socket->setSocketOption(QAbstractSocket::KeepAliveOption, 1);
+#if defined(Q_OS_LINUX)
+    const struct
+    {
+        int option;
+        const char *name;
+        int value;
+    } settings[] = {
+            {TCP_KEEPIDLE, "TCP_KEEPIDLE", int(duration_cast<seconds>(options.idle()).count())},
+            {TCP_KEEPINTVL, "TCP_KEEPINTVL",
+             int(duration_cast<seconds>(options.interval()).count())},
+            {TCP_KEEPCNT, "TCP_KEEPCNT", options.probeCount()},
+    };
+    for (const auto &setting : settings) {
+        if (::setsockopt(int(socket->socketDescriptor()), IPPROTO_TCP, setting.option,
+                         &setting.value, sizeof setting.value)
+            != 0) {
+            *error = QStringLiteral("setsockopt(%1, %2) failed: %3")
+                             .arg(QString::fromLatin1(setting.name))
+                             .arg(setting.value)
+                             .arg(qt_error_string(errno));
+            return false;
+        }
+    }
+    return true;
+#else
+    Q_UNUSED(options)
+    *error = QStringLiteral("the by-hand keepalive settings are written for Linux only");
+    return false;
+#endif
+}
+
+// One client, its peer on the server side, and what the client noticed.
+struct Connection
+{
+    ClientKind kind = ClientKind::Plain;
+    QTcpSocket *client = nullptr;
+    QTcpSocket *peer = nullptr;
+    QElapsedTimer sincePeerDeath;
+    Observation observation;
+
+    bool noticed() const { return observation.detectedAfter.has_value(); }
+};
+
+class ScenarioRun
+{
+public:
+    ScenarioRun(Scenario scenario, const DemoSettings &settings, QTcpServer *server,
+                const std::function<void(const QString &)> &progress)
+        : m_scenario(scenario),
+          m_settings(settings),
+          m_server(server),
+          m_progress(progress)
+    {
+        for (std::size_t i = 0; i < m_connections.size(); ++i) {
+            m_connections[i].kind = Clients[i];
+            m_connections[i].observation.client = Clients[i];
+            m_connections[i].observation.scenario = scenario;
+        }
+    }
+
+    ~ScenarioRun()
+    {
+        m_observing = false;
+        // abort(), not close(): nothing may linger in the kernel between scenarios.
+        for (Connection &connection : m_connections) {
+            if (connection.client)
+                connection.client->abort();
+            if (connection.peer)
+                connection.peer->abort();
+        }
+    }
+
+    // Returns an error message, or an empty string when the scenario ran.
+    QString run()
+    {
+        if (QString error = connectClients(); !error.isEmpty())
+            return error;
+        if (QString error = killPeers(); !error.isEmpty())
+            return error;
+        m_observing = true;
+        runEventLoopUntil([this] { return allNoticed(); },
+                          QDeadlineTimer(m_settings.wait, Qt::PreciseTimer));
+        m_observing = false;
+        return {};
+    }
+
+    QList<Observation> observations() const
+    {
+        QList<Observation> result;
+        for (const Connection &connection : m_connections)
+            result.append(connection.observation);
+        return result;
+    }
+
+private:
+    QString connectClients()
+    {
+        QList<QTcpSocket *> accepted;
+        QObject::connect(m_server, &QTcpServer::newConnection, &m_context, [&] {
+            while (QTcpSocket *socket = m_server->nextPendingConnection()) {
+                socket->setParent(&m_context);
+                accepted.append(socket);
+            }
+        });
+
+        for (Connection &connection : m_connections) {
+            connection.client = createClient(connection);
+            connection.client->connectToHost(m_server->serverAddress(), m_server->serverPort());
+        }
+        const bool connected = runEventLoopUntil(
+                [&] {
+                    return accepted.size() == qsizetype(m_connections.size())
+                            && std::all_of(m_connections.begin(), m_connections.end(),
+                                           [](const Connection &connection) {
+                                               return connection.client->state()
+                                                       == QAbstractSocket::ConnectedState;
+                                           });
+                },
+                QDeadlineTimer(ConnectTimeout));
+        QObject::disconnect(m_server, nullptr, &m_context, nullptr);
+        if (!connected)
+            return QStringLiteral("the clients did not connect to %1 port %2 within %3 s")
+                    .arg(m_server->serverAddress().toString())
+                    .arg(m_server->serverPort())
+                    .arg(ConnectTimeout.count());
+
+        for (Connection &connection : m_connections) {
+            for (QTcpSocket *socket : std::as_const(accepted)) {
+                if (socket->peerPort() == connection.client->localPort())
+                    connection.peer = socket;
+            }
+            if (!connection.peer)
+                return QStringLiteral("no server-side socket for the %1 client")
+                        .arg(clientName(connection.kind));
+            if (QString error = configure(connection); !error.isEmpty())
+                return QStringLiteral("%1: %2").arg(clientName(connection.kind), error);
+        }
+        return {};
+    }
+
+    QTcpSocket *createClient(Connection &connection)
+    {
+        if (connection.kind == ClientKind::KeepAlive) {
+            auto *socket = new KeepAliveSocket(&m_context);
+            // Validated by the caller; applied by the socket once connected.
+            socket->setKeepAliveOptions(m_settings.options);
+            QObject::connect(socket, &KeepAliveSocket::deadPeer, socket,
+                             [this, &connection, socket](KeepAliveSocket::DeadPeerReason reason) {
+                                 connection.observation.deadPeerReason = reason;
+                                 notice(connection,
+                                        QStringLiteral("%1: %2").arg(enumName(reason),
+                                                                     socket->errorString()));
+                             });
+            QObject::connect(
+                    socket, &QAbstractSocket::disconnected, socket, [this, &connection, socket] {
+                        connection.observation.disconnected = true;
+                        notice(connection,
+                               QStringLiteral("no deadPeer(), disconnected: %1: %2")
+                                       .arg(enumName(socket->error()), socket->errorString()));
+                    });
+            return socket;
+        }
+
+        auto *socket = new QTcpSocket(&m_context);
+        QObject::connect(
+                socket, &QAbstractSocket::errorOccurred, socket,
+                [this, &connection, socket](QAbstractSocket::SocketError error) {
+                    notice(connection,
+                           QStringLiteral("%1: %2").arg(enumName(error), socket->errorString()));
+                });
+        QObject::connect(socket, &QAbstractSocket::disconnected, socket, [this, &connection] {
+            connection.observation.disconnected = true;
+            notice(connection, QStringLiteral("disconnected without an error"));
+        });
+        return socket;
+    }
+
+    // Called once connected, as the articles do after waitForConnected().
+    QString configure(Connection &connection)
+    {
+        switch (connection.kind) {
+        case ClientKind::Plain:
+            break;
+        case ClientKind::ByHand: {
+            QString error;
+            if (!setKeepAliveByHand(connection.client, m_settings.options, &error))
+                return error;
+            break;
+        }
+        case ClientKind::KeepAlive: {
+            const auto *socket = static_cast<KeepAliveSocket *>(connection.client);
+            if (socket->keepAliveError() != KeepAliveSocket::KeepAliveError::NoError)
+                return socket->keepAliveErrorString();
+            break;
+        }
+        }
+        return {};
+    }
+
+    QString killPeers()
+    {
+        for (Connection &connection : m_connections) {
+            QString error;
+            bool killed = true;
+            switch (m_scenario) {
+            case Scenario::Idle:
+            case Scenario::Busy:
+                killed = QtKeepAliveTesting::silence(connection.peer, &error);
+                break;
+            case Scenario::Reset:
+                killed = QtKeepAliveTesting::resetConnection(connection.peer, &error);
+                break;
+            case Scenario::Close:
+                connection.peer->disconnectFromHost();
+                break;
+            }
+            if (!killed)
+                return error;
+            connection.sincePeerDeath.start();
+            if (m_scenario == Scenario::Busy) {
+                connection.client->write(BusyPayload.data(), BusyPayload.size());
+                connection.client->flush();
+            }
+        }
+        m_progress(QStringLiteral("[%1] %2; waiting up to %3 s")
+                           .arg(scenarioName(m_scenario), scenarioDescription(m_scenario))
+                           .arg(m_settings.wait.count()));
+        return {};
+    }
+
+    void notice(Connection &connection, const QString &reason)
+    {
+        // Only what happens after the peers' death counts, not the demo's own clean-up.
+        if (!m_observing || connection.noticed())
+            return;
+        connection.observation.detectedAfter = milliseconds(connection.sincePeerDeath.elapsed());
+        connection.observation.reason = reason;
+        m_progress(QStringLiteral("[%1]   %2 noticed after %3 s")
+                           .arg(scenarioName(m_scenario), clientName(connection.kind),
+                                formatSeconds(*connection.observation.detectedAfter)));
+    }
+
+    bool allNoticed() const
+    {
+        return std::all_of(m_connections.begin(), m_connections.end(),
+                           [](const Connection &connection) { return connection.noticed(); });
+    }
+
+    Scenario m_scenario;
+    const DemoSettings &m_settings;
+    QTcpServer *m_server;
+    const std::function<void(const QString &)> &m_progress;
+    bool m_observing = false;
+    std::array<Connection, std::size(Clients)> m_connections;
+    // Owns the sockets. Declared last so that it is destroyed first, while the connections that
+    // the sockets' signal handlers refer to still exist.
+    QObject m_context;
+};
+
+} // namespace
+
+QString scenarioName(Scenario scenario)
+{
+    for (const ScenarioInfo &info : Scenarios) {
+        if (info.scenario == scenario)
+            return QString::fromLatin1(info.name);
+    }
+    return {};
+}
+
+QString scenarioDescription(Scenario scenario)
+{
+    switch (scenario) {
+    case Scenario::Idle:
+        return QStringLiteral("the peers fall silent (a pulled cable, a powered-off host)");
+    case Scenario::Busy:
+        return QStringLiteral("the peers fall silent, then each client sends %1 bytes")
+                .arg(BusyPayload.size());
+    case Scenario::Reset:
+        return QStringLiteral("the peers send a RST (their process crashed, the host is up)");
+    case Scenario::Close:
+        return QStringLiteral("the peers close in an orderly way (FIN)");
+    }
+    return {};
+}
+
+std::optional<Scenario> scenarioFromName(const QString &name)
+{
+    for (const ScenarioInfo &info : Scenarios) {
+        if (name == QLatin1String(info.name))
+            return info.scenario;
+    }
+    return std::nullopt;
+}
+
+QList<Scenario> allScenarios()
+{
+    QList<Scenario> result;
+    for (const ScenarioInfo &info : Scenarios)
+        result.append(info.scenario);
+    return result;
+}
+
+QString clientName(ClientKind kind)
+{
+    switch (kind) {
+    case ClientKind::Plain:
+        return QStringLiteral("QTcpSocket");
+    case ClientKind::ByHand:
+        return QStringLiteral("QTcpSocket + setsockopt");
+    case ClientKind::KeepAlive:
+        return QStringLiteral("KeepAliveSocket");
+    }
+    return {};
+}
+
+QList<ClientKind> allClients()
+{
+    return QList<ClientKind>(std::begin(Clients), std::end(Clients));
+}
+
+QString formatSeconds(milliseconds value)
+{
+    return QString::number(double(value.count()) / 1000.0, 'f', 2);
+}
+
+KeepAliveSocket::DeadPeerReason expectedReason(Scenario scenario)
+{
+    switch (scenario) {
+    case Scenario::Idle:
+        return KeepAliveSocket::DeadPeerReason::KeepAliveTimeout;
+    case Scenario::Busy:
+        return KeepAliveSocket::DeadPeerReason::RetransmissionTimeout;
+    case Scenario::Reset:
+        return KeepAliveSocket::DeadPeerReason::ConnectionReset;
+    case Scenario::Close:
+        break;
+    }
+    return KeepAliveSocket::DeadPeerReason::None;
+}
+
+DemoResult runDemo(const DemoSettings &settings,
+                   const std::function<void(const QString &)> &progress)
+{
+    DemoResult result;
+    QTcpServer server;
+    if (!server.listen(QHostAddress::LocalHost, 0)) {
+        result.error = QStringLiteral("cannot listen on 127.0.0.1: %1").arg(server.errorString());
+        return result;
+    }
+    for (Scenario scenario : settings.scenarios) {
+        ScenarioRun run(scenario, settings, &server, progress);
+        result.error = run.run();
+        if (!result.error.isEmpty()) {
+            result.error =
+                    QStringLiteral("scenario %1: %2").arg(scenarioName(scenario), result.error);
+            break;
+        }
+        result.observations += run.observations();
+    }
+    return result;
+}
