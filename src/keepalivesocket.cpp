@@ -106,9 +106,9 @@ QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveO
     case Reason::KeepAliveTimeout: {
         const int probes = evidence.health.probes.value_or(0) > 0 ? *evidence.health.probes
                                                                   : applied.probeCount();
-        return QStringLiteral("peer did not answer %1 keepalive probes (%2)")
+        return QStringLiteral("peer did not answer %1 keepalive %2 (%3)")
                 .arg(probes)
-                .arg(settings);
+                .arg(probes == 1 ? QStringLiteral("probe") : QStringLiteral("probes"), settings);
     }
     case Reason::RetransmissionTimeout:
         if (evidence.sendStalled)
