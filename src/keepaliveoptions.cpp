@@ -254,7 +254,10 @@ bool operator==(const KeepAliveOptions &a, const KeepAliveOptions &b)
 {
     return a.m_known == b.m_known && a.isEnabled() == b.isEnabled() && a.idle() == b.idle()
             && a.interval() == b.interval() && a.probeCount() == b.probeCount()
-            && a.userTimeoutMode() == b.userTimeoutMode() && a.userTimeout() == b.userTimeout();
+            && a.userTimeoutMode() == b.userTimeoutMode()
+            && a.userTimeout() == b.userTimeout()
+            // The explicit value comes back with setUserTimeoutMode(Explicit).
+            && a.m_userTimeout == b.m_userTimeout;
 }
 
 QDebug operator<<(QDebug debug, const KeepAliveOptions &options)

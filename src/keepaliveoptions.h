@@ -144,5 +144,5 @@ private:
 Q_DECLARE_OPERATORS_FOR_FLAGS(KeepAliveOptions::Fields)
 Q_DECLARE_METATYPE(KeepAliveOptions)
 
-//! Prints e.g. KeepAliveOptions(enabled, idle 10000ms, interval 2000ms, probes 3, user timeout automatic 16000ms).
+//! Prints e.g. KeepAliveOptions(enabled, idle 10 s, interval 2 s, probes 3, user timeout automatic 16 s).
 QTKEEPALIVE_EXPORT QDebug operator<<(QDebug debug, const KeepAliveOptions &options);

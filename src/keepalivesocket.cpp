@@ -99,9 +99,13 @@ KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qt
 QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveOptions &applied,
                         const DeathEvidence &evidence, const QString &qtErrorString)
 {
+    // As the kernel applied them: sub-second values were rounded up.
+    const auto &limits = KeepAlivePlatform::limits();
     const QString settings =
             QStringLiteral("idle %1, interval %2")
-                    .arg(formatSeconds(applied.idle()), formatSeconds(applied.interval()));
+                    .arg(formatSeconds(KeepAlivePlatform::roundUp(applied.idle(), limits.idle)),
+                         formatSeconds(
+                                 KeepAlivePlatform::roundUp(applied.interval(), limits.interval)));
     switch (reason) {
     case Reason::KeepAliveTimeout: {
         const int probes = evidence.health.probes.value_or(0) > 0 ? *evidence.health.probes
@@ -141,6 +145,7 @@ QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveO
 KeepAliveSocketPrivate::KeepAliveSocketPrivate(KeepAliveSocket *socket) : q(socket)
 {
     stallTimer.setTimerType(Qt::PreciseTimer);
+    KeepAliveOptionsAccess::setKnownFields(lastEffective, {});
 }
 
 void KeepAliveSocketPrivate::setKeepAliveError(KeepAliveSocket::KeepAliveError error,
@@ -171,7 +176,10 @@ void KeepAliveSocketPrivate::applyOptions()
         setKeepAliveError(KeepAliveSocket::KeepAliveError::NoError, QString());
     const KeepAliveOptions effective = KeepAlivePlatform::readBack(descriptor);
     qCDebug(lcKeepAlive) << "applied" << options << "kernel holds" << effective;
-    Q_EMIT q->effectiveKeepAliveOptionsChanged(effective);
+    if (effective != lastEffective) {
+        lastEffective = effective;
+        Q_EMIT q->effectiveKeepAliveOptionsChanged(effective);
+    }
 }
 
 bool KeepAliveSocketPrivate::inspectNotification(QObject *watched)
@@ -237,6 +245,11 @@ void KeepAliveSocketPrivate::onDisconnected()
 {
     evidence.reset();
     stopStallWatch();
+    // Without a connection nothing is known (see effectiveKeepAliveOptions()).
+    if (lastEffective.knownFields()) {
+        KeepAliveOptionsAccess::setKnownFields(lastEffective, {});
+        Q_EMIT q->effectiveKeepAliveOptionsChanged(lastEffective);
+    }
 }
 
 void KeepAliveSocketPrivate::stopStallWatch()

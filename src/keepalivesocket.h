@@ -138,7 +138,11 @@ public:
 
 Q_SIGNALS:
     void keepAliveOptionsChanged(const KeepAliveOptions &options);
-    //! Emitted after the options were applied to a connection and read back.
+    /*!
+        Emitted when what the kernel holds changes: after the options were
+        applied to a connection and read back with a different result, and
+        when the connection ends (no field is known then).
+    */
     void effectiveKeepAliveOptionsChanged(const KeepAliveOptions &effective);
     //! Emitted when options are rejected or refused by the kernel.
     void keepAliveErrorOccurred(KeepAliveSocket::KeepAliveError error);

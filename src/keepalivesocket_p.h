@@ -58,7 +58,8 @@ public:
 
     KeepAliveSocket *const q;
     KeepAliveOptions options;
-    KeepAliveOptions applied; //!< options as validated and last applied to a connection
+    KeepAliveOptions applied;       //!< options as validated and last applied to a connection
+    KeepAliveOptions lastEffective; //!< last read-back announced by effectiveKeepAliveOptionsChanged()
     KeepAliveSocket::KeepAliveError keepAliveError = KeepAliveSocket::KeepAliveError::NoError;
     QString keepAliveErrorString;
     KeepAliveSocket::DeadPeerReason deadPeerReason = KeepAliveSocket::DeadPeerReason::None;

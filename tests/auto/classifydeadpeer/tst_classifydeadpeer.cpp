@@ -1,0 +1,282 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+//
+// The one place that turns the kernel's evidence of a dead connection into a
+// DeadPeerReason, and the errorString() that goes with it, tested directly
+// with the evidence the real deaths leave (FACTS.md: keepalive death leaves
+// tcpi_probes > 0 and tcpi_retransmits 0, a retransmission death the
+// opposite; ECONNRESET reads as RemoteHostClosedError; EHOSTUNREACH and
+// ENETUNREACH as NetworkError).
+
+#include "keepalivesocket_p.h"
+
+#include <QtTest/QtTest>
+
+#include <chrono>
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+using Reason = KeepAliveSocket::DeadPeerReason;
+using OsError = KeepAlivePlatform::OsError;
+using SocketError = QAbstractSocket::SocketError;
+
+Q_DECLARE_METATYPE(DeathEvidence)
+Q_DECLARE_METATYPE(KeepAlivePlatform::OsError)
+
+namespace {
+
+// TCP_INFO of a connection the kernel has just closed.
+ConnectionHealth closedHealth(int probes, int retransmits, int backoff)
+{
+    ConnectionHealth health;
+    health.state = ConnectionHealth::TcpState::Closed;
+    health.rtt = 50us;
+    health.rttVariance = 25us;
+    health.probes = probes;
+    health.retransmits = retransmits;
+    health.backoff = backoff;
+    health.unackedSegments = 0u; // already 0 after the death
+    health.totalRetransmits = quint32(retransmits);
+    return health;
+}
+
+DeathEvidence evidence(const ConnectionHealth &health, bool sendStalled = false,
+                       bool dataOutstanding = false)
+{
+    DeathEvidence e;
+    e.health = health;
+    e.sendStalled = sendStalled;
+    e.dataOutstanding = dataOutstanding;
+    return e;
+}
+
+const DeathEvidence keepAliveDeath = evidence(closedHealth(2, 0, 0));
+const DeathEvidence retransmissionDeath = evidence(closedHealth(0, 4, 4));
+const DeathEvidence noHealth = evidence(ConnectionHealth());
+
+KeepAliveOptions chosenOptions()
+{
+    return KeepAliveOptions().setIdle(10s).setInterval(2s).setProbeCount(3);
+}
+
+} // namespace
+
+class tst_ClassifyDeadPeer : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void classify_data();
+    void classify();
+    void message_data();
+    void message();
+    void messageNamesSettingsAsApplied_data();
+    void messageNamesSettingsAsApplied();
+};
+
+void tst_ClassifyDeadPeer::classify_data()
+{
+    QTest::addColumn<SocketError>("qtError");
+    QTest::addColumn<OsError>("osError");
+    QTest::addColumn<DeathEvidence>("evidence");
+    QTest::addColumn<Reason>("expected");
+
+    // ETIMEDOUT: which timer expired.
+    QTest::newRow("timeout, probes sent, no retransmits")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut << keepAliveDeath
+            << Reason::KeepAliveTimeout;
+    QTest::newRow("timeout, retransmits > 0")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut << retransmissionDeath
+            << Reason::RetransmissionTimeout;
+    QTest::newRow("timeout, retransmits > 0 only")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut
+            << evidence(closedHealth(0, 1, 0)) << Reason::RetransmissionTimeout;
+    // Zero-window probes count in tcpi_probes too, but back off like retransmissions.
+    QTest::newRow("timeout, backoff > 0 only")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut
+            << evidence(closedHealth(3, 0, 2)) << Reason::RetransmissionTimeout;
+    QTest::newRow("timeout, zero-window stall")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut
+            << evidence(closedHealth(2, 0, 0), true) << Reason::RetransmissionTimeout;
+    QTest::newRow("timeout, no TCP_INFO, data outstanding")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut
+            << evidence(ConnectionHealth(), false, true) << Reason::RetransmissionTimeout;
+    QTest::newRow("timeout, no TCP_INFO, nothing outstanding")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut << noHealth
+            << Reason::KeepAliveTimeout;
+    // TCP_INFO, when there is one, is the better witness than our own timer.
+    QTest::newRow("timeout, TCP_INFO says probes, data was outstanding")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut
+            << evidence(closedHealth(2, 0, 0), false, true) << Reason::KeepAliveTimeout;
+    QTest::newRow("timeout, errno clobbered")
+            << QAbstractSocket::SocketTimeoutError << OsError::None << keepAliveDeath
+            << Reason::KeepAliveTimeout;
+
+    // ECONNRESET (read as "0 bytes") and EPIPE (RST in CLOSE_WAIT).
+    QTest::newRow("reset") << QAbstractSocket::RemoteHostClosedError << OsError::Reset << noHealth
+                           << Reason::ConnectionReset;
+    QTest::newRow("reset, errno clobbered") << QAbstractSocket::RemoteHostClosedError
+                                            << OsError::None << noHealth << Reason::ConnectionReset;
+    QTest::newRow("reset with TCP_INFO of a keepalive death")
+            << QAbstractSocket::RemoteHostClosedError << OsError::Reset << keepAliveDeath
+            << Reason::ConnectionReset;
+    QTest::newRow("EPIPE as NetworkError") << QAbstractSocket::NetworkError << OsError::Reset
+                                           << noHealth << Reason::ConnectionReset;
+
+    // A pending ICMP error decided it.
+    QTest::newRow("host unreachable") << QAbstractSocket::NetworkError << OsError::HostUnreachable
+                                      << keepAliveDeath << Reason::HostUnreachable;
+    QTest::newRow("network unreachable")
+            << QAbstractSocket::NetworkError << OsError::NetworkUnreachable << keepAliveDeath
+            << Reason::NetworkUnreachable;
+    QTest::newRow("other network error")
+            << QAbstractSocket::NetworkError << OsError::Other << noHealth << Reason::OtherError;
+    QTest::newRow("network error, errno clobbered")
+            << QAbstractSocket::NetworkError << OsError::None << noHealth << Reason::OtherError;
+
+    // An errno that does not match Qt's error code was overwritten after the
+    // failed read: Qt's code decides.
+    QTest::newRow("ETIMEDOUT with NetworkError")
+            << QAbstractSocket::NetworkError << OsError::TimedOut << keepAliveDeath
+            << Reason::OtherError;
+    QTest::newRow("ECONNRESET with SocketTimeoutError")
+            << QAbstractSocket::SocketTimeoutError << OsError::Reset << keepAliveDeath
+            << Reason::KeepAliveTimeout;
+    QTest::newRow("EHOSTUNREACH with SocketTimeoutError")
+            << QAbstractSocket::SocketTimeoutError << OsError::HostUnreachable
+            << retransmissionDeath << Reason::RetransmissionTimeout;
+    QTest::newRow("ETIMEDOUT with RemoteHostClosedError")
+            << QAbstractSocket::RemoteHostClosedError << OsError::TimedOut << keepAliveDeath
+            << Reason::ConnectionReset;
+    QTest::newRow("EHOSTUNREACH with RemoteHostClosedError")
+            << QAbstractSocket::RemoteHostClosedError << OsError::HostUnreachable << noHealth
+            << Reason::ConnectionReset;
+
+    // Not a dead peer at all.
+    QTest::newRow("connection refused")
+            << QAbstractSocket::ConnectionRefusedError << OsError::None << noHealth << Reason::None;
+    QTest::newRow("connection refused with a stray errno")
+            << QAbstractSocket::ConnectionRefusedError << OsError::Other << noHealth
+            << Reason::None;
+    QTest::newRow("host not found")
+            << QAbstractSocket::HostNotFoundError << OsError::None << noHealth << Reason::None;
+    QTest::newRow("operation error") << QAbstractSocket::OperationError << OsError::TimedOut
+                                     << keepAliveDeath << Reason::None;
+}
+
+void tst_ClassifyDeadPeer::classify()
+{
+    QFETCH(SocketError, qtError);
+    QFETCH(OsError, osError);
+    QFETCH(DeathEvidence, evidence);
+    QFETCH(Reason, expected);
+
+    QCOMPARE(classifyDeadPeer(qtError, osError, evidence), expected);
+}
+
+void tst_ClassifyDeadPeer::message_data()
+{
+    QTest::addColumn<Reason>("reason");
+    QTest::addColumn<KeepAliveOptions>("applied");
+    QTest::addColumn<DeathEvidence>("evidence");
+    QTest::addColumn<QString>("expected");
+
+    const KeepAliveOptions chosen = chosenOptions();
+    const QString qtText = QStringLiteral("The remote host closed the connection");
+
+    QTest::newRow("keepalive, probes from TCP_INFO")
+            << Reason::KeepAliveTimeout << chosen << evidence(closedHealth(3, 0, 0))
+            << QStringLiteral("peer did not answer 3 keepalive probes (idle 10 s, interval 2 s)");
+    // With TCP_USER_TIMEOUT the kernel may give up before the probe count.
+    QTest::newRow("keepalive, fewer probes than configured")
+            << Reason::KeepAliveTimeout << chosen << evidence(closedHealth(2, 0, 0))
+            << QStringLiteral("peer did not answer 2 keepalive probes (idle 10 s, interval 2 s)");
+    QTest::newRow("keepalive, a single probe")
+            << Reason::KeepAliveTimeout << KeepAliveOptions(chosen).setProbeCount(1) << noHealth
+            << QStringLiteral("peer did not answer 1 keepalive probe (idle 10 s, interval 2 s)");
+    QTest::newRow("keepalive, no TCP_INFO: the configured count")
+            << Reason::KeepAliveTimeout << chosen << noHealth
+            << QStringLiteral("peer did not answer 3 keepalive probes (idle 10 s, interval 2 s)");
+    QTest::newRow("keepalive, other settings")
+            << Reason::KeepAliveTimeout
+            << KeepAliveOptions().setIdle(60s).setInterval(15s).setProbeCount(5) << noHealth
+            << QStringLiteral("peer did not answer 5 keepalive probes (idle 60 s, interval 15 s)");
+    QTest::newRow("retransmission, automatic user timeout")
+            << Reason::RetransmissionTimeout << chosen << retransmissionDeath
+            << QStringLiteral("peer did not acknowledge sent data within the 16 s user timeout "
+                              "(idle 10 s, interval 2 s)");
+    QTest::newRow("retransmission, explicit user timeout")
+            << Reason::RetransmissionTimeout << KeepAliveOptions(chosen).setUserTimeout(2500ms)
+            << retransmissionDeath
+            << QStringLiteral("peer did not acknowledge sent data within the 2.500 s user "
+                              "timeout (idle 10 s, interval 2 s)");
+    QTest::newRow("retransmission during a zero-window stall")
+            << Reason::RetransmissionTimeout << chosen << evidence(closedHealth(2, 0, 3), true)
+            << QStringLiteral("peer stopped answering while it was not accepting our data (user "
+                              "timeout 16 s)");
+    QTest::newRow("reset") << Reason::ConnectionReset << chosen << noHealth
+                           << QStringLiteral("connection reset by peer (RST received)");
+    QTest::newRow("host unreachable")
+            << Reason::HostUnreachable << chosen << keepAliveDeath
+            << QStringLiteral("peer host unreachable (ICMP host unreachable while waiting for an "
+                              "answer; idle 10 s, interval 2 s)");
+    QTest::newRow("network unreachable")
+            << Reason::NetworkUnreachable << chosen << keepAliveDeath
+            << QStringLiteral("peer network unreachable (ICMP network unreachable while waiting "
+                              "for an answer; idle 10 s, interval 2 s)");
+    QTest::newRow("heartbeat") << Reason::HeartbeatTimeout << chosen << noHealth
+                               << QStringLiteral("peer did not answer the application heartbeat");
+    QTest::newRow("other error")
+            << Reason::OtherError << chosen << noHealth
+            << QStringLiteral("connection failed: The remote host closed the connection");
+    QTest::newRow("none keeps Qt's text") << Reason::None << chosen << noHealth << qtText;
+}
+
+void tst_ClassifyDeadPeer::message()
+{
+    QFETCH(Reason, reason);
+    QFETCH(KeepAliveOptions, applied);
+    QFETCH(DeathEvidence, evidence);
+    QFETCH(QString, expected);
+
+    QCOMPARE(deadPeerMessage(reason, applied, evidence,
+                             QStringLiteral("The remote host closed the connection")),
+             expected);
+}
+
+void tst_ClassifyDeadPeer::messageNamesSettingsAsApplied_data()
+{
+    QTest::addColumn<Reason>("reason");
+    QTest::addColumn<QString>("expected");
+
+    // Asked for idle 1500 ms, interval 500 ms, 3 probes: the kernel took 2 s
+    // and 1 s (TCP_KEEPIDLE/TCP_KEEPINTVL are whole seconds, rounded up), so
+    // the peer was declared dead after 2 + 1 x 3 = 5 s. The message has to
+    // name the settings that produced the death, consistently with the 5 s
+    // user timeout it also names.
+    QTest::newRow("keepalive")
+            << Reason::KeepAliveTimeout
+            << QStringLiteral("peer did not answer 3 keepalive probes (idle 2 s, interval 1 s)");
+    QTest::newRow("retransmission")
+            << Reason::RetransmissionTimeout
+            << QStringLiteral("peer did not acknowledge sent data within the 5 s user timeout "
+                              "(idle 2 s, interval 1 s)");
+    QTest::newRow("host unreachable")
+            << Reason::HostUnreachable
+            << QStringLiteral("peer host unreachable (ICMP host unreachable while waiting for an "
+                              "answer; idle 2 s, interval 1 s)");
+}
+
+void tst_ClassifyDeadPeer::messageNamesSettingsAsApplied()
+{
+    QFETCH(Reason, reason);
+    QFETCH(QString, expected);
+
+    const KeepAliveOptions asked =
+            KeepAliveOptions().setIdle(1500ms).setInterval(500ms).setProbeCount(3);
+    QCOMPARE(asked.userTimeout(), 5s); // the rounded values, as applied
+    QCOMPARE(deadPeerMessage(reason, asked, noHealth, QString()), expected);
+}
+
+QTEST_GUILESS_MAIN(tst_ClassifyDeadPeer)
+#include "tst_classifydeadpeer.moc"
