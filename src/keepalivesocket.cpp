@@ -124,14 +124,15 @@ QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveO
     case Reason::ConnectionReset:
         return QStringLiteral("connection reset by peer (RST received)");
     case Reason::HostUnreachable:
-        return QStringLiteral("peer host unreachable (ICMP host unreachable while waiting for an "
-                              "answer; %1)")
-                .arg(settings);
+        // Only with data in flight: Linux ignores ICMP errors quoting a
+        // keepalive probe (its sequence number lies outside the window).
+        return QStringLiteral("peer host unreachable (ICMP host unreachable until the %1 user "
+                              "timeout ended the connection)")
+                .arg(formatSeconds(applied.userTimeout()));
     case Reason::NetworkUnreachable:
-        return QStringLiteral(
-                       "peer network unreachable (ICMP network unreachable while waiting for "
-                       "an answer; %1)")
-                .arg(settings);
+        return QStringLiteral("peer network unreachable (ICMP network unreachable until the %1 "
+                              "user timeout ended the connection)")
+                .arg(formatSeconds(applied.userTimeout()));
     case Reason::HeartbeatTimeout:
         return QStringLiteral("peer did not answer the application heartbeat");
     case Reason::OtherError:

@@ -33,8 +33,8 @@ class KeepAliveSocketPrivate;
     | KeepAliveTimeout      | SocketTimeoutError    | peer did not answer 3 keepalive probes (idle 10 s, interval 2 s)           |
     | RetransmissionTimeout | SocketTimeoutError    | peer did not acknowledge sent data within the 16 s user timeout            |
     | ConnectionReset       | RemoteHostClosedError | connection reset by peer (RST received)                                    |
-    | HostUnreachable       | NetworkError          | peer host unreachable (ICMP host unreachable while waiting for an answer)  |
-    | NetworkUnreachable    | NetworkError          | peer network unreachable (ICMP network unreachable while waiting …)       |
+    | HostUnreachable       | NetworkError          | peer host unreachable (ICMP host unreachable until the 16 s user timeout …)  |
+    | NetworkUnreachable    | NetworkError          | peer network unreachable (ICMP network unreachable until the 16 s user timeout …)       |
     | HeartbeatTimeout      | SocketTimeoutError    | reserved for the application heartbeat                                     |
     | OtherError            | as Qt reports it      | connection failed: <Qt's error string>                                    |
 
@@ -85,8 +85,11 @@ public:
         KeepAliveTimeout,      //!< an idle peer stopped answering keepalive probes (ETIMEDOUT)
         RetransmissionTimeout, //!< sent data stayed unacknowledged past the user timeout (ETIMEDOUT)
         ConnectionReset, //!< the peer, a middlebox or a rebooted peer sent a RST (ECONNRESET, EPIPE)
-        HostUnreachable,    //!< an ICMP host-unreachable error decided it (EHOSTUNREACH, EHOSTDOWN)
-        NetworkUnreachable, //!< an ICMP network-unreachable error decided it (ENETUNREACH)
+        //! An ICMP host-unreachable error decided it (EHOSTUNREACH, EHOSTDOWN). Only with data
+        //! in flight: Linux ignores ICMP errors quoting a keepalive probe, so an idle peer
+        //! behind such a router is reported as KeepAliveTimeout.
+        HostUnreachable,
+        NetworkUnreachable, //!< as HostUnreachable, for ICMP network unreachable (ENETUNREACH)
         HeartbeatTimeout,   //!< the application-level heartbeat went unanswered
         OtherError,         //!< the kernel reported another fatal error; errorString() has it
     };

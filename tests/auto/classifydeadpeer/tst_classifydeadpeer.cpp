@@ -218,12 +218,12 @@ void tst_ClassifyDeadPeer::message_data()
                            << QStringLiteral("connection reset by peer (RST received)");
     QTest::newRow("host unreachable")
             << Reason::HostUnreachable << chosen << keepAliveDeath
-            << QStringLiteral("peer host unreachable (ICMP host unreachable while waiting for an "
-                              "answer; idle 10 s, interval 2 s)");
+            << QStringLiteral("peer host unreachable (ICMP host unreachable until the 16 s user "
+                              "timeout ended the connection)");
     QTest::newRow("network unreachable")
             << Reason::NetworkUnreachable << chosen << keepAliveDeath
-            << QStringLiteral("peer network unreachable (ICMP network unreachable while waiting "
-                              "for an answer; idle 10 s, interval 2 s)");
+            << QStringLiteral("peer network unreachable (ICMP network unreachable until the 16 s "
+                              "user timeout ended the connection)");
     QTest::newRow("heartbeat") << Reason::HeartbeatTimeout << chosen << noHealth
                                << QStringLiteral("peer did not answer the application heartbeat");
     QTest::newRow("other error")
@@ -263,8 +263,8 @@ void tst_ClassifyDeadPeer::messageNamesSettingsAsApplied_data()
                               "(idle 2 s, interval 1 s)");
     QTest::newRow("host unreachable")
             << Reason::HostUnreachable
-            << QStringLiteral("peer host unreachable (ICMP host unreachable while waiting for an "
-                              "answer; idle 2 s, interval 1 s)");
+            << QStringLiteral("peer host unreachable (ICMP host unreachable until the 5 s user "
+                              "timeout ended the connection)");
 }
 
 void tst_ClassifyDeadPeer::messageNamesSettingsAsApplied()
