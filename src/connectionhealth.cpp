@@ -30,6 +30,7 @@ QDebug operator<<(QDebug debug, const ConnectionHealth &health)
     debug.nospace() << "ConnectionHealth(" << health.state;
     printField(debug, "rtt", health.rtt);
     printField(debug, "rttvar", health.rttVariance);
+    printField(debug, "rto", health.retransmissionTimeout);
     printField(debug, "retransmits", health.retransmits);
     printField(debug, "total retransmits", health.totalRetransmits);
     printField(debug, "probes", health.probes);

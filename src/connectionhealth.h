@@ -51,6 +51,8 @@ public:
     std::optional<std::chrono::microseconds> rtt;
     //! Round-trip time variance (mean deviation).
     std::optional<std::chrono::microseconds> rttVariance;
+    //! Current retransmission timeout (RTO), backoff included.
+    std::optional<std::chrono::microseconds> retransmissionTimeout;
     //! Consecutive retransmissions of the oldest unacknowledged segment (resets when acknowledged).
     std::optional<int> retransmits;
     //! Retransmitted segments over the connection's life.

@@ -223,6 +223,7 @@ ConnectionHealth health(qintptr descriptor)
     health.state = tcpState(info.tcpi_state);
     health.rtt = microseconds(info.tcpi_rtt);
     health.rttVariance = microseconds(info.tcpi_rttvar);
+    health.retransmissionTimeout = microseconds(info.tcpi_rto);
     health.retransmits = info.tcpi_retransmits;
     health.totalRetransmits = info.tcpi_total_retrans;
     health.probes = info.tcpi_probes;

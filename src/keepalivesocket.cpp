@@ -202,13 +202,33 @@ bool KeepAliveSocketPrivate::inspectNotification(QObject *watched)
                                  stallTimer.isActive()};
     if (notifier->type() == QSocketNotifier::Write) {
         // Qt's write path would consume the error and abort(), which drops the
-        // bytes already received; the read notifier (also woken by the error)
-        // reports it instead.
+        // bytes already received; the read path reports it instead.
         notifier->setEnabled(false);
+        ensureReadPathRuns(notifier);
         return true;
     }
     KeepAlivePlatform::clearLastError();
     return false;
+}
+
+void KeepAliveSocketPrivate::ensureReadPathRuns(QSocketNotifier *writeNotifier)
+{
+    // Qt stops reading in ClosingState and while the read buffer is full;
+    // then nobody would ever read the error and the socket would hang.
+    const auto notifiers =
+            writeNotifier->parent()->findChildren<QSocketNotifier *>(Qt::FindDirectChildrenOnly);
+    for (QSocketNotifier *notifier : notifiers) {
+        if (notifier->type() != QSocketNotifier::Read || notifier->isEnabled())
+            continue;
+        if (q->state() == QAbstractSocket::ConnectedState && q->readBufferSize() > 0) {
+            // Lifting the limit makes Qt read (and keep) what the kernel still
+            // holds, then the error; the limit returns on disconnect.
+            savedReadBufferSize = q->readBufferSize();
+            q->setReadBufferSize(0);
+        } else {
+            notifier->setEnabled(true);
+        }
+    }
 }
 
 void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
@@ -246,6 +266,10 @@ void KeepAliveSocketPrivate::onDisconnected()
 {
     evidence.reset();
     stopStallWatch();
+    if (savedReadBufferSize) {
+        q->setReadBufferSize(*savedReadBufferSize);
+        savedReadBufferSize.reset();
+    }
     // Without a connection nothing is known (see effectiveKeepAliveOptions()).
     if (lastEffective.knownFields()) {
         KeepAliveOptionsAccess::setKnownFields(lastEffective, {});
@@ -286,9 +310,8 @@ void KeepAliveSocketPrivate::watchStall()
 
     // Two ways a live peer that stops reading stalls our send side, both of
     // which TCP_USER_TIMEOUT would end (FACTS: 3.5 s with 3000 ms):
-    // - zero window: data queued, nothing in flight, window probes answered;
-    //   the kernel spaces probes at most the remaining user timeout apart, so
-    //   a live peer's last ACK is never older than about that;
+    // - zero window: data queued, nothing in flight; the peer answers window
+    //   probes (every ACK resets tcpi_probes to 0);
     // - a window shrunk below what is in flight: retransmissions that the
     //   peer answers with duplicate ACKs (ACK newer than our last send).
     const bool zeroWindow = unacked == 0 && notSent > 0;
@@ -297,18 +320,25 @@ void KeepAliveSocketPrivate::watchStall()
     if (zeroWindow || backingOff) {
         if (!stallSince.isValid())
             stallSince.start();
-        const bool peerAnswers =
-                zeroWindow ? ackAge < userTimeout + 2 * tick + 1s : ackAge <= sendAge;
+        const bool answeredNow = zeroWindow ? health.probes.value_or(1) == 0 : ackAge <= sendAge;
+        // A peer already shown to be alive gets the whole user timeout of
+        // silence, as an idle one does; a busy peer that never answered
+        // (the plain data-in-flight death) gets no extension at all.
+        const bool peerAnswers = answeredNow || (stallBridged && ackAge < userTimeout + tick);
         if (peerAnswers) {
-            // The kernel counts the user timeout from the first probe or
-            // retransmission: keep that deadline at least one user timeout
-            // ahead (plus a first RTO's worth of margin) while the peer answers.
-            const milliseconds extended =
-                    milliseconds(stallSince.elapsed()) + userTimeout + tick + 1s;
+            // The kernel counts the user timeout from the stall's first probe or
+            // retransmission and spaces probes at most the remaining time apart.
+            // A deadline kept a little ahead makes it probe often (so silence
+            // shows quickly) without ever expiring while we keep ticking; the
+            // RTO covers a stall that began before our first look.
+            const milliseconds rto = duration_cast<milliseconds>(
+                    health.retransmissionTimeout.value_or(microseconds(1s)));
+            const milliseconds extended = milliseconds(stallSince.elapsed()) + 2 * tick + 1s + rto;
             KeepAlivePlatform::setUserTimeout(descriptor, std::min(extended, milliseconds(INT_MAX)));
             stallBridged = true;
         } else if (stallBridged) {
-            // Silent peer: the original bound applies (from the stall's start).
+            // Silent for a whole user timeout: the original bound, counted from
+            // the stall's start, is long past; the kernel gives up at its next probe.
             restoreUserTimeout();
         }
         return;

@@ -48,10 +48,12 @@ class KeepAliveSocketPrivate;
     A kernel retransmission bound (Linux \c TCP_USER_TIMEOUT) also kills a
     connection whose peer is alive but has stopped reading (zero receive
     window) while it still acknowledges our window probes. KeepAliveSocket
-    does not let that happen: while the send side is stalled on a zero window
-    and the peer keeps acknowledging, the bound is pushed forward; once the
-    peer stops acknowledging, the bound applies again and the death is
-    reported as RetransmissionTimeout.
+    does not let that happen: while the send side is stalled and the peer
+    keeps answering, the kernel's deadline is kept a few seconds ahead; once
+    the peer has been silent for a whole user timeout, the bound applies again
+    and the death is reported as RetransmissionTimeout. The guard runs from
+    the socket's event loop, which must not be blocked for more than about
+    two seconds during a stall.
 
     \section Cost
     On a healthy socket the library adds one non-blocking \c poll() per read

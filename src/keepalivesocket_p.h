@@ -13,6 +13,10 @@
 
 #include <optional>
 
+QT_BEGIN_NAMESPACE
+    class QSocketNotifier;
+QT_END_NAMESPACE
+
 Q_DECLARE_LOGGING_CATEGORY(lcKeepAlive)
 
 //! What the kernel showed just before Qt's read of a failed socket.
@@ -47,6 +51,7 @@ public:
     void applyOptions();
     void setKeepAliveError(KeepAliveSocket::KeepAliveError error, const QString &message);
     bool inspectNotification(QObject *notifier);
+    void ensureReadPathRuns(QSocketNotifier *writeNotifier);
     void onErrorOccurred(QAbstractSocket::SocketError error);
     void onDisconnected();
 
@@ -69,4 +74,5 @@ public:
     QTimer stallTimer;         //!< runs while sent data is outstanding and a user timeout is set
     QElapsedTimer stallSince;  //!< valid while the send side is stalled
     bool stallBridged = false; //!< the user timeout was pushed forward for a peer that answers
+    std::optional<qint64> savedReadBufferSize; //!< lifted so that Qt reads a dead socket's error
 };

@@ -1,0 +1,975 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+//
+// Dead-peer detection against real faults, no mocks: every peer is a socket
+// accepted by an in-process QTcpServer on 127.0.0.1. A silently dead peer is
+// made with QtKeepAliveTesting::silence() (a drop-all socket filter: the
+// peer's kernel discards every segment and never answers), a crashed one with
+// QtKeepAliveTesting::resetConnection() (RST).
+//
+// Every dead connection is checked for what an application sees: the reason
+// (signal argument and getter), exactly one deadPeer() and before
+// disconnected(), the time from the fault, Qt's error code, the precise
+// errorString(), and the bytes the peer sent before dying, still unread and
+// intact in the deadPeer() and disconnected() handlers.
+//
+// Keepalive settings: idle 1 s, interval 1 s, 2 probes, automatic user
+// timeout, so the detection bound is 3 s.
+
+#include <KeepAliveSocket>
+#include <keepalivetesting.h>
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QHash>
+#include <QtCore/QMetaEnum>
+#include <QtCore/QSet>
+#include <QtCore/QStringList>
+#include <QtCore/QTimer>
+#include <QtNetwork/QTcpServer>
+#include <QtNetwork/QTcpSocket>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+using Reason = KeepAliveSocket::DeadPeerReason;
+
+namespace {
+
+KeepAliveOptions shortOptions()
+{
+    return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
+}
+
+qint64 boundMs()
+{
+    return shortOptions().detectionBound().count();
+}
+
+// What the peer sends just before it dies; the client application never reads
+// it before the deadPeer() and disconnected() handlers. Binary, so that any
+// loss, truncation or duplication shows.
+QByteArray peerPayload()
+{
+    QByteArray payload(1500, Qt::Uninitialized);
+    for (int i = 0; i < payload.size(); ++i)
+        payload[i] = char((i * 7 + 3) & 0xff);
+    return payload;
+}
+
+// Bytes in the kernel's send queue not yet acknowledged by the other side
+// (SIOCOUTQ: unsent + unacknowledged), -1 on error.
+int unacknowledgedBytes(qintptr descriptor)
+{
+    int bytes = 0;
+    if (::ioctl(int(descriptor), SIOCOUTQ, &bytes) != 0)
+        return -1;
+    return bytes;
+}
+
+tcp_info tcpInfo(qintptr descriptor)
+{
+    tcp_info info{};
+    socklen_t length = sizeof info;
+    ::getsockopt(int(descriptor), IPPROTO_TCP, TCP_INFO, &info, &length);
+    return info;
+}
+
+QString describe(const ConnectionHealth &health)
+{
+    QString text;
+    QDebug(&text).nospace() << health;
+    return text;
+}
+
+// Waits until an ACK (here: the answer to a window probe) has just arrived:
+// the time since the last ACK drops. True if one came within `timeoutMs`.
+bool waitForFreshAck(const KeepAliveSocket &socket, qint64 timeoutMs)
+{
+    QElapsedTimer timer;
+    timer.start();
+    milliseconds previous = socket.connectionHealth().sinceLastAckReceived.value_or(0ms);
+    while (timer.elapsed() < timeoutMs) {
+        QTest::qWait(2);
+        const milliseconds age = socket.connectionHealth().sinceLastAckReceived.value_or(0ms);
+        if (age < previous)
+            return true;
+        previous = age;
+    }
+    return false;
+}
+
+bool setIntOption(qintptr descriptor, int level, int option, int value)
+{
+    return ::setsockopt(int(descriptor), level, option, &value, sizeof value) == 0;
+}
+
+// Everything the application sees of the end of one connection, recorded by
+// handlers connected after the library's own (as an application's are).
+class Watch : public QObject
+{
+public:
+    explicit Watch(KeepAliveSocket *socket)
+        : socket(socket),
+          deadPeerSpy(socket, &KeepAliveSocket::deadPeer),
+          errorSpy(socket, &QAbstractSocket::errorOccurred),
+          disconnectedSpy(socket, &QAbstractSocket::disconnected)
+    {
+        connect(socket, &KeepAliveSocket::deadPeer, this, [this](Reason reason) {
+            events << QStringLiteral("deadPeer");
+            deadPeerAt = clock.isValid() ? clock.elapsed() : -1;
+            reasonArgument = reason;
+            reasonGetter = this->socket->deadPeerReason();
+            errorStringAtDeadPeer = this->socket->errorString();
+            availableAtDeadPeer = this->socket->bytesAvailable();
+            peekedAtDeadPeer = this->socket->peek(this->socket->bytesAvailable());
+            localPortAtDeadPeer = this->socket->localPort();
+        });
+        connect(socket, &QAbstractSocket::errorOccurred, this,
+                [this](QAbstractSocket::SocketError error) {
+                    events << QStringLiteral("errorOccurred");
+                    this->error = error;
+                    errorString = this->socket->errorString();
+                });
+        connect(socket, &QAbstractSocket::disconnected, this, [this] {
+            events << QStringLiteral("disconnected");
+            disconnectedAt = clock.isValid() ? clock.elapsed() : -1;
+            // After the application's own abort() or close() the device is closed.
+            if (this->socket->isOpen())
+                readAtDisconnected += this->socket->readAll();
+        });
+    }
+
+    KeepAliveSocket *const socket;
+    //! Started by the test at the fault (or the last traffic before it).
+    QElapsedTimer clock;
+    QSignalSpy deadPeerSpy;
+    QSignalSpy errorSpy;
+    QSignalSpy disconnectedSpy;
+
+    QStringList events;
+    qint64 deadPeerAt = -1;
+    qint64 disconnectedAt = -1;
+    Reason reasonArgument = Reason::None;
+    Reason reasonGetter = Reason::None;
+    QString errorStringAtDeadPeer;
+    qint64 availableAtDeadPeer = -1;
+    QByteArray peekedAtDeadPeer;
+    quint16 localPortAtDeadPeer = 0;
+    QAbstractSocket::SocketError error = QAbstractSocket::UnknownSocketError;
+    QString errorString;
+    QByteArray readAtDisconnected;
+};
+
+// Asserts what the application saw of one dead connection, after
+// disconnected(): one deadPeer(reason) before errorOccurred(error) before
+// disconnected(), the message, and the peer's last bytes intact in both
+// handlers. Unless the caller has already waited, waits a little longer to
+// see that nothing follows.
+enum class Settle { Wait, AlreadyWaited };
+void verifyDeath(Watch &watch, Reason reason, QAbstractSocket::SocketError error,
+                 const QString &message, Settle settle = Settle::Wait)
+{
+    QCOMPARE(watch.disconnectedSpy.count(), 1);
+    QCOMPARE(watch.deadPeerSpy.count(), 1);
+    QCOMPARE(watch.deadPeerSpy.at(0).at(0).value<Reason>(), reason);
+    QCOMPARE(watch.reasonArgument, reason);
+    QCOMPARE(watch.reasonGetter, reason);
+    QCOMPARE(watch.socket->deadPeerReason(), reason);
+    QCOMPARE(watch.events,
+             QStringList({QStringLiteral("deadPeer"), QStringLiteral("errorOccurred"),
+                          QStringLiteral("disconnected")}));
+    QCOMPARE(watch.errorSpy.count(), 1);
+    QCOMPARE(watch.error, error);
+    QCOMPARE(watch.errorStringAtDeadPeer, message);
+    QCOMPARE(watch.errorString, message);
+    QCOMPARE(watch.socket->errorString(), message);
+
+    const QByteArray payload = peerPayload();
+    QCOMPARE(watch.availableAtDeadPeer, qint64(payload.size()));
+    QCOMPARE(watch.peekedAtDeadPeer, payload);
+    QCOMPARE(watch.readAtDisconnected, payload);
+    QCOMPARE(watch.socket->state(), QAbstractSocket::UnconnectedState);
+
+    if (settle == Settle::Wait)
+        QTest::qWait(500);
+    QCOMPARE(watch.deadPeerSpy.count(), 1);
+    QCOMPARE(watch.errorSpy.count(), 1);
+    QCOMPARE(watch.disconnectedSpy.count(), 1);
+    QCOMPARE(watch.socket->deadPeerReason(), reason);
+    QCOMPARE(watch.socket->errorString(), message);
+}
+
+QString keepAliveTimeoutMessage()
+{
+    return QStringLiteral("peer did not answer 2 keepalive probes (idle 1 s, interval 1 s)");
+}
+
+QString retransmissionTimeoutMessage()
+{
+    return QStringLiteral(
+            "peer did not acknowledge sent data within the 3 s user timeout (idle 1 s, "
+            "interval 1 s)");
+}
+
+QString resetMessage()
+{
+    return QStringLiteral("connection reset by peer (RST received)");
+}
+
+QString stalledPeerMessage()
+{
+    return QStringLiteral(
+            "peer stopped answering while it was not accepting our data (user timeout 3 s)");
+}
+
+} // namespace
+
+class tst_DeadPeer : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void cleanup();
+
+    void silentIdlePeer();
+    void silentPeerWithDataInFlight();
+    void peerReset_data();
+    void peerReset();
+    void peerOrderlyClose();
+    void localClose_data();
+    void localClose();
+    void deathWhileQtIsNotReading_data();
+    void deathWhileQtIsNotReading();
+    void slowReaderIsNotDead_data();
+    void slowReaderIsNotDead();
+    void slowReaderKillsPlainSocketWithUserTimeout();
+    void fiftyOfTwoHundredPeersDie();
+    void reasonKeptAfterDisconnect();
+
+private:
+    bool listen(QTcpServer &server);
+    QTcpSocket *connectPeer(QTcpServer &server, QAbstractSocket &client);
+    bool deliverPeerPayload(QTcpSocket *peer, QAbstractSocket &client);
+    bool silence(QTcpSocket *peer);
+    QTcpSocket *startSlowReader(QTcpServer &server, QAbstractSocket &client);
+
+    std::unique_ptr<QTcpServer> m_server;
+};
+
+void tst_DeadPeer::initTestCase()
+{
+    QCOMPARE(boundMs(), qint64(3000));
+    QCOMPARE(shortOptions().userTimeout(), 3000ms);
+}
+
+void tst_DeadPeer::cleanup()
+{
+    m_server.reset();
+}
+
+bool tst_DeadPeer::listen(QTcpServer &server)
+{
+    // 200 clients connect at once: neither Qt's limit of pending connections
+    // nor the kernel's accept queue (Qt's default backlog is 50) may refuse
+    // one. A connection left in the accept queue's overflow answers the
+    // first keepalive probe with a RST.
+    server.setMaxPendingConnections(1000);
+    server.setListenBacklogSize(1000);
+    if (!server.listen(QHostAddress::LocalHost, 0)) {
+        qWarning() << "listen failed:" << server.errorString();
+        return false;
+    }
+    return true;
+}
+
+// Connects `client` to `server` and returns the accepted peer (a child of
+// the server), or nullptr.
+QTcpSocket *tst_DeadPeer::connectPeer(QTcpServer &server, QAbstractSocket &client)
+{
+    client.connectToHost(QHostAddress::LocalHost, server.serverPort());
+    if (!QTest::qWaitFor([&] { return server.hasPendingConnections(); }, 5000)) {
+        qWarning() << "no connection accepted";
+        return nullptr;
+    }
+    QTcpSocket *peer = server.nextPendingConnection();
+    if (!QTest::qWaitFor([&] { return client.state() == QAbstractSocket::ConnectedState; }, 5000)) {
+        qWarning() << "client not connected:" << client.state() << client.errorString();
+        return nullptr;
+    }
+    return peer;
+}
+
+// The peer's last bytes: sent, in the client's buffer (unread by the
+// application), and acknowledged. The acknowledgement matters: a silenced
+// peer with unacknowledged data would retransmit it, and every segment it
+// sends refreshes the client's keepalive timer.
+bool tst_DeadPeer::deliverPeerPayload(QTcpSocket *peer, QAbstractSocket &client)
+{
+    const QByteArray payload = peerPayload();
+    peer->write(payload);
+    peer->flush();
+    const bool delivered = QTest::qWaitFor(
+            [&] {
+                return client.bytesAvailable() == payload.size()
+                        && unacknowledgedBytes(peer->socketDescriptor()) == 0;
+            },
+            5000);
+    if (!delivered)
+        qWarning() << "payload not delivered: client holds" << client.bytesAvailable()
+                   << "peer unacknowledged" << unacknowledgedBytes(peer->socketDescriptor());
+    return delivered;
+}
+
+bool tst_DeadPeer::silence(QTcpSocket *peer)
+{
+    QString message;
+    if (!QtKeepAliveTesting::silence(peer, &message)) {
+        qWarning().noquote() << message;
+        return false;
+    }
+    return true;
+}
+
+// A peer that stops reading: Qt reads at most 1 KiB for it and then leaves
+// the rest in the kernel, whose receive buffer is small (set on the listening
+// socket, so that the window scale offered in the handshake matches it).
+// Returns the accepted peer once the client is connected.
+QTcpSocket *tst_DeadPeer::startSlowReader(QTcpServer &server, QAbstractSocket &client)
+{
+    if (!listen(server))
+        return nullptr;
+    if (!setIntOption(server.socketDescriptor(), SOL_SOCKET, SO_RCVBUF, 16 * 1024)) {
+        qWarning() << "SO_RCVBUF refused";
+        return nullptr;
+    }
+    QTcpSocket *peer = connectPeer(server, client);
+    if (peer)
+        peer->setReadBufferSize(1024);
+    return peer;
+}
+
+void tst_DeadPeer::silentIdlePeer()
+{
+    m_server = std::make_unique<QTcpServer>();
+    QVERIFY(listen(*m_server));
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = connectPeer(*m_server, client);
+    QVERIFY(peer);
+    QCOMPARE(client.effectiveKeepAliveOptions().userTimeout(), 3000ms);
+    Watch watch(&client);
+
+    // The clock starts at the last traffic: the peer's bytes. The peer falls
+    // silent as soon as they are acknowledged.
+    watch.clock.start();
+    QVERIFY(deliverPeerPayload(peer, client));
+    const qint64 silencedAt = watch.clock.elapsed();
+    QVERIFY(silence(peer));
+
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
+    qInfo("idle silent peer: deadPeer after %lld ms from the last traffic (silenced at %lld ms), "
+          "bound %lld ms",
+          watch.deadPeerAt, silencedAt, boundMs());
+    verifyDeath(watch, Reason::KeepAliveTimeout, QAbstractSocket::SocketTimeoutError,
+                keepAliveTimeoutMessage());
+    if (QTest::currentTestFailed())
+        return;
+    QVERIFY2(watch.deadPeerAt >= boundMs() * 9 / 10, qPrintable(QString::number(watch.deadPeerAt)));
+    QVERIFY2(watch.deadPeerAt <= boundMs() + 1000, qPrintable(QString::number(watch.deadPeerAt)));
+}
+
+void tst_DeadPeer::silentPeerWithDataInFlight()
+{
+    m_server = std::make_unique<QTcpServer>();
+    QVERIFY(listen(*m_server));
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = connectPeer(*m_server, client);
+    QVERIFY(peer);
+    Watch watch(&client);
+    QVERIFY(deliverPeerPayload(peer, client));
+
+    // The kernel sends no keepalive probes while data is unacknowledged: only
+    // the user timeout bounds this one.
+    QVERIFY(silence(peer));
+    watch.clock.start();
+    QCOMPARE(client.write("request"), qint64(7));
+    QVERIFY(client.flush());
+
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
+    qInfo("busy silent peer: deadPeer after %lld ms from the unacknowledged write, bound %lld ms",
+          watch.deadPeerAt, boundMs());
+    verifyDeath(watch, Reason::RetransmissionTimeout, QAbstractSocket::SocketTimeoutError,
+                retransmissionTimeoutMessage());
+    if (QTest::currentTestFailed())
+        return;
+    // The kernel counts the user timeout from the first unacknowledged send.
+    QVERIFY2(watch.deadPeerAt >= boundMs() * 9 / 10, qPrintable(QString::number(watch.deadPeerAt)));
+    QVERIFY2(watch.deadPeerAt <= boundMs() + 1500, qPrintable(QString::number(watch.deadPeerAt)));
+}
+
+void tst_DeadPeer::peerReset_data()
+{
+    QTest::addColumn<bool>("bytesInKernel");
+    // The RST arrives right behind the bytes, before Qt has read them: the
+    // kernel holds both the data and the pending ECONNRESET.
+    QTest::newRow("bytes still in the kernel") << true;
+    // Qt has already buffered the bytes when the RST arrives.
+    QTest::newRow("bytes buffered by Qt") << false;
+}
+
+void tst_DeadPeer::peerReset()
+{
+    QFETCH(bool, bytesInKernel);
+    m_server = std::make_unique<QTcpServer>();
+    QVERIFY(listen(*m_server));
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = connectPeer(*m_server, client);
+    QVERIFY(peer);
+    Watch watch(&client);
+
+    if (bytesInKernel) {
+        peer->write(peerPayload());
+        QVERIFY(peer->flush());
+    } else {
+        QVERIFY(deliverPeerPayload(peer, client));
+    }
+    QString message;
+    watch.clock.start();
+    QVERIFY2(QtKeepAliveTesting::resetConnection(peer, &message), qPrintable(message));
+
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
+    qInfo("peer reset: deadPeer after %lld ms", watch.deadPeerAt);
+    verifyDeath(watch, Reason::ConnectionReset, QAbstractSocket::RemoteHostClosedError,
+                resetMessage());
+    if (QTest::currentTestFailed())
+        return;
+    QVERIFY2(watch.deadPeerAt <= 1000, qPrintable(QString::number(watch.deadPeerAt)));
+}
+
+void tst_DeadPeer::peerOrderlyClose()
+{
+    m_server = std::make_unique<QTcpServer>();
+    QVERIFY(listen(*m_server));
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = connectPeer(*m_server, client);
+    QVERIFY(peer);
+    Watch watch(&client);
+
+    peer->write(peerPayload());
+    peer->disconnectFromHost();
+
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
+    // As with QTcpSocket: RemoteHostClosedError, Qt's message, then disconnected().
+    QCOMPARE(watch.events,
+             QStringList({QStringLiteral("errorOccurred"), QStringLiteral("disconnected")}));
+    QCOMPARE(watch.error, QAbstractSocket::RemoteHostClosedError);
+    QCOMPARE(watch.errorString, QStringLiteral("The remote host closed the connection"));
+    QCOMPARE(watch.readAtDisconnected, peerPayload());
+    QCOMPARE(client.deadPeerReason(), Reason::None);
+
+    // Past the bound: a closed connection has nothing left to time out.
+    QTest::qWait(int(boundMs()) + 1000);
+    QCOMPARE(watch.deadPeerSpy.count(), 0);
+    QCOMPARE(watch.errorSpy.count(), 1);
+    QCOMPARE(watch.disconnectedSpy.count(), 1);
+    QCOMPARE(client.deadPeerReason(), Reason::None);
+}
+
+void tst_DeadPeer::localClose_data()
+{
+    QTest::addColumn<QString>("action");
+    QTest::addColumn<bool>("peerSilent");
+    for (const char *action : {"abort", "close", "disconnectFromHost"}) {
+        QTest::addRow("%s, healthy peer", action) << QString::fromLatin1(action) << false;
+        QTest::addRow("%s, silent peer", action) << QString::fromLatin1(action) << true;
+    }
+}
+
+void tst_DeadPeer::localClose()
+{
+    QFETCH(QString, action);
+    QFETCH(bool, peerSilent);
+    m_server = std::make_unique<QTcpServer>();
+    QVERIFY(listen(*m_server));
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = connectPeer(*m_server, client);
+    QVERIFY(peer);
+    Watch watch(&client);
+    QVERIFY(deliverPeerPayload(peer, client));
+
+    watch.clock.start();
+    if (peerSilent) {
+        // The peer is already dead, but the application closes first: within
+        // the bound (the first probe has gone unanswered by then).
+        QVERIFY(silence(peer));
+        QTest::qWait(int(boundMs()) / 2);
+        QCOMPARE(client.state(), QAbstractSocket::ConnectedState);
+        QCOMPARE(watch.deadPeerSpy.count(), 0);
+    }
+
+    if (action == QLatin1String("abort"))
+        client.abort();
+    else if (action == QLatin1String("close"))
+        client.close();
+    else
+        client.disconnectFromHost();
+    QTRY_COMPARE_WITH_TIMEOUT(client.state(), QAbstractSocket::UnconnectedState, 2000);
+
+    // A silent peer: past the bound as counted from the silence, with a margin.
+    const qint64 until = peerSilent ? boundMs() + 1500 : 1000;
+    QTest::qWait(int(std::max<qint64>(0, until - watch.clock.elapsed())));
+    QCOMPARE(watch.deadPeerSpy.count(), 0);
+    QCOMPARE(watch.errorSpy.count(), 0);
+    QVERIFY(!watch.events.contains(QStringLiteral("deadPeer")));
+    QCOMPARE(client.deadPeerReason(), Reason::None);
+}
+
+void tst_DeadPeer::deathWhileQtIsNotReading_data()
+{
+    QTest::addColumn<bool>("closing");
+    // The application has asked for an orderly close while data is still
+    // queued: in ClosingState Qt only writes, it no longer reads.
+    QTest::newRow("disconnectFromHost with unsent data") << true;
+    // The application's read buffer (setReadBufferSize()) is full: Qt reads
+    // nothing more until the application does.
+    QTest::newRow("read buffer full") << false;
+}
+
+// A busy connection whose peer dies while Qt's read notifications are off.
+// The kernel gives up after the user timeout as usual; a plain QTcpSocket
+// then learns of it through its write path (the socket turns writable with
+// an error), and so must KeepAliveSocket.
+void tst_DeadPeer::deathWhileQtIsNotReading()
+{
+    QFETCH(bool, closing);
+    m_server = std::make_unique<QTcpServer>();
+    QVERIFY(listen(*m_server));
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    if (!closing)
+        client.setReadBufferSize(peerPayload().size());
+    QTcpSocket *peer = connectPeer(*m_server, client);
+    QVERIFY(peer);
+    Watch watch(&client);
+    QVERIFY(deliverPeerPayload(peer, client));
+
+    QVERIFY(silence(peer));
+    watch.clock.start();
+    // More than the kernel takes: the rest stays queued in Qt, which waits
+    // for the socket to become writable.
+    const QByteArray data(8 * 1024 * 1024, 'x');
+    QCOMPARE(client.write(data), qint64(data.size()));
+    QTest::qWait(100);
+    QVERIFY(client.bytesToWrite() > 0);
+    if (closing) {
+        client.disconnectFromHost();
+        QCOMPARE(client.state(), QAbstractSocket::ClosingState);
+    }
+
+    const bool ended = QTest::qWaitFor([&] { return !watch.disconnectedSpy.isEmpty(); },
+                                       int(boundMs()) + 5000);
+    if (!ended)
+        qInfo("still %s %lld ms after the peer fell silent, %lld bytes queued; kernel: %s",
+              QMetaEnum::fromType<QAbstractSocket::SocketState>().valueToKey(client.state()),
+              watch.clock.elapsed(), client.bytesToWrite(),
+              qPrintable(describe(client.connectionHealth())));
+    QVERIFY2(ended, "neither errorOccurred() nor disconnected() after the kernel gave up");
+    qInfo("peer died while Qt was not reading: disconnected after %lld ms, events %s",
+          watch.disconnectedAt, qPrintable(watch.events.join(QLatin1String(", "))));
+    QVERIFY2(watch.disconnectedAt <= boundMs() + 1500,
+             qPrintable(QString::number(watch.disconnectedAt)));
+    if (closing) {
+        // The application's close did not end this connection, the peer's
+        // death did, and the queued data was lost: Qt's error is due. Whether
+        // that also counts as a dead peer is the library's choice, but at
+        // most once and before disconnected().
+        QCOMPARE(watch.errorSpy.count(), 1);
+        QCOMPARE(watch.disconnectedSpy.count(), 1);
+        QCOMPARE(client.state(), QAbstractSocket::UnconnectedState);
+        QVERIFY(watch.deadPeerSpy.count() <= 1);
+        if (!watch.deadPeerSpy.isEmpty()) {
+            QCOMPARE(watch.reasonArgument, Reason::RetransmissionTimeout);
+            QCOMPARE(watch.events.first(), QStringLiteral("deadPeer"));
+        }
+    } else {
+        verifyDeath(watch, Reason::RetransmissionTimeout, QAbstractSocket::SocketTimeoutError,
+                    retransmissionTimeoutMessage());
+        if (QTest::currentTestFailed())
+            return;
+        QVERIFY2(watch.deadPeerAt >= boundMs() * 9 / 10,
+                 qPrintable(QString::number(watch.deadPeerAt)));
+    }
+}
+
+void tst_DeadPeer::slowReaderIsNotDead_data()
+{
+    QTest::addColumn<bool>("readsFirst");
+    // The peer's window closes with the first bytes we send.
+    QTest::newRow("peer never reads") << false;
+    // The peer reads our stream for a while, then stops: the stall begins
+    // while the library is already watching the outstanding data.
+    QTest::newRow("peer stops reading mid-stream") << true;
+}
+
+void tst_DeadPeer::slowReaderIsNotDead()
+{
+    QFETCH(bool, readsFirst);
+    m_server = std::make_unique<QTcpServer>();
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = startSlowReader(*m_server, client);
+    QVERIFY(peer);
+    // The automatic user timeout (3 s) that, left alone, kills a slow reader.
+    QCOMPARE(client.effectiveKeepAliveOptions().userTimeout(), 3000ms);
+    Watch watch(&client);
+    QVERIFY(deliverPeerPayload(peer, client));
+
+    // The client keeps writing, up to 1 MiB queued in Qt on top of what the
+    // kernel holds: far more than the peer's buffers take.
+    const QByteArray chunk(256 * 1024, 'x');
+    QTimer writer;
+    connect(&writer, &QTimer::timeout, &client, [&] {
+        if (client.state() == QAbstractSocket::ConnectedState && client.bytesToWrite() < 1 << 20)
+            client.write(chunk);
+    });
+    writer.start(5);
+    if (readsFirst) {
+        peer->setReadBufferSize(0);
+        qint64 received = 0;
+        const auto reading = connect(peer, &QIODevice::readyRead, peer,
+                                     [&] { received += peer->readAll().size(); });
+        QTest::qWait(2000);
+        disconnect(reading);
+        peer->setReadBufferSize(1024);
+        QVERIFY(received > 1 << 20);
+    }
+
+    // The peer's window closes and stays closed; its kernel keeps answering
+    // our window probes.
+    const auto zeroWindow = [&] {
+        const ConnectionHealth health = client.connectionHealth();
+        return health.unackedSegments.value_or(1) == 0 && health.notSentBytes.value_or(0) > 0;
+    };
+    QElapsedTimer stall;
+    stall.start();
+    QTRY_VERIFY_WITH_TIMEOUT(zeroWindow(), 5000);
+    const qint64 stalledAfter = stall.elapsed();
+
+    // Hold the stall for three times the bound: connected, no error, the send
+    // side stuck on the closed window throughout.
+    QElapsedTimer hold;
+    hold.start();
+    qint64 longestAckAge = 0;
+    milliseconds largestUserTimeout = 0ms;
+    while (hold.elapsed() < 3 * boundMs()) {
+        QTest::qWait(100);
+        QCOMPARE(client.state(), QAbstractSocket::ConnectedState);
+        QCOMPARE(watch.deadPeerSpy.count(), 0);
+        QCOMPARE(watch.errorSpy.count(), 0);
+        QVERIFY(zeroWindow());
+        QVERIFY(client.bytesToWrite() >= 1 << 20);
+        const ConnectionHealth health = client.connectionHealth();
+        longestAckAge =
+                std::max<qint64>(longestAckAge, health.sinceLastAckReceived.value_or(0ms).count());
+        largestUserTimeout =
+                std::max(largestUserTimeout, client.effectiveKeepAliveOptions().userTimeout());
+    }
+    const ConnectionHealth held = client.connectionHealth();
+    QCOMPARE(held.state, ConnectionHealth::TcpState::Established);
+    QCOMPARE(peer->state(), QAbstractSocket::ConnectedState);
+    qInfo("slow reader: stalled after %lld ms, held %lld ms connected; longest ACK age %lld ms, "
+          "largest user timeout %lld ms; %s",
+          stalledAfter, hold.elapsed(), longestAckAge, qint64(largestUserTimeout.count()),
+          qPrintable(describe(held)));
+
+    // The same peer now dies during the stall, right after it answered a
+    // window probe: the guard has just pushed the kernel's deadline on.
+    QVERIFY(waitForFreshAck(client, 3 * boundMs()));
+    const ConnectionHealth lastAnswer = client.connectionHealth();
+    QVERIFY(silence(peer));
+    watch.clock.start();
+    // The bound the slow-reader guard is designed for: a peer that stops
+    // answering during a stall is reported within about twice the bound
+    // plus two seconds of the last answer.
+    const qint64 upperBound = 2 * boundMs() + 2000;
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(upperBound) + 10000);
+    qInfo("slow reader gone silent: deadPeer after %lld ms (design bound %lld ms); silenced at %s",
+          watch.deadPeerAt, upperBound, qPrintable(describe(lastAnswer)));
+    verifyDeath(watch, Reason::RetransmissionTimeout, QAbstractSocket::SocketTimeoutError,
+                stalledPeerMessage());
+    if (QTest::currentTestFailed())
+        return;
+    QVERIFY2(watch.deadPeerAt <= upperBound, qPrintable(QString::number(watch.deadPeerAt)));
+}
+
+// The control for slowReaderIsNotDead(): what the kernel does to a plain
+// QTcpSocket with the same settings set by hand, TCP_USER_TIMEOUT included,
+// in the same stall. It is killed although the peer is alive and answering.
+void tst_DeadPeer::slowReaderKillsPlainSocketWithUserTimeout()
+{
+    m_server = std::make_unique<QTcpServer>();
+    QTcpSocket client;
+    QTcpSocket *peer = startSlowReader(*m_server, client);
+    QVERIFY(peer);
+    const qintptr descriptor = client.socketDescriptor();
+    QVERIFY(setIntOption(descriptor, SOL_SOCKET, SO_KEEPALIVE, 1));
+    QVERIFY(setIntOption(descriptor, IPPROTO_TCP, TCP_KEEPIDLE, 1));
+    QVERIFY(setIntOption(descriptor, IPPROTO_TCP, TCP_KEEPINTVL, 1));
+    QVERIFY(setIntOption(descriptor, IPPROTO_TCP, TCP_KEEPCNT, 2));
+    QVERIFY(setIntOption(descriptor, IPPROTO_TCP, TCP_USER_TIMEOUT, int(boundMs())));
+    QSignalSpy errorSpy(&client, &QAbstractSocket::errorOccurred);
+    QSignalSpy disconnectedSpy(&client, &QAbstractSocket::disconnected);
+
+    // The kernel's view until the end (Qt closes the descriptor when it
+    // reports the error, so the last sample is taken just before).
+    tcp_info lastSeen{};
+    QTimer sampler;
+    sampler.setTimerType(Qt::PreciseTimer);
+    connect(&sampler, &QTimer::timeout, &client, [&] {
+        if (client.state() == QAbstractSocket::ConnectedState && errorSpy.isEmpty())
+            lastSeen = tcpInfo(descriptor);
+    });
+    sampler.start(20);
+
+    const QByteArray data(4 * 1024 * 1024, 'x');
+    QElapsedTimer stall;
+    stall.start();
+    QCOMPARE(client.write(data), qint64(data.size()));
+    QTRY_VERIFY_WITH_TIMEOUT(
+            tcpInfo(descriptor).tcpi_unacked == 0 && unacknowledgedBytes(descriptor) > 0, 5000);
+    const qint64 stalledAfter = stall.elapsed();
+
+    QTRY_COMPARE_WITH_TIMEOUT(disconnectedSpy.count(), 1, int(3 * boundMs()));
+    const qint64 killedAfter = stall.elapsed();
+    QCOMPARE(errorSpy.count(), 1);
+    const auto error = errorSpy.at(0).at(0).value<QAbstractSocket::SocketError>();
+    qInfo("plain socket, TCP_USER_TIMEOUT %lld ms, live slow reader: stalled after %lld ms, "
+          "killed after %lld ms with %s \"%s\"; last TCP_INFO: state %u, unacked %u, probes %u, "
+          "backoff %u, last ACK %u ms ago",
+          boundMs(), stalledAfter, killedAfter,
+          QMetaEnum::fromType<QAbstractSocket::SocketError>().valueToKey(error),
+          qPrintable(client.errorString()), unsigned(lastSeen.tcpi_state),
+          unsigned(lastSeen.tcpi_unacked), unsigned(lastSeen.tcpi_probes),
+          unsigned(lastSeen.tcpi_backoff), unsigned(lastSeen.tcpi_last_ack_recv));
+    // Killed by the user timeout, counted from the first window probe.
+    QVERIFY2(killedAfter >= boundMs() * 9 / 10, qPrintable(QString::number(killedAfter)));
+    // Until then the connection was stalled on a closed window (nothing in
+    // flight) and the peer was answering the window probes.
+    QCOMPARE(unsigned(lastSeen.tcpi_state), unsigned(TCP_ESTABLISHED));
+    QCOMPARE(unsigned(lastSeen.tcpi_unacked), 0u);
+    QVERIFY2(lastSeen.tcpi_last_ack_recv < boundMs(),
+             qPrintable(QString::number(lastSeen.tcpi_last_ack_recv)));
+    // The peer never failed: it was reading nothing, but it was there.
+    QCOMPARE(peer->state(), QAbstractSocket::ConnectedState);
+}
+
+void tst_DeadPeer::fiftyOfTwoHundredPeersDie()
+{
+    constexpr int Connections = 200;
+    constexpr int Dying = 50;
+    m_server = std::make_unique<QTcpServer>();
+    QVERIFY(listen(*m_server));
+
+    // Peers echo, keyed by the client's port.
+    QHash<quint16, QTcpSocket *> peers;
+    QObject context; // ends the connection below with this function
+    connect(m_server.get(), &QTcpServer::newConnection, &context, [&] {
+        while (QTcpSocket *peer = m_server->nextPendingConnection()) {
+            peers.insert(peer->peerPort(), peer);
+            connect(peer, &QIODevice::readyRead, peer, [peer] { peer->write(peer->readAll()); });
+        }
+    });
+
+    std::vector<std::unique_ptr<KeepAliveSocket>> clients;
+    std::vector<std::unique_ptr<Watch>> watches;
+    for (int i = 0; i < Connections; ++i) {
+        auto client = std::make_unique<KeepAliveSocket>();
+        QVERIFY(client->setKeepAliveOptions(shortOptions()));
+        client->connectToHost(QHostAddress::LocalHost, m_server->serverPort());
+        watches.push_back(std::make_unique<Watch>(client.get()));
+        clients.push_back(std::move(client));
+    }
+    const auto allConnected = [&] {
+        return peers.size() == Connections
+                && std::all_of(clients.begin(), clients.end(), [](const auto &client) {
+                       return client->state() == QAbstractSocket::ConnectedState;
+                   });
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(allConnected(), 20000);
+
+    // Every connection works.
+    const auto echoes = [&](const QByteArray &message, const QSet<quint16> &ports) {
+        for (const auto &client : clients) {
+            if (ports.contains(client->localPort()))
+                client->write(message);
+        }
+        return QTest::qWaitFor(
+                [&] {
+                    return std::all_of(clients.begin(), clients.end(), [&](const auto &client) {
+                        return !ports.contains(client->localPort())
+                                || client->bytesAvailable() == message.size();
+                    });
+                },
+                10000);
+    };
+    QSet<quint16> allPorts;
+    for (const auto &client : clients)
+        allPorts.insert(client->localPort());
+    QCOMPARE(allPorts.size(), Connections);
+    QVERIFY(echoes("ping", allPorts));
+    for (const auto &client : clients)
+        QCOMPARE(client->readAll(), QByteArray("ping"));
+
+    // Every fourth peer sends its last bytes and, once they are acknowledged,
+    // falls silent; all 50 at once.
+    QSet<quint16> dying;
+    for (int i = 0; i < Connections; i += Connections / Dying)
+        dying.insert(clients[size_t(i)]->localPort());
+    QCOMPARE(dying.size(), Dying);
+    QElapsedTimer lastTraffic;
+    lastTraffic.start();
+    for (quint16 port : dying) {
+        peers.value(port)->write(peerPayload());
+        peers.value(port)->flush();
+    }
+    for (const auto &watch : watches)
+        watch->clock = lastTraffic;
+    QTRY_VERIFY_WITH_TIMEOUT(
+            std::all_of(dying.begin(), dying.end(),
+                        [&](quint16 port) {
+                            return unacknowledgedBytes(peers.value(port)->socketDescriptor()) == 0;
+                        }),
+            5000);
+    const qint64 silencedAt = lastTraffic.elapsed();
+    for (quint16 port : dying)
+        QVERIFY(silence(peers.value(port)));
+
+    const auto disconnected = [&] {
+        return int(std::count_if(watches.begin(), watches.end(), [](const auto &watch) {
+            return !watch->disconnectedSpy.isEmpty();
+        }));
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(disconnected() >= Dying, int(boundMs()) + 8000);
+    // Long enough for any straggler among the others to show.
+    QTest::qWait(2000);
+    QCOMPARE(disconnected(), Dying);
+
+    // Exactly those 50 (by the client's port, taken in the deadPeer() handler:
+    // Qt forgets it on disconnect), each once, for the same reason and within
+    // the window from their last traffic.
+    QSet<quint16> reportedPorts;
+    QSet<quint16> alivePorts;
+    qint64 first = std::numeric_limits<qint64>::max();
+    qint64 last = 0;
+    for (size_t i = 0; i < clients.size(); ++i) {
+        Watch &watch = *watches[i];
+        if (watch.deadPeerSpy.isEmpty()) {
+            QCOMPARE(clients[i]->state(), QAbstractSocket::ConnectedState);
+            QCOMPARE(watch.errorSpy.count(), 0);
+            QCOMPARE(watch.disconnectedSpy.count(), 0);
+            QCOMPARE(clients[i]->deadPeerReason(), Reason::None);
+            alivePorts.insert(clients[i]->localPort());
+            continue;
+        }
+        reportedPorts.insert(watch.localPortAtDeadPeer);
+        first = std::min(first, watch.deadPeerAt);
+        last = std::max(last, watch.deadPeerAt);
+    }
+    qInfo("%d of %d peers silenced %lld ms after their last bytes: deadPeer between %lld and "
+          "%lld ms after the last traffic, bound %lld ms",
+          Dying, Connections, silencedAt, first, last, boundMs());
+    QCOMPARE(reportedPorts, dying);
+    QCOMPARE(alivePorts.size(), Connections - Dying);
+    QCOMPARE(alivePorts | dying, allPorts);
+    for (const auto &watch : watches) {
+        if (watch->deadPeerSpy.isEmpty())
+            continue;
+        verifyDeath(*watch, Reason::KeepAliveTimeout, QAbstractSocket::SocketTimeoutError,
+                    keepAliveTimeoutMessage(), Settle::AlreadyWaited);
+        if (QTest::currentTestFailed())
+            return;
+        QVERIFY2(watch->deadPeerAt >= boundMs() * 9 / 10,
+                 qPrintable(QString::number(watch->deadPeerAt)));
+        QVERIFY2(watch->deadPeerAt <= boundMs() + 3000,
+                 qPrintable(QString::number(watch->deadPeerAt)));
+    }
+
+    // The other 150 still work.
+    QVERIFY(echoes("still here", alivePorts));
+    for (const auto &client : clients) {
+        if (alivePorts.contains(client->localPort()))
+            QCOMPARE(client->readAll(), QByteArray("still here"));
+    }
+}
+
+void tst_DeadPeer::reasonKeptAfterDisconnect()
+{
+    m_server = std::make_unique<QTcpServer>();
+    QVERIFY(listen(*m_server));
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QCOMPARE(client.deadPeerReason(), Reason::None);
+
+    {
+        QTcpSocket *peer = connectPeer(*m_server, client);
+        QVERIFY(peer);
+        Watch watch(&client);
+        QVERIFY(deliverPeerPayload(peer, client));
+        QVERIFY(QtKeepAliveTesting::resetConnection(peer));
+        QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
+        verifyDeath(watch, Reason::ConnectionReset, QAbstractSocket::RemoteHostClosedError,
+                    resetMessage());
+        if (QTest::currentTestFailed())
+            return;
+    }
+    QTest::qWait(1000);
+    QCOMPARE(client.state(), QAbstractSocket::UnconnectedState);
+    QCOMPARE(client.deadPeerReason(), Reason::ConnectionReset);
+    QCOMPARE(client.errorString(), resetMessage());
+    QCOMPARE(client.error(), QAbstractSocket::RemoteHostClosedError);
+
+    // The same socket, reconnected: the options apply again and the next
+    // death replaces the reason and the message.
+    {
+        QTcpSocket *peer = connectPeer(*m_server, client);
+        QVERIFY(peer);
+        QCOMPARE(client.effectiveKeepAliveOptions().idle(), 1000ms);
+        QCOMPARE(client.effectiveKeepAliveOptions().userTimeout(), 3000ms);
+        Watch watch(&client);
+        watch.clock.start();
+        QVERIFY(deliverPeerPayload(peer, client));
+        QVERIFY(silence(peer));
+        QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
+        verifyDeath(watch, Reason::KeepAliveTimeout, QAbstractSocket::SocketTimeoutError,
+                    keepAliveTimeoutMessage());
+        if (QTest::currentTestFailed())
+            return;
+        QVERIFY2(watch.deadPeerAt <= boundMs() + 1000,
+                 qPrintable(QString::number(watch.deadPeerAt)));
+    }
+    QTest::qWait(1000);
+    QCOMPARE(client.deadPeerReason(), Reason::KeepAliveTimeout);
+    QCOMPARE(client.errorString(), keepAliveTimeoutMessage());
+    QCOMPARE(client.error(), QAbstractSocket::SocketTimeoutError);
+}
+
+QTEST_GUILESS_MAIN(tst_DeadPeer)
+#include "tst_deadpeer.moc"
