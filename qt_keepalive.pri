@@ -27,14 +27,15 @@ HEADERS += \
 SOURCES += \
     $$PWD/src/keepaliveoptions.cpp \
     $$PWD/src/keepalivesocket.cpp \
-    $$PWD/src/connectionhealth.cpp
+    $$PWD/src/connectionhealth.cpp \
+    $$PWD/src/keepaliveplatform.cpp
 
 # The platform layer, one file per platform family.
 win32 {
     SOURCES += $$PWD/src/keepaliveplatform_win.cpp
     LIBS += -lws2_32
 } else: macx|ios|freebsd {
-    SOURCES += $$PWD/src/keepaliveplatform_bsd.cpp
+    SOURCES += $$PWD/src/keepaliveplatform_bsd.cpp $$PWD/src/keepaliveplatform_posix.cpp
 } else {
-    SOURCES += $$PWD/src/keepaliveplatform_linux.cpp
+    SOURCES += $$PWD/src/keepaliveplatform_linux.cpp $$PWD/src/keepaliveplatform_posix.cpp
 }

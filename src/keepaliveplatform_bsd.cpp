@@ -4,6 +4,7 @@
 // FreeBSD: SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_INFO; no
 // per-socket retransmission bound.
 #include "keepaliveplatform_p.h"
+#include "keepaliveplatform_posix_p.h"
 
 #include <QtCore/QStringList>
 
@@ -43,22 +44,6 @@ constexpr const char *IdleOptionName = "TCP_KEEPALIVE";
 constexpr int IdleOption = TCP_KEEPIDLE;
 constexpr const char *IdleOptionName = "TCP_KEEPIDLE";
 #endif
-
-bool setInt(qintptr descriptor, int level, int option, int value)
-{
-    return ::setsockopt(int(descriptor), level, option, &value, sizeof value) == 0;
-}
-
-bool getInt(qintptr descriptor, int level, int option, int *value)
-{
-    socklen_t length = sizeof *value;
-    return ::getsockopt(int(descriptor), level, option, value, &length) == 0;
-}
-
-int seconds(milliseconds value, const DurationLimit &limit)
-{
-    return int(duration_cast<std::chrono::seconds>(roundUp(value, limit)).count());
-}
 
 ConnectionHealth::TcpState tcpState(int state)
 {
@@ -163,22 +148,12 @@ KeepAliveOptions::Fields readableFields()
     return supportedFields();
 }
 
-milliseconds roundUp(milliseconds value, const DurationLimit &limit)
-{
-    const auto step = limit.granularity.count();
-    if (value.count() <= 0 || step <= 1)
-        return value;
-    if (value.count() > milliseconds::max().count() - (step - 1))
-        return milliseconds::max();
-    return milliseconds((value.count() + step - 1) / step * step);
-}
-
 ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)
 {
     ApplyResult result;
     QStringList messages;
     auto attempt = [&](Field field, const char *name, int level, int option, int value) {
-        if (!setInt(descriptor, level, option, value)) {
+        if (!Posix::setInt(descriptor, level, option, value)) {
             const int error = errno;
             result.refused |= field;
             messages << QStringLiteral("%1 = %2 refused: %3")
@@ -191,14 +166,15 @@ ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)
     attempt(Field::Enabled, "SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, options.isEnabled() ? 1 : 0);
     // The timing options are set even when keepalive is off, so that turning
     // it on later (e.g. through QAbstractSocket::KeepAliveOption) uses them.
-    attempt(Field::Idle, IdleOptionName, IPPROTO_TCP, IdleOption, seconds(options.idle(), l.idle));
+    attempt(Field::Idle, IdleOptionName, IPPROTO_TCP, IdleOption,
+            Posix::seconds(options.idle(), l.idle));
     attempt(Field::Interval, "TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL,
-            seconds(options.interval(), l.interval));
+            Posix::seconds(options.interval(), l.interval));
     attempt(Field::ProbeCount, "TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT, options.probeCount());
 #if defined(Q_OS_DARWIN)
     // Counts from the first retransmission of unacknowledged data; 0 = off.
     attempt(Field::UserTimeout, "TCP_RXT_CONNDROPTIME", IPPROTO_TCP, TCP_RXT_CONNDROPTIME,
-            seconds(options.userTimeout(), l.userTimeout));
+            Posix::seconds(options.userTimeout(), l.userTimeout));
 #else
     // Automatic mode only bounds retransmissions where the platform can: not
     // applied, not an error (readBack() shows it unknown). A bound the caller
@@ -220,24 +196,24 @@ KeepAliveOptions readBack(qintptr descriptor)
     KeepAliveOptions options;
     KeepAliveOptions::Fields known;
     int value = 0;
-    if (getInt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &value)) {
+    if (Posix::getInt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &value)) {
         options.setEnabled(value != 0);
         known |= Field::Enabled;
     }
-    if (getInt(descriptor, IPPROTO_TCP, IdleOption, &value)) {
+    if (Posix::getInt(descriptor, IPPROTO_TCP, IdleOption, &value)) {
         options.setIdle(std::chrono::seconds(value));
         known |= Field::Idle;
     }
-    if (getInt(descriptor, IPPROTO_TCP, TCP_KEEPINTVL, &value)) {
+    if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_KEEPINTVL, &value)) {
         options.setInterval(std::chrono::seconds(value));
         known |= Field::Interval;
     }
-    if (getInt(descriptor, IPPROTO_TCP, TCP_KEEPCNT, &value)) {
+    if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_KEEPCNT, &value)) {
         options.setProbeCount(value);
         known |= Field::ProbeCount;
     }
 #if defined(Q_OS_DARWIN)
-    if (getInt(descriptor, IPPROTO_TCP, TCP_RXT_CONNDROPTIME, &value)) {
+    if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_RXT_CONNDROPTIME, &value)) {
         if (value > 0)
             options.setUserTimeout(std::chrono::seconds(value));
         else
@@ -252,8 +228,8 @@ KeepAliveOptions readBack(qintptr descriptor)
 bool setUserTimeout(qintptr descriptor, milliseconds timeout)
 {
 #if defined(Q_OS_DARWIN)
-    return setInt(descriptor, IPPROTO_TCP, TCP_RXT_CONNDROPTIME,
-                  seconds(timeout, limits().userTimeout));
+    return Posix::setInt(descriptor, IPPROTO_TCP, TCP_RXT_CONNDROPTIME,
+                         seconds(timeout, limits().userTimeout));
 #else
     Q_UNUSED(descriptor);
     return timeout <= 0ms; // "off" is all FreeBSD has
@@ -275,32 +251,6 @@ bool hasPendingError(qintptr descriptor)
     if (ready <= 0 || !(entry.revents & POLLHUP))
         return false;
     return eofCarriesError(int(descriptor));
-}
-
-void clearLastError()
-{
-    errno = 0;
-}
-
-OsError lastError()
-{
-    switch (errno) {
-    case 0:
-        return OsError::None;
-    case ETIMEDOUT:
-        return OsError::TimedOut;
-    case ECONNRESET:
-    case EPIPE: // a RST received in CLOSE_WAIT
-        return OsError::Reset;
-    case EHOSTUNREACH:
-    case EHOSTDOWN:
-        return OsError::HostUnreachable;
-    case ENETUNREACH:
-    case ENETDOWN:
-        return OsError::NetworkUnreachable;
-    default:
-        return OsError::Other;
-    }
 }
 
 ConnectionHealth health(qintptr descriptor)

@@ -1,6 +1,7 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 // Linux: SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT, TCP_INFO.
 #include "keepaliveplatform_p.h"
+#include "keepaliveplatform_posix_p.h"
 
 #include <QtCore/QStringList>
 
@@ -23,22 +24,6 @@ namespace {
 constexpr auto AllFields = KeepAliveOptions::Fields(KeepAliveOptions::Field::Enabled)
         | KeepAliveOptions::Field::Idle | KeepAliveOptions::Field::Interval
         | KeepAliveOptions::Field::ProbeCount | KeepAliveOptions::Field::UserTimeout;
-
-bool setInt(qintptr descriptor, int level, int option, int value)
-{
-    return ::setsockopt(int(descriptor), level, option, &value, sizeof value) == 0;
-}
-
-bool getInt(qintptr descriptor, int level, int option, int *value)
-{
-    socklen_t length = sizeof *value;
-    return ::getsockopt(int(descriptor), level, option, value, &length) == 0;
-}
-
-int seconds(milliseconds value, const DurationLimit &limit)
-{
-    return int(duration_cast<std::chrono::seconds>(roundUp(value, limit)).count());
-}
 
 ConnectionHealth::TcpState tcpState(quint8 state)
 {
@@ -94,23 +79,13 @@ KeepAliveOptions::Fields readableFields()
     return AllFields;
 }
 
-milliseconds roundUp(milliseconds value, const DurationLimit &limit)
-{
-    const auto step = limit.granularity.count();
-    if (value.count() <= 0 || step <= 1)
-        return value;
-    if (value.count() > milliseconds::max().count() - (step - 1))
-        return milliseconds::max();
-    return milliseconds((value.count() + step - 1) / step * step);
-}
-
 ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)
 {
     ApplyResult result;
     QStringList messages;
     auto attempt = [&](KeepAliveOptions::Field field, const char *name, int level, int option,
                        int value) {
-        if (!setInt(descriptor, level, option, value)) {
+        if (!Posix::setInt(descriptor, level, option, value)) {
             const int error = errno;
             result.refused |= field;
             messages << QStringLiteral("%1 = %2 refused: %3")
@@ -125,9 +100,9 @@ ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)
     // The timing options are set even when keepalive is off, so that turning
     // it on later (e.g. through QAbstractSocket::KeepAliveOption) uses them.
     attempt(KeepAliveOptions::Field::Idle, "TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE,
-            seconds(options.idle(), l.idle));
+            Posix::seconds(options.idle(), l.idle));
     attempt(KeepAliveOptions::Field::Interval, "TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL,
-            seconds(options.interval(), l.interval));
+            Posix::seconds(options.interval(), l.interval));
     attempt(KeepAliveOptions::Field::ProbeCount, "TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT,
             options.probeCount());
     attempt(KeepAliveOptions::Field::UserTimeout, "TCP_USER_TIMEOUT", IPPROTO_TCP, TCP_USER_TIMEOUT,
@@ -141,23 +116,23 @@ KeepAliveOptions readBack(qintptr descriptor)
     KeepAliveOptions options;
     KeepAliveOptions::Fields known;
     int value = 0;
-    if (getInt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &value)) {
+    if (Posix::getInt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &value)) {
         options.setEnabled(value != 0);
         known |= KeepAliveOptions::Field::Enabled;
     }
-    if (getInt(descriptor, IPPROTO_TCP, TCP_KEEPIDLE, &value)) {
+    if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_KEEPIDLE, &value)) {
         options.setIdle(std::chrono::seconds(value));
         known |= KeepAliveOptions::Field::Idle;
     }
-    if (getInt(descriptor, IPPROTO_TCP, TCP_KEEPINTVL, &value)) {
+    if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_KEEPINTVL, &value)) {
         options.setInterval(std::chrono::seconds(value));
         known |= KeepAliveOptions::Field::Interval;
     }
-    if (getInt(descriptor, IPPROTO_TCP, TCP_KEEPCNT, &value)) {
+    if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_KEEPCNT, &value)) {
         options.setProbeCount(value);
         known |= KeepAliveOptions::Field::ProbeCount;
     }
-    if (getInt(descriptor, IPPROTO_TCP, TCP_USER_TIMEOUT, &value)) {
+    if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_USER_TIMEOUT, &value)) {
         if (value > 0)
             options.setUserTimeout(milliseconds(value));
         else
@@ -170,7 +145,7 @@ KeepAliveOptions readBack(qintptr descriptor)
 
 bool setUserTimeout(qintptr descriptor, milliseconds timeout)
 {
-    return setInt(descriptor, IPPROTO_TCP, TCP_USER_TIMEOUT, int(timeout.count()));
+    return Posix::setInt(descriptor, IPPROTO_TCP, TCP_USER_TIMEOUT, int(timeout.count()));
 }
 
 bool hasPendingError(qintptr descriptor)
@@ -184,33 +159,6 @@ bool hasPendingError(qintptr descriptor)
         ready = ::poll(&entry, 1, 0);
     } while (ready < 0 && errno == EINTR);
     return ready > 0 && (entry.revents & POLLERR);
-}
-
-void clearLastError()
-{
-    errno = 0;
-}
-
-OsError lastError()
-{
-    switch (errno) {
-    case 0:
-        return OsError::None;
-    case ETIMEDOUT:
-        return OsError::TimedOut;
-    case ECONNRESET:
-    case EPIPE: // a RST received in CLOSE_WAIT
-        return OsError::Reset;
-    case EHOSTUNREACH:
-    case EHOSTDOWN: // ICMP host unknown
-    case ENONET:    // ICMP host isolated
-        return OsError::HostUnreachable;
-    case ENETUNREACH:
-    case ENETDOWN:
-        return OsError::NetworkUnreachable;
-    default:
-        return OsError::Other;
-    }
 }
 
 ConnectionHealth health(qintptr descriptor)

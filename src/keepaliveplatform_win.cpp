@@ -246,16 +246,6 @@ KeepAliveOptions::Fields readableFields()
     return fields;
 }
 
-milliseconds roundUp(milliseconds value, const DurationLimit &limit)
-{
-    const auto step = limit.granularity.count();
-    if (value.count() <= 0 || step <= 1)
-        return value;
-    if (value.count() > milliseconds::max().count() - (step - 1))
-        return milliseconds::max();
-    return milliseconds((value.count() + step - 1) / step * step);
-}
-
 ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)
 {
     ApplyResult result;

@@ -1,0 +1,62 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+// What Linux, macOS and FreeBSD share: int socket options and errno.
+#include "keepaliveplatform_posix_p.h"
+
+#include <cerrno>
+
+#include <sys/socket.h>
+
+using namespace std::chrono;
+
+namespace KeepAlivePlatform {
+
+namespace Posix {
+
+bool setInt(qintptr descriptor, int level, int option, int value)
+{
+    return ::setsockopt(int(descriptor), level, option, &value, sizeof value) == 0;
+}
+
+bool getInt(qintptr descriptor, int level, int option, int *value)
+{
+    socklen_t length = sizeof *value;
+    return ::getsockopt(int(descriptor), level, option, value, &length) == 0;
+}
+
+int seconds(milliseconds value, const DurationLimit &limit)
+{
+    return int(duration_cast<std::chrono::seconds>(roundUp(value, limit)).count());
+}
+
+} // namespace Posix
+
+void clearLastError()
+{
+    errno = 0;
+}
+
+OsError lastError()
+{
+    switch (errno) {
+    case 0:
+        return OsError::None;
+    case ETIMEDOUT:
+        return OsError::TimedOut;
+    case ECONNRESET:
+    case EPIPE: // a RST received in CLOSE_WAIT
+        return OsError::Reset;
+    case EHOSTUNREACH:
+    case EHOSTDOWN: // ICMP host unknown
+#if defined(ENONET)
+    case ENONET: // Linux: ICMP host isolated
+#endif
+        return OsError::HostUnreachable;
+    case ENETUNREACH:
+    case ENETDOWN:
+        return OsError::NetworkUnreachable;
+    default:
+        return OsError::Other;
+    }
+}
+
+} // namespace KeepAlivePlatform
