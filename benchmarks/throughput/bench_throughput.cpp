@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -33,8 +34,17 @@ namespace {
 struct Result
 {
     double megabytesPerSecond = 0;
+    double cpuNanosecondsPerMegabyte = 0;     // receiver thread only
+    double cpuNanosecondsPerNotification = 0; // receiver thread only
     qint64 notifications = 0;
 };
+
+qint64 threadCpuNanoseconds()
+{
+    timespec now{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return qint64(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
 
 // Streams `total` bytes to the descriptor in `chunk`-sized send() calls.
 void sendAll(int descriptor, qint64 total, int chunk)
@@ -80,9 +90,11 @@ Result measure(QTcpSocket *receiver, qint64 total, int chunk)
 
     QElapsedTimer timer;
     timer.start();
+    const qint64 cpuBefore = threadCpuNanoseconds();
     std::thread sender(sendAll, descriptor, total, chunk);
     loop.exec();
     const double seconds = double(timer.nsecsElapsed()) / 1e9;
+    const qint64 cpu = threadCpuNanoseconds() - cpuBefore;
     sender.join();
     ::close(descriptor);
     receiver->abort();
@@ -90,6 +102,9 @@ Result measure(QTcpSocket *receiver, qint64 total, int chunk)
     if (received < total)
         qFatal("only %lld of %lld bytes arrived", received, total);
     result.megabytesPerSecond = double(total) / (1024.0 * 1024.0) / seconds;
+    result.cpuNanosecondsPerMegabyte = double(cpu) / (double(total) / (1024.0 * 1024.0));
+    result.cpuNanosecondsPerNotification =
+            double(cpu) / double(std::max<qint64>(1, result.notifications));
     return result;
 }
 
@@ -132,31 +147,48 @@ int main(int argc, char **argv)
     }
 
     QTextStream out(stdout);
-    out << "receive throughput, loopback, " << megabytes << " MiB per round, " << rounds
-        << " rounds each (median)\n";
-    out << qSetFieldWidth(12) << Qt::left << "chunk"
-        << "QTcpSocket"
-        << "KeepAlive"
-        << "ratio"
-        << "notif/round" << qSetFieldWidth(0) << "\n";
+    out << "loopback stream, " << megabytes << " MiB per round, " << rounds
+        << " rounds per receiver (medians); receiver CPU = the receiving thread's own CPU time\n";
+    out << qSetFieldWidth(10) << Qt::left << "chunk" << qSetFieldWidth(22) << "QTcpSocket MB/s"
+        << "KeepAliveSocket MB/s" << qSetFieldWidth(8) << "ratio" << qSetFieldWidth(24)
+        << "receiver CPU us/MiB" << qSetFieldWidth(8) << "ratio" << qSetFieldWidth(24)
+        << "CPU us/notification" << qSetFieldWidth(8) << "ratio" << qSetFieldWidth(0)
+        << "notifications/round\n";
     const qint64 total = qint64(megabytes) * 1024 * 1024;
     for (const int chunk : {65536, 512}) {
-        std::vector<double> plain, keepAlive;
-        qint64 notifications = 0;
+        std::vector<double> plainRate, keepAliveRate, plainCpu, keepAliveCpu, plainPer,
+                keepAlivePer;
+        qint64 plainNotifications = 0;
+        qint64 keepAliveNotifications = 0;
         for (int round = 0; round < rounds; ++round) {
             QTcpSocket plainSocket;
-            plain.push_back(measure(&plainSocket, total, chunk).megabytesPerSecond);
+            const Result p = measure(&plainSocket, total, chunk);
             KeepAliveSocket keepAliveSocket;
-            const Result r = measure(&keepAliveSocket, total, chunk);
-            keepAlive.push_back(r.megabytesPerSecond);
-            notifications = r.notifications;
+            const Result k = measure(&keepAliveSocket, total, chunk);
+            plainRate.push_back(p.megabytesPerSecond);
+            keepAliveRate.push_back(k.megabytesPerSecond);
+            plainCpu.push_back(p.cpuNanosecondsPerMegabyte);
+            keepAliveCpu.push_back(k.cpuNanosecondsPerMegabyte);
+            plainPer.push_back(p.cpuNanosecondsPerNotification);
+            keepAlivePer.push_back(k.cpuNanosecondsPerNotification);
+            plainNotifications = p.notifications;
+            keepAliveNotifications = k.notifications;
         }
-        const double p = median(plain);
-        const double k = median(keepAlive);
-        out << qSetFieldWidth(12) << Qt::left << QStringLiteral("%1 B").arg(chunk)
-            << QStringLiteral("%1 MB/s").arg(p, 0, 'f', 0)
-            << QStringLiteral("%1 MB/s").arg(k, 0, 'f', 0) << QString::number(k / p, 'f', 3)
-            << notifications << qSetFieldWidth(0) << "\n";
+        const double pr = median(plainRate);
+        const double kr = median(keepAliveRate);
+        const double pc = median(plainCpu) / 1000.0;
+        const double kc = median(keepAliveCpu) / 1000.0;
+        const double pn = median(plainPer) / 1000.0;
+        const double kn = median(keepAlivePer) / 1000.0;
+        out << qSetFieldWidth(10) << Qt::left << QStringLiteral("%1 B").arg(chunk)
+            << qSetFieldWidth(22) << QString::number(pr, 'f', 0) << QString::number(kr, 'f', 0)
+            << qSetFieldWidth(8) << QString::number(kr / pr, 'f', 3) << qSetFieldWidth(24)
+            << QStringLiteral("%1 / %2").arg(pc, 0, 'f', 0).arg(kc, 0, 'f', 0) << qSetFieldWidth(8)
+            << QString::number(kc / pc, 'f', 3) << qSetFieldWidth(24)
+            << QStringLiteral("%1 / %2").arg(pn, 0, 'f', 2).arg(kn, 0, 'f', 2) << qSetFieldWidth(8)
+            << QString::number(kn / pn, 'f', 3) << qSetFieldWidth(0)
+            << QStringLiteral("%1 / %2").arg(plainNotifications).arg(keepAliveNotifications)
+            << "\n";
         out.flush();
     }
     return 0;
