@@ -106,6 +106,11 @@ QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveO
                     .arg(formatSeconds(KeepAlivePlatform::roundUp(applied.idle(), limits.idle)),
                          formatSeconds(
                                  KeepAlivePlatform::roundUp(applied.interval(), limits.interval)));
+    const milliseconds userTimeout =
+            KeepAlivePlatform::roundUp(applied.userTimeout(), limits.userTimeout);
+    const QString retransmissionBound = userTimeout > 0ms
+            ? QStringLiteral("the %1 user timeout").arg(formatSeconds(userTimeout))
+            : QStringLiteral("the kernel's retransmission limit (user timeout off)");
     switch (reason) {
     case Reason::KeepAliveTimeout: {
         const int probes = evidence.health.probes.value_or(0) > 0 ? *evidence.health.probes
@@ -118,21 +123,21 @@ QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveO
         if (evidence.sendStalled)
             return QStringLiteral("peer stopped answering while it was not accepting our data "
                                   "(user timeout %1)")
-                    .arg(formatSeconds(applied.userTimeout()));
-        return QStringLiteral("peer did not acknowledge sent data within the %1 user timeout (%2)")
-                .arg(formatSeconds(applied.userTimeout()), settings);
+                    .arg(formatSeconds(userTimeout));
+        return QStringLiteral("peer did not acknowledge sent data within %1 (%2)")
+                .arg(retransmissionBound, settings);
     case Reason::ConnectionReset:
         return QStringLiteral("connection reset by peer (RST received)");
     case Reason::HostUnreachable:
         // Only with data in flight: Linux ignores ICMP errors quoting a
         // keepalive probe (its sequence number lies outside the window).
-        return QStringLiteral("peer host unreachable (ICMP host unreachable until the %1 user "
-                              "timeout ended the connection)")
-                .arg(formatSeconds(applied.userTimeout()));
+        return QStringLiteral("peer host unreachable (ICMP host unreachable until %1 ended the "
+                              "connection)")
+                .arg(retransmissionBound);
     case Reason::NetworkUnreachable:
-        return QStringLiteral("peer network unreachable (ICMP network unreachable until the %1 "
-                              "user timeout ended the connection)")
-                .arg(formatSeconds(applied.userTimeout()));
+        return QStringLiteral("peer network unreachable (ICMP network unreachable until %1 ended "
+                              "the connection)")
+                .arg(retransmissionBound);
     case Reason::HeartbeatTimeout:
         return QStringLiteral("peer did not answer the application heartbeat");
     case Reason::OtherError:

@@ -210,6 +210,18 @@ void tst_ClassifyDeadPeer::message_data()
             << retransmissionDeath
             << QStringLiteral("peer did not acknowledge sent data within the 2.500 s user "
                               "timeout (idle 10 s, interval 2 s)");
+    QTest::newRow("retransmission, user timeout off")
+            << Reason::RetransmissionTimeout
+            << KeepAliveOptions(chosen).setUserTimeoutMode(KeepAliveOptions::UserTimeoutMode::Off)
+            << retransmissionDeath
+            << QStringLiteral("peer did not acknowledge sent data within the kernel's "
+                              "retransmission limit (user timeout off) (idle 10 s, interval 2 s)");
+    QTest::newRow("host unreachable, user timeout off")
+            << Reason::HostUnreachable
+            << KeepAliveOptions(chosen).setUserTimeoutMode(KeepAliveOptions::UserTimeoutMode::Off)
+            << retransmissionDeath
+            << QStringLiteral("peer host unreachable (ICMP host unreachable until the kernel's "
+                              "retransmission limit (user timeout off) ended the connection)");
     QTest::newRow("retransmission during a zero-window stall")
             << Reason::RetransmissionTimeout << chosen << evidence(closedHealth(2, 0, 3), true)
             << QStringLiteral("peer stopped answering while it was not accepting our data (user "
