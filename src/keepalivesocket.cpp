@@ -171,7 +171,6 @@ void KeepAliveSocketPrivate::applyOptions()
     if (descriptor == -1 || q->state() != QAbstractSocket::ConnectedState)
         return;
     evidence.reset();
-    stopStallWatch();
     applied = options;
     const KeepAlivePlatform::ApplyResult result = KeepAlivePlatform::apply(descriptor, options);
     if (result.refused)
@@ -186,6 +185,13 @@ void KeepAliveSocketPrivate::applyOptions()
         lastEffective = effective;
         Q_EMIT q->effectiveKeepAliveOptionsChanged(effective);
     }
+    // apply() has just set TCP_USER_TIMEOUT: a stall being bridged on this
+    // connection needs its extension back before the kernel's next probe.
+    if (stallBridged)
+        watchStall();
+    // Data may already be outstanding (new options mid-stall, an adopted
+    // busy descriptor); the first tick stops the watch if there is none.
+    startStallWatch();
 }
 
 bool KeepAliveSocketPrivate::inspectNotification(QObject *watched)
@@ -291,10 +297,15 @@ void KeepAliveSocketPrivate::stopStallWatch()
 
 void KeepAliveSocketPrivate::startStallWatch()
 {
-    if (stallTimer.isActive() || applied.userTimeout() <= 0ms)
+    if (applied.userTimeout() <= 0ms) {
+        // No kernel bound, nothing for the guard to defend against.
+        stopStallWatch();
         return;
+    }
     const milliseconds tick =
             std::clamp(applied.userTimeout() / 4, milliseconds(50), milliseconds(1000));
+    if (stallTimer.isActive() && stallTimer.intervalAsDuration() == tick)
+        return;
     stallTimer.start(tick);
 }
 

@@ -256,6 +256,7 @@ private Q_SLOTS:
     void deathWhileQtIsNotReading();
     void slowReaderIsNotDead_data();
     void slowReaderIsNotDead();
+    void slowReaderSurvivesOptionsReappliedMidStall();
     void slowReaderKillsPlainSocketWithUserTimeout();
     void fiftyOfTwoHundredPeersDie();
     void reasonKeptAfterDisconnect();
@@ -718,6 +719,42 @@ void tst_DeadPeer::slowReaderIsNotDead()
     if (QTest::currentTestFailed())
         return;
     QVERIFY2(watch.deadPeerAt <= upperBound, qPrintable(QString::number(watch.deadPeerAt)));
+}
+
+// Applying options during a stall restores the kernel's user timeout; the
+// guard must take the stall up again although nothing more is written (no
+// bytesWritten() to wake it), or the kernel kills the live peer at once.
+void tst_DeadPeer::slowReaderSurvivesOptionsReappliedMidStall()
+{
+    m_server = std::make_unique<QTcpServer>();
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = startSlowReader(*m_server, client);
+    QVERIFY(peer);
+    Watch watch(&client);
+    // One write, far more than the peer's buffers take; then nothing.
+    client.write(QByteArray(8 << 20, 'x'));
+    const auto zeroWindow = [&] {
+        const ConnectionHealth health = client.connectionHealth();
+        return health.unackedSegments.value_or(1) == 0 && health.notSentBytes.value_or(0) > 0;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(zeroWindow(), 5000);
+    // Let the stall outlast the user timeout first, so that a restored
+    // TCP_USER_TIMEOUT would end the connection at the next window probe.
+    QTest::qWait(int(boundMs()) + 500);
+    QCOMPARE(client.state(), QAbstractSocket::ConnectedState);
+
+    QVERIFY(client.setKeepAliveOptions(KeepAliveOptions(shortOptions()).setProbeCount(2)));
+    QElapsedTimer hold;
+    hold.start();
+    while (hold.elapsed() < 3 * boundMs()) {
+        QTest::qWait(100);
+        QCOMPARE(client.state(), QAbstractSocket::ConnectedState);
+        QCOMPARE(watch.deadPeerSpy.count(), 0);
+        QCOMPARE(watch.errorSpy.count(), 0);
+        QVERIFY(zeroWindow());
+    }
+    QCOMPARE(peer->state(), QAbstractSocket::ConnectedState);
 }
 
 // The control for slowReaderIsNotDead(): what the kernel does to a plain
