@@ -253,11 +253,12 @@ void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
     DeathEvidence seen;
     if (evidence) {
         seen = *evidence;
-    } else if (error == QAbstractSocket::SocketTimeoutError) {
-        // No pre-read look (a blocking waitFor...() bypassed the notifiers):
-        // a timeout on an established connection is still a dead peer.
+    } else if (error == QAbstractSocket::SocketTimeoutError && !q->isValid()) {
+        // No pre-read look (a blocking waitFor...() bypassed the notifiers),
+        // but Qt's engine failed with ETIMEDOUT: a dead peer. (A waitFor...()
+        // that merely timed out leaves the engine valid.)
         seen.sendStalled = stallBridged;
-        seen.dataOutstanding = stallTimer.isActive();
+        seen.dataOutstanding = dataOutstandingAtBlockingWait;
     } else {
         return;
     }
@@ -271,6 +272,13 @@ void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
                                   << reason << message << seen.health;
     q->setErrorString(message);
     Q_EMIT q->deadPeer(reason);
+}
+
+void KeepAliveSocketPrivate::noteBlockingWait()
+{
+    const ConnectionHealth health = KeepAlivePlatform::health(q->socketDescriptor());
+    dataOutstandingAtBlockingWait = q->bytesToWrite() > 0 || health.unackedSegments.value_or(0) > 0
+            || health.notSentBytes.value_or(0) > 0;
 }
 
 void KeepAliveSocketPrivate::onDisconnected()
@@ -461,6 +469,24 @@ bool KeepAliveSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState 
         return false;
     d->applyOptions();
     return true;
+}
+
+bool KeepAliveSocket::waitForReadyRead(int msecs)
+{
+    d->noteBlockingWait();
+    return QTcpSocket::waitForReadyRead(msecs);
+}
+
+bool KeepAliveSocket::waitForBytesWritten(int msecs)
+{
+    d->noteBlockingWait();
+    return QTcpSocket::waitForBytesWritten(msecs);
+}
+
+bool KeepAliveSocket::waitForDisconnected(int msecs)
+{
+    d->noteBlockingWait();
+    return QTcpSocket::waitForDisconnected(msecs);
 }
 
 bool KeepAliveSocket::eventFilter(QObject *watched, QEvent *event)

@@ -63,8 +63,8 @@ class KeepAliveSocketPrivate;
 
     \note Keep the socket's event loop running: the pre-read inspection hooks
     Qt's socket notifiers. The blocking waitFor...() functions bypass them;
-    a death seen there is still reported, but a reset can then not be told
-    from an orderly close.
+    a timeout death seen there is still reported, but a reset can then not be
+    told from an orderly close.
 */
 class QTKEEPALIVE_EXPORT KeepAliveSocket : public QTcpSocket
 {
@@ -136,6 +136,19 @@ public:
 
     //! A fresh snapshot of the kernel's view of the connection (invalid when unconnected).
     ConnectionHealth connectionHealth() const;
+
+    /*!
+        Reimplemented. Blocking waits bypass the notifiers through which the
+        library looks at the kernel before Qt's read: a death found there is
+        still reported (a timeout as KeepAliveTimeout or, if data was
+        outstanding when the wait began, RetransmissionTimeout), but a reset
+        then reads like an orderly close and gets no deadPeer().
+    */
+    bool waitForReadyRead(int msecs = 30000) override;
+    //! Reimplemented; see waitForReadyRead().
+    bool waitForBytesWritten(int msecs = 30000) override;
+    //! Reimplemented; see waitForReadyRead().
+    bool waitForDisconnected(int msecs = 30000) override;
 
     //! Reimplemented: adopts the descriptor, then applies keepAliveOptions() to it.
     bool setSocketDescriptor(qintptr socketDescriptor, SocketState state = ConnectedState,

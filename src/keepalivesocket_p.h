@@ -24,7 +24,8 @@ struct DeathEvidence
 {
     ConnectionHealth health;  //!< TCP_INFO while the descriptor was still open
     bool sendStalled = false; //!< the peer was not accepting our data (slow-reader guard active)
-    bool dataOutstanding = false; //!< sent data was still outstanding (used when health is unknown)
+    bool dataOutstanding =
+            false; //!< data was outstanding when a blocking wait began (health unknown)
 };
 
 /*!
@@ -52,6 +53,7 @@ public:
     void setKeepAliveError(KeepAliveSocket::KeepAliveError error, const QString &message);
     bool inspectNotification(QObject *notifier);
     void ensureReadPathRuns(QSocketNotifier *writeNotifier);
+    void noteBlockingWait();
     void onErrorOccurred(QAbstractSocket::SocketError error);
     void onDisconnected();
 
@@ -74,5 +76,6 @@ public:
     QTimer stallTimer;         //!< runs while sent data is outstanding and a user timeout is set
     QElapsedTimer stallSince;  //!< valid while the send side is stalled
     bool stallBridged = false; //!< the user timeout was pushed forward for a peer that answers
-    std::optional<qint64> savedReadBufferSize; //!< lifted so that Qt reads a dead socket's error
+    std::optional<qint64> savedReadBufferSize;  //!< lifted so that Qt reads a dead socket's error
+    bool dataOutstandingAtBlockingWait = false; //!< see noteBlockingWait()
 };

@@ -260,6 +260,8 @@ private Q_SLOTS:
     void slowReaderKillsPlainSocketWithUserTimeout();
     void fiftyOfTwoHundredPeersDie();
     void reasonKeptAfterDisconnect();
+    void blockingWaitTimeoutIsNotDeath();
+    void deathSeenThroughBlockingWait();
 
 private:
     bool listen(QTcpServer &server);
@@ -1009,4 +1011,50 @@ void tst_DeadPeer::reasonKeptAfterDisconnect()
 }
 
 QTEST_GUILESS_MAIN(tst_DeadPeer)
+// Qt's own waitForReadyRead() timeout emits errorOccurred(SocketTimeoutError)
+// on a healthy, still connected socket: that is no dead peer.
+void tst_DeadPeer::blockingWaitTimeoutIsNotDeath()
+{
+    m_server = std::make_unique<QTcpServer>();
+    QVERIFY(listen(*m_server));
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = connectPeer(*m_server, client);
+    QVERIFY(peer);
+    Watch watch(&client);
+    QVERIFY(!client.waitForReadyRead(200));
+    QCOMPARE(watch.errorSpy.count(), 1);
+    QCOMPARE(client.error(), QAbstractSocket::SocketTimeoutError);
+    QCOMPARE(client.state(), QAbstractSocket::ConnectedState);
+    QCOMPARE(watch.deadPeerSpy.count(), 0);
+    QCOMPARE(client.deadPeerReason(), Reason::None);
+    // And the connection still works.
+    peer->write("ping");
+    QVERIFY(peer->waitForBytesWritten(5000)); // no event loop runs during the client's wait
+    QVERIFY(client.waitForReadyRead(5000));
+    QCOMPARE(client.readAll(), QByteArray("ping"));
+}
+
+// A blocking wait bypasses the notifiers the library watches; a keepalive
+// death is still reported (from Qt's error code), once, before disconnected().
+void tst_DeadPeer::deathSeenThroughBlockingWait()
+{
+    m_server = std::make_unique<QTcpServer>();
+    QVERIFY(listen(*m_server));
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = connectPeer(*m_server, client);
+    QVERIFY(peer);
+    Watch watch(&client);
+    watch.clock.start();
+    QVERIFY(deliverPeerPayload(peer, client));
+    QVERIFY(silence(peer));
+    QVERIFY(!client.waitForReadyRead(int(boundMs()) + 5000));
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
+    QCOMPARE(watch.deadPeerSpy.count(), 1);
+    QCOMPARE(client.deadPeerReason(), Reason::KeepAliveTimeout);
+    QCOMPARE(client.error(), QAbstractSocket::SocketTimeoutError);
+    QVERIFY2(watch.deadPeerAt <= boundMs() + 1000, qPrintable(QString::number(watch.deadPeerAt)));
+}
+
 #include "tst_deadpeer.moc"
