@@ -243,12 +243,7 @@ bool hasPendingError(qintptr descriptor)
     // macOS. poll() stays the one cheap call on a healthy socket; only after
     // POLLHUP does kqueue tell an error from a FIN. SO_ERROR would consume
     // the error that Qt's own read must still see.
-    pollfd entry{int(descriptor), POLLIN, 0};
-    int ready;
-    do {
-        ready = ::poll(&entry, 1, 0);
-    } while (ready < 0 && errno == EINTR);
-    if (ready <= 0 || !(entry.revents & POLLHUP))
+    if (!(Posix::pollNow(descriptor) & POLLHUP))
         return false;
     return eofCarriesError(int(descriptor));
 }

@@ -153,12 +153,7 @@ bool hasPendingError(qintptr descriptor)
     // poll() reports a pending sk_err as POLLERR without clearing it, unlike
     // SO_ERROR or a failing recv(): Qt's own read must still see the errno
     // so that errorOccurred() keeps Qt's error code.
-    pollfd entry{int(descriptor), POLLIN, 0};
-    int ready;
-    do {
-        ready = ::poll(&entry, 1, 0);
-    } while (ready < 0 && errno == EINTR);
-    return ready > 0 && (entry.revents & POLLERR);
+    return Posix::pollNow(descriptor) & POLLERR;
 }
 
 ConnectionHealth health(qintptr descriptor)

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include <poll.h>
 #include <sys/socket.h>
 
 using namespace std::chrono;
@@ -26,6 +27,16 @@ bool getInt(qintptr descriptor, int level, int option, int *value)
 int seconds(milliseconds value, const DurationLimit &limit)
 {
     return int(duration_cast<std::chrono::seconds>(roundUp(value, limit)).count());
+}
+
+short pollNow(qintptr descriptor)
+{
+    pollfd entry{int(descriptor), POLLIN, 0};
+    int ready;
+    do {
+        ready = ::poll(&entry, 1, 0);
+    } while (ready < 0 && errno == EINTR);
+    return ready > 0 ? entry.revents : 0;
 }
 
 } // namespace Posix

@@ -12,5 +12,7 @@ bool setInt(qintptr descriptor, int level, int option, int value);
 bool getInt(qintptr descriptor, int level, int option, int *value);
 //! \a value rounded up to whole seconds, for the seconds-only options.
 int seconds(std::chrono::milliseconds value, const DurationLimit &limit);
+//! A non-blocking poll() for input: the revents, 0 when nothing is pending or on failure.
+short pollNow(qintptr descriptor);
 
 } // namespace KeepAlivePlatform::Posix

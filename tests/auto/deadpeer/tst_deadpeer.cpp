@@ -15,6 +15,8 @@
 // Keepalive settings: idle 1 s, interval 1 s, 2 probes, automatic user
 // timeout, so the detection bound is 3 s.
 
+#include "../shared/deadpeerwatch.h"
+
 #include <KeepAliveSocket>
 #include <keepalivetesting.h>
 
@@ -44,7 +46,7 @@
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
-using Reason = KeepAliveSocket::DeadPeerReason;
+using namespace DeadPeerTest;
 
 namespace {
 
@@ -56,17 +58,6 @@ KeepAliveOptions shortOptions()
 qint64 boundMs()
 {
     return shortOptions().detectionBound().count();
-}
-
-// What the peer sends just before it dies; the client application never reads
-// it before the deadPeer() and disconnected() handlers. Binary, so that any
-// loss, truncation or duplication shows.
-QByteArray peerPayload()
-{
-    QByteArray payload(1500, Qt::Uninitialized);
-    for (int i = 0; i < payload.size(); ++i)
-        payload[i] = char((i * 7 + 3) & 0xff);
-    return payload;
 }
 
 // Bytes in the kernel's send queue not yet acknowledged by the other side
@@ -85,13 +76,6 @@ tcp_info tcpInfo(qintptr descriptor)
     socklen_t length = sizeof info;
     ::getsockopt(int(descriptor), IPPROTO_TCP, TCP_INFO, &info, &length);
     return info;
-}
-
-QString describe(const ConnectionHealth &health)
-{
-    QString text;
-    QDebug(&text).nospace() << health;
-    return text;
 }
 
 // Waits until an ACK (here: the answer to a window probe) has just arrived:
@@ -114,102 +98,6 @@ bool waitForFreshAck(const KeepAliveSocket &socket, qint64 timeoutMs)
 bool setIntOption(qintptr descriptor, int level, int option, int value)
 {
     return ::setsockopt(int(descriptor), level, option, &value, sizeof value) == 0;
-}
-
-// Everything the application sees of the end of one connection, recorded by
-// handlers connected after the library's own (as an application's are).
-class Watch : public QObject
-{
-public:
-    explicit Watch(KeepAliveSocket *socket)
-        : socket(socket),
-          deadPeerSpy(socket, &KeepAliveSocket::deadPeer),
-          errorSpy(socket, &QAbstractSocket::errorOccurred),
-          disconnectedSpy(socket, &QAbstractSocket::disconnected)
-    {
-        connect(socket, &KeepAliveSocket::deadPeer, this, [this](Reason reason) {
-            events << QStringLiteral("deadPeer");
-            deadPeerAt = clock.isValid() ? clock.elapsed() : -1;
-            reasonArgument = reason;
-            reasonGetter = this->socket->deadPeerReason();
-            errorStringAtDeadPeer = this->socket->errorString();
-            availableAtDeadPeer = this->socket->bytesAvailable();
-            peekedAtDeadPeer = this->socket->peek(this->socket->bytesAvailable());
-            localPortAtDeadPeer = this->socket->localPort();
-        });
-        connect(socket, &QAbstractSocket::errorOccurred, this,
-                [this](QAbstractSocket::SocketError error) {
-                    events << QStringLiteral("errorOccurred");
-                    this->error = error;
-                    errorString = this->socket->errorString();
-                });
-        connect(socket, &QAbstractSocket::disconnected, this, [this] {
-            events << QStringLiteral("disconnected");
-            disconnectedAt = clock.isValid() ? clock.elapsed() : -1;
-            // After the application's own abort() or close() the device is closed.
-            if (this->socket->isOpen())
-                readAtDisconnected += this->socket->readAll();
-        });
-    }
-
-    KeepAliveSocket *const socket;
-    //! Started by the test at the fault (or the last traffic before it).
-    QElapsedTimer clock;
-    QSignalSpy deadPeerSpy;
-    QSignalSpy errorSpy;
-    QSignalSpy disconnectedSpy;
-
-    QStringList events;
-    qint64 deadPeerAt = -1;
-    qint64 disconnectedAt = -1;
-    Reason reasonArgument = Reason::None;
-    Reason reasonGetter = Reason::None;
-    QString errorStringAtDeadPeer;
-    qint64 availableAtDeadPeer = -1;
-    QByteArray peekedAtDeadPeer;
-    quint16 localPortAtDeadPeer = 0;
-    QAbstractSocket::SocketError error = QAbstractSocket::UnknownSocketError;
-    QString errorString;
-    QByteArray readAtDisconnected;
-};
-
-// Asserts what the application saw of one dead connection, after
-// disconnected(): one deadPeer(reason) before errorOccurred(error) before
-// disconnected(), the message, and the peer's last bytes intact in both
-// handlers. Unless the caller has already waited, waits a little longer to
-// see that nothing follows.
-enum class Settle { Wait, AlreadyWaited };
-void verifyDeath(Watch &watch, Reason reason, QAbstractSocket::SocketError error,
-                 const QString &message, Settle settle = Settle::Wait)
-{
-    QCOMPARE(watch.disconnectedSpy.count(), 1);
-    QCOMPARE(watch.deadPeerSpy.count(), 1);
-    QCOMPARE(watch.deadPeerSpy.at(0).at(0).value<Reason>(), reason);
-    QCOMPARE(watch.reasonArgument, reason);
-    QCOMPARE(watch.reasonGetter, reason);
-    QCOMPARE(watch.socket->deadPeerReason(), reason);
-    QCOMPARE(watch.events,
-             QStringList({QStringLiteral("deadPeer"), QStringLiteral("errorOccurred"),
-                          QStringLiteral("disconnected")}));
-    QCOMPARE(watch.errorSpy.count(), 1);
-    QCOMPARE(watch.error, error);
-    QCOMPARE(watch.errorStringAtDeadPeer, message);
-    QCOMPARE(watch.errorString, message);
-    QCOMPARE(watch.socket->errorString(), message);
-
-    const QByteArray payload = peerPayload();
-    QCOMPARE(watch.availableAtDeadPeer, qint64(payload.size()));
-    QCOMPARE(watch.peekedAtDeadPeer, payload);
-    QCOMPARE(watch.readAtDisconnected, payload);
-    QCOMPARE(watch.socket->state(), QAbstractSocket::UnconnectedState);
-
-    if (settle == Settle::Wait)
-        QTest::qWait(500);
-    QCOMPARE(watch.deadPeerSpy.count(), 1);
-    QCOMPARE(watch.errorSpy.count(), 1);
-    QCOMPARE(watch.disconnectedSpy.count(), 1);
-    QCOMPARE(watch.socket->deadPeerReason(), reason);
-    QCOMPARE(watch.socket->errorString(), message);
 }
 
 QString keepAliveTimeoutMessage()

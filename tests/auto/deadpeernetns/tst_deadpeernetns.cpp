@@ -28,6 +28,8 @@
 // Keepalive settings: idle 1 s, interval 1 s, 3 probes, automatic user
 // timeout (4 s), so the detection bound is 4 s.
 
+#include "../shared/deadpeerwatch.h"
+
 #include <KeepAliveSocket>
 
 #include <QtCore/QElapsedTimer>
@@ -58,7 +60,7 @@
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
-using Reason = KeepAliveSocket::DeadPeerReason;
+using namespace DeadPeerTest;
 
 namespace {
 
@@ -363,107 +365,6 @@ int unacknowledgedBytes(qintptr descriptor)
     if (::ioctl(int(descriptor), SIOCOUTQ, &bytes) != 0)
         return -1;
     return bytes;
-}
-
-// What the peer sends just before its host dies; the client application
-// does not read it before the deadPeer() and disconnected() handlers.
-QByteArray peerPayload()
-{
-    QByteArray payload(1500, Qt::Uninitialized);
-    for (int i = 0; i < payload.size(); ++i)
-        payload[i] = char((i * 7 + 3) & 0xff);
-    return payload;
-}
-
-QString describe(const ConnectionHealth &health)
-{
-    QString text;
-    QDebug(&text).nospace() << health;
-    return text;
-}
-
-// Everything the application sees of the end of the connection, recorded by
-// handlers connected after the library's own (as an application's are).
-// Times are in ms on `clock`, started when the watch is created.
-class Watch : public QObject
-{
-public:
-    explicit Watch(KeepAliveSocket *socket)
-        : socket(socket),
-          deadPeerSpy(socket, &KeepAliveSocket::deadPeer),
-          errorSpy(socket, &QAbstractSocket::errorOccurred),
-          disconnectedSpy(socket, &QAbstractSocket::disconnected)
-    {
-        clock.start();
-        connect(socket, &KeepAliveSocket::deadPeer, this, [this](Reason reason) {
-            events << QStringLiteral("deadPeer");
-            deadPeerAt = clock.elapsed();
-            reasonArgument = reason;
-            errorStringAtDeadPeer = this->socket->errorString();
-            availableAtDeadPeer = this->socket->bytesAvailable();
-            peekedAtDeadPeer = this->socket->peek(this->socket->bytesAvailable());
-        });
-        connect(socket, &QAbstractSocket::errorOccurred, this,
-                [this](QAbstractSocket::SocketError error) {
-                    events << QStringLiteral("errorOccurred");
-                    this->error = error;
-                    errorString = this->socket->errorString();
-                });
-        connect(socket, &QAbstractSocket::disconnected, this, [this] {
-            events << QStringLiteral("disconnected");
-            readAtDisconnected += this->socket->readAll();
-        });
-    }
-
-    KeepAliveSocket *const socket;
-    QElapsedTimer clock;
-    QSignalSpy deadPeerSpy;
-    QSignalSpy errorSpy;
-    QSignalSpy disconnectedSpy;
-
-    QStringList events;
-    qint64 deadPeerAt = -1;
-    Reason reasonArgument = Reason::None;
-    QString errorStringAtDeadPeer;
-    qint64 availableAtDeadPeer = -1;
-    QByteArray peekedAtDeadPeer;
-    QAbstractSocket::SocketError error = QAbstractSocket::UnknownSocketError;
-    QString errorString;
-    QByteArray readAtDisconnected;
-};
-
-// Asserts, after disconnected(), what the application saw: one deadPeer(reason)
-// before errorOccurred(error) before disconnected(), the message, and the
-// peer's last bytes intact in both handlers; then waits a little to see that
-// nothing follows.
-void verifyDeath(Watch &watch, Reason reason, QAbstractSocket::SocketError error,
-                 const QString &message)
-{
-    QCOMPARE(watch.disconnectedSpy.count(), 1);
-    QCOMPARE(watch.deadPeerSpy.count(), 1);
-    QCOMPARE(watch.deadPeerSpy.at(0).at(0).value<Reason>(), reason);
-    QCOMPARE(watch.reasonArgument, reason);
-    QCOMPARE(watch.socket->deadPeerReason(), reason);
-    QCOMPARE(watch.events,
-             QStringList({QStringLiteral("deadPeer"), QStringLiteral("errorOccurred"),
-                          QStringLiteral("disconnected")}));
-    QCOMPARE(watch.errorSpy.count(), 1);
-    QCOMPARE(watch.error, error);
-    QCOMPARE(watch.errorStringAtDeadPeer, message);
-    QCOMPARE(watch.errorString, message);
-    QCOMPARE(watch.socket->errorString(), message);
-
-    const QByteArray payload = peerPayload();
-    QCOMPARE(watch.availableAtDeadPeer, qint64(payload.size()));
-    QCOMPARE(watch.peekedAtDeadPeer, payload);
-    QCOMPARE(watch.readAtDisconnected, payload);
-    QCOMPARE(watch.socket->state(), QAbstractSocket::UnconnectedState);
-
-    QTest::qWait(500);
-    QCOMPARE(watch.deadPeerSpy.count(), 1);
-    QCOMPARE(watch.errorSpy.count(), 1);
-    QCOMPARE(watch.disconnectedSpy.count(), 1);
-    QCOMPARE(watch.socket->deadPeerReason(), reason);
 }
 
 } // namespace
