@@ -171,7 +171,6 @@ void KeepAliveSocketPrivate::applyOptions()
     if (descriptor == -1 || q->state() != QAbstractSocket::ConnectedState)
         return;
     evidence.reset();
-    applied = options;
     const KeepAlivePlatform::ApplyResult result = KeepAlivePlatform::apply(descriptor, options);
     if (result.refused)
         setKeepAliveError(
@@ -267,7 +266,7 @@ void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
     if (reason == KeepAliveSocket::DeadPeerReason::None)
         return;
     deadPeerReason = reason;
-    const QString message = deadPeerMessage(reason, applied, seen, q->errorString());
+    const QString message = deadPeerMessage(reason, options, seen, q->errorString());
     qCInfo(lcKeepAlive).noquote() << "dead peer" << q->peerAddress().toString() << q->peerPort()
                                   << reason << message << seen.health;
     q->setErrorString(message);
@@ -305,13 +304,13 @@ void KeepAliveSocketPrivate::stopStallWatch()
 
 void KeepAliveSocketPrivate::startStallWatch()
 {
-    if (applied.userTimeout() <= 0ms) {
+    if (options.userTimeout() <= 0ms) {
         // No kernel bound, nothing for the guard to defend against.
         stopStallWatch();
         return;
     }
     const milliseconds tick =
-            std::clamp(applied.userTimeout() / 4, milliseconds(50), milliseconds(1000));
+            std::clamp(options.userTimeout() / 4, milliseconds(50), milliseconds(1000));
     if (stallTimer.isActive() && stallTimer.intervalAsDuration() == tick)
         return;
     stallTimer.start(tick);
@@ -329,7 +328,7 @@ void KeepAliveSocketPrivate::watchStall()
     const quint32 unacked = health.unackedSegments.value_or(0);
     const milliseconds ackAge = health.sinceLastAckReceived.value_or(milliseconds::max());
     const milliseconds sendAge = health.sinceLastDataSent.value_or(0ms);
-    const milliseconds userTimeout = applied.userTimeout();
+    const milliseconds userTimeout = options.userTimeout();
     const milliseconds tick = milliseconds(stallTimer.interval());
 
     // Two ways a live peer that stops reading stalls our send side, both of
@@ -379,9 +378,9 @@ void KeepAliveSocketPrivate::watchStall()
 
 void KeepAliveSocketPrivate::restoreUserTimeout()
 {
-    if (!KeepAlivePlatform::setUserTimeout(q->socketDescriptor(), applied.userTimeout()))
+    if (!KeepAlivePlatform::setUserTimeout(q->socketDescriptor(), options.userTimeout()))
         qCWarning(lcKeepAlive) << "could not restore the user timeout"
-                               << applied.userTimeout().count() << "ms";
+                               << options.userTimeout().count() << "ms";
 }
 
 KeepAliveSocket::KeepAliveSocket(QObject *parent)

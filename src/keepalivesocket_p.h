@@ -64,8 +64,7 @@ public:
     void restoreUserTimeout();
 
     KeepAliveSocket *const q;
-    KeepAliveOptions options;
-    KeepAliveOptions applied;       //!< options as validated and last applied to a connection
+    KeepAliveOptions options;       //!< asked for; applied to the connection whenever one exists
     KeepAliveOptions lastEffective; //!< last read-back announced by effectiveKeepAliveOptionsChanged()
     KeepAliveSocket::KeepAliveError keepAliveError = KeepAliveSocket::KeepAliveError::NoError;
     QString keepAliveErrorString;

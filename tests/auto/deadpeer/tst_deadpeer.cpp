@@ -60,6 +60,14 @@ qint64 boundMs()
     return shortOptions().detectionBound().count();
 }
 
+// Our data is queued but nothing is in flight: only the peer's closed
+// receive window holds it back.
+bool stalledOnZeroWindow(const KeepAliveSocket &client)
+{
+    const ConnectionHealth health = client.connectionHealth();
+    return health.unackedSegments.value_or(1) == 0 && health.notSentBytes.value_or(0) > 0;
+}
+
 // Bytes in the kernel's send queue not yet acknowledged by the other side
 // (SIOCOUTQ: unsent + unacknowledged), -1 on error.
 int unacknowledgedBytes(qintptr descriptor)
@@ -555,13 +563,9 @@ void tst_DeadPeer::slowReaderIsNotDead()
 
     // The peer's window closes and stays closed; its kernel keeps answering
     // our window probes.
-    const auto zeroWindow = [&] {
-        const ConnectionHealth health = client.connectionHealth();
-        return health.unackedSegments.value_or(1) == 0 && health.notSentBytes.value_or(0) > 0;
-    };
     QElapsedTimer stall;
     stall.start();
-    QTRY_VERIFY_WITH_TIMEOUT(zeroWindow(), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(stalledOnZeroWindow(client), 5000);
     const qint64 stalledAfter = stall.elapsed();
 
     // Hold the stall for three times the bound: connected, no error, the send
@@ -575,7 +579,7 @@ void tst_DeadPeer::slowReaderIsNotDead()
         QCOMPARE(client.state(), QAbstractSocket::ConnectedState);
         QCOMPARE(watch.deadPeerSpy.count(), 0);
         QCOMPARE(watch.errorSpy.count(), 0);
-        QVERIFY(zeroWindow());
+        QVERIFY(stalledOnZeroWindow(client));
         QVERIFY(client.bytesToWrite() >= 1 << 20);
         const ConnectionHealth health = client.connectionHealth();
         longestAckAge =
@@ -624,11 +628,7 @@ void tst_DeadPeer::slowReaderSurvivesOptionsReappliedMidStall()
     Watch watch(&client);
     // One write, far more than the peer's buffers take; then nothing.
     client.write(QByteArray(8 << 20, 'x'));
-    const auto zeroWindow = [&] {
-        const ConnectionHealth health = client.connectionHealth();
-        return health.unackedSegments.value_or(1) == 0 && health.notSentBytes.value_or(0) > 0;
-    };
-    QTRY_VERIFY_WITH_TIMEOUT(zeroWindow(), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(stalledOnZeroWindow(client), 5000);
     // Let the stall outlast the user timeout first, so that a restored
     // TCP_USER_TIMEOUT would end the connection at the next window probe.
     QTest::qWait(int(boundMs()) + 500);
@@ -642,7 +642,7 @@ void tst_DeadPeer::slowReaderSurvivesOptionsReappliedMidStall()
         QCOMPARE(client.state(), QAbstractSocket::ConnectedState);
         QCOMPARE(watch.deadPeerSpy.count(), 0);
         QCOMPARE(watch.errorSpy.count(), 0);
-        QVERIFY(zeroWindow());
+        QVERIFY(stalledOnZeroWindow(client));
     }
     QCOMPARE(peer->state(), QAbstractSocket::ConnectedState);
 }
