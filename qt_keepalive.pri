@@ -22,11 +22,13 @@ HEADERS += \
     $$PWD/src/keepalivesocket.h \
     $$PWD/src/connectionhealth.h \
     $$PWD/src/keepalivesocket_p.h \
+    $$PWD/src/nativetransport_p.h \
     $$PWD/src/keepaliveplatform_p.h
 
 SOURCES += \
     $$PWD/src/keepaliveoptions.cpp \
     $$PWD/src/keepalivesocket.cpp \
+    $$PWD/src/nativetransport.cpp \
     $$PWD/src/connectionhealth.cpp \
     $$PWD/src/keepaliveplatform.cpp
 

@@ -70,12 +70,36 @@ bool setUserTimeout(qintptr descriptor, std::chrono::milliseconds timeout);
 bool hasPendingError(qintptr descriptor);
 
 //! A failed socket call's error, as far as dead-peer classification cares.
-enum class OsError { None, TimedOut, Reset, HostUnreachable, NetworkUnreachable, Other };
+enum class OsError {
+    None,
+    TimedOut,
+    Reset,
+    //! A RST that answered our data after the peer's FIN (EPIPE): the peer closed, it is not dead.
+    PeerClosed,
+    HostUnreachable,
+    NetworkUnreachable,
+    Other,
+};
 
 //! Clears the calling thread's last socket error (errno; WSASetLastError(0) on Windows).
 void clearLastError();
 //! The calling thread's last socket error (errno; WSAGetLastError() on Windows).
 OsError lastError();
+/*!
+    True where the error of Qt's failing read is still the thread's last
+    error when errorOccurred() is emitted (POSIX errno). Then a cleared error
+    that is still None means the read ended at an orderly end-of-file.
+    Windows clears it on the way (TlsGetValue).
+*/
+bool lastErrorSurvivesQtRead();
+
+/*!
+    Takes (and clears) the pending socket error of \a descriptor
+    (\c SO_ERROR). Only for Unbuffered sockets, whose death is reported
+    before the application reads what the kernel still holds: Qt's later
+    read then ends at end-of-file instead of dropping those bytes.
+*/
+OsError takePendingError(qintptr descriptor);
 
 //! The kernel's view of the connection; invalid where the platform has none.
 ConnectionHealth health(qintptr descriptor);

@@ -41,21 +41,19 @@ short pollNow(qintptr descriptor)
 
 } // namespace Posix
 
-void clearLastError()
-{
-    errno = 0;
-}
+namespace {
 
-OsError lastError()
+OsError fromErrno(int error)
 {
-    switch (errno) {
+    switch (error) {
     case 0:
         return OsError::None;
     case ETIMEDOUT:
         return OsError::TimedOut;
     case ECONNRESET:
-    case EPIPE: // a RST received in CLOSE_WAIT
         return OsError::Reset;
+    case EPIPE: // Linux: a RST received in CLOSE_WAIT, i.e. after the peer's FIN
+        return OsError::PeerClosed;
     case EHOSTUNREACH:
     case EHOSTDOWN: // ICMP host unknown
 #if defined(ENONET)
@@ -68,6 +66,31 @@ OsError lastError()
     default:
         return OsError::Other;
     }
+}
+
+} // namespace
+
+void clearLastError()
+{
+    errno = 0;
+}
+
+OsError lastError()
+{
+    return fromErrno(errno);
+}
+
+bool lastErrorSurvivesQtRead()
+{
+    return true;
+}
+
+OsError takePendingError(qintptr descriptor)
+{
+    int error = 0;
+    if (!Posix::getInt(descriptor, SOL_SOCKET, SO_ERROR, &error))
+        return OsError::None;
+    return fromErrno(error);
 }
 
 } // namespace KeepAlivePlatform

@@ -5,6 +5,9 @@
 #include "keepalivesocket_p.h"
 
 #include <QtCore/QChildEvent>
+#include <QtCore/QCoreApplication>
+#include <QtCore/QPointer>
+#include <QtCore/QScopedValueRollback>
 #include <QtCore/QSocketNotifier>
 
 #include <algorithm>
@@ -35,9 +38,9 @@ bool consistent(OsError osError, QAbstractSocket::SocketError qtError)
     case OsError::TimedOut:
         return qtError == QAbstractSocket::SocketTimeoutError;
     case OsError::Reset:
-        // ECONNRESET reads as "0 bytes", i.e. RemoteHostClosedError; EPIPE as NetworkError.
-        return qtError == QAbstractSocket::RemoteHostClosedError
-                || qtError == QAbstractSocket::NetworkError;
+        // ECONNRESET reads as "0 bytes", i.e. RemoteHostClosedError.
+        return qtError == QAbstractSocket::RemoteHostClosedError;
+    case OsError::PeerClosed:
     case OsError::HostUnreachable:
     case OsError::NetworkUnreachable:
     case OsError::Other:
@@ -64,13 +67,32 @@ OsError fromQtError(QAbstractSocket::SocketError qtError)
     }
 }
 
+// The Qt error a failed read with \a osError gives (qnativesocketengine_unix.cpp).
+QAbstractSocket::SocketError qtErrorFor(OsError osError)
+{
+    switch (osError) {
+    case OsError::TimedOut:
+        return QAbstractSocket::SocketTimeoutError;
+    case OsError::Reset:
+        return QAbstractSocket::RemoteHostClosedError;
+    default:
+        return QAbstractSocket::NetworkError;
+    }
+}
+
 } // namespace
 
 KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError,
                                                  OsError osError, const DeathEvidence &evidence)
 {
-    if (!consistent(osError, qtError))
+    if (!consistent(osError, qtError)) {
+        // Cleared before Qt's read and still clear: the read met an orderly
+        // end-of-file (the peer's FIN came first, whatever followed it).
+        if (osError == OsError::None && qtError == QAbstractSocket::RemoteHostClosedError
+            && KeepAlivePlatform::lastErrorSurvivesQtRead())
+            return Reason::None;
         osError = fromQtError(qtError);
+    }
     switch (osError) {
     case OsError::TimedOut: {
         // Keepalive probes leave tcpi_probes > 0 and never touch the
@@ -84,6 +106,9 @@ KeepAliveSocket::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qt
     }
     case OsError::Reset:
         return Reason::ConnectionReset;
+    case OsError::PeerClosed:
+        // Our data met a peer that had already closed: an orderly close, not a death.
+        return Reason::None;
     case OsError::HostUnreachable:
         return Reason::HostUnreachable;
     case OsError::NetworkUnreachable:
@@ -148,9 +173,13 @@ QString deadPeerMessage(KeepAliveSocket::DeadPeerReason reason, const KeepAliveO
     return qtErrorString;
 }
 
-KeepAliveSocketPrivate::KeepAliveSocketPrivate(KeepAliveSocket *socket) : q(socket)
+KeepAliveSocketPrivate::KeepAliveSocketPrivate(KeepAliveSocket *socket)
+    : q(socket),
+      stallTimer(new QTimer(socket)),
+      pauseTimer(new QTimer(socket))
 {
-    stallTimer.setTimerType(Qt::PreciseTimer);
+    stallTimer->setTimerType(Qt::PreciseTimer);
+    pauseTimer->setTimerType(Qt::PreciseTimer);
     KeepAliveOptionsAccess::setKnownFields(lastEffective, {});
 }
 
@@ -165,12 +194,50 @@ void KeepAliveSocketPrivate::setKeepAliveError(KeepAliveSocket::KeepAliveError e
     }
 }
 
+void KeepAliveSocketPrivate::setDeadPeerReason(KeepAliveSocket::DeadPeerReason reason)
+{
+    if (reason == deadPeerReason)
+        return;
+    deadPeerReason = reason;
+    Q_EMIT q->deadPeerReasonChanged(reason);
+}
+
+bool KeepAliveSocketPrivate::isUnbuffered() const
+{
+    return q->openMode().testFlag(QIODevice::Unbuffered);
+}
+
+void KeepAliveSocketPrivate::startConnection()
+{
+    ++connection;
+    deathReported = false;
+    evidence.reset();
+    healthAtDeath.reset();
+    unbufferedError.reset();
+    unreadNotified = false;
+    setDeadPeerReason(KeepAliveSocket::DeadPeerReason::None);
+    transport = NativeTransport::find(q);
+    if (QObject *engine = transport.engine()) {
+        // Notifiers are created lazily: the engine's ChildAdded hooks later ones.
+        engine->installEventFilter(q);
+        for (QObject *child : engine->children())
+            child->installEventFilter(q);
+    }
+    applyOptions();
+}
+
 void KeepAliveSocketPrivate::applyOptions()
 {
-    const qintptr descriptor = q->socketDescriptor();
-    if (descriptor == -1 || q->state() != QAbstractSocket::ConnectedState)
+    const qintptr descriptor = transport.descriptor();
+    if (descriptor == -1) {
+        // Stored for the next connection. A live connection without a native
+        // one (an application-provided proxy engine) cannot carry them.
+        if (transport.isEmpty() && q->state() == QAbstractSocket::ConnectedState)
+            setKeepAliveError(KeepAliveSocket::KeepAliveError::OptionRefused,
+                              QStringLiteral("keepalive is unavailable on this connection: no "
+                                             "native TCP connection was found behind its proxy"));
         return;
-    evidence.reset();
+    }
     const KeepAlivePlatform::ApplyResult result = KeepAlivePlatform::apply(descriptor, options);
     if (result.refused)
         setKeepAliveError(
@@ -193,58 +260,206 @@ void KeepAliveSocketPrivate::applyOptions()
     startStallWatch();
 }
 
+bool KeepAliveSocketPrivate::connectionEnded() const
+{
+    const auto state = q->state();
+    return !transport.isEmpty() && transport.descriptor() == -1
+            && (state == QAbstractSocket::ConnectedState || state == QAbstractSocket::ClosingState);
+}
+
 bool KeepAliveSocketPrivate::inspectNotification(QObject *watched)
 {
+    // Only the notifiers of this connection's own engine: a child object of
+    // the socket (a QProcess, say) has its own, and they are not ours.
+    if (!transport.ownsNotifier(watched))
+        return false;
     const auto state = q->state();
     // While connecting, a pending error is a failed connect: Qt's business.
     if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)
         return false;
     auto *notifier = qobject_cast<QSocketNotifier *>(watched);
-    if (!notifier)
+    const qintptr descriptor = transport.descriptor();
+    if (!notifier || descriptor == -1)
         return false;
-    const qintptr descriptor = notifier->socket();
-    if (!KeepAlivePlatform::hasPendingError(descriptor))
+    const bool read = notifier->type() == QSocketNotifier::Read;
+    if (!KeepAlivePlatform::hasPendingError(descriptor)) {
+        if (read) {
+            if (qtWillStopReading())
+                startPauseWatch();
+            unreadNotified = isUnbuffered();
+        }
         return false;
-    // Qt's read of a failed socket closes the descriptor before
-    // errorOccurred() is emitted: TCP_INFO has to be read now.
-    if (!evidence)
-        evidence = DeathEvidence{KeepAlivePlatform::health(descriptor), stallBridged,
-                                 stallTimer.isActive()};
-    if (notifier->type() == QSocketNotifier::Write) {
+    }
+    captureEvidence(descriptor);
+    if (isUnbuffered()) {
+        takeUnbufferedDeath(descriptor);
+        return false;
+    }
+    if (!read) {
         // Qt's write path would consume the error and abort(), which drops the
         // bytes already received; the read path reports it instead.
         notifier->setEnabled(false);
-        ensureReadPathRuns(notifier);
+        if (QSocketNotifier *reader = transport.notifier(QSocketNotifier::Read))
+            letQtReadTheError(reader);
         return true;
     }
     KeepAlivePlatform::clearLastError();
     return false;
 }
 
-void KeepAliveSocketPrivate::ensureReadPathRuns(QSocketNotifier *writeNotifier)
+void KeepAliveSocketPrivate::captureEvidence(qintptr descriptor)
+{
+    // Qt's read of a failed socket closes the descriptor before
+    // errorOccurred() is emitted: TCP_INFO has to be read now.
+    if (!evidence)
+        evidence = DeathEvidence{KeepAlivePlatform::health(descriptor), stallBridged,
+                                 stallTimer->isActive()};
+}
+
+void KeepAliveSocketPrivate::letQtReadTheError(QSocketNotifier *reader)
 {
     // Qt stops reading in ClosingState and while the read buffer is full;
     // then nobody would ever read the error and the socket would hang.
-    const auto notifiers =
-            writeNotifier->parent()->findChildren<QSocketNotifier *>(Qt::FindDirectChildrenOnly);
-    for (QSocketNotifier *notifier : notifiers) {
-        if (notifier->type() != QSocketNotifier::Read || notifier->isEnabled())
-            continue;
-        if (q->state() == QAbstractSocket::ConnectedState && q->readBufferSize() > 0) {
-            // Lifting the limit makes Qt read (and keep) what the kernel still
-            // holds, then the error; the limit returns on disconnect.
-            savedReadBufferSize = q->readBufferSize();
-            q->setReadBufferSize(0);
-        } else {
-            notifier->setEnabled(true);
-        }
+    if (reader->isEnabled())
+        return;
+    if (q->state() == QAbstractSocket::ConnectedState && q->readBufferSize() > 0
+        && transport.engine()->parent() == q) {
+        // Lifting the limit makes Qt read (and keep) what the kernel still
+        // holds, then the error; the limit returns on disconnect.
+        savedReadBufferSize = q->readBufferSize();
+        q->setReadBufferSize(0);
+    } else {
+        reader->setEnabled(true);
     }
+}
+
+bool KeepAliveSocketPrivate::consumePendingDeath()
+{
+    const qintptr descriptor = transport.descriptor();
+    if (descriptor == -1 || !KeepAlivePlatform::hasPendingError(descriptor))
+        return false;
+    captureEvidence(descriptor);
+    if (isUnbuffered()) {
+        takeUnbufferedDeath(descriptor);
+        return true;
+    }
+    // Qt's write path (flush(), waitForBytesWritten()) would meet the error
+    // first and abort(), dropping what the peer sent before it. Its read path
+    // keeps those bytes and reports the error; drive it now, as the event
+    // loop would: each activation reads what is there, the last the error.
+    const QPointer<KeepAliveSocket> alive(q);
+    for (int round = 0; round < 64 && alive && transport.descriptor() != -1; ++round) {
+        QSocketNotifier *reader = transport.notifier(QSocketNotifier::Read);
+        if (!reader)
+            break;
+        letQtReadTheError(reader);
+        QEvent activation(QEvent::SockAct);
+        QCoreApplication::sendEvent(reader, &activation);
+    }
+    return true;
+}
+
+void KeepAliveSocketPrivate::takeUnbufferedDeath(qintptr descriptor)
+{
+    if (deathReported || unbufferedError)
+        return;
+    // Unbuffered, Qt holds nothing: what the peer sent is still in the kernel
+    // and Qt reads it only when the application does. Taking the error now
+    // reports the death within the bound and leaves those bytes readable;
+    // Qt's read then ends at end-of-file and finishUnbufferedClose() follows.
+    const OsError osError = KeepAlivePlatform::takePendingError(descriptor);
+    const QAbstractSocket::SocketError error = qtErrorFor(osError);
+    unbufferedError = error;
+    reportDeath(error, osError, evidence.value_or(DeathEvidence{}));
+    evidence.reset();
+    pauseTimer->stop();
+    if (q->bytesAvailable() == 0) {
+        // Nothing left to read: end the connection as a read would.
+        QMetaObject::invokeMethod(
+                q,
+                [this, current = connection] {
+                    if (current != connection || q->state() == QAbstractSocket::UnconnectedState)
+                        return;
+                    char byte;
+                    q->read(&byte, 1);
+                },
+                Qt::QueuedConnection);
+    }
+}
+
+void KeepAliveSocketPrivate::finishUnbufferedClose(QAbstractSocket::SocketState before)
+{
+    // Qt 6.4's Unbuffered read ends the connection silently (no
+    // errorOccurred(), stateChanged() or disconnected()); emit what the
+    // buffered path emits, after read() has returned.
+    const OsError osError = KeepAlivePlatform::lastError();
+    const QAbstractSocket::SocketError error = unbufferedError.value_or(q->error());
+    QMetaObject::invokeMethod(
+            q,
+            [this, error, osError, before, current = connection] {
+                if (current != connection || q->state() != QAbstractSocket::UnconnectedState)
+                    return;
+                reportDeath(error, osError, evidence.value_or(DeathEvidence{}));
+                q->setSocketError(error);
+                Q_EMIT q->errorOccurred(error);
+                Q_EMIT q->stateChanged(QAbstractSocket::UnconnectedState);
+                Q_EMIT q->readChannelFinished();
+                if (before == QAbstractSocket::ConnectedState
+                    || before == QAbstractSocket::ClosingState)
+                    Q_EMIT q->disconnected();
+            },
+            Qt::QueuedConnection);
+}
+
+bool KeepAliveSocketPrivate::qtWillStopReading() const
+{
+    // Only where the socket itself owns the engine: a proxied or encrypted
+    // socket buffers in its inner socket, which always reads.
+    if (transport.engine()->parent() != q)
+        return false;
+    if (isUnbuffered())
+        return unreadNotified;
+    const qint64 limit = q->readBufferSize();
+    return limit > 0 && q->bytesAvailable() >= limit;
+}
+
+std::chrono::milliseconds KeepAliveSocketPrivate::watchTick() const
+{
+    // A quarter of the tightest bound in force, 50 ms to 1 s.
+    const milliseconds userTimeout = options.userTimeout();
+    const milliseconds bound =
+            userTimeout > 0ms ? userTimeout : std::min(options.detectionBound(), milliseconds(4s));
+    return std::clamp(bound / 4, milliseconds(50), milliseconds(1000));
+}
+
+void KeepAliveSocketPrivate::startPauseWatch()
+{
+    if (!pauseTimer->isActive())
+        pauseTimer->start(watchTick());
+}
+
+void KeepAliveSocketPrivate::watchPause()
+{
+    const qintptr descriptor = transport.descriptor();
+    QSocketNotifier *reader = transport.notifier(QSocketNotifier::Read);
+    if (descriptor == -1 || !reader || reader->isEnabled()) {
+        pauseTimer->stop(); // gone, or Qt reads again
+        return;
+    }
+    if (!KeepAlivePlatform::hasPendingError(descriptor))
+        return;
+    pauseTimer->stop();
+    captureEvidence(descriptor);
+    if (isUnbuffered())
+        takeUnbufferedDeath(descriptor);
+    else
+        letQtReadTheError(reader);
 }
 
 void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
 {
-    // Taken first: errno of the read that failed, if nothing has overwritten it
-    // (classifyDeadPeer() checks it against Qt's error code).
+    // Taken first: the error of the read that failed, if nothing has
+    // overwritten it (classifyDeadPeer() checks it against Qt's error code).
     const OsError osError = KeepAlivePlatform::lastError();
     const auto state = q->state();
     if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)
@@ -252,20 +467,35 @@ void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
     DeathEvidence seen;
     if (evidence) {
         seen = *evidence;
-    } else if (error == QAbstractSocket::SocketTimeoutError && !q->isValid()) {
-        // No pre-read look (a blocking waitFor...() bypassed the notifiers),
-        // but Qt's engine failed with ETIMEDOUT: a dead peer. (A waitFor...()
-        // that merely timed out leaves the engine valid.)
+    } else if (blockingWaits > 0 && transport.descriptor() == -1) {
+        // No pre-read look (a blocking waitFor...() bypasses the notifiers),
+        // but Qt's engine closed the connection: the wait's own read failed,
+        // with the error cleared when the wait began. (A waitFor...() that
+        // merely timed out leaves the descriptor open.)
         seen.sendStalled = stallBridged;
         seen.dataOutstanding = dataOutstandingAtBlockingWait;
     } else {
         return;
     }
     evidence.reset();
+    reportDeath(error, osError, seen);
+}
+
+void KeepAliveSocketPrivate::reportDeath(QAbstractSocket::SocketError error, OsError osError,
+                                         const DeathEvidence &seen)
+{
+    // Once per connection, whatever the handlers do (a waitFor...() in a
+    // deadPeer() handler fails again on the closed engine).
+    if (deathReported)
+        return;
     const KeepAliveSocket::DeadPeerReason reason = classifyDeadPeer(error, osError, seen);
     if (reason == KeepAliveSocket::DeadPeerReason::None)
         return;
-    deadPeerReason = reason;
+    deathReported = true;
+    healthAtDeath = seen.health;
+    stopStallWatch();
+    pauseTimer->stop();
+    setDeadPeerReason(reason);
     const QString message = deadPeerMessage(reason, options, seen, q->errorString());
     qCInfo(lcKeepAlive).noquote() << "dead peer" << q->peerAddress().toString() << q->peerPort()
                                   << reason << message << seen.health;
@@ -273,9 +503,10 @@ void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
     Q_EMIT q->deadPeer(reason);
 }
 
-void KeepAliveSocketPrivate::noteBlockingWait()
+void KeepAliveSocketPrivate::beginBlockingWait()
 {
-    const ConnectionHealth health = KeepAlivePlatform::health(q->socketDescriptor());
+    KeepAlivePlatform::clearLastError();
+    const ConnectionHealth health = KeepAlivePlatform::health(transport.descriptor());
     dataOutstandingAtBlockingWait = q->bytesToWrite() > 0 || health.unackedSegments.value_or(0) > 0
             || health.notSentBytes.value_or(0) > 0;
 }
@@ -284,6 +515,7 @@ void KeepAliveSocketPrivate::onDisconnected()
 {
     evidence.reset();
     stopStallWatch();
+    pauseTimer->stop();
     if (savedReadBufferSize) {
         q->setReadBufferSize(*savedReadBufferSize);
         savedReadBufferSize.reset();
@@ -295,9 +527,23 @@ void KeepAliveSocketPrivate::onDisconnected()
     }
 }
 
+void KeepAliveSocketPrivate::onClosing()
+{
+    // The application's own disconnectFromHost(): once Qt's buffer is empty
+    // it closes the descriptor and the kernel sends the rest on its own. With
+    // the guard gone, a user timeout left on it would cut off a live slow
+    // reader that a plain QTcpSocket serves to the end (FACTS: zero window).
+    if (q->state() != QAbstractSocket::ClosingState || q->bytesToWrite() > 0)
+        return;
+    const qintptr descriptor = transport.descriptor();
+    if (descriptor != -1 && options.userTimeout() > 0ms)
+        KeepAlivePlatform::setUserTimeout(descriptor, 0ms);
+    stopStallWatch();
+}
+
 void KeepAliveSocketPrivate::stopStallWatch()
 {
-    stallTimer.stop();
+    stallTimer->stop();
     stallSince.invalidate();
     stallBridged = false;
 }
@@ -309,19 +555,19 @@ void KeepAliveSocketPrivate::startStallWatch()
         stopStallWatch();
         return;
     }
-    const milliseconds tick =
-            std::clamp(options.userTimeout() / 4, milliseconds(50), milliseconds(1000));
-    if (stallTimer.isActive() && stallTimer.intervalAsDuration() == tick)
-        return;
-    stallTimer.start(tick);
+    // Never restarted while running: options re-applied again and again
+    // must not keep the first tick from ever coming.
+    if (!stallTimer->isActive())
+        stallTimer->start(
+                std::clamp(options.userTimeout() / 4, milliseconds(50), milliseconds(1000)));
 }
-
 void KeepAliveSocketPrivate::watchStall()
 {
-    const qintptr descriptor = q->socketDescriptor();
+    // Also while closing: Qt still sends what the application wrote.
+    const qintptr descriptor = transport.descriptor();
     const ConnectionHealth health = KeepAlivePlatform::health(descriptor);
-    if (!health.isValid() || q->state() != QAbstractSocket::ConnectedState) {
-        stallTimer.stop();
+    if (!health.isValid()) {
+        stallTimer->stop();
         return;
     }
     const quint32 notSent = health.notSentBytes.value_or(0);
@@ -329,7 +575,7 @@ void KeepAliveSocketPrivate::watchStall()
     const milliseconds ackAge = health.sinceLastAckReceived.value_or(milliseconds::max());
     const milliseconds sendAge = health.sinceLastDataSent.value_or(0ms);
     const milliseconds userTimeout = options.userTimeout();
-    const milliseconds tick = milliseconds(stallTimer.interval());
+    const milliseconds tick = milliseconds(stallTimer->interval());
 
     // Two ways a live peer that stops reading stalls our send side, both of
     // which TCP_USER_TIMEOUT would end (FACTS: 3.5 s with 3000 ms):
@@ -373,12 +619,13 @@ void KeepAliveSocketPrivate::watchStall()
         stallBridged = false;
     }
     if (unacked == 0 && notSent == 0 && q->bytesToWrite() == 0)
-        stallTimer.stop();
+        stallTimer->stop();
 }
 
 void KeepAliveSocketPrivate::restoreUserTimeout()
 {
-    if (!KeepAlivePlatform::setUserTimeout(q->socketDescriptor(), options.userTimeout()))
+    const qintptr descriptor = transport.descriptor();
+    if (descriptor != -1 && !KeepAlivePlatform::setUserTimeout(descriptor, options.userTimeout()))
         qCWarning(lcKeepAlive) << "could not restore the user timeout"
                                << options.userTimeout().count() << "ms";
 }
@@ -388,12 +635,17 @@ KeepAliveSocket::KeepAliveSocket(QObject *parent)
       d(std::make_unique<KeepAliveSocketPrivate>(this))
 {
     // Connected before any user connection, so these run first.
-    connect(this, &QAbstractSocket::connected, this, [this] { d->applyOptions(); });
+    connect(this, &QAbstractSocket::connected, this, [this] { d->startConnection(); });
     connect(this, &QAbstractSocket::errorOccurred, this,
             [this](SocketError error) { d->onErrorOccurred(error); });
     connect(this, &QAbstractSocket::disconnected, this, [this] { d->onDisconnected(); });
-    connect(this, &QIODevice::bytesWritten, this, [this] { d->startStallWatch(); });
-    connect(&d->stallTimer, &QTimer::timeout, this, [this] { d->watchStall(); });
+    connect(this, &QAbstractSocket::stateChanged, this, [this] { d->onClosing(); });
+    connect(this, &QIODevice::bytesWritten, this, [this] {
+        d->startStallWatch();
+        d->onClosing();
+    });
+    connect(d->stallTimer, &QTimer::timeout, this, [this] { d->watchStall(); });
+    connect(d->pauseTimer, &QTimer::timeout, this, [this] { d->watchPause(); });
 }
 
 KeepAliveSocket::~KeepAliveSocket()
@@ -430,8 +682,8 @@ KeepAliveOptions KeepAliveSocket::keepAliveOptions() const
 
 KeepAliveOptions KeepAliveSocket::effectiveKeepAliveOptions() const
 {
-    const qintptr descriptor = socketDescriptor();
-    if (descriptor != -1 && state() == ConnectedState)
+    const qintptr descriptor = d->transport.descriptor();
+    if (descriptor != -1)
         return KeepAlivePlatform::readBack(descriptor);
     KeepAliveOptions none;
     KeepAliveOptionsAccess::setKnownFields(none, {});
@@ -455,10 +707,10 @@ KeepAliveSocket::DeadPeerReason KeepAliveSocket::deadPeerReason() const
 
 ConnectionHealth KeepAliveSocket::connectionHealth() const
 {
-    const qintptr descriptor = socketDescriptor();
-    if (descriptor == -1)
-        return {};
-    return KeepAlivePlatform::health(descriptor);
+    const qintptr descriptor = d->transport.descriptor();
+    if (descriptor != -1)
+        return KeepAlivePlatform::health(descriptor);
+    return d->healthAtDeath.value_or(ConnectionHealth());
 }
 
 bool KeepAliveSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState state,
@@ -466,52 +718,85 @@ bool KeepAliveSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState 
 {
     if (!QTcpSocket::setSocketDescriptor(socketDescriptor, state, openMode))
         return false;
-    d->applyOptions();
+    d->startConnection();
     return true;
+}
+
+bool KeepAliveSocket::flush()
+{
+    // Already dead, or dying now: report it through Qt's read path first.
+    if (d->connectionEnded() || d->consumePendingDeath())
+        return false;
+    return QTcpSocket::flush();
 }
 
 bool KeepAliveSocket::waitForReadyRead(int msecs)
 {
-    d->noteBlockingWait();
+    if (d->connectionEnded() || d->consumePendingDeath())
+        return false;
+    d->beginBlockingWait();
+    const QScopedValueRollback<int> depth(d->blockingWaits, d->blockingWaits + 1);
     return QTcpSocket::waitForReadyRead(msecs);
 }
 
 bool KeepAliveSocket::waitForBytesWritten(int msecs)
 {
-    d->noteBlockingWait();
+    if (d->connectionEnded() || d->consumePendingDeath())
+        return false;
+    d->beginBlockingWait();
+    const QScopedValueRollback<int> depth(d->blockingWaits, d->blockingWaits + 1);
     return QTcpSocket::waitForBytesWritten(msecs);
 }
 
 bool KeepAliveSocket::waitForDisconnected(int msecs)
 {
-    d->noteBlockingWait();
+    if (d->consumePendingDeath() && state() == UnconnectedState)
+        return true;
+    if (d->connectionEnded())
+        return false;
+    d->beginBlockingWait();
+    const QScopedValueRollback<int> depth(d->blockingWaits, d->blockingWaits + 1);
     return QTcpSocket::waitForDisconnected(msecs);
+}
+
+qint64 KeepAliveSocket::readData(char *data, qint64 maxSize)
+{
+    if (!d->isUnbuffered())
+        return QTcpSocket::readData(data, maxSize);
+    d->unreadNotified = false;
+    const SocketState before = state();
+    KeepAlivePlatform::clearLastError();
+    const qint64 read = QTcpSocket::readData(data, maxSize);
+    if (read < 0 && before != UnconnectedState && state() == UnconnectedState)
+        d->finishUnbufferedClose(before);
+    return read;
+}
+
+qint64 KeepAliveSocket::writeData(const char *data, qint64 size)
+{
+    // Unbuffered writes go straight to the kernel: a write into a dead
+    // connection would close the descriptor and lose what it still holds.
+    if (d->isUnbuffered() && (d->unbufferedError || d->consumePendingDeath())) {
+        setErrorString(tr("the connection is dead: %1").arg(errorString()));
+        return -1;
+    }
+    return QTcpSocket::writeData(data, size);
 }
 
 bool KeepAliveSocket::eventFilter(QObject *watched, QEvent *event)
 {
     switch (event->type()) {
     case QEvent::ChildAdded:
-        // Qt's socket engine (a child of this socket) creates its read and
-        // write notifiers lazily and anew for every connection.
-        if (watched->parent() == this)
+        // Qt's socket engine creates its read and write notifiers lazily.
+        if (watched == d->transport.engine())
             static_cast<QChildEvent *>(event)->child()->installEventFilter(this);
         break;
     case QEvent::SockAct:
-        if (watched->parent() && watched->parent()->parent() == this
-            && d->inspectNotification(watched))
+        if (d->inspectNotification(watched))
             return true;
         break;
     default:
         break;
     }
     return QTcpSocket::eventFilter(watched, event);
-}
-
-void KeepAliveSocket::childEvent(QChildEvent *event)
-{
-    // The engine is created per connection, as a child of this socket.
-    if (event->added())
-        event->child()->installEventFilter(this);
-    QTcpSocket::childEvent(event);
 }

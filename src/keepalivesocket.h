@@ -61,10 +61,25 @@ class KeepAliveSocketPrivate;
     it and closes the descriptor) and, only while sent data is outstanding,
     one \c TCP_INFO query per watchdog tick.
 
+    \section Proxies, threads, modes
+    Behind a SOCKS5 or HTTP CONNECT proxy (QNetworkProxy), the options apply
+    to the TCP connection to the proxy, and a dead proxy connection is
+    reported; socketDescriptor() is then Qt's counter, never used as a
+    descriptor. The socket and everything it owns follow moveToThread(),
+    before or after connecting. In Unbuffered mode a death is reported when
+    the kernel shows it, even if the application is not reading; the bytes
+    received before it stay readable, and errorOccurred() and disconnected()
+    follow once the application has read them. With a full read buffer
+    (setReadBufferSize()) and an application that is not reading, a death is
+    still reported within the bound: the limit is lifted so that Qt reads the
+    rest and the error.
+
+    When the application calls disconnectFromHost(), Qt sends what is
+    queued and closes the descriptor; the kernel then delivers the rest as
+    it does for a QTcpSocket (the user timeout is switched off for that).
+
     \note Keep the socket's event loop running: the pre-read inspection hooks
-    Qt's socket notifiers. The blocking waitFor...() functions bypass them;
-    a timeout death seen there is still reported, but a reset can then not be
-    told from an orderly close.
+    Qt's socket notifiers.
 */
 class QTKEEPALIVE_EXPORT KeepAliveSocket : public QTcpSocket
 {
@@ -77,8 +92,8 @@ class QTKEEPALIVE_EXPORT KeepAliveSocket : public QTcpSocket
                        effectiveKeepAliveOptionsChanged)
     //! The last keepalive configuration error.
     Q_PROPERTY(KeepAliveError keepAliveError READ keepAliveError NOTIFY keepAliveErrorOccurred)
-    //! Why the last connection was declared dead; None until that happens.
-    Q_PROPERTY(DeadPeerReason deadPeerReason READ deadPeerReason NOTIFY deadPeer)
+    //! Why the current (or last) connection was declared dead; None until that happens.
+    Q_PROPERTY(DeadPeerReason deadPeerReason READ deadPeerReason NOTIFY deadPeerReasonChanged)
 
 public:
     //! Why the kernel (or the heartbeat) declared the peer dead.
@@ -132,17 +147,39 @@ public:
     //! Human-readable description of keepAliveError(); empty for NoError.
     QString keepAliveErrorString() const;
 
+    /*!
+        Why the current connection was declared dead, or the last one if none
+        is open; None until that happens. Reset to None when the next
+        connection starts (connected(), or setSocketDescriptor()).
+    */
     DeadPeerReason deadPeerReason() const;
 
-    //! A fresh snapshot of the kernel's view of the connection (invalid when unconnected).
+    /*!
+        A fresh snapshot of the kernel's view of the connection. Once the
+        connection is dead, the snapshot taken at its death (until the next
+        connection starts); otherwise invalid without a connection.
+    */
     ConnectionHealth connectionHealth() const;
 
     /*!
-        Reimplemented. Blocking waits bypass the notifiers through which the
-        library looks at the kernel before Qt's read: a death found there is
-        still reported (a timeout as KeepAliveTimeout or, if data was
-        outstanding when the wait began, RetransmissionTimeout), but a reset
-        then reads like an orderly close and gets no deadPeer().
+        Hides QAbstractSocket::flush() (which is not virtual). If the peer has
+        already reset or timed out, the death is first reported through Qt's
+        read path — deadPeer() with its reason, and the bytes received before
+        it stay readable — and false is returned; a plain flush() would meet
+        the error on its write path, which abort()s and drops them. Called
+        through a QTcpSocket or QAbstractSocket pointer, Qt's own flush() runs.
+    */
+    bool flush();
+
+    /*!
+        Reimplemented. A death already pending is reported first, as in
+        flush(), and false returned. Blocking waits bypass the notifiers
+        through which the library looks at the kernel before Qt's read: a death
+        met during the wait is still reported (a timeout as KeepAliveTimeout
+        or, if data was outstanding when the wait began, RetransmissionTimeout;
+        a reset as ConnectionReset). Inside a deadPeer() handler the connection
+        is already closed and the waits return false at once, without a second
+        errorOccurred().
     */
     bool waitForReadyRead(int msecs = 30000) override;
     //! Reimplemented; see waitForReadyRead().
@@ -150,12 +187,17 @@ public:
     //! Reimplemented; see waitForReadyRead().
     bool waitForDisconnected(int msecs = 30000) override;
 
-    //! Reimplemented: adopts the descriptor, then applies keepAliveOptions() to it.
+    /*!
+        Reimplemented: adopts the descriptor, then applies keepAliveOptions()
+        to it. The descriptor then belongs to this socket, as with QTcpSocket.
+    */
     bool setSocketDescriptor(qintptr socketDescriptor, SocketState state = ConnectedState,
                              OpenMode openMode = ReadWrite) override;
 
 Q_SIGNALS:
     void keepAliveOptionsChanged(const KeepAliveOptions &options);
+    //! Emitted when deadPeerReason() changes: at a death, and back to None at the next connection.
+    void deadPeerReasonChanged(KeepAliveSocket::DeadPeerReason reason);
     /*!
         Emitted when what the kernel holds changes: after the options were
         applied to a connection and read back with a different result, and
@@ -165,17 +207,42 @@ Q_SIGNALS:
     //! Emitted when options are rejected or refused by the kernel.
     void keepAliveErrorOccurred(KeepAliveSocket::KeepAliveError error);
     /*!
-        Emitted once per dead connection, before disconnected() and before
-        other handlers of errorOccurred() run. Not emitted for an orderly
-        close by the peer nor for the application's own close.
+        Emitted exactly once per dead connection, before disconnected() and
+        before other handlers of errorOccurred() run, whatever the handlers
+        do. Not emitted for an orderly close by the peer (a FIN, even if the
+        peer then rejects our next data with a RST) nor for the application's
+        own close().
+
+        Inside a handler:
+        \list
+        \li read what the peer sent before the death (it stays readable here
+            and in disconnected());
+        \li errorString(), deadPeerReason() and connectionHealth() (the
+            snapshot taken at the death) describe the death;
+        \li setKeepAliveOptions() stores options for the next connection;
+            effectiveKeepAliveOptions() is unknown: the descriptor is closed;
+        \li write(), flush() and the waitFor...() functions fail harmlessly;
+        \li abort() or close() end the connection at once.
+        \endlist
+        \warning Never \c delete the socket in a handler (Qt's own code is
+        still running on it, as for QTcpSocket in errorOccurred()): call
+        deleteLater(). To reconnect, call connectToHost() from disconnected(),
+        which follows, or queue the call: inside this handler the socket is
+        still connected and Qt refuses with OperationError.
     */
     void deadPeer(KeepAliveSocket::DeadPeerReason reason);
 
 protected:
     //! Reimplemented to inspect the socket engine's notifications; call the base when overriding.
     bool eventFilter(QObject *watched, QEvent *event) override;
-    //! Reimplemented to find Qt's socket engine; call the base when overriding.
-    void childEvent(QChildEvent *event) override;
+    /*!
+        Reimplemented. Unbuffered, Qt 6.4 ends a connection whose read fails
+        without errorOccurred(), stateChanged() or disconnected(); these are
+        emitted here (queued, once read() has returned), as in buffered mode.
+    */
+    qint64 readData(char *data, qint64 maxSize) override;
+    //! Reimplemented: Unbuffered, a write into a dead connection fails without closing it.
+    qint64 writeData(const char *data, qint64 size) override;
 
 private:
     friend class KeepAliveSocketPrivate;

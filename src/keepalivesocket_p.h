@@ -6,6 +6,7 @@
 
 #include "keepaliveplatform_p.h"
 #include "keepalivesocket.h"
+#include "nativetransport_p.h"
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QLoggingCategory>
@@ -49,15 +50,39 @@ class KeepAliveSocketPrivate
 public:
     explicit KeepAliveSocketPrivate(KeepAliveSocket *socket);
 
+    // One connection's life: connected() or an adopted descriptor, then its end.
+    void startConnection();
     void applyOptions();
     void setKeepAliveError(KeepAliveSocket::KeepAliveError error, const QString &message);
-    bool inspectNotification(QObject *notifier);
-    void ensureReadPathRuns(QSocketNotifier *writeNotifier);
-    void noteBlockingWait();
+    void setDeadPeerReason(KeepAliveSocket::DeadPeerReason reason);
+    bool isUnbuffered() const;
+    //! Qt has closed the connection's descriptor; the death is being reported.
+    bool connectionEnded() const;
     void onErrorOccurred(QAbstractSocket::SocketError error);
+    void reportDeath(QAbstractSocket::SocketError error, KeepAlivePlatform::OsError osError,
+                     const DeathEvidence &seen);
     void onDisconnected();
+    void onClosing();
+
+    // The look at the kernel before Qt's read consumes a pending error.
+    bool inspectNotification(QObject *watched);
+    void captureEvidence(qintptr descriptor);
+    void letQtReadTheError(QSocketNotifier *reader);
+    bool consumePendingDeath();
+    void takeUnbufferedDeath(qintptr descriptor);
+    void finishUnbufferedClose(QAbstractSocket::SocketState before);
+
+    // Qt stops reading while the read buffer is full or, Unbuffered, while
+    // the application has not read: nothing would notice a death then.
+    bool qtWillStopReading() const;
+    void startPauseWatch();
+    void watchPause();
+
+    // Blocking waits bypass the notifiers.
+    void beginBlockingWait();
 
     // Slow-reader guard: see "Slow readers" in keepalivesocket.h.
+    std::chrono::milliseconds watchTick() const;
     void startStallWatch();
     void stopStallWatch();
     void watchStall();
@@ -70,11 +95,21 @@ public:
     QString keepAliveErrorString;
     KeepAliveSocket::DeadPeerReason deadPeerReason = KeepAliveSocket::DeadPeerReason::None;
 
-    std::optional<DeathEvidence> evidence; //!< set once the kernel shows a pending error
+    NativeTransport transport;  //!< the current connection's native TCP connection
+    quint64 connection = 0;     //!< counts connections; queued work checks it is still current
+    bool deathReported = false; //!< deadPeer() was emitted for the current connection
+    std::optional<DeathEvidence> evidence;         //!< set once the kernel shows a pending error
+    std::optional<ConnectionHealth> healthAtDeath; //!< what connectionHealth() shows after the death
+    //! Unbuffered: the error taken with takePendingError(), for errorOccurred() at the end.
+    std::optional<QAbstractSocket::SocketError> unbufferedError;
+    bool unreadNotified = false; //!< Unbuffered: Qt announced data the application has not read
 
-    QTimer stallTimer;         //!< runs while sent data is outstanding and a user timeout is set
+    // Children of the socket, so that they follow it to another thread.
+    QTimer *const stallTimer;  //!< runs while sent data is outstanding and a user timeout is set
+    QTimer *const pauseTimer;  //!< runs while Qt does not read a connection
     QElapsedTimer stallSince;  //!< valid while the send side is stalled
     bool stallBridged = false; //!< the user timeout was pushed forward for a peer that answers
     std::optional<qint64> savedReadBufferSize;  //!< lifted so that Qt reads a dead socket's error
-    bool dataOutstandingAtBlockingWait = false; //!< see noteBlockingWait()
+    bool dataOutstandingAtBlockingWait = false; //!< see beginBlockingWait()
+    int blockingWaits = 0;                      //!< nesting depth of waitFor...() calls
 };

@@ -112,16 +112,22 @@ void tst_ClassifyDeadPeer::classify_data()
             << QAbstractSocket::SocketTimeoutError << OsError::None << keepAliveDeath
             << Reason::KeepAliveTimeout;
 
-    // ECONNRESET (read as "0 bytes") and EPIPE (RST in CLOSE_WAIT).
+    // ECONNRESET (read as "0 bytes"). The error is cleared before Qt's read:
+    // still None afterwards, the read met an orderly end-of-file (a FIN came
+    // before whatever the kernel held after it).
     QTest::newRow("reset") << QAbstractSocket::RemoteHostClosedError << OsError::Reset << noHealth
                            << Reason::ConnectionReset;
+    QTest::newRow("end-of-file before a pending error")
+            << QAbstractSocket::RemoteHostClosedError << OsError::None << keepAliveDeath
+            << Reason::None;
     QTest::newRow("reset, errno clobbered") << QAbstractSocket::RemoteHostClosedError
-                                            << OsError::None << noHealth << Reason::ConnectionReset;
+                                            << OsError::Other << noHealth << Reason::ConnectionReset;
     QTest::newRow("reset with TCP_INFO of a keepalive death")
             << QAbstractSocket::RemoteHostClosedError << OsError::Reset << keepAliveDeath
             << Reason::ConnectionReset;
-    QTest::newRow("EPIPE as NetworkError") << QAbstractSocket::NetworkError << OsError::Reset
-                                           << noHealth << Reason::ConnectionReset;
+    // EPIPE: a RST that answered our data after the peer's FIN. The peer closed.
+    QTest::newRow("EPIPE as NetworkError") << QAbstractSocket::NetworkError << OsError::PeerClosed
+                                           << noHealth << Reason::None;
 
     // A pending ICMP error decided it.
     QTest::newRow("host unreachable") << QAbstractSocket::NetworkError << OsError::HostUnreachable
