@@ -951,7 +951,7 @@ void tst_KeepAliveSocket::metaProperties()
     QVERIFY(reason.isReadable());
     QVERIFY(!reason.isWritable());
     QVERIFY(reason.isEnumType());
-    QCOMPARE(reason.notifySignal().name(), QByteArray("deadPeer"));
+    QCOMPARE(reason.notifySignal().name(), QByteArray("deadPeerReasonChanged"));
     QCOMPARE(reason.read(&socket).value<KeepAliveSocket::DeadPeerReason>(),
              KeepAliveSocket::DeadPeerReason::None);
     QCOMPARE(reason.enumerator().valueToKey(reason.read(&socket).toInt()), "None");
