@@ -774,11 +774,12 @@ qint64 KeepAliveSocket::readData(char *data, qint64 maxSize)
 
 qint64 KeepAliveSocket::writeData(const char *data, qint64 size)
 {
-    // Unbuffered writes go straight to the kernel: a write into a dead
-    // connection would close the descriptor and lose what it still holds.
-    if (d->isUnbuffered() && (d->unbufferedError || d->consumePendingDeath())) {
-        setErrorString(tr("the connection is dead: %1").arg(errorString()));
-        return -1;
+    // Nothing can be sent once the connection is dead. Unbuffered writes go
+    // straight to the kernel: one into a dead connection would close the
+    // descriptor and lose what it still holds.
+    if (d->connectionEnded()
+        || (d->isUnbuffered() && (d->unbufferedError || d->consumePendingDeath()))) {
+        return -1; // errorString() keeps saying why
     }
     return QTcpSocket::writeData(data, size);
 }
