@@ -15,6 +15,7 @@
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QProcess>
 #include <QtCore/QThread>
+#include <QtCore/QTimer>
 #include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QSignalSpy>
@@ -86,6 +87,7 @@ private Q_SLOTS:
     void unbufferedDeath();
     void fullReadBufferIdleApplication_data();
     void fullReadBufferIdleApplication();
+    void resetDuringBlockingWait();
     // Not a death.
     void finThenResetIsOrderlyClose();
 
@@ -501,6 +503,37 @@ void tst_Hardening::fullReadBufferIdleApplication()
         verifyDeath(watch, Reason::ConnectionReset, QAbstractSocket::RemoteHostClosedError,
                     QStringLiteral("connection reset by peer (RST received)"));
     QCOMPARE(client.readBufferSize(), qint64(1000));
+}
+
+// The application blocks in waitForReadyRead() (no event loop, no
+// notifiers) while the peer, served from another thread, resets: the reset is
+// told from an orderly close, and the bytes before it stay readable.
+void tst_Hardening::resetDuringBlockingWait()
+{
+    KeepAliveSocket client;
+    QTcpSocket *peer = connectPair(client);
+    QVERIFY(peer);
+    Watch watch(&client);
+    deliverPayload(peer, client);
+    QTRY_COMPARE_WITH_TIMEOUT(client.bytesAvailable(), qint64(peerPayload().size()), 5000);
+    QThread peerThread;
+    peerThread.start();
+    const auto stop = qScopeGuard([&] {
+        peerThread.quit();
+        peerThread.wait();
+    });
+    peer->setParent(nullptr);
+    peer->moveToThread(&peerThread);
+    QMetaObject::invokeMethod(peer, [peer] {
+        QTimer::singleShot(300, peer, [peer] {
+            QtKeepAliveTesting::resetConnection(peer);
+            peer->deleteLater();
+        });
+    });
+    QVERIFY(!client.waitForReadyRead(5000));
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
+    verifyDeath(watch, Reason::ConnectionReset, QAbstractSocket::RemoteHostClosedError,
+                QStringLiteral("connection reset by peer (RST received)"));
 }
 
 // The peer closed (FIN) and then answered our next data with a RST before
