@@ -223,6 +223,10 @@ void KeepAliveSocketPrivate::startConnection()
         for (QObject *child : engine->children())
             child->installEventFilter(q);
     }
+    QAbstractSocket *inner = transport.socket();
+    if (inner && inner != q)
+        QObject::connect(inner, &QAbstractSocket::errorOccurred, q,
+                         [this](QAbstractSocket::SocketError error) { onTransportError(error); });
     applyOptions();
 }
 
@@ -479,6 +483,33 @@ void KeepAliveSocketPrivate::onErrorOccurred(QAbstractSocket::SocketError error)
     }
     evidence.reset();
     reportDeath(error, osError, seen);
+}
+
+void KeepAliveSocketPrivate::onTransportError(QAbstractSocket::SocketError error)
+{
+    // Qt's SOCKS5 and HTTP proxy engines pass their inner socket's resets and
+    // closes on through the outer socket's read path (onErrorOccurred() then
+    // classifies them), but ignore its SocketTimeoutError while connected:
+    // the outer socket would stay connected to a dead proxy for ever.
+    if (error != QAbstractSocket::SocketTimeoutError || !evidence)
+        return;
+    const OsError osError = KeepAlivePlatform::lastError();
+    QMetaObject::invokeMethod(
+            q,
+            [this, osError, current = connection] {
+                const auto state = q->state();
+                if (current != connection || deathReported || !evidence
+                    || (state != QAbstractSocket::ConnectedState
+                        && state != QAbstractSocket::ClosingState))
+                    return;
+                const DeathEvidence seen = *evidence;
+                evidence.reset();
+                reportDeath(QAbstractSocket::SocketTimeoutError, osError, seen);
+                q->setSocketError(QAbstractSocket::SocketTimeoutError);
+                Q_EMIT q->errorOccurred(QAbstractSocket::SocketTimeoutError);
+                q->disconnectFromHost();
+            },
+            Qt::QueuedConnection);
 }
 
 void KeepAliveSocketPrivate::reportDeath(QAbstractSocket::SocketError error, OsError osError,

@@ -59,6 +59,7 @@ public:
     //! Qt has closed the connection's descriptor; the death is being reported.
     bool connectionEnded() const;
     void onErrorOccurred(QAbstractSocket::SocketError error);
+    void onTransportError(QAbstractSocket::SocketError error);
     void reportDeath(QAbstractSocket::SocketError error, KeepAlivePlatform::OsError osError,
                      const DeathEvidence &seen);
     void onDisconnected();

@@ -26,6 +26,8 @@ public:
 
     bool isEmpty() const { return !m_engine; }
     QObject *engine() const { return m_engine; }
+    //! The socket that owns the engine: the socket itself, or an inner one.
+    QAbstractSocket *socket() const { return m_socket; }
 
     /*!
         The descriptor while the engine holds it open and connected, else -1:
