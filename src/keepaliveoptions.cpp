@@ -4,9 +4,9 @@
 #include "keepaliveplatform_p.h"
 
 #include <QtCore/QDebug>
+#include <QtCore/qnumeric.h>
 
 #include <algorithm>
-#include <limits>
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -42,32 +42,39 @@ QString roundingNote(milliseconds granularity)
             .arg(formatDuration(granularity));
 }
 
+// limit.minimum is the smallest value accepted as given, before rounding up.
 QString durationError(const QString &field, milliseconds value,
-                      const KeepAlivePlatform::DurationLimit &limit)
+                      const KeepAlivePlatform::DurationLimit &limit,
+                      const QString &whyThisMinimum = QString())
 {
-    // The accepted minimum is the smallest positive value: anything positive is rounded up.
-    const bool rounds = limit.granularity > 1ms;
-    if (value <= 0ms || KeepAlivePlatform::roundUp(value, limit) > limit.maximum)
-        return rangeError(field, formatDuration(value),
-                          formatDuration(rounds ? 1ms : limit.minimum),
-                          formatDuration(limit.maximum),
-                          rounds ? roundingNote(limit.granularity) : QString());
-    return {};
+    const bool belowMinimum = value < limit.minimum;
+    if (!belowMinimum && KeepAlivePlatform::roundUp(value, limit) <= limit.maximum)
+        return {};
+    QString note;
+    if (belowMinimum && !whyThisMinimum.isEmpty())
+        note = whyThisMinimum;
+    else if (limit.granularity > 1ms)
+        note = roundingNote(limit.granularity);
+    return rangeError(field, formatDuration(value), formatDuration(limit.minimum),
+                      formatDuration(limit.maximum), note);
 }
 
-// Saturating: huge idle/interval/count combinations must not overflow before validation.
+// Saturating, for any signs: the getters also run on rejected values
+// (validationError() names them), where plain arithmetic would overflow.
 milliseconds saturatingAdd(milliseconds a, milliseconds b)
 {
-    if (a > milliseconds::max() - b)
-        return milliseconds::max();
-    return a + b;
+    milliseconds::rep sum;
+    if (qAddOverflow(a.count(), b.count(), &sum))
+        return b.count() > 0 ? milliseconds::max() : milliseconds::min();
+    return milliseconds(sum);
 }
 
-milliseconds saturatingMultiply(milliseconds a, int factor)
+milliseconds saturatingMultiply(milliseconds a, milliseconds::rep factor)
 {
-    if (factor > 0 && a > milliseconds::max() / factor)
-        return milliseconds::max();
-    return a * factor;
+    milliseconds::rep product;
+    if (qMulOverflow(a.count(), factor, &product))
+        return (a.count() < 0) == (factor < 0) ? milliseconds::max() : milliseconds::min();
+    return milliseconds(product);
 }
 
 } // namespace
@@ -168,7 +175,8 @@ milliseconds KeepAliveOptions::userTimeout() const
 
 milliseconds KeepAliveOptions::detectionBound() const
 {
-    if (!m_enabled || m_known != AllFields)
+    // Options that fail validation are never applied, so they bound nothing.
+    if (!m_enabled || m_known != AllFields || !isValid())
         return milliseconds::max();
     const auto &limits = KeepAlivePlatform::limits();
     const milliseconds userTimeout =
@@ -180,21 +188,17 @@ milliseconds KeepAliveOptions::detectionBound() const
     const milliseconds idle = KeepAlivePlatform::roundUp(m_idle, limits.idle);
     const milliseconds interval = KeepAlivePlatform::roundUp(m_interval, limits.interval);
     const int probes = limits.fixedProbeCount > 0 ? limits.fixedProbeCount : m_probeCount;
-    if (idle <= 0ms || interval <= 0ms || probes <= 0)
-        return milliseconds::max();
 
     // Idle: without a user timeout the peer dies after the last of `probes`
     // probes; with one (Linux), at the first probe tick past the user timeout
     // but never before the first probe. The larger of both holds everywhere.
     const milliseconds byCount = saturatingAdd(idle, saturatingMultiply(interval, probes));
+    // Validated: idle and interval are positive.
     const milliseconds past = userTimeout - idle;
-    const auto ticks = std::max<milliseconds::rep>(
-            1, (past.count() + interval.count() - 1) / interval.count());
-    const milliseconds byUserTimeout = saturatingAdd(
-            idle,
-            saturatingMultiply(
-                    interval,
-                    int(std::min<milliseconds::rep>(ticks, std::numeric_limits<int>::max()))));
+    const milliseconds::rep ticks = past <= 0ms
+            ? 1
+            : past.count() / interval.count() + (past.count() % interval.count() != 0);
+    const milliseconds byUserTimeout = saturatingAdd(idle, saturatingMultiply(interval, ticks));
     // Busy: unacknowledged data is bounded by the user timeout itself.
     return std::max({byCount, byUserTimeout, userTimeout});
 }
@@ -222,7 +226,9 @@ QString KeepAliveOptions::validationError() const
                           QString::number(limits.minimumProbeCount),
                           QString::number(limits.maximumProbeCount));
     if (m_userTimeoutMode == UserTimeoutMode::Explicit)
-        return durationError(QStringLiteral("user timeout"), m_userTimeout, limits.userTimeout);
+        return durationError(
+                QStringLiteral("user timeout"), m_userTimeout, limits.userTimeout,
+                QStringLiteral("a shorter bound cuts off live peers that pause reading"));
     if (m_userTimeoutMode == UserTimeoutMode::Automatic && m_enabled) {
         const milliseconds automatic = userTimeout();
         if (KeepAlivePlatform::roundUp(automatic, limits.userTimeout) > limits.userTimeout.maximum)

@@ -84,7 +84,14 @@ public:
     //! Unanswered probes before the peer is declared dead (\c TCP_KEEPCNT).
     int probeCount() const;
 
-    //! Sets an explicit retransmission bound; switches the mode to Explicit.
+    /*!
+        Sets an explicit retransmission bound; switches the mode to Explicit.
+
+        At least 1 s on every platform; shorter values fail validation. A
+        shorter bound cuts off live peers that merely pause reading (zero
+        window): on Linux, 200 ms and 500 ms ended a connection whose reader
+        paused for 5 s, in spite of KeepAliveSocket's slow-reader guard.
+    */
     KeepAliveOptions &setUserTimeout(std::chrono::milliseconds timeout);
     //! Chooses Automatic or Off (or Explicit with the value last given).
     KeepAliveOptions &setUserTimeoutMode(UserTimeoutMode mode);
@@ -101,9 +108,10 @@ public:
         connection is declared dead, idle or with data in flight, with the
         values as the running platform applies them (rounded up to its
         granularity). Returns \c std::chrono::milliseconds::max() when there
-        is no bound: keepalive disabled, user timeout Off, or no per-socket
-        user timeout on the running platform (FreeBSD): data in flight then
-        waits for the kernel's retransmission limit.
+        is no bound: keepalive disabled, user timeout Off, options that are
+        not valid (see validationError()) or have unknown fields, or no
+        per-socket user timeout on the running platform (FreeBSD): data in
+        flight then waits for the kernel's retransmission limit.
     */
     std::chrono::milliseconds detectionBound() const;
 

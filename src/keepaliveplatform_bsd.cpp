@@ -85,21 +85,25 @@ Limits computeLimits()
     // signed differences: INT32_MAX ms is the longest that behaves. The same
     // holds for TCP_RXT_CONNDROPTIME, which only rejects negative values.
     // TCP_KEEPCNT: 0..INT32_MAX, 0 meaning the system default.
+    // The user timeout starts at the library's 1 s minimum (see
+    // KeepAliveOptions::setUserTimeout()).
     const milliseconds longest = duration_cast<std::chrono::seconds>(milliseconds(INT_MAX));
-    const DurationLimit wholeSeconds{1s, longest, 1s};
-    return Limits{wholeSeconds, wholeSeconds, wholeSeconds, 1, INT_MAX, 0};
+    const DurationLimit wholeSeconds{1ms, longest, 1s};
+    const DurationLimit userTimeout{1s, longest, 1s};
+    return Limits{wholeSeconds, wholeSeconds, userTimeout, 1, INT_MAX, 0};
 #else
     // FreeBSD takes seconds and multiplies by hz (EINVAL above UINT_MAX / hz);
     // the keepalive callout takes an int tick count, so INT_MAX / hz is the
     // longest that behaves. TCP_KEEPCNT is an unchecked u_int, 0 meaning the
     // system default. There is no per-socket retransmission bound: the user
-    // timeout is not validated here, and apply() reports an explicit one.
+    // timeout is only held to the library's 1 s minimum (see
+    // KeepAliveOptions::setUserTimeout()), and apply() reports an explicit one.
     int hz = 0;
     size_t length = sizeof hz;
     if (::sysctlbyname("kern.hz", &hz, &length, nullptr, 0) != 0 || hz <= 0)
         hz = 1000; // FreeBSD's default HZ
-    const DurationLimit wholeSeconds{1s, std::chrono::seconds(INT_MAX / hz), 1s};
-    const DurationLimit unbounded{1ms, milliseconds::max(), 1ms};
+    const DurationLimit wholeSeconds{1ms, std::chrono::seconds(INT_MAX / hz), 1s};
+    const DurationLimit unbounded{1s, milliseconds::max(), 1ms};
     return Limits{wholeSeconds, wholeSeconds, unbounded, 1, INT_MAX, 0};
 #endif
 }

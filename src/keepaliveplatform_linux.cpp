@@ -61,10 +61,12 @@ ConnectionHealth::TcpState tcpState(quint8 state)
 
 const Limits &limits()
 {
-    // TCP_KEEPIDLE/TCP_KEEPINTVL: seconds, 1..MAX_TCP_KEEPIDLE (32767);
-    // TCP_KEEPCNT: 1..MAX_TCP_KEEPCNT (127); TCP_USER_TIMEOUT: int milliseconds.
+    // TCP_KEEPIDLE/TCP_KEEPINTVL: seconds, 1..MAX_TCP_KEEPIDLE (32767), so
+    // anything positive is accepted and rounded up; TCP_KEEPCNT:
+    // 1..MAX_TCP_KEEPCNT (127); TCP_USER_TIMEOUT: int milliseconds, from the
+    // library's 1 s minimum (see KeepAliveOptions::setUserTimeout()).
     static const Limits linuxLimits{
-            {1s, 32767s, 1s}, {1s, 32767s, 1s}, {1ms, milliseconds(INT_MAX), 1ms}, 1, 127, 0,
+            {1ms, 32767s, 1s}, {1ms, 32767s, 1s}, {1s, milliseconds(INT_MAX), 1ms}, 1, 127, 0,
     };
     return linuxLimits;
 }

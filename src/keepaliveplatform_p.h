@@ -18,6 +18,7 @@ namespace KeepAlivePlatform {
 //! What the running platform accepts for one duration field.
 struct DurationLimit
 {
+    //! The smallest value accepted, before rounding up to the granularity.
     std::chrono::milliseconds minimum;
     std::chrono::milliseconds maximum;
     std::chrono::milliseconds granularity; //!< 1000 ms for seconds-only options

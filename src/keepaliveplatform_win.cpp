@@ -215,13 +215,16 @@ ConnectionHealth::TcpState tcpState(int state)
 const Limits &limits()
 {
     static const Limits windowsLimits = [] {
-        const DurationLimit wholeSeconds{1s, LongestSeconds, 1s};
+        const DurationLimit wholeSeconds{1ms, LongestSeconds, 1s};
+        // TCP_MAXRT takes seconds anyway; 1 s is also the library's minimum
+        // (see KeepAliveOptions::setUserTimeout()).
+        const DurationLimit userTimeout{1s, LongestSeconds, 1s};
         if (support().perSocketOptions)
-            return Limits{wholeSeconds, wholeSeconds, wholeSeconds, 1, MaximumProbeCount, 0};
+            return Limits{wholeSeconds, wholeSeconds, userTimeout, 1, MaximumProbeCount, 0};
         // The count is accepted (and ignored) so that options valid on newer
         // Windows stay valid; detectionBound() uses the fixed 10.
         const DurationLimit sioTime{1ms, LongestMs, 1ms};
-        return Limits{sioTime, sioTime, wholeSeconds, 1, MaximumProbeCount, SioFixedProbeCount};
+        return Limits{sioTime, sioTime, userTimeout, 1, MaximumProbeCount, SioFixedProbeCount};
     }();
     return windowsLimits;
 }
@@ -369,9 +372,11 @@ void clearLastError()
     ::WSASetLastError(0);
 }
 
-OsError lastError()
+namespace {
+
+OsError fromWsaError(int error)
 {
-    switch (::WSAGetLastError()) {
+    switch (error) {
     case 0:
         return OsError::None;
     case WSAETIMEDOUT:
@@ -391,6 +396,30 @@ OsError lastError()
     default:
         return OsError::Other;
     }
+}
+
+} // namespace
+
+OsError lastError()
+{
+    return fromWsaError(::WSAGetLastError());
+}
+
+bool lastErrorSurvivesQtRead()
+{
+    // TlsGetValue() on Qt's way from the failed recv() to errorOccurred() clears it.
+    return false;
+}
+
+OsError takePendingError(qintptr descriptor)
+{
+    int error = 0;
+    int length = sizeof error;
+    if (::getsockopt(SOCKET(descriptor), SOL_SOCKET, SO_ERROR, reinterpret_cast<char *>(&error),
+                     &length)
+        != 0)
+        return OsError::None;
+    return fromWsaError(error);
 }
 
 ConnectionHealth health(qintptr descriptor)

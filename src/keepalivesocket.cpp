@@ -621,19 +621,24 @@ void KeepAliveSocketPrivate::watchStall()
         if (!stallSince.isValid())
             stallSince.start();
         const bool answeredNow = zeroWindow ? health.probes.value_or(1) == 0 : ackAge <= sendAge;
+        // The kernel counts the user timeout from the stall's first probe or
+        // retransmission and spaces probes at most the remaining time apart.
+        // A deadline kept a little ahead makes it probe often (so silence
+        // shows quickly) without ever expiring while we keep ticking; the
+        // RTO covers a stall that began before our first look.
+        const milliseconds rto = duration_cast<milliseconds>(
+                health.retransmissionTimeout.value_or(microseconds(1s)));
+        const milliseconds lead = 2 * tick + 1s + rto;
         // A peer already shown to be alive gets the whole user timeout of
-        // silence, as an idle one does; a busy peer that never answered
-        // (the plain data-in-flight death) gets no extension at all.
-        const bool peerAnswers = answeredNow || (stallBridged && ackAge < userTimeout + tick);
+        // silence, as an idle one does, but never less than the probe spacing
+        // that lead allows (1.3-1.7 s between answers with a 1 s user timeout):
+        // a shorter bound would take a live peer's next answer for silence.
+        // A busy peer that never answered (the plain data-in-flight death)
+        // gets no extension at all.
+        const bool peerAnswers =
+                answeredNow || (stallBridged && ackAge < std::max(userTimeout, lead) + tick);
         if (peerAnswers) {
-            // The kernel counts the user timeout from the stall's first probe or
-            // retransmission and spaces probes at most the remaining time apart.
-            // A deadline kept a little ahead makes it probe often (so silence
-            // shows quickly) without ever expiring while we keep ticking; the
-            // RTO covers a stall that began before our first look.
-            const milliseconds rto = duration_cast<milliseconds>(
-                    health.retransmissionTimeout.value_or(microseconds(1s)));
-            const milliseconds extended = milliseconds(stallSince.elapsed()) + 2 * tick + 1s + rto;
+            const milliseconds extended = milliseconds(stallSince.elapsed()) + lead;
             KeepAlivePlatform::setUserTimeout(descriptor, std::min(extended, milliseconds(INT_MAX)));
             stallBridged = true;
         } else if (stallBridged) {

@@ -153,6 +153,8 @@ private Q_SLOTS:
     void slowReaderIsNotDead_data();
     void slowReaderIsNotDead();
     void slowReaderSurvivesOptionsReappliedMidStall();
+    void pausingReaderSurvivesShortUserTimeout_data();
+    void pausingReaderSurvivesShortUserTimeout();
     void slowReaderKillsPlainSocketWithUserTimeout();
     void fiftyOfTwoHundredPeersDie();
     void reasonKeptAfterDisconnect();
@@ -645,6 +647,89 @@ void tst_DeadPeer::slowReaderSurvivesOptionsReappliedMidStall()
         QVERIFY(stalledOnZeroWindow(client));
     }
     QCOMPARE(peer->state(), QAbstractSocket::ConnectedState);
+}
+
+void tst_DeadPeer::pausingReaderSurvivesShortUserTimeout_data()
+{
+    QTest::addColumn<milliseconds>("userTimeout");
+    // The shortest explicit user timeout KeepAliveOptions accepts.
+    QTest::newRow("explicit 1 s") << milliseconds(1s);
+}
+
+// A live peer that reads our stream, pauses reading for 5 s while we keep
+// sending, then reads on: the pause is a zero-window stall five times the
+// user timeout, which the slow-reader guard must bridge.
+void tst_DeadPeer::pausingReaderSurvivesShortUserTimeout()
+{
+    QFETCH(milliseconds, userTimeout);
+    constexpr qint64 pauseMs = 5000;
+    m_server = std::make_unique<QTcpServer>();
+    KeepAliveSocket client;
+    QVERIFY(client.setKeepAliveOptions(
+            KeepAliveOptions(shortOptions()).setUserTimeout(userTimeout)));
+    QTcpSocket *peer = startSlowReader(*m_server, client);
+    QVERIFY(peer);
+    QCOMPARE(client.effectiveKeepAliveOptions().userTimeout(), userTimeout);
+    Watch watch(&client);
+    QVERIFY(deliverPeerPayload(peer, client));
+
+    const QByteArray chunk(256 * 1024, 'x');
+    QTimer writer;
+    connect(&writer, &QTimer::timeout, &client, [&] {
+        if (client.state() == QAbstractSocket::ConnectedState && client.bytesToWrite() < 1 << 20)
+            client.write(chunk);
+    });
+    writer.start(5);
+    qint64 received = 0;
+    auto read = [&] { received += peer->readAll().size(); };
+    peer->setReadBufferSize(0);
+    auto reading = connect(peer, &QIODevice::readyRead, peer, read);
+    QTest::qWait(1000);
+    QVERIFY(received > 1 << 20);
+
+    // The pause: the peer's window closes and stays closed for 5 s.
+    disconnect(reading);
+    peer->setReadBufferSize(1024);
+    QElapsedTimer pause;
+    pause.start();
+    QTRY_VERIFY_WITH_TIMEOUT(stalledOnZeroWindow(client), 5000);
+    const qint64 stalledAfter = pause.elapsed();
+    qint64 longestAckAge = 0;
+    milliseconds largestUserTimeout = 0ms;
+    while (pause.elapsed() < stalledAfter + pauseMs) {
+        QTest::qWait(100);
+        QCOMPARE(client.state(), QAbstractSocket::ConnectedState);
+        QCOMPARE(watch.deadPeerSpy.count(), 0);
+        QCOMPARE(watch.errorSpy.count(), 0);
+        QVERIFY(stalledOnZeroWindow(client));
+        const ConnectionHealth health = client.connectionHealth();
+        longestAckAge =
+                std::max<qint64>(longestAckAge, health.sinceLastAckReceived.value_or(0ms).count());
+        largestUserTimeout =
+                std::max(largestUserTimeout, client.effectiveKeepAliveOptions().userTimeout());
+    }
+    const qint64 pausedFor = pause.elapsed();
+
+    // Reading on: the same connection carries the stream again.
+    const qint64 receivedBeforeResuming = received;
+    QElapsedTimer resume;
+    resume.start();
+    peer->setReadBufferSize(0);
+    reading = connect(peer, &QIODevice::readyRead, peer, read);
+    read();
+    QTRY_VERIFY_WITH_TIMEOUT(received - receivedBeforeResuming > 1 << 20, 5000);
+    const qint64 flowingAfter = resume.elapsed();
+    writer.stop();
+    QCOMPARE(client.state(), QAbstractSocket::ConnectedState);
+    QCOMPARE(peer->state(), QAbstractSocket::ConnectedState);
+    QCOMPARE(watch.deadPeerSpy.count(), 0);
+    QCOMPARE(watch.errorSpy.count(), 0);
+    QCOMPARE(client.deadPeerReason(), Reason::None);
+    qInfo("pausing reader, user timeout %lld ms: stalled %lld ms into the pause, paused %lld ms "
+          "(zero window %lld ms) connected; longest ACK age %lld ms, largest user timeout %lld ms; "
+          "1 MiB more read %lld ms after resuming",
+          qint64(userTimeout.count()), stalledAfter, pausedFor, pausedFor - stalledAfter,
+          longestAckAge, qint64(largestUserTimeout.count()), flowingAfter);
 }
 
 // The control for slowReaderIsNotDead(): what the kernel does to a plain

@@ -3,18 +3,20 @@
 // KeepAliveOptions as a value: defaults, chaining, comparison, printing, the
 // user timeout and detection bound arithmetic, and the validation table with
 // the Linux limits (TCP_KEEPIDLE/TCP_KEEPINTVL 1..32767 s, TCP_KEEPCNT 1..127,
-// TCP_USER_TIMEOUT 1..INT_MAX ms).
+// TCP_USER_TIMEOUT from the library's 1 s minimum to INT_MAX ms).
 
 #include <KeepAliveOptions>
 #include <KeepAliveSocket>
 
 #include <QtCore/QDebug>
 #include <QtCore/QMetaEnum>
+#include <QtCore/QRandomGenerator>
 #include <QtCore/QVariant>
 #include <QtTest/QtTest>
 
 #include <chrono>
 #include <climits>
+#include <iterator>
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -43,13 +45,20 @@ QString secondsRange(const QString &fieldAndValue)
 
 QString userTimeoutRange(const QString &value)
 {
-    return QStringLiteral("user timeout %1 is out of range 1 ms..2147483647 ms").arg(value);
+    return QStringLiteral("user timeout %1 is out of range 1 s..2147483647 ms").arg(value);
+}
+
+// Below the 1 s minimum, the message says why there is one.
+QString shortUserTimeout(const QString &value)
+{
+    return userTimeoutRange(value)
+            + QStringLiteral(" (a shorter bound cuts off live peers that pause reading)");
 }
 
 QString automaticRange(const QString &value)
 {
     return QStringLiteral("automatic user timeout (idle + interval \u00d7 probe count) %1 is out "
-                          "of range 1 ms..2147483647 ms (lower the values or set the user "
+                          "of range 1 s..2147483647 ms (lower the values or set the user "
                           "timeout explicitly)")
             .arg(value);
 }
@@ -93,6 +102,11 @@ private Q_SLOTS:
     void detectionBound();
     void validation_data();
     void validation();
+    void shortUserTimeoutRejectedBySocket_data();
+    void shortUserTimeoutRejectedBySocket();
+    void extremeValuesAreWellDefined_data();
+    void extremeValuesAreWellDefined();
+    void randomValuesAreWellDefined();
     void unknownFields();
     void platformFields();
     void enumNames();
@@ -493,22 +507,28 @@ void tst_KeepAliveOptions::validation_data()
             << KeepAliveOptions(o).setProbeCount(INT_MIN)
             << QStringLiteral("probe count %1 is out of range 1..127").arg(INT_MIN);
 
-    // explicit user timeout: TCP_USER_TIMEOUT, int milliseconds, 0 would mean off.
+    // explicit user timeout: TCP_USER_TIMEOUT, int milliseconds, 0 would mean
+    // off; at least 1 s, or a live peer that pauses reading is cut off.
     QTest::newRow("user timeout 0")
-            << KeepAliveOptions(o).setUserTimeout(0ms) << userTimeoutRange(QStringLiteral("0 ms"));
-    QTest::newRow("user timeout 1 ms") << KeepAliveOptions(o).setUserTimeout(1ms) << valid;
-    QTest::newRow("user timeout sub-second 500 ms")
-            << KeepAliveOptions(o).setUserTimeout(500ms) << valid;
+            << KeepAliveOptions(o).setUserTimeout(0ms) << shortUserTimeout(QStringLiteral("0 ms"));
+    QTest::newRow("user timeout 1 ms")
+            << KeepAliveOptions(o).setUserTimeout(1ms) << shortUserTimeout(QStringLiteral("1 ms"));
+    QTest::newRow("user timeout sub-second 500 ms") << KeepAliveOptions(o).setUserTimeout(500ms)
+                                                    << shortUserTimeout(QStringLiteral("500 ms"));
+    QTest::newRow("user timeout 999 ms") << KeepAliveOptions(o).setUserTimeout(999ms)
+                                         << shortUserTimeout(QStringLiteral("999 ms"));
+    QTest::newRow("user timeout 1000 ms") << KeepAliveOptions(o).setUserTimeout(1000ms) << valid;
     QTest::newRow("user timeout 1 s") << KeepAliveOptions(o).setUserTimeout(1s) << valid;
+    QTest::newRow("user timeout 1001 ms") << KeepAliveOptions(o).setUserTimeout(1001ms) << valid;
     QTest::newRow("user timeout max")
             << KeepAliveOptions(o).setUserTimeout(milliseconds(INT_MAX)) << valid;
     QTest::newRow("user timeout max+1")
             << KeepAliveOptions(o).setUserTimeout(milliseconds(qint64(INT_MAX) + 1))
             << userTimeoutRange(QStringLiteral("2147483648 ms"));
     QTest::newRow("user timeout -1 ms") << KeepAliveOptions(o).setUserTimeout(-1ms)
-                                        << userTimeoutRange(QStringLiteral("-1 ms"));
+                                        << shortUserTimeout(QStringLiteral("-1 ms"));
     QTest::newRow("user timeout -1 s")
-            << KeepAliveOptions(o).setUserTimeout(-1s) << userTimeoutRange(QStringLiteral("-1 s"));
+            << KeepAliveOptions(o).setUserTimeout(-1s) << shortUserTimeout(QStringLiteral("-1 s"));
     // A value given before switching off is not validated: it is not applied.
     QTest::newRow("user timeout off ignores a stored bad value")
             << KeepAliveOptions(o).setUserTimeout(-1s).setUserTimeoutMode(Mode::Off) << valid;
@@ -559,6 +579,227 @@ void tst_KeepAliveOptions::validation()
 
     QCOMPARE(options.validationError(), expectedError);
     QCOMPARE(options.isValid(), expectedError.isEmpty());
+}
+
+void tst_KeepAliveOptions::shortUserTimeoutRejectedBySocket_data()
+{
+    QTest::addColumn<milliseconds>("userTimeout");
+    QTest::addColumn<QString>("expectedError"); // empty: accepted
+
+    const QString invalid = QStringLiteral("invalid keepalive options: ");
+    QTest::newRow("999 ms") << milliseconds(999ms)
+                            << invalid + shortUserTimeout(QStringLiteral("999 ms"));
+    QTest::newRow("500 ms") << milliseconds(500ms)
+                            << invalid + shortUserTimeout(QStringLiteral("500 ms"));
+    QTest::newRow("1000 ms") << milliseconds(1000ms) << QString();
+}
+
+// What setKeepAliveOptions() makes of a user timeout below the 1 s minimum:
+// false, InvalidOptions with the validation message, the previous options kept.
+void tst_KeepAliveOptions::shortUserTimeoutRejectedBySocket()
+{
+    QFETCH(milliseconds, userTimeout);
+    QFETCH(QString, expectedError);
+
+    KeepAliveSocket socket;
+    const KeepAliveOptions previous = KeepAliveOptions().setIdle(10s).setInterval(2s);
+    QVERIFY(socket.setKeepAliveOptions(previous));
+    QSignalSpy changed(&socket, &KeepAliveSocket::keepAliveOptionsChanged);
+
+    const KeepAliveOptions asked = KeepAliveOptions(previous).setUserTimeout(userTimeout);
+    if (!expectedError.isEmpty())
+        QTest::ignoreMessage(QtWarningMsg, qPrintable(expectedError));
+    const bool accepted = socket.setKeepAliveOptions(asked);
+    QCOMPARE(accepted, expectedError.isEmpty());
+    QCOMPARE(socket.keepAliveErrorString(), expectedError);
+    if (accepted) {
+        QCOMPARE(socket.keepAliveError(), KeepAliveSocket::KeepAliveError::NoError);
+        QCOMPARE(socket.keepAliveOptions(), asked);
+        QCOMPARE(socket.keepAliveOptions().userTimeout(), userTimeout);
+        QCOMPARE(changed.count(), 1);
+    } else {
+        QCOMPARE(socket.keepAliveError(), KeepAliveSocket::KeepAliveError::InvalidOptions);
+        QCOMPARE(socket.keepAliveOptions(), previous);
+        QCOMPARE(changed.count(), 0);
+    }
+}
+
+// Rejected values are still held (validation reports them), so everything
+// that reads them must be well defined: no signed overflow, checked with
+// UBSan (-fno-sanitize-recover) in the sanitizer build.
+void tst_KeepAliveOptions::extremeValuesAreWellDefined_data()
+{
+    QTest::addColumn<KeepAliveOptions>("options");
+    QTest::addColumn<milliseconds>("userTimeout");
+    QTest::addColumn<QString>("errorStart"); // what validationError() begins with
+
+    const milliseconds max = milliseconds::max();
+    const milliseconds min = milliseconds::min();
+    const KeepAliveOptions o;
+
+    // Automatic: idle + interval x count, saturated, whatever the signs.
+    QTest::newRow("probe count -1") << KeepAliveOptions(o).setProbeCount(-1) << milliseconds(50s)
+                                    << QStringLiteral("probe count -1 ");
+    QTest::newRow("probe count INT_MAX") << KeepAliveOptions(o).setProbeCount(INT_MAX)
+                                         << milliseconds(60000 + 10000 * qint64(INT_MAX))
+                                         << QStringLiteral("probe count 2147483647 ");
+    QTest::newRow("interval -1 ms") << KeepAliveOptions(o).setInterval(-1ms) << milliseconds(59997)
+                                    << QStringLiteral("interval -1 ms ");
+    QTest::newRow("interval min") << KeepAliveOptions(o).setInterval(min) << min + 60s
+                                  << QStringLiteral("interval ");
+    QTest::newRow("interval min, probe count -1")
+            << KeepAliveOptions(o).setInterval(min).setProbeCount(-1) << max
+            << QStringLiteral("interval ");
+    QTest::newRow("idle max, interval -1 s") << KeepAliveOptions(o).setIdle(max).setInterval(-1s)
+                                             << max - 3s << QStringLiteral("idle ");
+    QTest::newRow("idle min, interval min")
+            << KeepAliveOptions(o).setIdle(min).setInterval(min) << min << QStringLiteral("idle ");
+    QTest::newRow("every field max")
+            << KeepAliveOptions(o).setIdle(max).setInterval(max).setProbeCount(INT_MAX) << max
+            << QStringLiteral("idle ");
+    // Explicit: the value as given.
+    QTest::newRow("interval = user timeout = max")
+            << KeepAliveOptions(o).setInterval(max).setUserTimeout(max) << max
+            << QStringLiteral("interval ");
+    QTest::newRow("user timeout max")
+            << KeepAliveOptions(o).setUserTimeout(max) << max << QStringLiteral("user timeout ");
+    QTest::newRow("user timeout min")
+            << KeepAliveOptions(o).setUserTimeout(min) << min << QStringLiteral("user timeout ");
+    QTest::newRow("idle 1 ms, interval max, user timeout max")
+            << KeepAliveOptions(o).setIdle(1ms).setInterval(max).setUserTimeout(max) << max
+            << QStringLiteral("interval ");
+}
+
+void tst_KeepAliveOptions::extremeValuesAreWellDefined()
+{
+    QFETCH(KeepAliveOptions, options);
+    QFETCH(milliseconds, userTimeout);
+    QFETCH(QString, errorStart);
+
+    QCOMPARE(options.userTimeout().count(), userTimeout.count());
+    // Rejected values give no bound.
+    QCOMPARE(options.detectionBound().count(), milliseconds::max().count());
+    QVERIFY2(options.validationError().startsWith(errorStart),
+             qPrintable(options.validationError()));
+    QVERIFY(!options.isValid());
+    const KeepAliveOptions copy(options);
+    QVERIFY(copy == options);
+    QVERIFY(!(copy != options));
+    QVERIFY(options != KeepAliveOptions());
+    QVERIFY(debugText(options).startsWith(QLatin1String("KeepAliveOptions(enabled, idle ")));
+}
+
+namespace {
+
+milliseconds extremeDuration(QRandomGenerator &random)
+{
+    static const milliseconds picks[] = {
+            milliseconds::min(),
+            milliseconds::max(),
+            -1ms,
+            0ms,
+            1ms,
+            999ms,
+            1000ms,
+            1001ms,
+            milliseconds(INT_MAX),
+            milliseconds(qint64(INT_MAX) + 1),
+            32767s,
+            milliseconds::min() + 1ms,
+            milliseconds::max() - 1ms,
+    };
+    const quint32 pick = random.bounded(quint32(std::size(picks) + 3));
+    if (pick < std::size(picks))
+        return picks[pick];
+    if (pick == std::size(picks))
+        return milliseconds(qint64(random.generate64()));
+    if (pick == std::size(picks) + 1)
+        return milliseconds(random.bounded(-100000, 100000));
+    return milliseconds(random.bounded(1, 3600000)); // mostly valid
+}
+
+int extremeCount(QRandomGenerator &random)
+{
+    static const int picks[] = {INT_MIN, INT_MAX, -1, 0, 1, 2, 127, 128, 999, 1000, 1001};
+    const quint32 pick = random.bounded(quint32(std::size(picks) + 2));
+    if (pick < std::size(picks))
+        return picks[pick];
+    if (pick == std::size(picks))
+        return int(random.generate());
+    return random.bounded(1, 128); // valid
+}
+
+Mode randomMode(QRandomGenerator &random)
+{
+    static const Mode modes[] = {Mode::Automatic, Mode::Explicit, Mode::Off};
+    return modes[random.bounded(quint32(std::size(modes)))];
+}
+
+KeepAliveOptions randomOptions(QRandomGenerator &random, const KeepAliveOptions &unknown)
+{
+    // Unknown fields (a read-back) go through the same getters.
+    KeepAliveOptions options = random.bounded(8) == 0 ? unknown : KeepAliveOptions();
+    options.setEnabled(random.bounded(2) == 0)
+            .setIdle(extremeDuration(random))
+            .setInterval(extremeDuration(random))
+            .setProbeCount(extremeCount(random));
+    // Every way to reach a mode: the explicit value may be given and then left.
+    if (random.bounded(2) == 0)
+        options.setUserTimeout(extremeDuration(random));
+    options.setUserTimeoutMode(randomMode(random));
+    return options;
+}
+
+} // namespace
+
+// The same as extremeValuesAreWellDefined(), for every combination the
+// extremes give: a fixed seed, so that a failure can be replayed.
+void tst_KeepAliveOptions::randomValuesAreWellDefined()
+{
+    constexpr quint32 seed = 20240611;
+    constexpr int iterations = 20000;
+    QRandomGenerator random(seed);
+    const KeepAliveOptions unknown = unknownOptions();
+    const milliseconds max = milliseconds::max();
+    int bounds = 0; // valid options with a finite bound: the arithmetic ran
+
+    for (int i = 0; i < iterations; ++i) {
+        const KeepAliveOptions a = randomOptions(random, unknown);
+        const KeepAliveOptions b = randomOptions(random, unknown);
+        const QString where =
+                QStringLiteral("seed %1, iteration %2: %3").arg(seed).arg(i).arg(debugText(a));
+
+        // Every getter, in the order a user might call them.
+        (void)a.isEnabled();
+        (void)a.idle();
+        (void)a.interval();
+        (void)a.probeCount();
+        (void)a.userTimeoutMode();
+        const milliseconds userTimeout = a.userTimeout();
+        const milliseconds bound = a.detectionBound();
+        const QString error = a.validationError();
+        QVERIFY2(a.isValid() == error.isEmpty(), qPrintable(where));
+        QVERIFY2(error.isEmpty() || error.contains(QLatin1String(" is out of range ")),
+                 qPrintable(where + QLatin1String(" -> ") + error));
+        // A bound is a positive duration, or none at all.
+        QVERIFY2(bound > 0ms, qPrintable(where));
+        if (a.isValid() && a.knownFields() == allFields) {
+            const bool bounded = a.isEnabled() && a.userTimeoutMode() != Mode::Off;
+            QVERIFY2((bound < max) == bounded, qPrintable(where));
+            if (bounded) {
+                QVERIFY2(bound >= userTimeout, qPrintable(where));
+                ++bounds;
+            }
+        }
+
+        const KeepAliveOptions copy(a);
+        QVERIFY2(copy == a && !(copy != a), qPrintable(where));
+        QVERIFY2((a == b) == (b == a), qPrintable(where));
+        QVERIFY2((a != b) == !(a == b), qPrintable(where));
+        QVERIFY2(debugText(b).startsWith(QLatin1String("KeepAliveOptions(")), qPrintable(where));
+    }
+    // About 1 % of these draws (188 with this seed): enough to cover the bound's arithmetic.
+    QVERIFY2(bounds >= 100, qPrintable(QString::number(bounds)));
 }
 
 void tst_KeepAliveOptions::unknownFields()

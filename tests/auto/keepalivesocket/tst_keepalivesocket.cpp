@@ -413,8 +413,8 @@ void tst_KeepAliveSocket::applyBeforeConnect_data()
             << KeepAliveOptions().setEnabled(false).setUserTimeout(7s)
             << KernelKeepAlive{0, 60, 10, 3, 7000};
     QTest::newRow("minimum values")
-            << KeepAliveOptions().setIdle(1ms).setInterval(1ms).setProbeCount(1).setUserTimeout(1ms)
-            << KernelKeepAlive{1, 1, 1, 1, 1};
+            << KeepAliveOptions().setIdle(1ms).setInterval(1ms).setProbeCount(1).setUserTimeout(1s)
+            << KernelKeepAlive{1, 1, 1, 1, 1000};
     QTest::newRow("maximum values") << KeepAliveOptions()
                                                .setIdle(32767s)
                                                .setInterval(32767s)
@@ -677,11 +677,12 @@ void tst_KeepAliveSocket::invalidOptionsWhileConnected_data()
     QTest::newRow("user timeout 0")
             << KeepAliveOptions(chosenOptions()).setUserTimeout(0ms)
             << QStringLiteral("invalid keepalive options: user timeout 0 ms is out of range "
-                              "1 ms..2147483647 ms");
+                              "1 s..2147483647 ms (a shorter bound cuts off live peers that pause "
+                              "reading)");
     QTest::newRow("automatic user timeout overflow")
             << KeepAliveOptions().setIdle(32767s).setInterval(32767s).setProbeCount(127)
             << QStringLiteral("invalid keepalive options: automatic user timeout (idle + interval "
-                              "\u00d7 probe count) 4194176 s is out of range 1 ms..2147483647 ms "
+                              "\u00d7 probe count) 4194176 s is out of range 1 s..2147483647 ms "
                               "(lower the values or set the user timeout explicitly)");
     QTest::newRow("read-back options with unknown fields")
             << KeepAliveSocket().effectiveKeepAliveOptions()
