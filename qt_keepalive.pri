@@ -21,13 +21,22 @@ HEADERS += \
     $$PWD/src/keepaliveoptions.h \
     $$PWD/src/keepalivesocket.h \
     $$PWD/src/connectionhealth.h \
-    $$PWD/src/keepalivesocket_p.h \
+    $$PWD/src/qtkeepalive.h \
+    $$PWD/src/keepaliveengine_p.h \
+    $$PWD/src/keepalivelogging_p.h \
+    $$PWD/src/deathclassification_p.h \
+    $$PWD/src/notifierinspector_p.h \
+    $$PWD/src/stallguard_p.h \
     $$PWD/src/nativetransport_p.h \
     $$PWD/src/keepaliveplatform_p.h
 
 SOURCES += \
     $$PWD/src/keepaliveoptions.cpp \
     $$PWD/src/keepalivesocket.cpp \
+    $$PWD/src/keepaliveengine.cpp \
+    $$PWD/src/deathclassification.cpp \
+    $$PWD/src/notifierinspector.cpp \
+    $$PWD/src/stallguard.cpp \
     $$PWD/src/nativetransport.cpp \
     $$PWD/src/connectionhealth.cpp \
     $$PWD/src/keepaliveplatform.cpp

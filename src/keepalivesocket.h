@@ -3,13 +3,12 @@
 
 #include "connectionhealth.h"
 #include "keepaliveoptions.h"
+#include "qtkeepalive.h"
 #include "qtkeepalive_global.h"
 
 #include <QtNetwork/QTcpSocket>
 
-#include <memory>
-
-class KeepAliveSocketPrivate;
+class KeepAliveEngine;
 
 /*!
     \class KeepAliveSocket
@@ -24,19 +23,10 @@ class KeepAliveSocketPrivate;
     reconnect.
 
     When the kernel declares the peer dead, deadPeer() is emitted once, with
-    the reason, before disconnected(); QAbstractSocket::errorOccurred() keeps
-    Qt's error code but errorString() names the reason and the settings that
-    produced it:
-
-    | DeadPeerReason        | SocketError           | errorString() (example)                                                   |
-    |-----------------------|-----------------------|---------------------------------------------------------------------------|
-    | KeepAliveTimeout      | SocketTimeoutError    | peer did not answer 3 keepalive probes (idle 10 s, interval 2 s)           |
-    | RetransmissionTimeout | SocketTimeoutError    | peer did not acknowledge sent data within the 16 s user timeout            |
-    | ConnectionReset       | RemoteHostClosedError | connection reset by peer (RST received)                                    |
-    | HostUnreachable       | NetworkError          | peer host unreachable (ICMP host unreachable until the 16 s user timeout …)  |
-    | NetworkUnreachable    | NetworkError          | peer network unreachable (ICMP network unreachable until the 16 s user timeout …)       |
-    | HeartbeatTimeout      | SocketTimeoutError    | reserved for the application heartbeat                                     |
-    | OtherError            | as Qt reports it      | connection failed: <Qt's error string>                                    |
+    the reason (see QtKeepAlive::DeadPeerReason for every reason, its
+    evidence and message), before disconnected(); QAbstractSocket::errorOccurred()
+    keeps Qt's error code but errorString() names the reason and the settings
+    that produced it.
 
     An orderly close by the peer (FIN) gives RemoteHostClosedError and
     disconnected() as with QTcpSocket, but no deadPeer(); so do the
@@ -90,35 +80,18 @@ class QTKEEPALIVE_EXPORT KeepAliveSocket : public QTcpSocket
     //! The options the kernel holds, as last applied and read back.
     Q_PROPERTY(KeepAliveOptions effectiveKeepAliveOptions READ effectiveKeepAliveOptions NOTIFY
                        effectiveKeepAliveOptionsChanged)
-    //! The last keepalive configuration error.
-    Q_PROPERTY(KeepAliveError keepAliveError READ keepAliveError NOTIFY keepAliveErrorOccurred)
+    //! The outcome of the last configuration attempt.
+    Q_PROPERTY(QtKeepAlive::KeepAliveError keepAliveError READ keepAliveError NOTIFY
+                       keepAliveErrorChanged)
     //! Why the current (or last) connection was declared dead; None until that happens.
-    Q_PROPERTY(DeadPeerReason deadPeerReason READ deadPeerReason NOTIFY deadPeerReasonChanged)
+    Q_PROPERTY(QtKeepAlive::DeadPeerReason deadPeerReason READ deadPeerReason NOTIFY
+                       deadPeerReasonChanged)
 
 public:
-    //! Why the kernel (or the heartbeat) declared the peer dead.
-    enum class DeadPeerReason {
-        None,                  //!< no dead peer seen on this socket yet
-        KeepAliveTimeout,      //!< an idle peer stopped answering keepalive probes (ETIMEDOUT)
-        RetransmissionTimeout, //!< sent data stayed unacknowledged past the user timeout (ETIMEDOUT)
-        ConnectionReset, //!< the peer, a middlebox or a rebooted peer sent a RST (ECONNRESET, EPIPE)
-        //! An ICMP host-unreachable error decided it (EHOSTUNREACH, EHOSTDOWN). Only with data
-        //! in flight: Linux ignores ICMP errors quoting a keepalive probe, so an idle peer
-        //! behind such a router is reported as KeepAliveTimeout.
-        HostUnreachable,
-        NetworkUnreachable, //!< as HostUnreachable, for ICMP network unreachable (ENETUNREACH)
-        HeartbeatTimeout,   //!< the application-level heartbeat went unanswered
-        OtherError,         //!< the kernel reported another fatal error; errorString() has it
-    };
-    Q_ENUM(DeadPeerReason)
-
-    //! Outcome of the last attempt to configure keepalive.
-    enum class KeepAliveError {
-        NoError,        //!< the options were accepted (and, if connected, applied)
-        InvalidOptions, //!< setKeepAliveOptions() rejected the options; nothing changed
-        OptionRefused,  //!< the kernel refused one or more options; see effectiveKeepAliveOptions()
-    };
-    Q_ENUM(KeepAliveError)
+    //! Why the peer was declared dead (the shared QtKeepAlive::DeadPeerReason).
+    using DeadPeerReason = QtKeepAlive::DeadPeerReason;
+    //! Outcome of the last attempt to configure keepalive (QtKeepAlive::KeepAliveError).
+    using KeepAliveError = QtKeepAlive::KeepAliveError;
 
     explicit KeepAliveSocket(QObject *parent = nullptr);
     ~KeepAliveSocket() override;
@@ -197,15 +170,17 @@ public:
 Q_SIGNALS:
     void keepAliveOptionsChanged(const KeepAliveOptions &options);
     //! Emitted when deadPeerReason() changes: at a death, and back to None at the next connection.
-    void deadPeerReasonChanged(KeepAliveSocket::DeadPeerReason reason);
+    void deadPeerReasonChanged(QtKeepAlive::DeadPeerReason reason);
     /*!
         Emitted when what the kernel holds changes: after the options were
         applied to a connection and read back with a different result, and
         when the connection ends (no field is known then).
     */
     void effectiveKeepAliveOptionsChanged(const KeepAliveOptions &effective);
-    //! Emitted when options are rejected or refused by the kernel.
-    void keepAliveErrorOccurred(KeepAliveSocket::KeepAliveError error);
+    //! Emitted when keepAliveError() changes, back to NoError included.
+    void keepAliveErrorChanged(QtKeepAlive::KeepAliveError error);
+    //! Emitted when options are rejected or refused by the kernel (every time, even if unchanged).
+    void keepAliveErrorOccurred(QtKeepAlive::KeepAliveError error);
     /*!
         Emitted exactly once per dead connection, before disconnected() and
         before other handlers of errorOccurred() run, whatever the handlers
@@ -230,11 +205,9 @@ Q_SIGNALS:
         which follows, or queue the call: inside this handler the socket is
         still connected and Qt refuses with OperationError.
     */
-    void deadPeer(KeepAliveSocket::DeadPeerReason reason);
+    void deadPeer(QtKeepAlive::DeadPeerReason reason);
 
 protected:
-    //! Reimplemented to inspect the socket engine's notifications; call the base when overriding.
-    bool eventFilter(QObject *watched, QEvent *event) override;
     /*!
         Reimplemented. Unbuffered, Qt 6.4 ends a connection whose read fails
         without errorOccurred(), stateChanged() or disconnected(); these are
@@ -245,6 +218,5 @@ protected:
     qint64 writeData(const char *data, qint64 size) override;
 
 private:
-    friend class KeepAliveSocketPrivate;
-    std::unique_ptr<KeepAliveSocketPrivate> d;
+    KeepAliveEngine *const d; //!< a child of this socket, deleted by the destructor
 };

@@ -7,7 +7,7 @@
 // opposite; ECONNRESET reads as RemoteHostClosedError; EHOSTUNREACH and
 // ENETUNREACH as NetworkError).
 
-#include "keepalivesocket_p.h"
+#include "deathclassification_p.h"
 
 #include <QtTest/QtTest>
 
@@ -16,7 +16,7 @@
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
-using Reason = KeepAliveSocket::DeadPeerReason;
+using Reason = QtKeepAlive::DeadPeerReason;
 using OsError = KeepAlivePlatform::OsError;
 using SocketError = QAbstractSocket::SocketError;
 

@@ -348,6 +348,7 @@ private Q_SLOTS:
     void optionsChangedSignal();
     void effectiveOptionsChangedSignal();
     void metaProperties();
+    void keepAliveErrorNotifiesEveryChange();
     void enumNames();
 
     // The kernel refuses: a stream socket that is not TCP.
@@ -943,7 +944,7 @@ void tst_KeepAliveSocket::metaProperties()
     const QMetaProperty error = meta->property(meta->indexOfProperty("keepAliveError"));
     QVERIFY(error.isValid());
     QVERIFY(error.isEnumType());
-    QCOMPARE(error.notifySignal().name(), QByteArray("keepAliveErrorOccurred"));
+    QCOMPARE(error.notifySignal().name(), QByteArray("keepAliveErrorChanged"));
     QCOMPARE(error.read(&socket).value<KeepAliveError>(), KeepAliveError::NoError);
 
     const int reasonIndex = meta->indexOfProperty("deadPeerReason");
@@ -1005,9 +1006,33 @@ void tst_KeepAliveSocket::enumNames()
     QCOMPARE(state.valueToKey(int(ConnectionHealth::TcpState::Established)), "Established");
     QCOMPARE(state.valueToKey(int(ConnectionHealth::TcpState::CloseWait)), "CloseWait");
 
+    // One type, shared with the rest of the library under its namespace name.
+    static_assert(std::is_same_v<KeepAliveSocket::DeadPeerReason, QtKeepAlive::DeadPeerReason>);
+    static_assert(std::is_same_v<KeepAliveSocket::KeepAliveError, QtKeepAlive::KeepAliveError>);
     // Readable in logs and test output.
     QCOMPARE(QDebug::toString(KeepAliveSocket::DeadPeerReason::RetransmissionTimeout),
-             QStringLiteral("KeepAliveSocket::DeadPeerReason::RetransmissionTimeout"));
+             QStringLiteral("QtKeepAlive::DeadPeerReason::RetransmissionTimeout"));
+}
+
+// The property's NOTIFY fires on every change of keepAliveError(), the way
+// back to NoError included, and only then.
+void tst_KeepAliveSocket::keepAliveErrorNotifiesEveryChange()
+{
+    KeepAliveSocket socket;
+    QSignalSpy changes(&socket, &KeepAliveSocket::keepAliveErrorChanged);
+    QSignalSpy occurrences(&socket, &KeepAliveSocket::keepAliveErrorOccurred);
+    QTest::ignoreMessage(QtWarningMsg,
+                         QRegularExpression(QStringLiteral("invalid keepalive options")));
+    QVERIFY(!socket.setKeepAliveOptions(KeepAliveOptions().setProbeCount(0)));
+    QTest::ignoreMessage(QtWarningMsg,
+                         QRegularExpression(QStringLiteral("invalid keepalive options")));
+    QVERIFY(!socket.setKeepAliveOptions(KeepAliveOptions().setProbeCount(0)));
+    QVERIFY(socket.setKeepAliveOptions(KeepAliveOptions()));
+    QVERIFY(socket.setKeepAliveOptions(KeepAliveOptions()));
+    QCOMPARE(changes.count(), 2);
+    QCOMPARE(changes.at(0).at(0).value<KeepAliveError>(), KeepAliveError::InvalidOptions);
+    QCOMPARE(changes.at(1).at(0).value<KeepAliveError>(), KeepAliveError::NoError);
+    QCOMPARE(occurrences.count(), 2);
 }
 
 void tst_KeepAliveSocket::refusedOnAdoption()

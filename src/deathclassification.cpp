@@ -1,0 +1,159 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#include "deathclassification_p.h"
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Reason = QtKeepAlive::DeadPeerReason;
+using OsError = KeepAlivePlatform::OsError;
+
+QString formatSeconds(milliseconds value)
+{
+    if (value.count() % 1000 == 0)
+        return QStringLiteral("%1 s").arg(value.count() / 1000);
+    return QStringLiteral("%1 s").arg(double(value.count()) / 1000.0, 0, 'f', 3);
+}
+
+// The Qt error that Qt derives from each errno on a failed read; an errno
+// that does not match what Qt reported was clobbered and is not used.
+bool consistent(OsError osError, QAbstractSocket::SocketError qtError)
+{
+    switch (osError) {
+    case OsError::TimedOut:
+        return qtError == QAbstractSocket::SocketTimeoutError;
+    case OsError::Reset:
+        // ECONNRESET reads as "0 bytes", i.e. RemoteHostClosedError.
+        return qtError == QAbstractSocket::RemoteHostClosedError;
+    case OsError::PeerClosed:
+    case OsError::HostUnreachable:
+    case OsError::NetworkUnreachable:
+    case OsError::Other:
+        return qtError == QAbstractSocket::NetworkError;
+    case OsError::None:
+        break;
+    }
+    return false;
+}
+
+// A pending socket error (POLLERR) that Qt read as "remote host closed" is
+// a received RST: an orderly FIN never raises POLLERR.
+OsError fromQtError(QAbstractSocket::SocketError qtError)
+{
+    switch (qtError) {
+    case QAbstractSocket::SocketTimeoutError:
+        return OsError::TimedOut;
+    case QAbstractSocket::RemoteHostClosedError:
+        return OsError::Reset;
+    case QAbstractSocket::NetworkError:
+        return OsError::Other;
+    default:
+        return OsError::None;
+    }
+}
+
+} // namespace
+
+QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError, OsError osError,
+                                             const DeathEvidence &evidence)
+{
+    if (!consistent(osError, qtError)) {
+        // Cleared before Qt's read and still clear: the read met an orderly
+        // end-of-file (the peer's FIN came first, whatever followed it).
+        if (osError == OsError::None && qtError == QAbstractSocket::RemoteHostClosedError
+            && KeepAlivePlatform::lastErrorSurvivesQtRead())
+            return Reason::None;
+        osError = fromQtError(qtError);
+    }
+    switch (osError) {
+    case OsError::TimedOut: {
+        // Keepalive probes leave tcpi_probes > 0 and never touch the
+        // retransmission backoff; a retransmission or zero-window-probe death
+        // leaves retransmits or backoff > 0 (FACTS: probes 2 / retrans 0
+        // versus probes 0 / retrans 4).
+        const ConnectionHealth &h = evidence.health;
+        const bool retransmitting = evidence.sendStalled || h.retransmits.value_or(0) > 0
+                || h.backoff.value_or(0) > 0 || (!h.isValid() && evidence.dataOutstanding);
+        return retransmitting ? Reason::RetransmissionTimeout : Reason::KeepAliveTimeout;
+    }
+    case OsError::Reset:
+        return Reason::ConnectionReset;
+    case OsError::PeerClosed:
+        // Our data met a peer that had already closed: an orderly close, not a death.
+        return Reason::None;
+    case OsError::HostUnreachable:
+        return Reason::HostUnreachable;
+    case OsError::NetworkUnreachable:
+        return Reason::NetworkUnreachable;
+    case OsError::Other:
+        return Reason::OtherError;
+    case OsError::None:
+        break;
+    }
+    return Reason::None;
+}
+
+QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptions &applied,
+                        const DeathEvidence &evidence, const QString &qtErrorString)
+{
+    // As the kernel applied them: sub-second values were rounded up.
+    const auto &limits = KeepAlivePlatform::limits();
+    const QString settings =
+            QStringLiteral("idle %1, interval %2")
+                    .arg(formatSeconds(KeepAlivePlatform::roundUp(applied.idle(), limits.idle)),
+                         formatSeconds(
+                                 KeepAlivePlatform::roundUp(applied.interval(), limits.interval)));
+    const milliseconds userTimeout =
+            KeepAlivePlatform::roundUp(applied.userTimeout(), limits.userTimeout);
+    const QString retransmissionBound = userTimeout > 0ms
+            ? QStringLiteral("the %1 user timeout").arg(formatSeconds(userTimeout))
+            : QStringLiteral("the kernel's retransmission limit (user timeout off)");
+    switch (reason) {
+    case Reason::KeepAliveTimeout: {
+        const int probes = evidence.health.probes.value_or(0) > 0 ? *evidence.health.probes
+                                                                  : applied.probeCount();
+        return QStringLiteral("peer did not answer %1 keepalive %2 (%3)")
+                .arg(probes)
+                .arg(probes == 1 ? QStringLiteral("probe") : QStringLiteral("probes"), settings);
+    }
+    case Reason::RetransmissionTimeout:
+        if (evidence.sendStalled)
+            return QStringLiteral("peer stopped answering while it was not accepting our data "
+                                  "(user timeout %1)")
+                    .arg(formatSeconds(userTimeout));
+        return QStringLiteral("peer did not acknowledge sent data within %1 (%2)")
+                .arg(retransmissionBound, settings);
+    case Reason::ConnectionReset:
+        return QStringLiteral("connection reset by peer (RST received)");
+    case Reason::HostUnreachable:
+        // Only with data in flight: Linux ignores ICMP errors quoting a
+        // keepalive probe (its sequence number lies outside the window).
+        return QStringLiteral("peer host unreachable (ICMP host unreachable until %1 ended the "
+                              "connection)")
+                .arg(retransmissionBound);
+    case Reason::NetworkUnreachable:
+        return QStringLiteral("peer network unreachable (ICMP network unreachable until %1 ended "
+                              "the connection)")
+                .arg(retransmissionBound);
+    case Reason::HeartbeatTimeout:
+        return QStringLiteral("peer did not answer the application heartbeat");
+    case Reason::OtherError:
+        return QStringLiteral("connection failed: %1").arg(qtErrorString);
+    case Reason::None:
+        break;
+    }
+    return qtErrorString;
+}
+
+QAbstractSocket::SocketError qtErrorFor(OsError osError)
+{
+    switch (osError) {
+    case OsError::TimedOut:
+        return QAbstractSocket::SocketTimeoutError;
+    case OsError::Reset:
+        return QAbstractSocket::RemoteHostClosedError;
+    default:
+        return QAbstractSocket::NetworkError;
+    }
+}

@@ -1,0 +1,38 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+// Internal: the one place that turns the kernel's evidence into a reason and
+// a message. Pure functions, unit-tested directly. Not installed.
+
+#include "connectionhealth.h"
+#include "keepaliveoptions.h"
+#include "keepaliveplatform_p.h"
+#include "qtkeepalive.h"
+
+#include <QtNetwork/QAbstractSocket>
+
+//! What the kernel showed just before Qt's read of a failed socket.
+struct DeathEvidence
+{
+    ConnectionHealth health;  //!< TCP_INFO while the descriptor was still open
+    bool sendStalled = false; //!< the peer was not accepting our data (slow-reader guard active)
+    //! Data was outstanding (the guard's watch ran, or a blocking wait began with data queued).
+    bool dataOutstanding = false;
+};
+
+/*!
+    Maps the evidence of a dead connection to a reason. \a qtError is what
+    Qt's read reported, \a osError the error of that read (None when it was
+    cleared before the read and not set by it). Returns None when the
+    evidence does not show a dead peer.
+*/
+QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError,
+                                             KeepAlivePlatform::OsError osError,
+                                             const DeathEvidence &evidence);
+
+//! The errorString() for \a reason, naming the settings that produced it.
+QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptions &applied,
+                        const DeathEvidence &evidence, const QString &qtErrorString);
+
+//! The Qt error that a failed read with \a osError gives (qnativesocketengine_unix.cpp).
+QAbstractSocket::SocketError qtErrorFor(KeepAlivePlatform::OsError osError);

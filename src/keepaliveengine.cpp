@@ -1,0 +1,343 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#include "keepaliveengine_p.h"
+
+#include "keepalivelogging_p.h"
+#include "keepaliveplatform_p.h"
+#include "notifierinspector_p.h"
+#include "stallguard_p.h"
+
+#include <QtCore/QMetaObject>
+#include <QtNetwork/QHostAddress>
+
+#include <algorithm>
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+Q_LOGGING_CATEGORY(lcKeepAlive, "qtkeepalive.socket", QtInfoMsg)
+
+using OsError = KeepAlivePlatform::OsError;
+using QtKeepAlive::DeadPeerReason;
+using QtKeepAlive::KeepAliveError;
+
+namespace {
+
+bool isOpen(QAbstractSocket::SocketState state)
+{
+    return state == QAbstractSocket::ConnectedState || state == QAbstractSocket::ClosingState;
+}
+
+} // namespace
+
+KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
+    : QObject(socket),
+      m_socket(socket),
+      m_guard(new StallGuard(socket, &m_transport, this)),
+      m_inspector(new NotifierInspector(socket, &m_transport, m_guard, this))
+{
+    KeepAliveOptionsAccess::setKnownFields(m_lastEffective, {});
+    m_guard->setUserTimeout(m_options.userTimeout());
+    m_inspector->unbufferedDeathFound = [this](qintptr descriptor) {
+        takeUnbufferedDeath(descriptor);
+    };
+    // Connected before any user connection, so these run first.
+    connect(socket, &QAbstractSocket::connected, this, &KeepAliveEngine::startConnection);
+    connect(socket, &QAbstractSocket::errorOccurred, this, &KeepAliveEngine::onErrorOccurred);
+    connect(socket, &QAbstractSocket::disconnected, this, &KeepAliveEngine::onDisconnected);
+    connect(socket, &QAbstractSocket::stateChanged, this, &KeepAliveEngine::onClosing);
+    connect(socket, &QIODevice::bytesWritten, this, [this] {
+        m_guard->start();
+        onClosing();
+    });
+}
+
+KeepAliveEngine::~KeepAliveEngine() = default;
+
+bool KeepAliveEngine::isUnbuffered() const
+{
+    return m_socket->openMode().testFlag(QIODevice::Unbuffered);
+}
+
+bool KeepAliveEngine::setOptions(const KeepAliveOptions &options)
+{
+    QString problem = options.validationError();
+    if (problem.isEmpty() && options.knownFields() != KeepAliveOptions().knownFields())
+        problem = QStringLiteral(
+                "options with unknown fields (as read back from a socket) cannot be applied");
+    if (!problem.isEmpty()) {
+        setError(KeepAliveError::InvalidOptions,
+                 QStringLiteral("invalid keepalive options: %1").arg(problem));
+        return false;
+    }
+    const bool changed = options != m_options;
+    m_options = options;
+    m_guard->setUserTimeout(options.userTimeout());
+    setError(KeepAliveError::NoError, QString());
+    if (changed)
+        Q_EMIT optionsChanged(options);
+    applyOptions();
+    return m_error == KeepAliveError::NoError;
+}
+
+void KeepAliveEngine::setError(KeepAliveError error, const QString &message)
+{
+    const bool changed = error != m_error;
+    m_error = error;
+    m_errorString = message;
+    if (changed)
+        Q_EMIT errorChanged(error);
+    if (error != KeepAliveError::NoError) {
+        qCWarning(lcKeepAlive).noquote() << message;
+        Q_EMIT errorOccurred(error);
+    }
+}
+
+KeepAliveOptions KeepAliveEngine::effectiveOptions() const
+{
+    const qintptr descriptor = m_transport.descriptor();
+    if (descriptor != -1)
+        return KeepAlivePlatform::readBack(descriptor);
+    KeepAliveOptions none;
+    KeepAliveOptionsAccess::setKnownFields(none, {});
+    return none;
+}
+
+ConnectionHealth KeepAliveEngine::health() const
+{
+    const qintptr descriptor = m_transport.descriptor();
+    if (descriptor != -1)
+        return KeepAlivePlatform::health(descriptor);
+    return m_healthAtDeath.value_or(ConnectionHealth());
+}
+
+void KeepAliveEngine::startConnection()
+{
+    ++m_connection;
+    m_deathReported = false;
+    m_healthAtDeath.reset();
+    m_unbufferedError.reset();
+    m_inspector->reset();
+    if (m_reason != DeadPeerReason::None) {
+        m_reason = DeadPeerReason::None;
+        Q_EMIT deadPeerReasonChanged(m_reason);
+    }
+    m_transport = NativeTransport::find(m_socket);
+    m_inspector->attach();
+    QAbstractSocket *inner = m_transport.socket();
+    if (inner && inner != m_socket)
+        connect(inner, &QAbstractSocket::errorOccurred, this, &KeepAliveEngine::onTransportError,
+                Qt::UniqueConnection);
+    applyOptions();
+}
+
+void KeepAliveEngine::applyOptions()
+{
+    // A quarter of the tightest bound in force, 50 ms to 1 s.
+    const milliseconds userTimeout = m_options.userTimeout();
+    const milliseconds bound = userTimeout > 0ms
+            ? userTimeout
+            : std::min(m_options.detectionBound(), milliseconds(4s));
+    m_inspector->setWatchTick(std::clamp(bound / 4, milliseconds(50), milliseconds(1000)));
+    const qintptr descriptor = m_transport.descriptor();
+    if (descriptor == -1) {
+        // Stored for the next connection. A live connection without a native
+        // one (an application-provided proxy engine) cannot carry them.
+        if (m_transport.isEmpty() && m_socket->state() == QAbstractSocket::ConnectedState)
+            setError(KeepAliveError::OptionRefused,
+                     QStringLiteral("keepalive is unavailable on this connection: no native TCP "
+                                    "connection was found behind its proxy"));
+        return;
+    }
+    const KeepAlivePlatform::ApplyResult result = KeepAlivePlatform::apply(descriptor, m_options);
+    if (result.refused)
+        setError(KeepAliveError::OptionRefused,
+                 QStringLiteral("the kernel refused keepalive options: %1").arg(result.message));
+    else
+        setError(KeepAliveError::NoError, QString());
+    const KeepAliveOptions effective = KeepAlivePlatform::readBack(descriptor);
+    qCDebug(lcKeepAlive) << "applied" << m_options << "kernel holds" << effective;
+    if (effective != m_lastEffective) {
+        m_lastEffective = effective;
+        Q_EMIT effectiveOptionsChanged(effective);
+    }
+    m_guard->optionsApplied();
+}
+
+bool KeepAliveEngine::connectionEnded() const
+{
+    return !m_transport.isEmpty() && m_transport.descriptor() == -1 && isOpen(m_socket->state());
+}
+
+bool KeepAliveEngine::reportDeathFirst()
+{
+    return connectionEnded() || m_inspector->reportPendingError();
+}
+
+void KeepAliveEngine::beginBlockingWait()
+{
+    ++m_blockingWaits;
+    KeepAlivePlatform::clearLastError();
+    const ConnectionHealth health = KeepAlivePlatform::health(m_transport.descriptor());
+    m_dataOutstandingAtBlockingWait = m_socket->bytesToWrite() > 0
+            || health.unackedSegments.value_or(0) > 0 || health.notSentBytes.value_or(0) > 0;
+}
+
+void KeepAliveEngine::onErrorOccurred(QAbstractSocket::SocketError error)
+{
+    // Taken first: the error of the read that failed, if nothing has
+    // overwritten it (classifyDeadPeer() checks it against Qt's error code).
+    const OsError osError = KeepAlivePlatform::lastError();
+    if (!isOpen(m_socket->state()))
+        return;
+    DeathEvidence seen;
+    if (std::optional<DeathEvidence> evidence = m_inspector->takeEvidence()) {
+        seen = *evidence;
+    } else if (m_blockingWaits > 0 && m_transport.descriptor() == -1) {
+        // No pre-read look (a blocking waitFor...() bypasses the notifiers),
+        // but Qt's engine closed the connection: the wait's own read failed,
+        // with the error cleared when the wait began. (A waitFor...() that
+        // merely timed out leaves the descriptor open.)
+        seen.sendStalled = m_guard->isBridged();
+        seen.dataOutstanding = m_dataOutstandingAtBlockingWait;
+    } else {
+        return;
+    }
+    reportDeath(error, osError, seen);
+}
+
+void KeepAliveEngine::onTransportError(QAbstractSocket::SocketError error)
+{
+    // Qt's SOCKS5 and HTTP proxy engines pass their inner socket's resets and
+    // closes on through the outer socket's read path (onErrorOccurred() then
+    // classifies them), but ignore its SocketTimeoutError while connected:
+    // the outer socket would stay connected to a dead proxy for ever.
+    if (error != QAbstractSocket::SocketTimeoutError || !m_inspector->evidence())
+        return;
+    const OsError osError = KeepAlivePlatform::lastError();
+    QMetaObject::invokeMethod(
+            this,
+            [this, osError, current = m_connection] {
+                if (current != m_connection || m_deathReported || !m_inspector->evidence()
+                    || !isOpen(m_socket->state()))
+                    return;
+                reportDeath(QAbstractSocket::SocketTimeoutError, osError,
+                            *m_inspector->takeEvidence());
+                Q_EMIT m_socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
+                m_socket->disconnectFromHost();
+            },
+            Qt::QueuedConnection);
+}
+
+void KeepAliveEngine::reportDeath(QAbstractSocket::SocketError error, OsError osError,
+                                  const DeathEvidence &seen)
+{
+    // Once per connection, whatever the handlers do (a waitFor...() in a
+    // deadPeer() handler fails again on the closed engine).
+    if (m_deathReported)
+        return;
+    const DeadPeerReason reason = classifyDeadPeer(error, osError, seen);
+    if (reason == DeadPeerReason::None)
+        return;
+    m_deathReported = true;
+    m_healthAtDeath = seen.health;
+    m_guard->stop();
+    m_reason = reason;
+    Q_EMIT deadPeerReasonChanged(reason);
+    const QString message = deadPeerMessage(reason, m_options, seen, m_socket->errorString());
+    qCInfo(lcKeepAlive).noquote() << "dead peer" << m_socket->peerAddress().toString()
+                                  << m_socket->peerPort() << reason << message << seen.health;
+    if (setSocketError)
+        setSocketError(error, message);
+    Q_EMIT deadPeer(reason);
+}
+
+void KeepAliveEngine::takeUnbufferedDeath(qintptr descriptor)
+{
+    if (m_deathReported || m_unbufferedError)
+        return;
+    // Unbuffered, Qt holds nothing: what the peer sent is still in the kernel
+    // and Qt reads it only when the application does. Taking the error now
+    // reports the death within the bound and leaves those bytes readable;
+    // Qt's read then ends at end-of-file and afterUnbufferedRead() follows.
+    const OsError osError = KeepAlivePlatform::takePendingError(descriptor);
+    const QAbstractSocket::SocketError error = qtErrorFor(osError);
+    m_unbufferedError = error;
+    reportDeath(error, osError, m_inspector->takeEvidence().value_or(DeathEvidence{}));
+    if (m_socket->bytesAvailable() > 0)
+        return;
+    // Nothing left to read: end the connection as a read would.
+    QMetaObject::invokeMethod(
+            this,
+            [this, current = m_connection] {
+                if (current != m_connection
+                    || m_socket->state() == QAbstractSocket::UnconnectedState)
+                    return;
+                char byte;
+                m_socket->read(&byte, 1);
+            },
+            Qt::QueuedConnection);
+}
+
+void KeepAliveEngine::beforeUnbufferedRead()
+{
+    m_inspector->applicationRead();
+    KeepAlivePlatform::clearLastError();
+}
+
+void KeepAliveEngine::afterUnbufferedRead(qint64 result, QAbstractSocket::SocketState before)
+{
+    if (result >= 0 || !isOpen(before) || m_socket->state() != QAbstractSocket::UnconnectedState)
+        return;
+    // Qt 6.4's Unbuffered read ends the connection silently (no
+    // errorOccurred(), stateChanged() or disconnected()); emit what the
+    // buffered path emits, once read() has returned.
+    const OsError osError = KeepAlivePlatform::lastError();
+    const QAbstractSocket::SocketError error = m_unbufferedError.value_or(m_socket->error());
+    QMetaObject::invokeMethod(
+            this,
+            [this, error, osError, current = m_connection] {
+                if (current != m_connection
+                    || m_socket->state() != QAbstractSocket::UnconnectedState)
+                    return;
+                reportDeath(error, osError, m_inspector->takeEvidence().value_or(DeathEvidence{}));
+                if (setSocketError)
+                    setSocketError(error, m_socket->errorString());
+                Q_EMIT m_socket->errorOccurred(error);
+                Q_EMIT m_socket->stateChanged(QAbstractSocket::UnconnectedState);
+                Q_EMIT m_socket->readChannelFinished();
+                Q_EMIT m_socket->disconnected();
+            },
+            Qt::QueuedConnection);
+}
+
+bool KeepAliveEngine::refuseUnbufferedWrite()
+{
+    // Unbuffered writes go straight to the kernel: one into a dead connection
+    // would close the descriptor and lose what it still holds.
+    return isUnbuffered() && (m_unbufferedError || m_inspector->reportPendingError());
+}
+
+void KeepAliveEngine::onDisconnected()
+{
+    m_inspector->reset();
+    m_guard->stop();
+    // Without a connection nothing is known (see effectiveOptions()).
+    if (m_lastEffective.knownFields()) {
+        KeepAliveOptionsAccess::setKnownFields(m_lastEffective, {});
+        Q_EMIT effectiveOptionsChanged(m_lastEffective);
+    }
+}
+
+void KeepAliveEngine::onClosing()
+{
+    // The application's own disconnectFromHost(): once Qt's buffer is empty
+    // it closes the descriptor and the kernel sends the rest on its own. With
+    // the guard gone, a user timeout left on it would cut off a live slow
+    // reader that a plain QTcpSocket serves to the end (FACTS: zero window).
+    if (m_socket->state() != QAbstractSocket::ClosingState || m_socket->bytesToWrite() > 0)
+        return;
+    const qintptr descriptor = m_transport.descriptor();
+    if (descriptor != -1 && m_options.userTimeout() > 0ms)
+        KeepAlivePlatform::setUserTimeout(descriptor, 0ms);
+    m_guard->stop();
+}

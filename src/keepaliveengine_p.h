@@ -1,0 +1,110 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+// Internal: everything KeepAliveSocket does, attached to any QAbstractSocket.
+// Not installed.
+
+#include "connectionhealth.h"
+#include "deathclassification_p.h"
+#include "keepaliveoptions.h"
+#include "nativetransport_p.h"
+#include "qtkeepalive.h"
+
+#include <QtCore/QObject>
+
+#include <functional>
+#include <optional>
+
+class NotifierInspector;
+class StallGuard;
+
+/*!
+    The keepalive engine of one socket: applies the options to each
+    connection and reads them back, looks at the kernel before Qt's read
+    consumes a death (NotifierInspector), guards slow readers (StallGuard),
+    classifies the death and reports it once per connection.
+
+    It attaches to a QAbstractSocket as its child (so it follows the socket
+    to another thread) and connects to its signals first. The TCP connection
+    may belong to an inner socket (a proxy engine's, a QSslSocket's): the
+    engine finds it (NativeTransport) and never touches another descriptor.
+    What only a subclass of the socket can do — set Qt's error, intercept
+    flush(), blocking waits and Unbuffered reads — the subclass does by
+    calling the hooks below.
+*/
+class KeepAliveEngine : public QObject
+{
+    Q_OBJECT
+public:
+    explicit KeepAliveEngine(QAbstractSocket *socket);
+    ~KeepAliveEngine() override;
+
+    //! Set by a socket subclass: sets Qt's error code and errorString() (protected in Qt).
+    std::function<void(QAbstractSocket::SocketError, const QString &)> setSocketError;
+
+    bool setOptions(const KeepAliveOptions &options);
+    const KeepAliveOptions &options() const { return m_options; }
+    KeepAliveOptions effectiveOptions() const;
+    QtKeepAlive::KeepAliveError error() const { return m_error; }
+    QString errorString() const { return m_errorString; }
+    QtKeepAlive::DeadPeerReason deadPeerReason() const { return m_reason; }
+    ConnectionHealth health() const;
+
+    // Hooks for the socket subclass.
+    //! After setSocketDescriptor(): a new connection.
+    void adopted() { startConnection(); }
+    /*!
+        Before flush() or a blocking call: true if the connection is already
+        dead or a pending death was just reported (the call must not reach
+        Qt's write path then).
+    */
+    bool reportDeathFirst();
+    //! Around a blocking waitFor...(): the read's own error tells a reset then.
+    void beginBlockingWait();
+    void endBlockingWait() { --m_blockingWaits; }
+    //! Unbuffered read: before and after Qt's readData().
+    void beforeUnbufferedRead();
+    void afterUnbufferedRead(qint64 result, QAbstractSocket::SocketState before);
+    //! Unbuffered write: true if it must fail (the connection is dead).
+    bool refuseUnbufferedWrite();
+    //! Any write: true once Qt has closed the connection's descriptor.
+    bool connectionEnded() const;
+
+Q_SIGNALS:
+    void optionsChanged(const KeepAliveOptions &options);
+    void effectiveOptionsChanged(const KeepAliveOptions &effective);
+    void errorChanged(QtKeepAlive::KeepAliveError error);
+    void errorOccurred(QtKeepAlive::KeepAliveError error);
+    void deadPeerReasonChanged(QtKeepAlive::DeadPeerReason reason);
+    void deadPeer(QtKeepAlive::DeadPeerReason reason);
+
+private:
+    void startConnection();
+    void applyOptions();
+    void setError(QtKeepAlive::KeepAliveError error, const QString &message);
+    void onErrorOccurred(QAbstractSocket::SocketError error);
+    void onTransportError(QAbstractSocket::SocketError error);
+    void reportDeath(QAbstractSocket::SocketError error, KeepAlivePlatform::OsError osError,
+                     const DeathEvidence &seen);
+    void takeUnbufferedDeath(qintptr descriptor);
+    void onDisconnected();
+    void onClosing();
+    bool isUnbuffered() const;
+
+    QAbstractSocket *const m_socket;
+    NativeTransport m_transport; //!< the current connection's native TCP connection
+    StallGuard *const m_guard;
+    NotifierInspector *const m_inspector;
+    KeepAliveOptions m_options;       //!< asked for; applied to every connection
+    KeepAliveOptions m_lastEffective; //!< last read-back announced by effectiveOptionsChanged()
+    QtKeepAlive::KeepAliveError m_error = QtKeepAlive::KeepAliveError::NoError;
+    QString m_errorString;
+    QtKeepAlive::DeadPeerReason m_reason = QtKeepAlive::DeadPeerReason::None;
+    quint64 m_connection = 0;     //!< counts connections; queued work checks it is still current
+    bool m_deathReported = false; //!< deadPeer() was emitted for the current connection
+    std::optional<ConnectionHealth> m_healthAtDeath; //!< connectionHealth() after the death
+    //! Unbuffered: the error taken from the kernel, for errorOccurred() at the end.
+    std::optional<QAbstractSocket::SocketError> m_unbufferedError;
+    bool m_dataOutstandingAtBlockingWait = false;
+    int m_blockingWaits = 0; //!< nesting depth of waitFor...() calls
+};

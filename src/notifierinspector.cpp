@@ -1,0 +1,183 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#include "notifierinspector_p.h"
+
+#include "keepaliveplatform_p.h"
+#include "stallguard_p.h"
+
+#include <QtCore/QChildEvent>
+#include <QtCore/QCoreApplication>
+#include <QtCore/QPointer>
+#include <QtCore/QTimer>
+
+NotifierInspector::NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
+                                     const StallGuard *guard, QObject *parent)
+    : QObject(parent),
+      m_socket(socket),
+      m_transport(transport),
+      m_guard(guard),
+      m_pauseTimer(new QTimer(this))
+{
+    m_pauseTimer->setTimerType(Qt::PreciseTimer);
+    connect(m_pauseTimer, &QTimer::timeout, this, &NotifierInspector::watchPause);
+}
+
+void NotifierInspector::attach()
+{
+    // Notifiers are created lazily: the engine's ChildAdded hooks later ones.
+    if (QObject *engine = m_transport->engine()) {
+        engine->installEventFilter(this);
+        for (QObject *child : engine->children())
+            child->installEventFilter(this);
+    }
+}
+
+void NotifierInspector::reset()
+{
+    m_evidence.reset();
+    m_unreadNotified = false;
+    m_pauseTimer->stop();
+    if (m_savedReadBufferSize) {
+        m_socket->setReadBufferSize(*m_savedReadBufferSize);
+        m_savedReadBufferSize.reset();
+    }
+}
+
+std::optional<DeathEvidence> NotifierInspector::takeEvidence()
+{
+    return std::exchange(m_evidence, std::nullopt);
+}
+
+void NotifierInspector::captureEvidence(qintptr descriptor)
+{
+    if (!m_evidence)
+        m_evidence = DeathEvidence{KeepAlivePlatform::health(descriptor), m_guard->isBridged(),
+                                   m_guard->isWatching()};
+}
+
+bool NotifierInspector::isUnbuffered() const
+{
+    return m_socket->openMode().testFlag(QIODevice::Unbuffered);
+}
+
+bool NotifierInspector::eventFilter(QObject *watched, QEvent *event)
+{
+    if (event->type() == QEvent::ChildAdded && watched == m_transport->engine())
+        static_cast<QChildEvent *>(event)->child()->installEventFilter(this);
+    else if (event->type() == QEvent::SockAct && inspect(watched))
+        return true;
+    return QObject::eventFilter(watched, event);
+}
+
+bool NotifierInspector::inspect(QObject *watched)
+{
+    // Only the notifiers of this connection's own engine: a child object of
+    // the socket (a QProcess, say) has its own, and they are not ours.
+    if (!m_transport->ownsNotifier(watched))
+        return false;
+    const auto state = m_socket->state();
+    // While connecting, a pending error is a failed connect: Qt's business.
+    if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)
+        return false;
+    auto *notifier = qobject_cast<QSocketNotifier *>(watched);
+    const qintptr descriptor = m_transport->descriptor();
+    if (!notifier || descriptor == -1)
+        return false;
+    const bool read = notifier->type() == QSocketNotifier::Read;
+    if (!KeepAlivePlatform::hasPendingError(descriptor)) {
+        if (read) {
+            if (qtWillStopReading() && !m_pauseTimer->isActive())
+                m_pauseTimer->start(m_watchTick);
+            m_unreadNotified = isUnbuffered();
+        }
+        return false;
+    }
+    captureEvidence(descriptor);
+    if (isUnbuffered()) {
+        unbufferedDeathFound(descriptor);
+        return false;
+    }
+    if (!read) {
+        // Qt's write path would consume the error and abort(), which drops the
+        // bytes already received; the read path reports it instead.
+        notifier->setEnabled(false);
+        if (QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read))
+            letQtReadTheError(reader);
+        return true;
+    }
+    // Cleared so that the read's own error tells a reset from an end-of-file.
+    KeepAlivePlatform::clearLastError();
+    return false;
+}
+
+bool NotifierInspector::qtWillStopReading() const
+{
+    // Only where the socket itself owns the engine: a proxied or encrypted
+    // socket buffers in its inner socket, which always reads.
+    if (m_transport->socket() != m_socket)
+        return false;
+    if (isUnbuffered())
+        return m_unreadNotified;
+    const qint64 limit = m_socket->readBufferSize();
+    return limit > 0 && m_socket->bytesAvailable() >= limit;
+}
+
+void NotifierInspector::letQtReadTheError(QSocketNotifier *reader)
+{
+    // Qt stops reading in ClosingState and while the read buffer is full;
+    // then nobody would ever read the error and the socket would hang.
+    if (reader->isEnabled())
+        return;
+    if (m_socket->state() == QAbstractSocket::ConnectedState && m_socket->readBufferSize() > 0
+        && m_transport->socket() == m_socket) {
+        // Lifting the limit makes Qt read (and keep) what the kernel still
+        // holds, then the error; the limit returns at the connection's end.
+        m_savedReadBufferSize = m_socket->readBufferSize();
+        m_socket->setReadBufferSize(0);
+    } else {
+        reader->setEnabled(true);
+    }
+}
+
+bool NotifierInspector::reportPendingError()
+{
+    const qintptr descriptor = m_transport->descriptor();
+    if (descriptor == -1 || !KeepAlivePlatform::hasPendingError(descriptor))
+        return false;
+    captureEvidence(descriptor);
+    if (isUnbuffered()) {
+        unbufferedDeathFound(descriptor);
+        return true;
+    }
+    // Qt's write path (flush(), waitForBytesWritten()) would meet the error
+    // first and abort(), dropping what the peer sent before it. Its read path
+    // keeps those bytes and reports the error; drive it now, as the event
+    // loop would: each activation reads what is there, the last the error.
+    const QPointer<QObject> alive(this);
+    for (int round = 0; round < 64 && alive && m_transport->descriptor() != -1; ++round) {
+        QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read);
+        if (!reader)
+            break;
+        letQtReadTheError(reader);
+        QEvent activation(QEvent::SockAct);
+        QCoreApplication::sendEvent(reader, &activation);
+    }
+    return true;
+}
+
+void NotifierInspector::watchPause()
+{
+    const qintptr descriptor = m_transport->descriptor();
+    QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read);
+    if (descriptor == -1 || !reader || reader->isEnabled()) {
+        m_pauseTimer->stop(); // gone, or Qt reads again
+        return;
+    }
+    if (!KeepAlivePlatform::hasPendingError(descriptor))
+        return;
+    m_pauseTimer->stop();
+    captureEvidence(descriptor);
+    if (isUnbuffered())
+        unbufferedDeathFound(descriptor);
+    else
+        letQtReadTheError(reader);
+}

@@ -1,0 +1,77 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+// Internal: the look at the kernel before Qt's read consumes a pending
+// socket error. Not installed.
+
+#include "deathclassification_p.h"
+#include "nativetransport_p.h"
+
+#include <QtCore/QObject>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+
+QT_BEGIN_NAMESPACE
+    class QTimer;
+QT_END_NAMESPACE
+
+class StallGuard;
+
+/*!
+    Qt's read of a failed socket closes the descriptor before errorOccurred()
+    is emitted, so the kernel's view (TCP_INFO) has to be taken earlier. The
+    inspector filters the notifications of the connection's own engine (and
+    no other object's): one poll() each, and only when it shows a pending
+    error, the evidence. It also makes sure that Qt's read path, which keeps
+    received bytes, is the one that meets the error, and keeps looking while
+    Qt has stopped reading (full read buffer, or Unbuffered with unread data).
+*/
+class NotifierInspector : public QObject
+{
+public:
+    NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
+                      const StallGuard *guard, QObject *parent);
+
+    //! Hooks the transport engine's notifiers (again for every connection).
+    void attach();
+    //! Forgets everything about the connection that ended; restores the read buffer limit.
+    void reset();
+    //! How often to look while Qt does not read.
+    void setWatchTick(std::chrono::milliseconds tick) { m_watchTick = tick; }
+
+    //! Unbuffered: a death was found; the engine takes the error from here.
+    std::function<void(qintptr descriptor)> unbufferedDeathFound;
+
+    const std::optional<DeathEvidence> &evidence() const { return m_evidence; }
+    std::optional<DeathEvidence> takeEvidence();
+    void captureEvidence(qintptr descriptor);
+
+    /*!
+        If the kernel holds a pending error, reports it now through Qt's read
+        path (buffered) or unbufferedDeathFound (Unbuffered) and returns true.
+    */
+    bool reportPendingError();
+    //! Unbuffered: the application read; Qt reads on notifications again.
+    void applicationRead() { m_unreadNotified = false; }
+
+protected:
+    bool eventFilter(QObject *watched, QEvent *event) override;
+
+private:
+    bool inspect(QObject *watched);
+    bool isUnbuffered() const;
+    bool qtWillStopReading() const;
+    void letQtReadTheError(QSocketNotifier *reader);
+    void watchPause();
+
+    QAbstractSocket *const m_socket;
+    const NativeTransport *const m_transport;
+    const StallGuard *const m_guard;
+    QTimer *const m_pauseTimer;                  //!< runs while Qt does not read
+    std::optional<DeathEvidence> m_evidence;     //!< set once the kernel shows a pending error
+    std::optional<qint64> m_savedReadBufferSize; //!< lifted so that Qt reads the error
+    std::chrono::milliseconds m_watchTick{1000};
+    bool m_unreadNotified = false; //!< Unbuffered: Qt announced data the application has not read
+};

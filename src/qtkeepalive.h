@@ -1,0 +1,55 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+#include "qtkeepalive_global.h"
+
+#include <QtCore/qobjectdefs.h>
+
+/*!
+    \namespace QtKeepAlive
+    \brief The enums shared by KeepAliveSocket and the classes built on the
+    same engine. KeepAliveSocket::DeadPeerReason and
+    KeepAliveSocket::KeepAliveError name the same types.
+*/
+namespace QtKeepAlive {
+Q_NAMESPACE_EXPORT(QTKEEPALIVE_EXPORT)
+
+/*!
+    Why a connection was declared dead. This is the one reference for the
+    reasons; each names the kernel's evidence, the Qt error code
+    errorOccurred() carries (unchanged from Qt) and an errorString() example:
+
+    | DeadPeerReason        | Evidence                      | SocketError           | errorString() (example)                                                          |
+    |-----------------------|-------------------------------|-----------------------|----------------------------------------------------------------------------------|
+    | KeepAliveTimeout      | ETIMEDOUT, probes unanswered  | SocketTimeoutError    | peer did not answer 3 keepalive probes (idle 10 s, interval 2 s)                 |
+    | RetransmissionTimeout | ETIMEDOUT, data unacknowledged| SocketTimeoutError    | peer did not acknowledge sent data within the 16 s user timeout (idle 10 s, interval 2 s) |
+    | ConnectionReset       | ECONNRESET: a RST             | RemoteHostClosedError | connection reset by peer (RST received)                                          |
+    | HostUnreachable       | EHOSTUNREACH                  | NetworkError          | peer host unreachable (ICMP host unreachable until the 16 s user timeout ended the connection) |
+    | NetworkUnreachable    | ENETUNREACH                   | NetworkError          | peer network unreachable (ICMP network unreachable until the 16 s user timeout ended the connection) |
+    | HeartbeatTimeout      | the application heartbeat     | SocketTimeoutError    | peer did not answer the application heartbeat                                    |
+    | OtherError            | any other fatal socket error  | as Qt reports it      | connection failed: <Qt's error string>                                           |
+*/
+enum class DeadPeerReason {
+    None,                  //!< no dead peer seen on this connection
+    KeepAliveTimeout,      //!< an idle peer stopped answering keepalive probes (ETIMEDOUT)
+    RetransmissionTimeout, //!< sent data stayed unacknowledged past the user timeout (ETIMEDOUT)
+    ConnectionReset,       //!< the peer, a middlebox or a rebooted peer sent a RST (ECONNRESET)
+    //! An ICMP host-unreachable error decided it (EHOSTUNREACH, EHOSTDOWN). Only with data
+    //! in flight: Linux ignores ICMP errors quoting a keepalive probe, so an idle peer
+    //! behind such a router is reported as KeepAliveTimeout.
+    HostUnreachable,
+    NetworkUnreachable, //!< as HostUnreachable, for ICMP network unreachable (ENETUNREACH)
+    HeartbeatTimeout,   //!< the application-level heartbeat went unanswered
+    OtherError,         //!< the kernel reported another fatal error; errorString() has it
+};
+Q_ENUM_NS(DeadPeerReason)
+
+//! Outcome of the last attempt to configure keepalive.
+enum class KeepAliveError {
+    NoError,        //!< the options were accepted (and, if connected, applied)
+    InvalidOptions, //!< the options were rejected; nothing changed
+    OptionRefused,  //!< the kernel refused one or more options; see the effective options
+};
+Q_ENUM_NS(KeepAliveError)
+
+} // namespace QtKeepAlive

@@ -1,0 +1,139 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#include "stallguard_p.h"
+
+#include "keepalivelogging_p.h"
+#include "keepaliveplatform_p.h"
+
+#include <QtCore/QTimer>
+
+#include <algorithm>
+#include <climits>
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+StallGuard::StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *parent)
+    : QObject(parent),
+      m_socket(socket),
+      m_transport(transport),
+      m_timer(new QTimer(this))
+{
+    m_timer->setTimerType(Qt::PreciseTimer);
+    connect(m_timer, &QTimer::timeout, this, &StallGuard::watch);
+}
+
+void StallGuard::setUserTimeout(milliseconds userTimeout)
+{
+    m_userTimeout = userTimeout;
+}
+
+bool StallGuard::isWatching() const
+{
+    return m_timer->isActive();
+}
+
+void StallGuard::start()
+{
+    if (m_userTimeout <= 0ms) {
+        // No kernel bound, nothing to defend against.
+        stop();
+        return;
+    }
+    // Never restarted while running: options re-applied again and again
+    // must not keep the first tick from ever coming.
+    if (!m_timer->isActive())
+        m_timer->start(std::clamp(m_userTimeout / 4, milliseconds(50), milliseconds(1000)));
+}
+
+void StallGuard::stop()
+{
+    m_timer->stop();
+    m_stallSince.invalidate();
+    m_bridged = false;
+}
+
+void StallGuard::optionsApplied()
+{
+    if (m_bridged)
+        watch();
+    // Data may already be outstanding (new options mid-stall, an adopted
+    // busy descriptor); the first tick stops the watch if there is none.
+    start();
+}
+
+void StallGuard::watch()
+{
+    // Also while closing: Qt still sends what the application wrote.
+    const qintptr descriptor = m_transport->descriptor();
+    const ConnectionHealth health = KeepAlivePlatform::health(descriptor);
+    if (!health.isValid()) {
+        m_timer->stop();
+        return;
+    }
+    const quint32 notSent = health.notSentBytes.value_or(0);
+    const quint32 unacked = health.unackedSegments.value_or(0);
+    // Two ways a live peer that stops reading stalls our send side, both of
+    // which TCP_USER_TIMEOUT would end (FACTS: 3.5 s with 3000 ms):
+    // - zero window: data queued, nothing in flight; the peer answers window
+    //   probes (every ACK resets tcpi_probes to 0);
+    // - a window shrunk below what is in flight: retransmissions that the
+    //   peer answers with duplicate ACKs (ACK newer than our last send).
+    const bool zeroWindow = unacked == 0 && notSent > 0;
+    const bool backingOff =
+            unacked > 0 && (health.retransmits.value_or(0) > 0 || health.backoff.value_or(0) > 0);
+    if (zeroWindow || backingOff) {
+        const bool answeredNow = zeroWindow
+                ? health.probes.value_or(1) == 0
+                : health.sinceLastAckReceived.value_or(milliseconds::max())
+                        <= health.sinceLastDataSent.value_or(0ms);
+        bridge(health, descriptor, answeredNow);
+        return;
+    }
+    if (m_stallSince.isValid()) {
+        if (m_bridged)
+            restoreUserTimeout();
+        m_stallSince.invalidate();
+        m_bridged = false;
+    }
+    if (unacked == 0 && notSent == 0 && m_socket->bytesToWrite() == 0)
+        m_timer->stop();
+}
+
+void StallGuard::bridge(const ConnectionHealth &health, qintptr descriptor, bool answeredNow)
+{
+    if (!m_stallSince.isValid())
+        m_stallSince.start();
+    const milliseconds tick = m_timer->intervalAsDuration();
+    const milliseconds ackAge = health.sinceLastAckReceived.value_or(milliseconds::max());
+    // The kernel counts the user timeout from the stall's first probe or
+    // retransmission and spaces probes at most the remaining time apart. A
+    // deadline kept a little ahead makes it probe often (so silence shows
+    // quickly) without ever expiring while we keep ticking; the RTO covers a
+    // stall that began before our first look.
+    const milliseconds rto =
+            duration_cast<milliseconds>(health.retransmissionTimeout.value_or(microseconds(1s)));
+    const milliseconds lead = 2 * tick + 1s + rto;
+    // A peer already shown to be alive gets the whole user timeout of
+    // silence, as an idle one does, but never less than the probe spacing
+    // that lead allows (1.3-1.7 s between answers with a 1 s user timeout):
+    // a shorter bound would take a live peer's next answer for silence. A
+    // busy peer that never answered (the plain data-in-flight death) gets no
+    // extension at all.
+    if (answeredNow || (m_bridged && ackAge < std::max(m_userTimeout, lead) + tick)) {
+        const milliseconds extended = milliseconds(m_stallSince.elapsed()) + lead;
+        KeepAlivePlatform::setUserTimeout(descriptor, std::min(extended, milliseconds(INT_MAX)));
+        m_bridged = true;
+    } else if (m_bridged) {
+        // Silent for a whole user timeout: the original bound, counted from
+        // the stall's start, is long past; the kernel gives up at its next probe.
+        restoreUserTimeout();
+    }
+}
+
+void StallGuard::restoreUserTimeout()
+{
+    const qintptr descriptor = m_transport->descriptor();
+    if (descriptor != -1 && !KeepAlivePlatform::setUserTimeout(descriptor, m_userTimeout))
+        qCWarning(lcKeepAlive) << "could not restore the user timeout" << m_userTimeout.count()
+                               << "ms";
+}

@@ -1,0 +1,160 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+//
+// KeepAliveEngine serving a composed socket: a QSslSocket, whose TCP
+// connection belongs to an inner QTcpSocket it creates as a child. Used
+// unencrypted here (no certificates needed): the connection, its descriptor
+// and its notifiers still sit one level deeper than a QTcpSocket's.
+
+#include "keepaliveengine_p.h"
+
+#include "../shared/deadpeerwatch.h"
+
+#include <keepalivetesting.h>
+
+#include <QtNetwork/QSslSocket>
+#include <QtNetwork/QTcpServer>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+using namespace std::chrono_literals;
+using QtKeepAlive::DeadPeerReason;
+
+namespace {
+
+KeepAliveOptions shortOptions()
+{
+    return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
+}
+
+int intOption(qintptr descriptor, int level, int option)
+{
+    int value = -1;
+    socklen_t length = sizeof value;
+    if (::getsockopt(int(descriptor), level, option, &value, &length) != 0)
+        return -1;
+    return value;
+}
+
+// The inner socket that holds the TCP connection, found the way a test may:
+// a QTcpSocket child of the QSslSocket.
+QTcpSocket *innerSocket(QSslSocket &socket)
+{
+    return socket.findChild<QTcpSocket *>(QString(), Qt::FindDirectChildrenOnly);
+}
+
+} // namespace
+
+class tst_Engine : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void optionsOnTheInnerConnection();
+    void deadPeerOfTheInnerConnection_data();
+    void deadPeerOfTheInnerConnection();
+
+private:
+    QSslSocket *connectComposed(QTcpServer &server, KeepAliveEngine *&engine, QTcpSocket *&peer);
+};
+
+void tst_Engine::initTestCase()
+{
+    if (!QSslSocket::supportsSsl() && qEnvironmentVariableIsSet("CI"))
+        QFAIL("Qt's TLS support (QSslSocket) is missing");
+    if (!QSslSocket::supportsSsl())
+        QSKIP("Qt's TLS support (QSslSocket) is missing");
+}
+
+QSslSocket *tst_Engine::connectComposed(QTcpServer &server, KeepAliveEngine *&engine,
+                                        QTcpSocket *&peer)
+{
+    if (!server.listen(QHostAddress::LocalHost, 0))
+        return nullptr;
+    auto *socket = new QSslSocket(&server);
+    engine = new KeepAliveEngine(socket);
+    if (!engine->setOptions(shortOptions()))
+        return nullptr;
+    socket->connectToHost(QHostAddress::LocalHost, server.serverPort());
+    if (!socket->waitForConnected(5000) || !server.waitForNewConnection(5000))
+        return nullptr;
+    peer = server.nextPendingConnection();
+    return socket;
+}
+
+void tst_Engine::optionsOnTheInnerConnection()
+{
+    QTcpServer server;
+    KeepAliveEngine *engine = nullptr;
+    QTcpSocket *peer = nullptr;
+    QSslSocket *socket = connectComposed(server, engine, peer);
+    QVERIFY(socket);
+    QTcpSocket *inner = innerSocket(*socket);
+    QVERIFY(inner);
+    const qintptr descriptor = inner->socketDescriptor();
+    QVERIFY(descriptor != -1);
+    QCOMPARE(engine->error(), QtKeepAlive::KeepAliveError::NoError);
+    QCOMPARE(intOption(descriptor, SOL_SOCKET, SO_KEEPALIVE), 1);
+    QCOMPARE(intOption(descriptor, IPPROTO_TCP, TCP_KEEPIDLE), 1);
+    QCOMPARE(intOption(descriptor, IPPROTO_TCP, TCP_KEEPCNT), 2);
+    QCOMPARE(intOption(descriptor, IPPROTO_TCP, TCP_USER_TIMEOUT), 3000);
+    QCOMPARE(engine->effectiveOptions().probeCount(), 2);
+    QCOMPARE(engine->health().state, ConnectionHealth::TcpState::Established);
+
+    // Changed while connected: on the same inner connection.
+    QVERIFY(engine->setOptions(shortOptions().setProbeCount(5)));
+    QCOMPARE(intOption(descriptor, IPPROTO_TCP, TCP_KEEPCNT), 5);
+}
+
+void tst_Engine::deadPeerOfTheInnerConnection_data()
+{
+    QTest::addColumn<bool>("silent");
+    QTest::newRow("silent peer") << true;
+    QTest::newRow("reset") << false;
+}
+
+// The death happens on the inner connection; the engine's inspection of the
+// inner notifiers classifies it and reports it once, before the outer
+// socket's disconnected(), with the bytes the peer sent before still there.
+void tst_Engine::deadPeerOfTheInnerConnection()
+{
+    QFETCH(bool, silent);
+    QTcpServer server;
+    KeepAliveEngine *engine = nullptr;
+    QTcpSocket *peer = nullptr;
+    QSslSocket *socket = connectComposed(server, engine, peer);
+    QVERIFY(socket);
+    QSignalSpy deaths(engine, &KeepAliveEngine::deadPeer);
+    QStringList events;
+    QByteArray readAtDisconnected;
+    connect(engine, &KeepAliveEngine::deadPeer, this, [&] { events << QStringLiteral("deadPeer"); });
+    connect(socket, &QAbstractSocket::disconnected, this, [&] {
+        events << QStringLiteral("disconnected");
+        readAtDisconnected = socket->readAll();
+    });
+    const QByteArray payload = DeadPeerTest::peerPayload();
+    peer->write(payload);
+    QVERIFY(peer->waitForBytesWritten(5000));
+    QTRY_COMPARE_WITH_TIMEOUT(socket->bytesAvailable(), qint64(payload.size()), 5000);
+    QTest::qWait(100);
+    QElapsedTimer clock;
+    clock.start();
+    QVERIFY(silent ? QtKeepAliveTesting::silence(peer) : QtKeepAliveTesting::resetConnection(peer));
+    QTRY_COMPARE_WITH_TIMEOUT(events.size(), 2, 10000);
+    qInfo() << "composed socket: deadPeer after" << clock.elapsed() << "ms";
+    QCOMPARE(events, QStringList({QStringLiteral("deadPeer"), QStringLiteral("disconnected")}));
+    QCOMPARE(deaths.at(0).at(0).value<DeadPeerReason>(),
+             silent ? DeadPeerReason::KeepAliveTimeout : DeadPeerReason::ConnectionReset);
+    QCOMPARE(engine->deadPeerReason(), deaths.at(0).at(0).value<DeadPeerReason>());
+    QCOMPARE(readAtDisconnected, payload);
+    QCOMPARE(engine->health().state, ConnectionHealth::TcpState::Closed);
+    QTest::qWait(300);
+    QCOMPARE(deaths.count(), 1);
+}
+
+QTEST_MAIN(tst_Engine)
+#include "tst_engine.moc"
