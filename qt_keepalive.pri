@@ -19,6 +19,8 @@ DEPENDPATH += $$PWD/src
 HEADERS += \
     $$PWD/src/qtkeepalive_global.h \
     $$PWD/src/keepaliveoptions.h \
+    $$PWD/src/effectivekeepaliveoptions.h \
+    $$PWD/src/keepaliveformat_p.h \
     $$PWD/src/keepalivesocket.h \
     $$PWD/src/connectionhealth.h \
     $$PWD/src/qtkeepalive.h \
@@ -32,6 +34,7 @@ HEADERS += \
 
 SOURCES += \
     $$PWD/src/keepaliveoptions.cpp \
+    $$PWD/src/effectivekeepaliveoptions.cpp \
     $$PWD/src/keepalivesocket.cpp \
     $$PWD/src/keepaliveengine.cpp \
     $$PWD/src/deathclassification.cpp \

@@ -35,7 +35,6 @@ KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
       m_guard(new StallGuard(socket, &m_transport, this)),
       m_inspector(new NotifierInspector(socket, &m_transport, m_guard, this))
 {
-    KeepAliveOptionsAccess::setKnownFields(m_lastEffective, {});
     m_guard->setUserTimeout(m_options.userTimeout());
     m_inspector->unbufferedDeathFound = [this](qintptr descriptor) {
         takeUnbufferedDeath(descriptor);
@@ -60,10 +59,7 @@ bool KeepAliveEngine::isUnbuffered() const
 
 bool KeepAliveEngine::setOptions(const KeepAliveOptions &options)
 {
-    QString problem = options.validationError();
-    if (problem.isEmpty() && options.knownFields() != KeepAliveOptions().knownFields())
-        problem = QStringLiteral(
-                "options with unknown fields (as read back from a socket) cannot be applied");
+    const QString problem = options.validationError();
     if (!problem.isEmpty()) {
         setError(KeepAliveError::InvalidOptions,
                  QStringLiteral("invalid keepalive options: %1").arg(problem));
@@ -92,14 +88,12 @@ void KeepAliveEngine::setError(KeepAliveError error, const QString &message)
     }
 }
 
-KeepAliveOptions KeepAliveEngine::effectiveOptions() const
+EffectiveKeepAliveOptions KeepAliveEngine::effectiveOptions() const
 {
     const qintptr descriptor = m_transport.descriptor();
     if (descriptor != -1)
         return KeepAlivePlatform::readBack(descriptor);
-    KeepAliveOptions none;
-    KeepAliveOptionsAccess::setKnownFields(none, {});
-    return none;
+    return {};
 }
 
 ConnectionHealth KeepAliveEngine::health() const
@@ -154,7 +148,7 @@ void KeepAliveEngine::applyOptions()
                  QStringLiteral("the kernel refused keepalive options: %1").arg(result.message));
     else
         setError(KeepAliveError::NoError, QString());
-    const KeepAliveOptions effective = KeepAlivePlatform::readBack(descriptor);
+    const EffectiveKeepAliveOptions effective = KeepAlivePlatform::readBack(descriptor);
     qCDebug(lcKeepAlive) << "applied" << m_options << "kernel holds" << effective;
     if (effective != m_lastEffective) {
         m_lastEffective = effective;
@@ -322,8 +316,8 @@ void KeepAliveEngine::onDisconnected()
     m_inspector->reset();
     m_guard->stop();
     // Without a connection nothing is known (see effectiveOptions()).
-    if (m_lastEffective.knownFields()) {
-        KeepAliveOptionsAccess::setKnownFields(m_lastEffective, {});
+    if (!m_lastEffective.isEmpty()) {
+        m_lastEffective = {};
         Q_EMIT effectiveOptionsChanged(m_lastEffective);
     }
 }

@@ -6,6 +6,7 @@
 
 #include "connectionhealth.h"
 #include "deathclassification_p.h"
+#include "effectivekeepaliveoptions.h"
 #include "keepaliveoptions.h"
 #include "nativetransport_p.h"
 #include "qtkeepalive.h"
@@ -44,7 +45,7 @@ public:
 
     bool setOptions(const KeepAliveOptions &options);
     const KeepAliveOptions &options() const { return m_options; }
-    KeepAliveOptions effectiveOptions() const;
+    EffectiveKeepAliveOptions effectiveOptions() const;
     QtKeepAlive::KeepAliveError error() const { return m_error; }
     QString errorString() const { return m_errorString; }
     QtKeepAlive::DeadPeerReason deadPeerReason() const { return m_reason; }
@@ -72,7 +73,7 @@ public:
 
 Q_SIGNALS:
     void optionsChanged(const KeepAliveOptions &options);
-    void effectiveOptionsChanged(const KeepAliveOptions &effective);
+    void effectiveOptionsChanged(const EffectiveKeepAliveOptions &effective);
     void errorChanged(QtKeepAlive::KeepAliveError error);
     void errorOccurred(QtKeepAlive::KeepAliveError error);
     void deadPeerReasonChanged(QtKeepAlive::DeadPeerReason reason);
@@ -95,8 +96,9 @@ private:
     NativeTransport m_transport; //!< the current connection's native TCP connection
     StallGuard *const m_guard;
     NotifierInspector *const m_inspector;
-    KeepAliveOptions m_options;       //!< asked for; applied to every connection
-    KeepAliveOptions m_lastEffective; //!< last read-back announced by effectiveOptionsChanged()
+    KeepAliveOptions m_options; //!< asked for; applied to every connection
+    EffectiveKeepAliveOptions
+            m_lastEffective; //!< last read-back announced by effectiveOptionsChanged()
     QtKeepAlive::KeepAliveError m_error = QtKeepAlive::KeepAliveError::NoError;
     QString m_errorString;
     QtKeepAlive::DeadPeerReason m_reason = QtKeepAlive::DeadPeerReason::None;

@@ -1,6 +1,7 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 #include "keepaliveoptions.h"
 
+#include "keepaliveformat_p.h"
 #include "keepaliveplatform_p.h"
 
 #include <QtCore/QDebug>
@@ -12,17 +13,6 @@ using namespace std::chrono;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr auto AllFields = KeepAliveOptions::Fields(KeepAliveOptions::Field::Enabled)
-        | KeepAliveOptions::Field::Idle | KeepAliveOptions::Field::Interval
-        | KeepAliveOptions::Field::ProbeCount | KeepAliveOptions::Field::UserTimeout;
-
-QString formatDuration(milliseconds value)
-{
-    if (value.count() != 0 && value.count() % 1000 == 0)
-        return QStringLiteral("%1 s").arg(value.count() / 1000);
-    return QStringLiteral("%1 ms").arg(value.count());
-}
 
 QString rangeError(const QString &field, const QString &value, const QString &minimum,
                    const QString &maximum, const QString &note = QString())
@@ -85,7 +75,6 @@ KeepAliveOptions::KeepAliveOptions()
       m_userTimeout(0ms),
       m_probeCount(3),
       m_userTimeoutMode(UserTimeoutMode::Automatic),
-      m_known(AllFields),
       m_enabled(true)
 {
 }
@@ -109,7 +98,7 @@ KeepAliveOptions &KeepAliveOptions::setIdle(milliseconds idle)
 
 milliseconds KeepAliveOptions::idle() const
 {
-    return isKnown(Field::Idle) ? m_idle : -1ms;
+    return m_idle;
 }
 
 KeepAliveOptions &KeepAliveOptions::setInterval(milliseconds interval)
@@ -120,7 +109,7 @@ KeepAliveOptions &KeepAliveOptions::setInterval(milliseconds interval)
 
 milliseconds KeepAliveOptions::interval() const
 {
-    return isKnown(Field::Interval) ? m_interval : -1ms;
+    return m_interval;
 }
 
 KeepAliveOptions &KeepAliveOptions::setProbeCount(int count)
@@ -131,7 +120,7 @@ KeepAliveOptions &KeepAliveOptions::setProbeCount(int count)
 
 int KeepAliveOptions::probeCount() const
 {
-    return isKnown(Field::ProbeCount) ? m_probeCount : -1;
+    return m_probeCount;
 }
 
 KeepAliveOptions &KeepAliveOptions::setUserTimeout(milliseconds timeout)
@@ -154,8 +143,6 @@ KeepAliveOptions::UserTimeoutMode KeepAliveOptions::userTimeoutMode() const
 
 milliseconds KeepAliveOptions::userTimeout() const
 {
-    if (!isKnown(Field::UserTimeout))
-        return -1ms;
     switch (m_userTimeoutMode) {
     case UserTimeoutMode::Explicit:
         return m_userTimeout;
@@ -176,7 +163,7 @@ milliseconds KeepAliveOptions::userTimeout() const
 milliseconds KeepAliveOptions::detectionBound() const
 {
     // Options that fail validation are never applied, so they bound nothing.
-    if (!m_enabled || m_known != AllFields || !isValid())
+    if (!m_enabled || !isValid())
         return milliseconds::max();
     const auto &limits = KeepAlivePlatform::limits();
     const milliseconds userTimeout =
@@ -201,16 +188,6 @@ milliseconds KeepAliveOptions::detectionBound() const
     const milliseconds byUserTimeout = saturatingAdd(idle, saturatingMultiply(interval, ticks));
     // Busy: unacknowledged data is bounded by the user timeout itself.
     return std::max({byCount, byUserTimeout, userTimeout});
-}
-
-KeepAliveOptions::Fields KeepAliveOptions::knownFields() const
-{
-    return m_known;
-}
-
-bool KeepAliveOptions::isKnown(Field field) const
-{
-    return m_known.testFlag(field);
 }
 
 QString KeepAliveOptions::validationError() const
@@ -258,9 +235,8 @@ KeepAliveOptions::Fields KeepAliveOptions::readableFields()
 
 bool operator==(const KeepAliveOptions &a, const KeepAliveOptions &b)
 {
-    return a.m_known == b.m_known && a.isEnabled() == b.isEnabled() && a.idle() == b.idle()
-            && a.interval() == b.interval() && a.probeCount() == b.probeCount()
-            && a.userTimeoutMode() == b.userTimeoutMode()
+    return a.isEnabled() == b.isEnabled() && a.idle() == b.idle() && a.interval() == b.interval()
+            && a.probeCount() == b.probeCount() && a.userTimeoutMode() == b.userTimeoutMode()
             && a.userTimeout() == b.userTimeout()
             // The explicit value comes back with setUserTimeoutMode(Explicit).
             && a.m_userTimeout == b.m_userTimeout;
@@ -269,33 +245,21 @@ bool operator==(const KeepAliveOptions &a, const KeepAliveOptions &b)
 QDebug operator<<(QDebug debug, const KeepAliveOptions &options)
 {
     const QDebugStateSaver saver(debug);
-    debug.nospace().noquote() << "KeepAliveOptions(";
-    auto field = [&](KeepAliveOptions::Field f, const QString &text) {
-        return options.isKnown(f) ? text : QStringLiteral("unknown");
-    };
-    debug << (options.isKnown(KeepAliveOptions::Field::Enabled)
-                      ? (options.isEnabled() ? "enabled" : "disabled")
-                      : "enabled unknown")
-          << ", idle " << field(KeepAliveOptions::Field::Idle, formatDuration(options.idle()))
-          << ", interval "
-          << field(KeepAliveOptions::Field::Interval, formatDuration(options.interval()))
-          << ", probes "
-          << field(KeepAliveOptions::Field::ProbeCount, QString::number(options.probeCount()))
-          << ", user timeout ";
-    if (!options.isKnown(KeepAliveOptions::Field::UserTimeout)) {
-        debug << "unknown";
-    } else {
-        switch (options.userTimeoutMode()) {
-        case KeepAliveOptions::UserTimeoutMode::Automatic:
-            debug << "automatic " << formatDuration(options.userTimeout());
-            break;
-        case KeepAliveOptions::UserTimeoutMode::Explicit:
-            debug << formatDuration(options.userTimeout());
-            break;
-        case KeepAliveOptions::UserTimeoutMode::Off:
-            debug << "off";
-            break;
-        }
+    debug.nospace().noquote() << "KeepAliveOptions("
+                              << (options.isEnabled() ? "enabled" : "disabled") << ", idle "
+                              << formatDuration(options.idle()) << ", interval "
+                              << formatDuration(options.interval()) << ", probes "
+                              << options.probeCount() << ", user timeout ";
+    switch (options.userTimeoutMode()) {
+    case KeepAliveOptions::UserTimeoutMode::Automatic:
+        debug << "automatic " << formatDuration(options.userTimeout());
+        break;
+    case KeepAliveOptions::UserTimeoutMode::Explicit:
+        debug << formatDuration(options.userTimeout());
+        break;
+    case KeepAliveOptions::UserTimeoutMode::Off:
+        debug << "off";
+        break;
     }
     debug << ')';
     return debug;

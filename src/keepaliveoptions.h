@@ -38,9 +38,8 @@ QT_END_NAMESPACE
     retransmission bound on Windows and macOS), sub-second values are rounded
     \e up, never truncated to zero: 1500 ms becomes 2 s.
 
-    Options read back from the kernel (KeepAliveSocket::effectiveKeepAliveOptions())
-    may have fields the platform cannot report; those are absent from
-    knownFields() and their getters return -1.
+    A request only: what the kernel holds is read back as an
+    EffectiveKeepAliveOptions (KeepAliveSocket::effectiveKeepAliveOptions()).
 */
 class QTKEEPALIVE_EXPORT KeepAliveOptions
 {
@@ -54,7 +53,7 @@ public:
     };
     Q_ENUM(UserTimeoutMode)
 
-    //! The individual settings, for knownFields() and KeepAliveOptions::supportedFields().
+    //! The individual settings, for supportedFields() and EffectiveKeepAliveOptions::knownFields().
     enum class Field {
         Enabled = 0x01,
         Idle = 0x02,
@@ -65,7 +64,7 @@ public:
     Q_DECLARE_FLAGS(Fields, Field)
     Q_FLAG(Fields)
 
-    //! Constructs the default options (see class description); all fields known.
+    //! Constructs the default options (see class description).
     KeepAliveOptions();
 
     KeepAliveOptions &setEnabled(bool enabled);
@@ -115,10 +114,6 @@ public:
     */
     std::chrono::milliseconds detectionBound() const;
 
-    //! Fields holding a value. Always all fields for options built by the caller.
-    Fields knownFields() const;
-    bool isKnown(Field field) const;
-
     /*!
         Returns an empty string when the options can be applied on the running
         platform, otherwise a message naming the field, the value and the
@@ -139,13 +134,11 @@ public:
     }
 
 private:
-    friend struct KeepAliveOptionsAccess; // lets the platform layer mark fields unknown
     std::chrono::milliseconds m_idle;
     std::chrono::milliseconds m_interval;
     std::chrono::milliseconds m_userTimeout;
     int m_probeCount;
     UserTimeoutMode m_userTimeoutMode;
-    Fields m_known;
     bool m_enabled;
 };
 

@@ -195,37 +195,27 @@ ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)
     return result;
 }
 
-KeepAliveOptions readBack(qintptr descriptor)
+EffectiveKeepAliveOptions readBack(qintptr descriptor)
 {
-    KeepAliveOptions options;
-    KeepAliveOptions::Fields known;
+    EffectiveKeepAliveOptions options;
     int value = 0;
     if (Posix::getInt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &value)) {
-        options.setEnabled(value != 0);
-        known |= Field::Enabled;
+        options.enabled = value != 0;
     }
     if (Posix::getInt(descriptor, IPPROTO_TCP, IdleOption, &value)) {
-        options.setIdle(std::chrono::seconds(value));
-        known |= Field::Idle;
+        options.idle = std::chrono::seconds(value);
     }
     if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_KEEPINTVL, &value)) {
-        options.setInterval(std::chrono::seconds(value));
-        known |= Field::Interval;
+        options.interval = std::chrono::seconds(value);
     }
     if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_KEEPCNT, &value)) {
-        options.setProbeCount(value);
-        known |= Field::ProbeCount;
+        options.probeCount = int(value);
     }
 #if defined(Q_OS_DARWIN)
     if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_RXT_CONNDROPTIME, &value)) {
-        if (value > 0)
-            options.setUserTimeout(std::chrono::seconds(value));
-        else
-            options.setUserTimeoutMode(KeepAliveOptions::UserTimeoutMode::Off);
-        known |= Field::UserTimeout;
+        options.userTimeout = std::chrono::seconds(std::max(value, 0)); // 0: off
     }
 #endif
-    KeepAliveOptionsAccess::setKnownFields(options, known);
     return options;
 }
 

@@ -5,6 +5,7 @@
 
 #include <QtCore/QStringList>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 
@@ -113,35 +114,25 @@ ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)
     return result;
 }
 
-KeepAliveOptions readBack(qintptr descriptor)
+EffectiveKeepAliveOptions readBack(qintptr descriptor)
 {
-    KeepAliveOptions options;
-    KeepAliveOptions::Fields known;
+    EffectiveKeepAliveOptions options;
     int value = 0;
     if (Posix::getInt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &value)) {
-        options.setEnabled(value != 0);
-        known |= KeepAliveOptions::Field::Enabled;
+        options.enabled = value != 0;
     }
     if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_KEEPIDLE, &value)) {
-        options.setIdle(std::chrono::seconds(value));
-        known |= KeepAliveOptions::Field::Idle;
+        options.idle = std::chrono::seconds(value);
     }
     if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_KEEPINTVL, &value)) {
-        options.setInterval(std::chrono::seconds(value));
-        known |= KeepAliveOptions::Field::Interval;
+        options.interval = std::chrono::seconds(value);
     }
     if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_KEEPCNT, &value)) {
-        options.setProbeCount(value);
-        known |= KeepAliveOptions::Field::ProbeCount;
+        options.probeCount = int(value);
     }
     if (Posix::getInt(descriptor, IPPROTO_TCP, TCP_USER_TIMEOUT, &value)) {
-        if (value > 0)
-            options.setUserTimeout(milliseconds(value));
-        else
-            options.setUserTimeoutMode(KeepAliveOptions::UserTimeoutMode::Off);
-        known |= KeepAliveOptions::Field::UserTimeout;
+        options.userTimeout = milliseconds(std::max(value, 0)); // 0: off
     }
-    KeepAliveOptionsAccess::setKnownFields(options, known);
     return options;
 }
 

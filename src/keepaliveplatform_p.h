@@ -7,6 +7,7 @@
 // chosen by the build system. Nothing here is installed.
 
 #include "connectionhealth.h"
+#include "effectivekeepaliveoptions.h"
 #include "keepaliveoptions.h"
 
 #include <QtCore/QString>
@@ -57,7 +58,7 @@ struct ApplyResult
 ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options);
 
 //! Reads back what the kernel holds; fields the platform cannot read are unknown.
-KeepAliveOptions readBack(qintptr descriptor);
+EffectiveKeepAliveOptions readBack(qintptr descriptor);
 
 //! Sets only the retransmission bound (0 = off); used by the slow-reader guard. False if refused.
 bool setUserTimeout(qintptr descriptor, std::chrono::milliseconds timeout);
@@ -106,12 +107,3 @@ OsError takePendingError(qintptr descriptor);
 ConnectionHealth health(qintptr descriptor);
 
 } // namespace KeepAlivePlatform
-
-//! Gives the platform layer write access to a KeepAliveOptions' known-field set.
-struct KeepAliveOptionsAccess
-{
-    static void setKnownFields(KeepAliveOptions &options, KeepAliveOptions::Fields known)
-    {
-        options.m_known = known;
-    }
-};

@@ -304,40 +304,32 @@ ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)
     return result;
 }
 
-KeepAliveOptions readBack(qintptr descriptor)
+EffectiveKeepAliveOptions readBack(qintptr descriptor)
 {
-    KeepAliveOptions options;
-    KeepAliveOptions::Fields known;
+    EffectiveKeepAliveOptions options;
     DWORD value = 0;
     if (getDword(descriptor, SOL_SOCKET, SO_KEEPALIVE, &value)) {
-        options.setEnabled(value != 0);
-        known |= Field::Enabled;
+        options.enabled = value != 0;
     }
     // Values set with SIO_KEEPALIVE_VALS cannot be read back: unknown then.
     if (support().perSocketOptions) {
         if (getDword(descriptor, IPPROTO_TCP, TCP_KEEPIDLE, &value)) {
-            options.setIdle(std::chrono::seconds(value));
-            known |= Field::Idle;
+            options.idle = std::chrono::seconds(value);
         }
         if (getDword(descriptor, IPPROTO_TCP, TCP_KEEPINTVL, &value)) {
-            options.setInterval(std::chrono::seconds(value));
-            known |= Field::Interval;
+            options.interval = std::chrono::seconds(value);
         }
         if (getDword(descriptor, IPPROTO_TCP, TCP_KEEPCNT, &value)) {
-            options.setProbeCount(int(std::min<DWORD>(value, INT_MAX)));
-            known |= Field::ProbeCount;
+            options.probeCount = int(std::min<DWORD>(value, INT_MAX));
         }
     }
     if (getDword(descriptor, IPPROTO_TCP, TCP_MAXRT, &value)) {
         // The fresh-socket value is the system's own policy; 0xFFFFFFFF (-1)
         // retransmits forever. Neither is a bound this library set.
-        if ((support().maxRtReadable && value == support().defaultMaxRt) || value == MAXDWORD)
-            options.setUserTimeoutMode(KeepAliveOptions::UserTimeoutMode::Off);
-        else
-            options.setUserTimeout(std::chrono::seconds(value));
-        known |= Field::UserTimeout;
+        const bool off =
+                (support().maxRtReadable && value == support().defaultMaxRt) || value == MAXDWORD;
+        options.userTimeout = off ? milliseconds(0) : milliseconds(std::chrono::seconds(value));
     }
-    KeepAliveOptionsAccess::setKnownFields(options, known);
     return options;
 }
 

@@ -39,7 +39,7 @@ KeepAliveOptions KeepAliveSocket::keepAliveOptions() const
     return d->options();
 }
 
-KeepAliveOptions KeepAliveSocket::effectiveKeepAliveOptions() const
+EffectiveKeepAliveOptions KeepAliveSocket::effectiveKeepAliveOptions() const
 {
     return d->effectiveOptions();
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "connectionhealth.h"
+#include "effectivekeepaliveoptions.h"
 #include "keepaliveoptions.h"
 #include "qtkeepalive.h"
 #include "qtkeepalive_global.h"
@@ -78,8 +79,8 @@ class QTKEEPALIVE_EXPORT KeepAliveSocket : public QTcpSocket
     Q_PROPERTY(KeepAliveOptions keepAliveOptions READ keepAliveOptions WRITE setKeepAliveOptions
                        NOTIFY keepAliveOptionsChanged)
     //! The options the kernel holds, as last applied and read back.
-    Q_PROPERTY(KeepAliveOptions effectiveKeepAliveOptions READ effectiveKeepAliveOptions NOTIFY
-                       effectiveKeepAliveOptionsChanged)
+    Q_PROPERTY(EffectiveKeepAliveOptions effectiveKeepAliveOptions READ effectiveKeepAliveOptions
+                       NOTIFY effectiveKeepAliveOptionsChanged)
     //! The outcome of the last configuration attempt.
     Q_PROPERTY(QtKeepAlive::KeepAliveError keepAliveError READ keepAliveError NOTIFY
                        keepAliveErrorChanged)
@@ -111,10 +112,10 @@ public:
     /*!
         What the kernel holds for this connection, read back with
         \c getsockopt(). Fields the platform cannot read back are unknown
-        (see KeepAliveOptions::knownFields()). Without a connection no field
+        (empty std::optional fields). Without a connection no field
         is known.
     */
-    KeepAliveOptions effectiveKeepAliveOptions() const;
+    EffectiveKeepAliveOptions effectiveKeepAliveOptions() const;
 
     KeepAliveError keepAliveError() const;
     //! Human-readable description of keepAliveError(); empty for NoError.
@@ -176,7 +177,7 @@ Q_SIGNALS:
         applied to a connection and read back with a different result, and
         when the connection ends (no field is known then).
     */
-    void effectiveKeepAliveOptionsChanged(const KeepAliveOptions &effective);
+    void effectiveKeepAliveOptionsChanged(const EffectiveKeepAliveOptions &effective);
     //! Emitted when keepAliveError() changes, back to NoError included.
     void keepAliveErrorChanged(QtKeepAlive::KeepAliveError error);
     //! Emitted when options are rejected or refused by the kernel (every time, even if unchanged).

@@ -271,7 +271,7 @@ void tst_DeadPeer::silentIdlePeer()
     QVERIFY(client.setKeepAliveOptions(shortOptions()));
     QTcpSocket *peer = connectPeer(*m_server, client);
     QVERIFY(peer);
-    QCOMPARE(client.effectiveKeepAliveOptions().userTimeout(), 3000ms);
+    QCOMPARE(client.effectiveKeepAliveOptions().userTimeout, 3000ms);
     Watch watch(&client);
 
     // The clock starts at the last traffic: the peer's bytes. The peer falls
@@ -539,7 +539,7 @@ void tst_DeadPeer::slowReaderIsNotDead()
     QTcpSocket *peer = startSlowReader(*m_server, client);
     QVERIFY(peer);
     // The automatic user timeout (3 s) that, left alone, kills a slow reader.
-    QCOMPARE(client.effectiveKeepAliveOptions().userTimeout(), 3000ms);
+    QCOMPARE(client.effectiveKeepAliveOptions().userTimeout, 3000ms);
     Watch watch(&client);
     QVERIFY(deliverPeerPayload(peer, client));
 
@@ -586,8 +586,8 @@ void tst_DeadPeer::slowReaderIsNotDead()
         const ConnectionHealth health = client.connectionHealth();
         longestAckAge =
                 std::max<qint64>(longestAckAge, health.sinceLastAckReceived.value_or(0ms).count());
-        largestUserTimeout =
-                std::max(largestUserTimeout, client.effectiveKeepAliveOptions().userTimeout());
+        largestUserTimeout = std::max(largestUserTimeout,
+                                      client.effectiveKeepAliveOptions().userTimeout.value_or(0ms));
     }
     const ConnectionHealth held = client.connectionHealth();
     QCOMPARE(held.state, ConnectionHealth::TcpState::Established);
@@ -669,7 +669,7 @@ void tst_DeadPeer::pausingReaderSurvivesShortUserTimeout()
             KeepAliveOptions(shortOptions()).setUserTimeout(userTimeout)));
     QTcpSocket *peer = startSlowReader(*m_server, client);
     QVERIFY(peer);
-    QCOMPARE(client.effectiveKeepAliveOptions().userTimeout(), userTimeout);
+    QCOMPARE(client.effectiveKeepAliveOptions().userTimeout, userTimeout);
     Watch watch(&client);
     QVERIFY(deliverPeerPayload(peer, client));
 
@@ -705,8 +705,8 @@ void tst_DeadPeer::pausingReaderSurvivesShortUserTimeout()
         const ConnectionHealth health = client.connectionHealth();
         longestAckAge =
                 std::max<qint64>(longestAckAge, health.sinceLastAckReceived.value_or(0ms).count());
-        largestUserTimeout =
-                std::max(largestUserTimeout, client.effectiveKeepAliveOptions().userTimeout());
+        largestUserTimeout = std::max(largestUserTimeout,
+                                      client.effectiveKeepAliveOptions().userTimeout.value_or(0ms));
     }
     const qint64 pausedFor = pause.elapsed();
 
@@ -963,8 +963,8 @@ void tst_DeadPeer::reasonKeptAfterDisconnect()
     {
         QTcpSocket *peer = connectPeer(*m_server, client);
         QVERIFY(peer);
-        QCOMPARE(client.effectiveKeepAliveOptions().idle(), 1000ms);
-        QCOMPARE(client.effectiveKeepAliveOptions().userTimeout(), 3000ms);
+        QCOMPARE(client.effectiveKeepAliveOptions().idle, 1000ms);
+        QCOMPARE(client.effectiveKeepAliveOptions().userTimeout, 3000ms);
         Watch watch(&client);
         watch.clock.start();
         QVERIFY(deliverPeerPayload(peer, client));

@@ -467,7 +467,7 @@ void tst_DeadPeerNetns::connectThroughRouter()
     // 10.213.1.2 exists in the client namespace only.
     QCOMPARE(m_client->localAddress(), QHostAddress(str(ClientLink.address)));
     QCOMPARE(m_peer->peerAddress(), QHostAddress(str(ClientLink.address)));
-    QCOMPARE(m_client->effectiveKeepAliveOptions().userTimeout(), 4000ms);
+    QCOMPARE(m_client->effectiveKeepAliveOptions().userTimeout, 4000ms);
 
     const QByteArray request("request from the client");
     QCOMPARE(m_client->write(request), qint64(request.size()));

@@ -102,7 +102,7 @@ void tst_Engine::optionsOnTheInnerConnection()
     QCOMPARE(intOption(descriptor, IPPROTO_TCP, TCP_KEEPIDLE), 1);
     QCOMPARE(intOption(descriptor, IPPROTO_TCP, TCP_KEEPCNT), 2);
     QCOMPARE(intOption(descriptor, IPPROTO_TCP, TCP_USER_TIMEOUT), 3000);
-    QCOMPARE(engine->effectiveOptions().probeCount(), 2);
+    QCOMPARE(engine->effectiveOptions().probeCount, 2);
     QCOMPARE(engine->health().state, ConnectionHealth::TcpState::Established);
 
     // Changed while connected: on the same inner connection.

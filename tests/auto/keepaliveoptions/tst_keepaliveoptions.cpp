@@ -5,6 +5,7 @@
 // the Linux limits (TCP_KEEPIDLE/TCP_KEEPINTVL 1..32767 s, TCP_KEEPCNT 1..127,
 // TCP_USER_TIMEOUT from the library's 1 s minimum to INT_MAX ms).
 
+#include <EffectiveKeepAliveOptions>
 #include <KeepAliveOptions>
 #include <KeepAliveSocket>
 
@@ -63,19 +64,13 @@ QString automaticRange(const QString &value)
             .arg(value);
 }
 
-QString debugText(const KeepAliveOptions &options)
+template<typename Options>
+QString debugText(const Options &options)
 {
     QString text;
     // nospace(): QDebug's own separator after the last item is not part of the output.
     QDebug(&text).nospace() << options;
     return text;
-}
-
-KeepAliveOptions unknownOptions()
-{
-    // The only public way to get options with unknown fields: the read-back of
-    // a socket without a connection.
-    return KeepAliveSocket().effectiveKeepAliveOptions();
 }
 
 } // namespace
@@ -107,7 +102,7 @@ private Q_SLOTS:
     void extremeValuesAreWellDefined_data();
     void extremeValuesAreWellDefined();
     void randomValuesAreWellDefined();
-    void unknownFields();
+    void effectiveOptions();
     void platformFields();
     void enumNames();
 };
@@ -122,7 +117,6 @@ void tst_KeepAliveOptions::defaults()
     QCOMPARE(options.userTimeoutMode(), Mode::Automatic);
     QCOMPARE(options.userTimeout(), 90s);
     QCOMPARE(options.detectionBound(), 90s);
-    QCOMPARE(options.knownFields(), allFields);
     QVERIFY(options.isValid());
     QCOMPARE(options.validationError(), QString());
 }
@@ -227,8 +221,6 @@ void tst_KeepAliveOptions::compare_data()
             << KeepAliveOptions(base).setEnabled(false).setUserTimeoutMode(Mode::Off) << false;
     QTest::newRow("off == off") << KeepAliveOptions(base).setUserTimeoutMode(Mode::Off)
                                 << KeepAliveOptions(base).setUserTimeoutMode(Mode::Off) << true;
-    QTest::newRow("known vs unknown fields") << KeepAliveOptions() << unknownOptions() << false;
-    QTest::newRow("unknown == unknown") << unknownOptions() << unknownOptions() << true;
 }
 
 void tst_KeepAliveOptions::compare()
@@ -318,10 +310,6 @@ void tst_KeepAliveOptions::debugOutput_data()
     QTest::newRow("disabled") << KeepAliveOptions().setEnabled(false)
                               << QStringLiteral("KeepAliveOptions(disabled, idle 60 s, interval "
                                                 "10 s, probes 3, user timeout automatic 0 ms)");
-    QTest::newRow("unknown") << unknownOptions()
-                             << QStringLiteral("KeepAliveOptions(enabled unknown, idle unknown, "
-                                               "interval unknown, probes unknown, user timeout "
-                                               "unknown)");
 }
 
 void tst_KeepAliveOptions::debugOutput()
@@ -436,7 +424,6 @@ void tst_KeepAliveOptions::detectionBound_data()
     QTest::newRow("disabled") << KeepAliveOptions(base).setEnabled(false) << none;
     QTest::newRow("disabled, explicit user timeout")
             << KeepAliveOptions(base).setEnabled(false).setUserTimeout(5s) << none;
-    QTest::newRow("unknown fields") << unknownOptions() << none;
 }
 
 void tst_KeepAliveOptions::detectionBound()
@@ -735,10 +722,9 @@ Mode randomMode(QRandomGenerator &random)
     return modes[random.bounded(quint32(std::size(modes)))];
 }
 
-KeepAliveOptions randomOptions(QRandomGenerator &random, const KeepAliveOptions &unknown)
+KeepAliveOptions randomOptions(QRandomGenerator &random)
 {
-    // Unknown fields (a read-back) go through the same getters.
-    KeepAliveOptions options = random.bounded(8) == 0 ? unknown : KeepAliveOptions();
+    KeepAliveOptions options;
     options.setEnabled(random.bounded(2) == 0)
             .setIdle(extremeDuration(random))
             .setInterval(extremeDuration(random))
@@ -759,13 +745,12 @@ void tst_KeepAliveOptions::randomValuesAreWellDefined()
     constexpr quint32 seed = 20240611;
     constexpr int iterations = 20000;
     QRandomGenerator random(seed);
-    const KeepAliveOptions unknown = unknownOptions();
     const milliseconds max = milliseconds::max();
     int bounds = 0; // valid options with a finite bound: the arithmetic ran
 
     for (int i = 0; i < iterations; ++i) {
-        const KeepAliveOptions a = randomOptions(random, unknown);
-        const KeepAliveOptions b = randomOptions(random, unknown);
+        const KeepAliveOptions a = randomOptions(random);
+        const KeepAliveOptions b = randomOptions(random);
         const QString where =
                 QStringLiteral("seed %1, iteration %2: %3").arg(seed).arg(i).arg(debugText(a));
 
@@ -783,7 +768,7 @@ void tst_KeepAliveOptions::randomValuesAreWellDefined()
                  qPrintable(where + QLatin1String(" -> ") + error));
         // A bound is a positive duration, or none at all.
         QVERIFY2(bound > 0ms, qPrintable(where));
-        if (a.isValid() && a.knownFields() == allFields) {
+        if (a.isValid()) {
             const bool bounded = a.isEnabled() && a.userTimeoutMode() != Mode::Off;
             QVERIFY2((bound < max) == bounded, qPrintable(where));
             if (bounded) {
@@ -802,25 +787,34 @@ void tst_KeepAliveOptions::randomValuesAreWellDefined()
     QVERIFY2(bounds >= 100, qPrintable(QString::number(bounds)));
 }
 
-void tst_KeepAliveOptions::unknownFields()
+// The read-back type: empty fields are unknown, never invented.
+void tst_KeepAliveOptions::effectiveOptions()
 {
-    const KeepAliveOptions unknown = unknownOptions();
+    const EffectiveKeepAliveOptions unknown;
     QCOMPARE(unknown.knownFields(), Fields());
-    for (Field field :
-         {Field::Enabled, Field::Idle, Field::Interval, Field::ProbeCount, Field::UserTimeout})
-        QVERIFY(!unknown.isKnown(field));
-    // Never invented: the getters say "no value".
-    QCOMPARE(unknown.idle(), -1ms);
-    QCOMPARE(unknown.interval(), -1ms);
-    QCOMPARE(unknown.probeCount(), -1);
-    QCOMPARE(unknown.userTimeout(), -1ms);
-    QCOMPARE(unknown.detectionBound(), milliseconds::max());
+    QVERIFY(unknown.isEmpty());
+    QCOMPARE(debugText(unknown),
+             QStringLiteral(
+                     "EffectiveKeepAliveOptions(enabled unknown, idle unknown, interval unknown, "
+                     "probes unknown, user timeout unknown)"));
 
-    const KeepAliveOptions built = KeepAliveOptions().setIdle(5s);
-    QCOMPARE(built.knownFields(), allFields);
-    for (Field field :
-         {Field::Enabled, Field::Idle, Field::Interval, Field::ProbeCount, Field::UserTimeout})
-        QVERIFY(built.isKnown(field));
+    EffectiveKeepAliveOptions some;
+    some.enabled = true;
+    some.idle = 10s;
+    some.userTimeout = 0ms;
+    QCOMPARE(some.knownFields(), Fields(Field::Enabled) | Field::Idle | Field::UserTimeout);
+    QVERIFY(!some.isEmpty());
+    QCOMPARE(debugText(some),
+             QStringLiteral("EffectiveKeepAliveOptions(enabled, idle 10 s, interval unknown, "
+                            "probes unknown, user timeout off)"));
+    QVERIFY(some != unknown);
+    EffectiveKeepAliveOptions same = some;
+    QVERIFY(same == some);
+    same.probeCount = 3;
+    QVERIFY(same != some);
+    QCOMPARE(same.knownFields(), some.knownFields() | Field::ProbeCount);
+    // A read-back is no request.
+    static_assert(!std::is_convertible_v<EffectiveKeepAliveOptions, KeepAliveOptions>);
 }
 
 void tst_KeepAliveOptions::platformFields()

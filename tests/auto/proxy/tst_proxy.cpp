@@ -111,15 +111,15 @@ QString kernelOptions(int descriptor)
 }
 
 // The same line for options the library reports.
-QString libraryOptions(const KeepAliveOptions &options)
+QString libraryOptions(const EffectiveKeepAliveOptions &options)
 {
     return QStringLiteral("SO_KEEPALIVE %1, TCP_KEEPIDLE %2 s, TCP_KEEPINTVL %3 s, TCP_KEEPCNT %4, "
                           "TCP_USER_TIMEOUT %5 ms")
-            .arg(options.isKnown(KeepAliveOptions::Field::Enabled) ? int(options.isEnabled()) : -1)
-            .arg(double(options.idle().count()) / 1000)
-            .arg(double(options.interval().count()) / 1000)
-            .arg(options.probeCount())
-            .arg(options.userTimeout().count());
+            .arg(options.enabled ? int(*options.enabled) : -1)
+            .arg(options.idle ? double(options.idle->count()) / 1000 : -1.0)
+            .arg(options.interval ? double(options.interval->count()) / 1000 : -1.0)
+            .arg(options.probeCount.value_or(-1))
+            .arg(options.userTimeout ? options.userTimeout->count() : -1);
 }
 
 quint16 port(const sockaddr_storage &address)
