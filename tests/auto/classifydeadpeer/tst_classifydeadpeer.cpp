@@ -72,6 +72,7 @@ private Q_SLOTS:
     void message();
     void messageNamesSettingsAsApplied_data();
     void messageNamesSettingsAsApplied();
+    void referenceTableMatches();
 };
 
 void tst_ClassifyDeadPeer::classify_data()
@@ -120,14 +121,15 @@ void tst_ClassifyDeadPeer::classify_data()
     QTest::newRow("end-of-file before a pending error")
             << QAbstractSocket::RemoteHostClosedError << OsError::None << keepAliveDeath
             << Reason::None;
-    QTest::newRow("reset, errno clobbered") << QAbstractSocket::RemoteHostClosedError
-                                            << OsError::Other << noHealth << Reason::ConnectionReset;
+    QTest::newRow("reset, errno clobbered")
+            << QAbstractSocket::RemoteHostClosedError << OsError::Other << noHealth
+            << Reason::ConnectionReset;
     QTest::newRow("reset with TCP_INFO of a keepalive death")
             << QAbstractSocket::RemoteHostClosedError << OsError::Reset << keepAliveDeath
             << Reason::ConnectionReset;
     // EPIPE: a RST that answered our data after the peer's FIN. The peer closed.
-    QTest::newRow("EPIPE as NetworkError") << QAbstractSocket::NetworkError << OsError::PeerClosed
-                                           << noHealth << Reason::None;
+    QTest::newRow("EPIPE as NetworkError")
+            << QAbstractSocket::NetworkError << OsError::PeerClosed << noHealth << Reason::None;
 
     // A pending ICMP error decided it.
     QTest::newRow("host unreachable") << QAbstractSocket::NetworkError << OsError::HostUnreachable
@@ -294,6 +296,39 @@ void tst_ClassifyDeadPeer::messageNamesSettingsAsApplied()
             KeepAliveOptions().setIdle(1500ms).setInterval(500ms).setProbeCount(3);
     QCOMPARE(asked.userTimeout(), 5s); // the rounded values, as applied
     QCOMPARE(deadPeerMessage(reason, asked, noHealth, QString()), expected);
+}
+
+// The reasons table lives in one place, the documentation of
+// QtKeepAlive::DeadPeerReason in src/qtkeepalive.h (the README links to it).
+// Every reason has its row there, and each row's example message is what
+// deadPeerMessage() says for the example settings (idle 10 s, interval 2 s,
+// 3 probes: a 16 s automatic user timeout).
+void tst_ClassifyDeadPeer::referenceTableMatches()
+{
+    const QString path = QFINDTESTDATA("../../../src/qtkeepalive.h");
+    QFile header(path);
+    QVERIFY2(header.open(QIODevice::ReadOnly | QIODevice::Text), qPrintable(path));
+    QHash<QString, QString> messages; // reason -> example errorString()
+    const QStringList lines = QString::fromUtf8(header.readAll()).split(u'\n');
+    for (const QString &line : lines) {
+        const QStringList cells = line.trimmed().split(u'|');
+        if (cells.size() == 6 && !cells.at(1).trimmed().startsWith(u'-'))
+            messages.insert(cells.at(1).trimmed(), cells.at(4).trimmed());
+    }
+    const KeepAliveOptions example =
+            KeepAliveOptions().setIdle(10s).setInterval(2s).setProbeCount(3);
+    const QMetaEnum reasons = QMetaEnum::fromType<Reason>();
+    for (int i = 0; i < reasons.keyCount(); ++i) {
+        const auto reason = Reason(reasons.value(i));
+        if (reason == Reason::None)
+            continue;
+        const QString name = QString::fromLatin1(reasons.key(i));
+        QVERIFY2(messages.contains(name), qPrintable(name + QLatin1String(" has no row")));
+        QCOMPARE(messages.value(name),
+                 deadPeerMessage(reason, example, DeathEvidence{},
+                                 QStringLiteral("<Qt's error string>")));
+    }
+    QCOMPARE(messages.size(), reasons.keyCount()); // the header row + one row per reason
 }
 
 QTEST_GUILESS_MAIN(tst_ClassifyDeadPeer)
