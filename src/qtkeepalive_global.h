@@ -1,11 +1,14 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 #pragma once
 
+#include "qtkeepalive_version.h"
+
 #include <QtCore/qglobal.h>
 
 /*!
     \file qtkeepalive_global.h
-    Export macro of the QtKeepAlive library.
+    Export macro of the QtKeepAlive library, and its version
+    (qtkeepalive_version.h: QTKEEPALIVE_VERSION, QTKEEPALIVE_VERSION_CHECK()).
 
     Shared builds define QTKEEPALIVE_BUILD_LIBRARY while compiling the library;
     static builds and source inclusion through qt_keepalive.pri define

@@ -20,6 +20,12 @@
 #include <cstdio>
 #include <functional>
 
+// The generated version header comes with the library, whichever way it is consumed.
+static_assert(QTKEEPALIVE_VERSION >= QTKEEPALIVE_VERSION_CHECK(0, 1, 0));
+static_assert(QTKEEPALIVE_VERSION
+              == QTKEEPALIVE_VERSION_CHECK(QTKEEPALIVE_VERSION_MAJOR, QTKEEPALIVE_VERSION_MINOR,
+                                           QTKEEPALIVE_VERSION_PATCH));
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -98,7 +104,8 @@ int main(int argc, char *argv[])
         return fail(QStringLiteral("the client did not receive \"pong\""));
 
     std::printf(
-            "OK: idle %lld ms held, data flows both ways\n",
+            "OK: QtKeepAlive %s, idle %lld ms held, data flows both ways\n",
+            QTKEEPALIVE_VERSION_STR,
             static_cast<long long>(socket.effectiveKeepAliveOptions().idle.value_or(-1ms).count()));
     return 0;
 }
