@@ -94,36 +94,54 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
     return Reason::None;
 }
 
-QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptions &applied,
-                        const DeathEvidence &evidence, const QString &qtErrorString)
+namespace {
+
+// The settings as the kernel applied them: sub-second values were rounded up.
+struct AppliedSettings
 {
-    // As the kernel applied them: sub-second values were rounded up.
+    QString timing;              //!< "idle 10 s, interval 2 s"
+    milliseconds userTimeout;    //!< 0: off
+    QString retransmissionBound; //!< what ended a connection with data in flight
+};
+
+AppliedSettings appliedSettings(const KeepAliveOptions &applied)
+{
     const auto &limits = KeepAlivePlatform::limits();
-    const QString settings =
+    AppliedSettings result;
+    result.timing =
             QStringLiteral("idle %1, interval %2")
                     .arg(formatSeconds(KeepAlivePlatform::roundUp(applied.idle(), limits.idle)),
                          formatSeconds(
                                  KeepAlivePlatform::roundUp(applied.interval(), limits.interval)));
-    const milliseconds userTimeout =
-            KeepAlivePlatform::roundUp(applied.userTimeout(), limits.userTimeout);
-    const QString retransmissionBound = userTimeout > 0ms
-            ? QStringLiteral("the %1 user timeout").arg(formatSeconds(userTimeout))
+    result.userTimeout = KeepAlivePlatform::roundUp(applied.userTimeout(), limits.userTimeout);
+    result.retransmissionBound = result.userTimeout > 0ms
+            ? QStringLiteral("the %1 user timeout").arg(formatSeconds(result.userTimeout))
             : QStringLiteral("the kernel's retransmission limit (user timeout off)");
+    return result;
+}
+
+} // namespace
+
+QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptions &applied,
+                        const DeathEvidence &evidence, const QString &qtErrorString)
+{
+    const AppliedSettings settings = appliedSettings(applied);
     switch (reason) {
     case Reason::KeepAliveTimeout: {
         const int probes = evidence.health.probes.value_or(0) > 0 ? *evidence.health.probes
                                                                   : applied.probeCount();
         return QStringLiteral("peer did not answer %1 keepalive %2 (%3)")
                 .arg(probes)
-                .arg(probes == 1 ? QStringLiteral("probe") : QStringLiteral("probes"), settings);
+                .arg(probes == 1 ? QStringLiteral("probe") : QStringLiteral("probes"),
+                     settings.timing);
     }
     case Reason::RetransmissionTimeout:
         if (evidence.sendStalled)
             return QStringLiteral("peer stopped answering while it was not accepting our data "
                                   "(user timeout %1)")
-                    .arg(formatSeconds(userTimeout));
+                    .arg(formatSeconds(settings.userTimeout));
         return QStringLiteral("peer did not acknowledge sent data within %1 (%2)")
-                .arg(retransmissionBound, settings);
+                .arg(settings.retransmissionBound, settings.timing);
     case Reason::ConnectionReset:
         return QStringLiteral("connection reset by peer (RST received)");
     case Reason::HostUnreachable:
@@ -131,11 +149,11 @@ QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptio
         // keepalive probe (its sequence number lies outside the window).
         return QStringLiteral("peer host unreachable (ICMP host unreachable until %1 ended the "
                               "connection)")
-                .arg(retransmissionBound);
+                .arg(settings.retransmissionBound);
     case Reason::NetworkUnreachable:
         return QStringLiteral("peer network unreachable (ICMP network unreachable until %1 ended "
                               "the connection)")
-                .arg(retransmissionBound);
+                .arg(settings.retransmissionBound);
     case Reason::HeartbeatTimeout:
         return QStringLiteral("peer did not answer the application heartbeat");
     case Reason::OtherError:
