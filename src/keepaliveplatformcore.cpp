@@ -1,7 +1,7 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 // The platform core's platform-independent part: which options to set with
-// which values (plan()), executing a plan, reading back, messages. Plain C++17:
-// no system header, no Qt.
+// which values (plan()), executing a plan, reading back, messages. Only the
+// C++17 standard library: no OS header, no Qt.
 #include "keepaliveplatformcore_p.h"
 
 #include <algorithm>
