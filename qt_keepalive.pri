@@ -42,7 +42,8 @@ HEADERS += \
     $$PWD/src/notifierinspector_p.h \
     $$PWD/src/stallguard_p.h \
     $$PWD/src/nativetransport_p.h \
-    $$PWD/src/keepaliveplatform_p.h
+    $$PWD/src/keepaliveplatform_p.h \
+    $$PWD/src/keepaliveplatformcore_p.h
 
 SOURCES += \
     $$PWD/src/keepaliveoptions.cpp \
@@ -54,14 +55,18 @@ SOURCES += \
     $$PWD/src/stallguard.cpp \
     $$PWD/src/nativetransport.cpp \
     $$PWD/src/connectionhealth.cpp \
-    $$PWD/src/keepaliveplatform.cpp
+    $$PWD/src/keepaliveplatform.cpp \
+    $$PWD/src/keepaliveplatformcore.cpp
 
-# The platform layer, one file per platform family.
+# The platform core (plain C++, no Qt): keepaliveplatformcore.cpp above and
+# one file per platform family.
 win32 {
     SOURCES += $$PWD/src/keepaliveplatform_win.cpp
     LIBS += -lws2_32
 } else: macx|ios|freebsd {
+    HEADERS += $$PWD/src/keepaliveplatform_posix_p.h
     SOURCES += $$PWD/src/keepaliveplatform_bsd.cpp $$PWD/src/keepaliveplatform_posix.cpp
 } else {
+    HEADERS += $$PWD/src/keepaliveplatform_posix_p.h
     SOURCES += $$PWD/src/keepaliveplatform_linux.cpp $$PWD/src/keepaliveplatform_posix.cpp
 }

@@ -1,19 +1,140 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
-// The platform layer's platform-independent part.
+// The platform layer's Qt-facing adapter: KeepAliveOptions, ConnectionHealth
+// and QString to and from the Qt-free core's plain types. No decision is
+// made here.
 #include "keepaliveplatform_p.h"
 
 using namespace std::chrono;
+using namespace std::chrono_literals;
+
+namespace Core = KeepAliveCore;
+using Field = KeepAliveOptions::Field;
+
+static_assert(int(Core::Field::Enabled) == int(Field::Enabled)
+                      && int(Core::Field::Idle) == int(Field::Idle)
+                      && int(Core::Field::Interval) == int(Field::Interval)
+                      && int(Core::Field::ProbeCount) == int(Field::ProbeCount)
+                      && int(Core::Field::UserTimeout) == int(Field::UserTimeout),
+              "KeepAliveCore::Field mirrors KeepAliveOptions::Field");
+
+namespace {
+
+constexpr bool sameTcpStates()
+{
+    using S = ConnectionHealth::TcpState;
+    constexpr S qtStates[] = {S::Unknown,   S::Established, S::SynSent,  S::SynReceived,
+                              S::FinWait1,  S::FinWait2,    S::TimeWait, S::Closed,
+                              S::CloseWait, S::LastAck,     S::Listen,   S::Closing};
+    constexpr Core::TcpState coreStates[] = {
+            Core::TcpState::Unknown,     Core::TcpState::Established, Core::TcpState::SynSent,
+            Core::TcpState::SynReceived, Core::TcpState::FinWait1,    Core::TcpState::FinWait2,
+            Core::TcpState::TimeWait,    Core::TcpState::Closed,      Core::TcpState::CloseWait,
+            Core::TcpState::LastAck,     Core::TcpState::Listen,      Core::TcpState::Closing};
+    for (int i = 0; i < 12; ++i) {
+        if (int(qtStates[i]) != int(coreStates[i]))
+            return false;
+    }
+    return true;
+}
+static_assert(sameTcpStates(), "KeepAliveCore::TcpState mirrors ConnectionHealth::TcpState");
+
+KeepAliveOptions::Fields qtFields(Core::Fields fields)
+{
+    return KeepAliveOptions::Fields::fromInt(int(fields));
+}
+
+Core::Settings settings(const KeepAliveOptions &options)
+{
+    Core::Settings settings;
+    settings.enabled = options.isEnabled();
+    settings.idle = options.idle();
+    settings.interval = options.interval();
+    settings.probeCount = options.probeCount();
+    settings.userTimeout = options.userTimeout();
+    settings.userTimeoutExplicit =
+            options.userTimeoutMode() == KeepAliveOptions::UserTimeoutMode::Explicit;
+    return settings;
+}
+
+EffectiveKeepAliveOptions effectiveOptions(const Core::ReadBack &read)
+{
+    EffectiveKeepAliveOptions options;
+    options.enabled = read.enabled;
+    options.idle = read.idle;
+    options.interval = read.interval;
+    options.probeCount = read.probeCount;
+    options.userTimeout = read.userTimeout;
+    return options;
+}
+
+ConnectionHealth connectionHealth(const Core::Health &core)
+{
+    ConnectionHealth health;
+    health.state = ConnectionHealth::TcpState(int(core.state));
+    health.rtt = core.rtt;
+    health.rttVariance = core.rttVariance;
+    health.retransmissionTimeout = core.retransmissionTimeout;
+    health.retransmits = core.retransmits;
+    health.totalRetransmits = core.totalRetransmits;
+    health.probes = core.probes;
+    health.backoff = core.backoff;
+    health.unackedSegments = core.unackedSegments;
+    health.notSentBytes = core.notSentBytes;
+    health.sinceLastDataReceived = core.sinceLastDataReceived;
+    health.sinceLastDataSent = core.sinceLastDataSent;
+    health.sinceLastAckReceived = core.sinceLastAckReceived;
+    return health;
+}
+
+} // namespace
 
 namespace KeepAlivePlatform {
 
-milliseconds roundUp(milliseconds value, const DurationLimit &limit)
+const Limits &limits()
 {
-    const auto step = limit.granularity.count();
-    if (value.count() <= 0 || step <= 1)
-        return value;
-    if (value.count() > milliseconds::max().count() - (step - 1))
-        return milliseconds::max();
-    return milliseconds((value.count() + step - 1) / step * step);
+    return Core::profile().limits;
+}
+
+KeepAliveOptions::Fields supportedFields()
+{
+    return qtFields(Core::supportedFields(Core::profile().options));
+}
+
+KeepAliveOptions::Fields readableFields()
+{
+    return qtFields(Core::readableFields(Core::profile().options));
+}
+
+ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)
+{
+    const Core::ApplyResult result =
+            Core::apply(descriptor, Core::plan(settings(options), Core::profile()));
+    return {qtFields(result.refused), QString::fromStdString(Core::message(result))};
+}
+
+EffectiveKeepAliveOptions readBack(qintptr descriptor)
+{
+    return effectiveOptions(Core::readBack(descriptor));
+}
+
+bool setUserTimeout(qintptr descriptor, milliseconds timeout)
+{
+    return Core::setUserTimeout(descriptor, timeout);
+}
+
+bool hasPendingError(qintptr descriptor)
+{
+    return Core::hasPendingError(descriptor);
+}
+
+OsError takePendingError(qintptr descriptor)
+{
+    return Core::takePendingError(descriptor);
+}
+
+ConnectionHealth health(qintptr descriptor)
+{
+    return connectionHealth(Core::health(descriptor));
 }
 
 } // namespace KeepAlivePlatform

@@ -1,37 +1,106 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
-// What Linux, macOS and FreeBSD share: int socket options and errno.
+// What Linux, macOS and FreeBSD share: the keepalive option table, int socket
+// options and errno.
 #include "keepaliveplatform_posix_p.h"
 
 #include <cerrno>
+#include <cstring>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
-using namespace std::chrono;
+#if !defined(__linux__) && !defined(__APPLE__) && !defined(__FreeBSD__)
+#  error "keepaliveplatform_posix.cpp implements Linux, macOS and FreeBSD only"
+#endif
 
-namespace KeepAlivePlatform {
+namespace KeepAliveCore {
+
+namespace {
+
+// The one table for the three families: only some names differ. Durations
+// are seconds except Linux's TCP_USER_TIMEOUT (ms).
+const OptionTable &optionTable()
+{
+    static const OptionTable table = [] {
+        OptionTable options;
+        options.enabled = {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, Unit::Boolean};
+        options.socketError = {"SO_ERROR", SOL_SOCKET, SO_ERROR};
+#if defined(__APPLE__)
+        // xnu's name for TCP_KEEPIDLE.
+        options.idle = {"TCP_KEEPALIVE", IPPROTO_TCP, TCP_KEEPALIVE, Unit::Seconds};
+#else
+        options.idle = {"TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE, Unit::Seconds};
+#endif
+        options.interval = {"TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL, Unit::Seconds};
+        options.probeCount = {"TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT, Unit::Count};
+#if defined(__linux__)
+        options.userTimeout = {"TCP_USER_TIMEOUT", IPPROTO_TCP, TCP_USER_TIMEOUT,
+                               Unit::Milliseconds};
+#elif defined(__APPLE__)
+        // Counts from the first retransmission of unacknowledged data; 0 = off.
+        options.userTimeout = {"TCP_RXT_CONNDROPTIME", IPPROTO_TCP, TCP_RXT_CONNDROPTIME,
+                               Unit::Seconds};
+#else
+        options.whyNoUserTimeout = "FreeBSD has no per-socket retransmission timeout "
+                                   "(no TCP_USER_TIMEOUT)";
+#endif
+        return options;
+    }();
+    return table;
+}
+
+// strerror_r() is the XSI one (int) on macOS and FreeBSD, the GNU one
+// (char *) with glibc's _GNU_SOURCE, which g++ defines.
+[[maybe_unused]] const char *strerrorText(int result, const char *buffer)
+{
+    return result == 0 ? buffer : nullptr;
+}
+
+[[maybe_unused]] const char *strerrorText(const char *result, const char *)
+{
+    return result;
+}
+
+} // namespace
+
+const Profile &profile()
+{
+    static const Profile running{Posix::limits(), optionTable()};
+    return running;
+}
+
+namespace Native {
+
+int setOption(NativeHandle handle, int level, int option, std::int64_t value)
+{
+    const int native = int(value);
+    return ::setsockopt(int(handle), level, option, &native, sizeof native) == 0 ? 0 : errno;
+}
+
+bool getOption(NativeHandle handle, int level, int option, std::int64_t *value)
+{
+    int native = 0;
+    socklen_t length = sizeof native;
+    if (::getsockopt(int(handle), level, option, &native, &length) != 0)
+        return false;
+    *value = native;
+    return true;
+}
+
+int setKeepAliveValues(NativeHandle, std::int64_t, std::int64_t)
+{
+    return EOPNOTSUPP; // Windows only; no POSIX option table plans it
+}
+
+} // namespace Native
 
 namespace Posix {
 
-bool setInt(qintptr descriptor, int level, int option, int value)
+short pollNow(NativeHandle handle)
 {
-    return ::setsockopt(int(descriptor), level, option, &value, sizeof value) == 0;
-}
-
-bool getInt(qintptr descriptor, int level, int option, int *value)
-{
-    socklen_t length = sizeof *value;
-    return ::getsockopt(int(descriptor), level, option, value, &length) == 0;
-}
-
-int seconds(milliseconds value, const DurationLimit &limit)
-{
-    return int(duration_cast<std::chrono::seconds>(roundUp(value, limit)).count());
-}
-
-short pollNow(qintptr descriptor)
-{
-    pollfd entry{int(descriptor), POLLIN, 0};
+    pollfd entry{int(handle), POLLIN, 0};
     int ready;
     do {
         ready = ::poll(&entry, 1, 0);
@@ -41,11 +110,9 @@ short pollNow(qintptr descriptor)
 
 } // namespace Posix
 
-namespace {
-
-OsError fromErrno(int error)
+OsError osErrorFromCode(int code)
 {
-    switch (error) {
+    switch (code) {
     case 0:
         return OsError::None;
     case ETIMEDOUT:
@@ -68,7 +135,12 @@ OsError fromErrno(int error)
     }
 }
 
-} // namespace
+std::string errorText(int code)
+{
+    char buffer[256] = {};
+    const char *text = strerrorText(::strerror_r(code, buffer, sizeof buffer), buffer);
+    return text ? std::string(text) : "Unknown error " + std::to_string(code);
+}
 
 void clearLastError()
 {
@@ -77,7 +149,7 @@ void clearLastError()
 
 OsError lastError()
 {
-    return fromErrno(errno);
+    return osErrorFromCode(errno);
 }
 
 bool lastErrorSurvivesQtRead()
@@ -85,12 +157,4 @@ bool lastErrorSurvivesQtRead()
     return true;
 }
 
-OsError takePendingError(qintptr descriptor)
-{
-    int error = 0;
-    if (!Posix::getInt(descriptor, SOL_SOCKET, SO_ERROR, &error))
-        return OsError::None;
-    return fromErrno(error);
-}
-
-} // namespace KeepAlivePlatform
+} // namespace KeepAliveCore

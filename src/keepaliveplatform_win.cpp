@@ -8,14 +8,10 @@
 #include <ws2tcpip.h>
 #include <mstcpip.h>
 
-#include "keepaliveplatform_p.h"
+#include "keepaliveplatformcore_p.h"
 
-#include <QtCore/QOperatingSystemVersion>
-#include <QtCore/QStringList>
-
-#include <algorithm>
-#include <climits>
 #include <cstddef>
+#include <cstdio>
 
 // ws2ipdef.h values; Windows SDKs before 10.0.16299 and MinGW-w64 before v11 lack them.
 #ifndef TCP_KEEPIDLE
@@ -37,11 +33,9 @@
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
-namespace KeepAlivePlatform {
+namespace KeepAliveCore {
 
 namespace {
-
-using Field = KeepAliveOptions::Field;
 
 // The layout of TCP_INFO_v0 (mstcpip.h), which SDK headers declare only for
 // NTDDI_VERSION >= NTDDI_WIN10_RS2.
@@ -71,6 +65,13 @@ struct TcpInfoV0
 static_assert(sizeof(TcpInfoV0) == sizeof(TCP_INFO_v0), "TCP_INFO_v0 layout changed");
 #endif
 
+// Indexed by TCPSTATE of mstcpip.h.
+constexpr TcpState WindowsStates[] = {
+        TcpState::Closed,      TcpState::Listen,   TcpState::SynSent,  TcpState::SynReceived,
+        TcpState::Established, TcpState::FinWait1, TcpState::FinWait2, TcpState::CloseWait,
+        TcpState::Closing,     TcpState::LastAck,  TcpState::TimeWait,
+};
+
 // The stack keeps keepalive times as 32-bit milliseconds: SIO_KEEPALIVE_VALS
 // takes ULONG ms, and the Tcpip KeepAliveTime/KeepAliveInterval registry
 // values are documented as 1..0xFFFFFFFF ms. Per-socket options take whole
@@ -89,10 +90,29 @@ struct Support
     DWORD defaultMaxRt = 0; //!< TCP_MAXRT of a fresh socket
 };
 
+// Windows 10 1709 (build 16299) or later. RtlGetVersion(), as
+// QOperatingSystemVersion uses: GetVersionEx() reports 6.2 to applications
+// without a compatibility manifest.
+bool atLeast1709()
+{
+    using GetVersion = LONG(WINAPI *)(RTL_OSVERSIONINFOW *);
+    const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
+    if (!ntdll)
+        return false;
+    // Through void (*)(), the one cast -Wcast-function-type accepts.
+    const auto getVersion = reinterpret_cast<GetVersion>(
+            reinterpret_cast<void (*)()>(::GetProcAddress(ntdll, "RtlGetVersion")));
+    RTL_OSVERSIONINFOW info{};
+    info.dwOSVersionInfoSize = sizeof info;
+    if (!getVersion || getVersion(&info) != 0)
+        return false;
+    return info.dwMajorVersion > 10 || (info.dwMajorVersion == 10 && info.dwBuildNumber >= 16299);
+}
+
 Support probe()
 {
     Support support;
-    // limits() may run before Qt has started Winsock (validation needs no
+    // profile() may run before Qt has started Winsock (validation needs no
     // socket); WSAStartup() is reference counted.
     WSADATA data;
     const bool started = ::WSAStartup(MAKEWORD(2, 2), &data) == 0;
@@ -100,253 +120,123 @@ Support probe()
     if (fresh == INVALID_SOCKET)
         fresh = ::socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP);
     if (fresh != INVALID_SOCKET) {
-        auto accepts = [fresh](int option) {
-            const DWORD one = 1;
-            return ::setsockopt(fresh, IPPROTO_TCP, option, reinterpret_cast<const char *>(&one),
-                                sizeof one)
-                    == 0;
-        };
         // Probe TCP_KEEPINTVL, not TCP_KEEPIDLE: that is TCP_KEEPALIVE (3),
         // which Windows before 1709 also accepts, but in milliseconds.
         // TCP_KEEPCNT (1703+) is required too.
-        support.perSocketOptions = accepts(TCP_KEEPINTVL) && accepts(TCP_KEEPCNT);
+        const NativeHandle handle = NativeHandle(fresh);
+        support.perSocketOptions = Native::setOption(handle, IPPROTO_TCP, TCP_KEEPINTVL, 1) == 0
+                && Native::setOption(handle, IPPROTO_TCP, TCP_KEEPCNT, 1) == 0;
         // Windows documents no "default" TCP_MAXRT (-1 means retransmit
         // forever), so "off" writes back what a socket holds before any change.
-        DWORD maxRt = 0;
-        int length = sizeof maxRt;
-        if (::getsockopt(fresh, IPPROTO_TCP, TCP_MAXRT, reinterpret_cast<char *>(&maxRt), &length)
-            == 0) {
+        std::int64_t maxRt = 0;
+        if (Native::getOption(handle, IPPROTO_TCP, TCP_MAXRT, &maxRt)) {
             support.maxRtReadable = true;
-            support.defaultMaxRt = maxRt;
+            support.defaultMaxRt = DWORD(maxRt);
         }
         ::closesocket(fresh);
     } else {
-        // No socket to probe with: go by the build number (16299 = 1709).
-        support.perSocketOptions = QOperatingSystemVersion::current()
-                >= QOperatingSystemVersion(QOperatingSystemVersion::Windows, 10, 0, 16299);
+        // No socket to probe with: go by the build number.
+        support.perSocketOptions = atLeast1709();
     }
     if (started)
         ::WSACleanup();
     return support;
 }
 
-const Support &support()
+Profile windowsProfile()
 {
-    static const Support probed = probe();
-    return probed;
-}
+    const Support support = probe();
+    Profile profile;
+    OptionTable &options = profile.options;
+    options.enabled = {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, Unit::Boolean};
+    options.socketError = {"SO_ERROR", SOL_SOCKET, SO_ERROR};
+    options.userTimeout = {"TCP_MAXRT", IPPROTO_TCP, TCP_MAXRT, Unit::Seconds,
+                           support.maxRtReadable};
+    if (support.maxRtReadable)
+        options.userTimeoutOff = support.defaultMaxRt;
+    else
+        options.userTimeoutOff.reset();
+    options.whyNoUserTimeoutOff =
+            "the default is unknown (a new socket's TCP_MAXRT was unreadable)";
+    // The fresh-socket value is the system's own policy; 0xFFFFFFFF (-1)
+    // retransmits forever. Neither is a bound this library set.
+    options.userTimeoutForever = MAXDWORD;
 
-bool setDword(qintptr descriptor, int level, int option, DWORD value)
-{
-    return ::setsockopt(SOCKET(descriptor), level, option, reinterpret_cast<const char *>(&value),
-                        sizeof value)
-            == 0;
-}
-
-bool getDword(qintptr descriptor, int level, int option, DWORD *value)
-{
-    *value = 0; // some BOOL options write fewer bytes
-    int length = sizeof *value;
-    return ::getsockopt(SOCKET(descriptor), level, option, reinterpret_cast<char *>(value), &length)
-            == 0;
-}
-
-DWORD seconds(milliseconds value, const DurationLimit &limit)
-{
-    return DWORD(duration_cast<std::chrono::seconds>(roundUp(value, limit)).count());
-}
-
-DWORD wholeMilliseconds(milliseconds value, const DurationLimit &limit)
-{
-    return DWORD(roundUp(value, limit).count());
-}
-
-QString errorText(int error)
-{
-    return QStringLiteral("%1 (WSA error %2)").arg(qt_error_string(error).trimmed()).arg(error);
-}
-
-// TCP_MAXRT for a retransmission bound of timeout (0 = off), or false when
-// off cannot be expressed because a fresh socket's value is unknown.
-bool maxRtFor(milliseconds timeout, DWORD *value)
-{
-    if (timeout > 0ms) {
-        *value = seconds(timeout, limits().userTimeout);
-        return true;
+    // TCP_MAXRT takes seconds anyway; 1 s is also the library's minimum (see
+    // KeepAliveOptions::setUserTimeout()).
+    const DurationLimit userTimeout{1s, LongestSeconds, 1s};
+    if (support.perSocketOptions) {
+        options.idle = {"TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE, Unit::Seconds};
+        options.interval = {"TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL, Unit::Seconds};
+        options.probeCount = {"TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT, Unit::Count};
+        const DurationLimit wholeSeconds{1ms, LongestSeconds, 1s};
+        profile.limits = Limits{wholeSeconds, wholeSeconds, userTimeout, 1, MaximumProbeCount, 0};
+    } else {
+        // Values set with SIO_KEEPALIVE_VALS cannot be read back: unknown then.
+        options.keepAliveValues = true;
+        // The count is accepted (and ignored) so that options valid on newer
+        // Windows stay valid; detectionBound() uses the fixed 10.
+        const DurationLimit sioTime{1ms, LongestMs, 1ms};
+        profile.limits =
+                Limits{sioTime, sioTime, userTimeout, 1, MaximumProbeCount, SioFixedProbeCount};
     }
-    *value = support().defaultMaxRt;
-    return support().maxRtReadable;
-}
-
-ConnectionHealth::TcpState tcpState(int state)
-{
-    using S = ConnectionHealth::TcpState;
-    // TCPSTATE of mstcpip.h.
-    switch (state) {
-    case 0:
-        return S::Closed;
-    case 1:
-        return S::Listen;
-    case 2:
-        return S::SynSent;
-    case 3:
-        return S::SynReceived;
-    case 4:
-        return S::Established;
-    case 5:
-        return S::FinWait1;
-    case 6:
-        return S::FinWait2;
-    case 7:
-        return S::CloseWait;
-    case 8:
-        return S::Closing;
-    case 9:
-        return S::LastAck;
-    case 10:
-        return S::TimeWait;
-    default:
-        return S::Unknown;
-    }
+    return profile;
 }
 
 } // namespace
 
-const Limits &limits()
+const Profile &profile()
 {
-    static const Limits windowsLimits = [] {
-        const DurationLimit wholeSeconds{1ms, LongestSeconds, 1s};
-        // TCP_MAXRT takes seconds anyway; 1 s is also the library's minimum
-        // (see KeepAliveOptions::setUserTimeout()).
-        const DurationLimit userTimeout{1s, LongestSeconds, 1s};
-        if (support().perSocketOptions)
-            return Limits{wholeSeconds, wholeSeconds, userTimeout, 1, MaximumProbeCount, 0};
-        // The count is accepted (and ignored) so that options valid on newer
-        // Windows stay valid; detectionBound() uses the fixed 10.
-        const DurationLimit sioTime{1ms, LongestMs, 1ms};
-        return Limits{sioTime, sioTime, userTimeout, 1, MaximumProbeCount, SioFixedProbeCount};
-    }();
-    return windowsLimits;
+    static const Profile running = windowsProfile();
+    return running;
 }
 
-KeepAliveOptions::Fields supportedFields()
+namespace Native {
+
+int setOption(NativeHandle handle, int level, int option, std::int64_t value)
 {
-    KeepAliveOptions::Fields fields = KeepAliveOptions::Fields(Field::Enabled) | Field::Idle
-            | Field::Interval | Field::UserTimeout;
-    if (support().perSocketOptions)
-        fields |= Field::ProbeCount;
-    return fields;
+    const DWORD native = DWORD(value);
+    if (::setsockopt(SOCKET(handle), level, option, reinterpret_cast<const char *>(&native),
+                     sizeof native)
+        == 0)
+        return 0;
+    return ::WSAGetLastError();
 }
 
-KeepAliveOptions::Fields readableFields()
+bool getOption(NativeHandle handle, int level, int option, std::int64_t *value)
 {
-    // SIO_KEEPALIVE_VALS is write-only: idle and interval cannot be read then.
-    KeepAliveOptions::Fields fields = KeepAliveOptions::Fields(Field::Enabled);
-    if (support().perSocketOptions)
-        fields |= KeepAliveOptions::Fields(Field::Idle) | Field::Interval | Field::ProbeCount;
-    if (support().maxRtReadable)
-        fields |= Field::UserTimeout;
-    return fields;
+    DWORD native = 0; // some BOOL options write fewer bytes
+    int length = sizeof native;
+    if (::getsockopt(SOCKET(handle), level, option, reinterpret_cast<char *>(&native), &length) != 0)
+        return false;
+    *value = native;
+    return true;
 }
 
-ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)
+int setKeepAliveValues(NativeHandle handle, std::int64_t idle, std::int64_t interval)
 {
-    ApplyResult result;
-    QStringList messages;
-    auto refuse = [&](KeepAliveOptions::Fields fields, const QString &what, const QString &why) {
-        result.refused |= fields;
-        messages << QStringLiteral("%1 refused: %2").arg(what, why);
-    };
-    auto attempt = [&](Field field, const char *name, int level, int option, DWORD value) {
-        if (!setDword(descriptor, level, option, value)) {
-            const int error = ::WSAGetLastError();
-            refuse(field, QStringLiteral("%1 = %2").arg(QLatin1String(name)).arg(value),
-                   errorText(error));
-        }
-    };
-    const Limits &l = limits();
-    attempt(Field::Enabled, "SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, options.isEnabled() ? 1 : 0);
-    if (support().perSocketOptions) {
-        // Set even when keepalive is off, so that turning it on later (e.g.
-        // through QAbstractSocket::KeepAliveOption) uses them.
-        attempt(Field::Idle, "TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE,
-                seconds(options.idle(), l.idle));
-        attempt(Field::Interval, "TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL,
-                seconds(options.interval(), l.interval));
-        attempt(Field::ProbeCount, "TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT,
-                DWORD(options.probeCount()));
-    } else if (options.isEnabled()) {
-        // One call sets both values (neither alone) and switches keepalive on,
-        // so it is skipped while keepalive is off.
-        tcp_keepalive values{};
-        values.onoff = 1;
-        values.keepalivetime = wholeMilliseconds(options.idle(), l.idle);
-        values.keepaliveinterval = wholeMilliseconds(options.interval(), l.interval);
-        DWORD returned = 0;
-        if (::WSAIoctl(SOCKET(descriptor), SIO_KEEPALIVE_VALS, &values, sizeof values, nullptr, 0,
-                       &returned, nullptr, nullptr)
-            != 0) {
-            const int error = ::WSAGetLastError();
-            refuse(KeepAliveOptions::Fields(Field::Idle) | Field::Interval,
-                   QStringLiteral("SIO_KEEPALIVE_VALS = {on, %1 ms, %2 ms}")
-                           .arg(values.keepalivetime)
-                           .arg(values.keepaliveinterval),
-                   errorText(error));
-        }
-    }
-    DWORD maxRt = 0;
-    if (maxRtFor(options.userTimeout(), &maxRt))
-        attempt(Field::UserTimeout, "TCP_MAXRT", IPPROTO_TCP, TCP_MAXRT, maxRt);
-    else
-        refuse(Field::UserTimeout, QStringLiteral("TCP_MAXRT = system default"),
-               QStringLiteral("the default is unknown (a new socket's TCP_MAXRT was unreadable)"));
-    result.message = messages.join(QLatin1String("; "));
-    return result;
+    tcp_keepalive values{};
+    values.onoff = 1;
+    values.keepalivetime = ULONG(idle);
+    values.keepaliveinterval = ULONG(interval);
+    DWORD returned = 0;
+    if (::WSAIoctl(SOCKET(handle), SIO_KEEPALIVE_VALS, &values, sizeof values, nullptr, 0,
+                   &returned, nullptr, nullptr)
+        == 0)
+        return 0;
+    return ::WSAGetLastError();
 }
 
-EffectiveKeepAliveOptions readBack(qintptr descriptor)
-{
-    EffectiveKeepAliveOptions options;
-    DWORD value = 0;
-    if (getDword(descriptor, SOL_SOCKET, SO_KEEPALIVE, &value)) {
-        options.enabled = value != 0;
-    }
-    // Values set with SIO_KEEPALIVE_VALS cannot be read back: unknown then.
-    if (support().perSocketOptions) {
-        if (getDword(descriptor, IPPROTO_TCP, TCP_KEEPIDLE, &value)) {
-            options.idle = std::chrono::seconds(value);
-        }
-        if (getDword(descriptor, IPPROTO_TCP, TCP_KEEPINTVL, &value)) {
-            options.interval = std::chrono::seconds(value);
-        }
-        if (getDword(descriptor, IPPROTO_TCP, TCP_KEEPCNT, &value)) {
-            options.probeCount = int(std::min<DWORD>(value, INT_MAX));
-        }
-    }
-    if (getDword(descriptor, IPPROTO_TCP, TCP_MAXRT, &value)) {
-        // The fresh-socket value is the system's own policy; 0xFFFFFFFF (-1)
-        // retransmits forever. Neither is a bound this library set.
-        const bool off =
-                (support().maxRtReadable && value == support().defaultMaxRt) || value == MAXDWORD;
-        options.userTimeout = off ? milliseconds(0) : milliseconds(std::chrono::seconds(value));
-    }
-    return options;
-}
+} // namespace Native
 
-bool setUserTimeout(qintptr descriptor, milliseconds timeout)
-{
-    DWORD maxRt = 0;
-    return maxRtFor(timeout, &maxRt) && setDword(descriptor, IPPROTO_TCP, TCP_MAXRT, maxRt);
-}
-
-bool hasPendingError(qintptr descriptor)
+bool hasPendingError(NativeHandle handle)
 {
     // WSAPoll() does not clear the error. A failed connection shows POLLERR,
     // or POLLHUP, which an orderly close gives as well: only then a one-byte
     // MSG_PEEK tells them apart. Winsock keeps reporting a reset or aborted
     // connection on every call, so the peek leaves the error for Qt's read.
     WSAPOLLFD entry{};
-    entry.fd = SOCKET(descriptor);
+    entry.fd = SOCKET(handle);
     entry.events = POLLRDNORM; // WSAPoll() rejects POLLPRI
     if (::WSAPoll(&entry, 1, 0) <= 0)
         return false;
@@ -355,20 +245,13 @@ bool hasPendingError(qintptr descriptor)
     if (!(entry.revents & POLLHUP))
         return false;
     char byte;
-    return ::recv(SOCKET(descriptor), &byte, 1, MSG_PEEK) == SOCKET_ERROR
+    return ::recv(SOCKET(handle), &byte, 1, MSG_PEEK) == SOCKET_ERROR
             && ::WSAGetLastError() != WSAEWOULDBLOCK;
 }
 
-void clearLastError()
+OsError osErrorFromCode(int code)
 {
-    ::WSASetLastError(0);
-}
-
-namespace {
-
-OsError fromWsaError(int error)
-{
-    switch (error) {
+    switch (code) {
     case 0:
         return OsError::None;
     case WSAETIMEDOUT:
@@ -390,11 +273,44 @@ OsError fromWsaError(int error)
     }
 }
 
-} // namespace
+std::string errorText(int code)
+{
+    // The system's message, as qt_error_string() gives it, and the number.
+    wchar_t *buffer = nullptr;
+    const DWORD length =
+            ::FormatMessageW(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM
+                                     | FORMAT_MESSAGE_IGNORE_INSERTS,
+                             nullptr, DWORD(code), MAKELANGID(LANG_NEUTRAL, SUBLANG_DEFAULT),
+                             reinterpret_cast<LPWSTR>(&buffer), 0, nullptr);
+    std::string text;
+    if (length > 0) {
+        const int size = ::WideCharToMultiByte(CP_UTF8, 0, buffer, int(length), nullptr, 0, nullptr,
+                                               nullptr);
+        if (size > 0) {
+            text.resize(std::size_t(size));
+            ::WideCharToMultiByte(CP_UTF8, 0, buffer, int(length), &text[0], size, nullptr, nullptr);
+        }
+    }
+    ::LocalFree(buffer);
+    const char *space = " \t\r\n";
+    text.erase(text.find_last_not_of(space) + 1);
+    text.erase(0, text.find_first_not_of(space));
+    if (text.empty()) {
+        char unknown[32];
+        std::snprintf(unknown, sizeof unknown, "Unknown error 0x%08x.", unsigned(code));
+        text = unknown;
+    }
+    return text + " (WSA error " + std::to_string(code) + ")";
+}
+
+void clearLastError()
+{
+    ::WSASetLastError(0);
+}
 
 OsError lastError()
 {
-    return fromWsaError(::WSAGetLastError());
+    return osErrorFromCode(::WSAGetLastError());
 }
 
 bool lastErrorSurvivesQtRead()
@@ -403,36 +319,25 @@ bool lastErrorSurvivesQtRead()
     return false;
 }
 
-OsError takePendingError(qintptr descriptor)
-{
-    int error = 0;
-    int length = sizeof error;
-    if (::getsockopt(SOCKET(descriptor), SOL_SOCKET, SO_ERROR, reinterpret_cast<char *>(&error),
-                     &length)
-        != 0)
-        return OsError::None;
-    return fromWsaError(error);
-}
-
-ConnectionHealth health(qintptr descriptor)
+Health health(NativeHandle handle)
 {
     // SIO_TCP_INFO (Windows 10 1703+) reports state and smoothed RTT; its
     // other counters are bytes or episodes, not the segments and probes that
     // ConnectionHealth holds, so those stay empty. Older Windows: invalid.
-    ConnectionHealth health;
-    if (descriptor < 0)
+    Health health;
+    if (handle < 0)
         return health;
     DWORD version = 0;
     TcpInfoV0 info{};
     DWORD returned = 0;
-    if (::WSAIoctl(SOCKET(descriptor), SIO_TCP_INFO, &version, sizeof version, &info, sizeof info,
+    if (::WSAIoctl(SOCKET(handle), SIO_TCP_INFO, &version, sizeof version, &info, sizeof info,
                    &returned, nullptr, nullptr)
                 != 0
         || returned < offsetof(TcpInfoV0, RttUs) + sizeof info.RttUs)
         return health;
-    health.state = tcpState(info.State);
+    health.state = tcpStateAt(WindowsStates, info.State);
     health.rtt = microseconds(info.RttUs);
     return health;
 }
 
-} // namespace KeepAlivePlatform
+} // namespace KeepAliveCore
