@@ -12,6 +12,7 @@
 #include "qtkeepalive.h"
 
 #include <QtCore/QObject>
+#include <QtCore/QScopeGuard>
 
 #include <functional>
 #include <optional>
@@ -60,9 +61,12 @@ public:
         Qt's write path then).
     */
     bool reportDeathFirst();
-    //! Around a blocking waitFor...(): the read's own error tells a reset then.
-    void beginBlockingWait();
-    void endBlockingWait() { --m_blockingWaits; }
+    //! Held around a blocking waitFor...(): the read's own error tells a reset then.
+    [[nodiscard]] auto blockingWait()
+    {
+        beginBlockingWait();
+        return qScopeGuard([this] { --m_blockingWaits; });
+    }
     //! Unbuffered read: before and after Qt's readData().
     void beforeUnbufferedRead();
     void afterUnbufferedRead(qint64 result, QAbstractSocket::SocketState before);
@@ -80,6 +84,7 @@ Q_SIGNALS:
     void deadPeer(QtKeepAlive::DeadPeerReason reason);
 
 private:
+    void beginBlockingWait();
     void startConnection();
     void applyOptions();
     void setError(QtKeepAlive::KeepAliveError error, const QString &message);

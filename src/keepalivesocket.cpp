@@ -82,30 +82,24 @@ bool KeepAliveSocket::waitForReadyRead(int msecs)
 {
     if (d->reportDeathFirst())
         return false;
-    d->beginBlockingWait();
-    const bool result = QTcpSocket::waitForReadyRead(msecs);
-    d->endBlockingWait();
-    return result;
+    const auto wait = d->blockingWait();
+    return QTcpSocket::waitForReadyRead(msecs);
 }
 
 bool KeepAliveSocket::waitForBytesWritten(int msecs)
 {
     if (d->reportDeathFirst())
         return false;
-    d->beginBlockingWait();
-    const bool result = QTcpSocket::waitForBytesWritten(msecs);
-    d->endBlockingWait();
-    return result;
+    const auto wait = d->blockingWait();
+    return QTcpSocket::waitForBytesWritten(msecs);
 }
 
 bool KeepAliveSocket::waitForDisconnected(int msecs)
 {
     if (d->reportDeathFirst())
         return state() == UnconnectedState;
-    d->beginBlockingWait();
-    const bool result = QTcpSocket::waitForDisconnected(msecs);
-    d->endBlockingWait();
-    return result;
+    const auto wait = d->blockingWait();
+    return QTcpSocket::waitForDisconnected(msecs);
 }
 
 qint64 KeepAliveSocket::readData(char *data, qint64 maxSize)
