@@ -41,6 +41,7 @@ HEADERS += \
     $$PWD/src/deathclassification_p.h \
     $$PWD/src/notifierinspector_p.h \
     $$PWD/src/stallguard_p.h \
+    $$PWD/src/timeoutqueue_p.h \
     $$PWD/src/nativetransport_p.h \
     $$PWD/src/keepaliveplatform_p.h \
     $$PWD/src/keepaliveplatformcore_p.h
