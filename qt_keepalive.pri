@@ -34,6 +34,7 @@ HEADERS += \
     $$PWD/src/effectivekeepaliveoptions.h \
     $$PWD/src/keepaliveformat_p.h \
     $$PWD/src/keepalivesocket.h \
+    $$PWD/src/keepaliveserver.h \
     $$PWD/src/connectionhealth.h \
     $$PWD/src/qtkeepalive.h \
     $$PWD/src/keepaliveengine_p.h \
@@ -50,6 +51,7 @@ SOURCES += \
     $$PWD/src/keepaliveoptions.cpp \
     $$PWD/src/effectivekeepaliveoptions.cpp \
     $$PWD/src/keepalivesocket.cpp \
+    $$PWD/src/keepaliveserver.cpp \
     $$PWD/src/keepaliveengine.cpp \
     $$PWD/src/deathclassification.cpp \
     $$PWD/src/notifierinspector.cpp \

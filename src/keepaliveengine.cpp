@@ -29,6 +29,14 @@ bool isOpen(QAbstractSocket::SocketState state)
 
 } // namespace
 
+QString invalidKeepAliveOptionsMessage(const KeepAliveOptions &options)
+{
+    const QString problem = options.validationError();
+    if (problem.isEmpty())
+        return problem;
+    return QStringLiteral("invalid keepalive options: %1").arg(problem);
+}
+
 KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
     : QObject(socket),
       m_socket(socket),
@@ -59,10 +67,9 @@ bool KeepAliveEngine::isUnbuffered() const
 
 bool KeepAliveEngine::setOptions(const KeepAliveOptions &options)
 {
-    const QString problem = options.validationError();
+    const QString problem = invalidKeepAliveOptionsMessage(options);
     if (!problem.isEmpty()) {
-        setError(KeepAliveError::InvalidOptions,
-                 QStringLiteral("invalid keepalive options: %1").arg(problem));
+        setError(KeepAliveError::InvalidOptions, problem);
         return false;
     }
     const bool changed = options != m_options;

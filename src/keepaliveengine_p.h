@@ -21,6 +21,12 @@ class NotifierInspector;
 class StallGuard;
 
 /*!
+    The message for invalid \a options, the same for every class that takes
+    them; empty when they are valid.
+*/
+QString invalidKeepAliveOptionsMessage(const KeepAliveOptions &options);
+
+/*!
     The keepalive engine of one socket: applies the options to each
     connection and reads them back, looks at the kernel before Qt's read
     consumes a death (NotifierInspector), guards slow readers (StallGuard),

@@ -52,4 +52,49 @@ enum class KeepAliveError {
 };
 Q_ENUM_NS(KeepAliveError)
 
+/*!
+    Why KeepAliveServer lost a client (KeepAliveServer::clientLost()). The
+    first seven values are the client socket's DeadPeerReason
+    (clientLossReason() maps them); the last two are the server's own
+    decisions.
+*/
+enum class ClientLossReason {
+    KeepAliveTimeout,      //!< DeadPeerReason::KeepAliveTimeout: keepalive probes unanswered
+    RetransmissionTimeout, //!< DeadPeerReason::RetransmissionTimeout: sent data unacknowledged
+    ConnectionReset,       //!< DeadPeerReason::ConnectionReset: a RST
+    HostUnreachable,       //!< DeadPeerReason::HostUnreachable: ICMP host unreachable
+    NetworkUnreachable,    //!< DeadPeerReason::NetworkUnreachable: ICMP network unreachable
+    HeartbeatTimeout,      //!< DeadPeerReason::HeartbeatTimeout: the heartbeat went unanswered
+    OtherError,            //!< DeadPeerReason::OtherError: another fatal socket error
+    //! The client received nothing for KeepAliveServer::idleTimeout(); the server closed it
+    //! with disconnectFromHost().
+    IdleTimeout,
+    //! KeepAliveServer::maxClients() were already connected; the server aborted the connection.
+    RefusedOverLimit,
+};
+Q_ENUM_NS(ClientLossReason)
+
+//! The ClientLossReason for a dead peer's \a reason (None, not a death, gives OtherError).
+constexpr ClientLossReason clientLossReason(DeadPeerReason reason)
+{
+    switch (reason) {
+    case DeadPeerReason::KeepAliveTimeout:
+        return ClientLossReason::KeepAliveTimeout;
+    case DeadPeerReason::RetransmissionTimeout:
+        return ClientLossReason::RetransmissionTimeout;
+    case DeadPeerReason::ConnectionReset:
+        return ClientLossReason::ConnectionReset;
+    case DeadPeerReason::HostUnreachable:
+        return ClientLossReason::HostUnreachable;
+    case DeadPeerReason::NetworkUnreachable:
+        return ClientLossReason::NetworkUnreachable;
+    case DeadPeerReason::HeartbeatTimeout:
+        return ClientLossReason::HeartbeatTimeout;
+    case DeadPeerReason::None:
+    case DeadPeerReason::OtherError:
+        break;
+    }
+    return ClientLossReason::OtherError;
+}
+
 } // namespace QtKeepAlive

@@ -1,0 +1,173 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+#include "connectionhealth.h"
+#include "keepaliveoptions.h"
+#include "keepalivesocket.h"
+#include "qtkeepalive.h"
+#include "qtkeepalive_global.h"
+
+#include <QtNetwork/QTcpServer>
+
+#include <chrono>
+#include <memory>
+
+class KeepAliveServerPrivate;
+
+/*!
+    \class KeepAliveServer
+    \brief A QTcpServer that hands out KeepAliveSocket clients, reports every
+    client it loses with a reason, and can reap idle clients and limit their
+    number.
+
+    Every accepted connection becomes a KeepAliveSocket, a child of the
+    server, with keepAliveOptions() applied to its descriptor at once.
+    Take it with nextPendingConnection() as from a QTcpServer.
+
+    clientLost() is emitted exactly once for every client the server loses:
+    a dead peer (each QtKeepAlive::DeadPeerReason, the application heartbeat
+    included), an idle client reaped after idleTimeout(), and a client refused
+    because maxClients() were already connected. It comes before the
+    disconnected() handlers the application connected to the socket, whether
+    or not the socket was taken with nextPendingConnection() yet. A dead
+    client that was never taken is removed from the pending queue and freed
+    with deleteLater() after the signal; nextPendingConnection() never returns
+    it. An orderly close by the client (FIN) and the application's own
+    close(), abort() or disconnectFromHost() are not losses.
+
+    Idle reaping uses one timer per server, whatever the number of clients:
+    clients are kept in the order of their last received bytes, and each
+    check only looks at those that expired.
+
+    \section Threads
+    The server looks after the clients that live in its own thread. A client
+    moved to another thread with moveToThread() (after setParent(nullptr))
+    leaves the server's care at that moment: it is no longer reaped when idle,
+    its death is reported only by its own deadPeer(), not by clientLost(), and
+    it no longer counts against maxClients().
+*/
+class QTKEEPALIVE_EXPORT KeepAliveServer : public QTcpServer
+{
+    Q_OBJECT
+    //! The options applied to every accepted connection (see setKeepAliveOptions()).
+    Q_PROPERTY(KeepAliveOptions keepAliveOptions READ keepAliveOptions WRITE setKeepAliveOptions
+                       NOTIFY keepAliveOptionsChanged)
+    //! How long a client may send nothing before it is closed; 0 (the default) is off.
+    Q_PROPERTY(std::chrono::milliseconds idleTimeout READ idleTimeout WRITE setIdleTimeout NOTIFY
+                       idleTimeoutChanged)
+    //! The most clients connected at a time; 0 (the default) is unlimited.
+    Q_PROPERTY(int maxClients READ maxClients WRITE setMaxClients NOTIFY maxClientsChanged)
+
+public:
+    //! Outcome of the last setKeepAliveOptions() (QtKeepAlive::KeepAliveError).
+    using KeepAliveError = QtKeepAlive::KeepAliveError;
+    //! Why a client was lost (QtKeepAlive::ClientLossReason).
+    using ClientLossReason = QtKeepAlive::ClientLossReason;
+
+    //! Constructs a server that is not listening yet; see QTcpServer::listen().
+    explicit KeepAliveServer(QObject *parent = nullptr);
+    //! Closes the server; clients that are still its children are deleted with it.
+    ~KeepAliveServer() override;
+
+    /*!
+        Validates \a options exactly as KeepAliveSocket::setKeepAliveOptions()
+        does and, if valid, stores them for every connection accepted from now
+        on (clients already accepted keep theirs). Returns false for invalid
+        options: the previous options stay in force, keepAliveError() is
+        InvalidOptions, and keepAliveErrorString() and settingErrorString() name
+        the field, value and range. A kernel that refuses an option on an
+        accepted connection is reported by that socket
+        (KeepAliveSocket::keepAliveErrorOccurred()).
+    */
+    bool setKeepAliveOptions(const KeepAliveOptions &options);
+    //! The options applied to every accepted connection.
+    KeepAliveOptions keepAliveOptions() const;
+    //! Outcome of the last setKeepAliveOptions(): NoError or InvalidOptions.
+    KeepAliveError keepAliveError() const;
+    //! Why the last setKeepAliveOptions() was rejected; empty after an accepted one.
+    QString keepAliveErrorString() const;
+
+    /*!
+        Closes a client that has received nothing for \a timeout (activity is
+        bytes received: the socket's readyRead()), with
+        clientLost(client, IdleTimeout, health). The client is closed with
+        disconnectFromHost(): what we queued is still sent, and the bytes it
+        sent that the application has not read stay readable in the
+        clientLost() and disconnected() handlers. No deadPeer() or
+        errorOccurred() is emitted. If our queued data cannot leave within
+        2 s (the client stopped reading), the socket is abort()ed, which drops
+        what it still held. 0 switches reaping off; it also applies to the
+        clients already connected, counting from their last activity.
+        Returns false for a negative \a timeout, changing nothing
+        (settingErrorString() says why).
+    */
+    bool setIdleTimeout(std::chrono::milliseconds timeout);
+    //! How long a client may send nothing; 0 when reaping is off.
+    std::chrono::milliseconds idleTimeout() const;
+
+    /*!
+        Limits the clients connected at a time to \a count (0: unlimited).
+        Clients count from their acceptance, pending or taken, until they
+        disconnect or are destroyed. A connection beyond the limit is refused:
+        clientLost(client, RefusedOverLimit, ConnectionHealth()) is emitted
+        (peerAddress() is readable in the handler), a warning naming the peer
+        and the limit is logged (category \c qtkeepalive.socket), and the
+        socket is then abort()ed and deleted later; it never reaches the
+        pending queue (QTcpServer still emits newConnection(), and
+        nextPendingConnection() returns nullptr for it). The server keeps
+        listening; once clients leave, new ones are accepted again. Lowering
+        the limit disconnects nobody. Returns false for a negative \a count,
+        changing nothing (settingErrorString() says why).
+    */
+    bool setMaxClients(int count);
+    //! The most clients connected at a time; 0 means unlimited.
+    int maxClients() const;
+
+    //! The clients counted against maxClients(): accepted, pending or taken, still connected.
+    int clientCount() const;
+
+    /*!
+        Why the last call of setKeepAliveOptions(), setIdleTimeout() or
+        setMaxClients() was rejected; empty if it was accepted.
+    */
+    QString settingErrorString() const;
+
+    /*!
+        Reimplemented to return the KeepAliveSocket (a child of the server).
+        Never returns a client that was lost while pending.
+    */
+    KeepAliveSocket *nextPendingConnection() override;
+
+Q_SIGNALS:
+    //! Emitted when keepAliveOptions() changes.
+    void keepAliveOptionsChanged(const KeepAliveOptions &options);
+    //! Emitted when idleTimeout() changes.
+    void idleTimeoutChanged(std::chrono::milliseconds timeout);
+    //! Emitted when maxClients() changes.
+    void maxClientsChanged(int count);
+    /*!
+        Emitted exactly once for each client the server loses, with the
+        \a reason and \a atDeath, the client's connectionHealth() at that
+        moment (the snapshot taken at the death for a dead peer; invalid for
+        RefusedOverLimit). Emitted before the disconnected() handlers the
+        application connected to \a client, whether or not it was taken with
+        nextPendingConnection(); the bytes the client sent before stay
+        readable. A client never taken is deleted later by the server: do not
+        keep its pointer. Never \c delete \a client in a handler; deleteLater()
+        is safe.
+    */
+    void clientLost(KeepAliveSocket *client, QtKeepAlive::ClientLossReason reason,
+                    const ConnectionHealth &atDeath);
+
+protected:
+    /*!
+        Reimplemented: creates a KeepAliveSocket child, gives it
+        keepAliveOptions(), adopts \a socketDescriptor and adds it to the
+        pending queue — or refuses it when maxClients() are connected.
+    */
+    void incomingConnection(qintptr socketDescriptor) override;
+
+private:
+    friend class KeepAliveServerPrivate;
+    std::unique_ptr<KeepAliveServerPrivate> d;
+};

@@ -1,0 +1,618 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+//
+// KeepAliveServer as an application sees it: one clientLost() per lost
+// client, before the disconnected() handlers connected after it, for taken
+// and pending clients; idle reaping that spares talkers; the client limit;
+// many clients with one timer. Real connections on 127.0.0.1; a dead client
+// is a client socket made silent with QtKeepAliveTesting::silence(), so that
+// the server's keepalive probes go unanswered. Keepalive: idle 1 s,
+// interval 1 s, 2 probes (bound 3 s).
+
+#include <KeepAliveServer>
+#include <KeepAliveSocket>
+#include <keepalivetesting.h>
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QHash>
+#include <QtCore/QPointer>
+#include <QtCore/QRegularExpression>
+#include <QtCore/QSet>
+#include <QtCore/QThread>
+#include <QtCore/QTimer>
+#include <QtNetwork/QTcpSocket>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+using namespace std::chrono_literals;
+using Loss = QtKeepAlive::ClientLossReason;
+
+namespace {
+
+KeepAliveOptions shortOptions()
+{
+    return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
+}
+
+qint64 boundMs()
+{
+    return shortOptions().detectionBound().count();
+}
+
+// One clientLost() as the test's handler saw it.
+struct Lost
+{
+    QPointer<KeepAliveSocket> client;
+    Loss reason;
+    ConnectionHealth atDeath;
+    quint16 peerPort;
+    qint64 at;
+};
+
+// Records clientLost() and, for every client, what a handler connected after
+// the server's own sees: the order of clientLost() and disconnected(), and
+// the bytes still readable in disconnected().
+class ServerWatch : public QObject
+{
+public:
+    explicit ServerWatch(KeepAliveServer *server) : server(server)
+    {
+        clock.start();
+        connect(server, &KeepAliveServer::clientLost, this,
+                [this](KeepAliveSocket *client, Loss reason, const ConnectionHealth &atDeath) {
+                    events << QStringLiteral("clientLost");
+                    lost.push_back({client, reason, atDeath, client->peerPort(), clock.elapsed()});
+                });
+    }
+
+    // Connected after the server's handlers, as an application's are.
+    void follow(KeepAliveSocket *client)
+    {
+        connect(client, &QAbstractSocket::disconnected, this, [this, client] {
+            events << QStringLiteral("disconnected");
+            // After abort() the device is closed.
+            if (client->isOpen())
+                readAtDisconnected += client->readAll();
+        });
+        connect(client, &KeepAliveSocket::deadPeer, this,
+                [this] { events << QStringLiteral("deadPeer"); });
+        connect(client, &QAbstractSocket::errorOccurred, this,
+                [this] { events << QStringLiteral("errorOccurred"); });
+    }
+
+    KeepAliveServer *const server;
+    QElapsedTimer clock;
+    std::vector<Lost> lost;
+    QStringList events;
+    QByteArray readAtDisconnected;
+};
+
+} // namespace
+
+class tst_Server : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void cleanup();
+
+    void invalidSettingsRejected();
+    void propertiesNotifyOnlyOnChange();
+    void acceptedClientsGetTheOptions();
+    void deadClientReported();
+    void deadPendingClientFreed();
+    void resetClientReported();
+    void lossReasonMapping();
+    void clientMovedToAnotherThreadLeaves();
+    void orderlyCloseIsNoLoss();
+    void idleClientReaped();
+    void talkingClientKept();
+    void idleClientWithStuckWritesAborted();
+    void overLimitRefused();
+    void manyClientsOneTimer();
+
+private:
+    // A client connected to m_server, and the server's socket for it (taken
+    // from the pending queue unless \a take is false).
+    QTcpSocket *connectClient(KeepAliveSocket **serverSide, bool take = true);
+
+    std::unique_ptr<KeepAliveServer> m_server;
+    std::vector<std::unique_ptr<QTcpSocket>> m_clients;
+};
+
+void tst_Server::init()
+{
+    m_server = std::make_unique<KeepAliveServer>();
+    QVERIFY(m_server->setKeepAliveOptions(shortOptions()));
+    QVERIFY(m_server->listen(QHostAddress::LocalHost, 0));
+}
+
+void tst_Server::cleanup()
+{
+    m_clients.clear();
+    m_server.reset();
+}
+
+QTcpSocket *tst_Server::connectClient(KeepAliveSocket **serverSide, bool take)
+{
+    auto client = std::make_unique<QTcpSocket>();
+    client->connectToHost(QHostAddress::LocalHost, m_server->serverPort());
+    if (!client->waitForConnected(5000))
+        return nullptr;
+    const int before = m_server->clientCount();
+    QElapsedTimer waited;
+    waited.start();
+    while (m_server->clientCount() == before && waited.elapsed() < 5000)
+        QTest::qWait(10);
+    if (m_server->clientCount() == before)
+        return nullptr;
+    if (take) {
+        *serverSide = m_server->nextPendingConnection();
+        if (!*serverSide || (*serverSide)->peerPort() != client->localPort())
+            return nullptr;
+    }
+    m_clients.push_back(std::move(client));
+    return m_clients.back().get();
+}
+
+void tst_Server::invalidSettingsRejected()
+{
+    KeepAliveServer server;
+    QSignalSpy optionsSpy(&server, &KeepAliveServer::keepAliveOptionsChanged);
+    QSignalSpy idleSpy(&server, &KeepAliveServer::idleTimeoutChanged);
+    QSignalSpy maxSpy(&server, &KeepAliveServer::maxClientsChanged);
+    QVERIFY(server.setKeepAliveOptions(shortOptions()));
+    QVERIFY(server.setIdleTimeout(5s));
+    QVERIFY(server.setMaxClients(10));
+
+    // The same validation and message as KeepAliveSocket's.
+    const KeepAliveOptions bad = shortOptions().setProbeCount(200);
+    const QString message =
+            QStringLiteral("invalid keepalive options: probe count 200 is out of range 1..127");
+    QTest::ignoreMessage(QtWarningMsg, qPrintable(message));
+    QVERIFY(!server.setKeepAliveOptions(bad));
+    QCOMPARE(server.keepAliveError(), QtKeepAlive::KeepAliveError::InvalidOptions);
+    QCOMPARE(server.keepAliveErrorString(), message);
+    QCOMPARE(server.settingErrorString(), message);
+    QCOMPARE(server.keepAliveOptions(), shortOptions());
+    KeepAliveSocket socket;
+    QTest::ignoreMessage(QtWarningMsg, qPrintable(message));
+    QVERIFY(!socket.setKeepAliveOptions(bad));
+    QCOMPARE(socket.keepAliveErrorString(), server.keepAliveErrorString());
+
+    QTest::ignoreMessage(QtWarningMsg,
+                         "invalid idle timeout: -1 ms is negative (0 switches reaping off)");
+    QVERIFY(!server.setIdleTimeout(-1ms));
+    QCOMPARE(server.idleTimeout(), 5000ms);
+    QCOMPARE(server.settingErrorString(),
+             QStringLiteral("invalid idle timeout: -1 ms is negative (0 switches reaping off)"));
+
+    QTest::ignoreMessage(QtWarningMsg,
+                         "invalid maximum number of clients: -3 is negative (0 means unlimited)");
+    QVERIFY(!server.setMaxClients(-3));
+    QCOMPARE(server.maxClients(), 10);
+    QVERIFY(server.settingErrorString().contains(QStringLiteral("-3")));
+
+    QCOMPARE(optionsSpy.count(), 1);
+    QCOMPARE(idleSpy.count(), 1);
+    QCOMPARE(maxSpy.count(), 1);
+
+    // An accepted setting clears the message.
+    QVERIFY(server.setMaxClients(0));
+    QVERIFY(server.settingErrorString().isEmpty());
+    QVERIFY(server.setKeepAliveOptions(shortOptions()));
+    QCOMPARE(server.keepAliveError(), QtKeepAlive::KeepAliveError::NoError);
+    QVERIFY(server.keepAliveErrorString().isEmpty());
+}
+
+void tst_Server::propertiesNotifyOnlyOnChange()
+{
+    KeepAliveServer server;
+    QSignalSpy optionsSpy(&server, &KeepAliveServer::keepAliveOptionsChanged);
+    QSignalSpy idleSpy(&server, &KeepAliveServer::idleTimeoutChanged);
+    QSignalSpy maxSpy(&server, &KeepAliveServer::maxClientsChanged);
+    QVERIFY(server.setProperty("idleTimeout", QVariant::fromValue(std::chrono::milliseconds(3s))));
+    QVERIFY(server.setProperty("maxClients", 4));
+    QVERIFY(server.setProperty("keepAliveOptions", QVariant::fromValue(shortOptions())));
+    QVERIFY(server.setIdleTimeout(3s));
+    QVERIFY(server.setMaxClients(4));
+    QVERIFY(server.setKeepAliveOptions(shortOptions()));
+    QCOMPARE(idleSpy.count(), 1);
+    QCOMPARE(maxSpy.count(), 1);
+    QCOMPARE(optionsSpy.count(), 1);
+    QCOMPARE(server.property("idleTimeout").value<std::chrono::milliseconds>(), 3000ms);
+    QCOMPARE(server.property("maxClients").toInt(), 4);
+    QCOMPARE(server.property("keepAliveOptions").value<KeepAliveOptions>(), shortOptions());
+}
+
+void tst_Server::acceptedClientsGetTheOptions()
+{
+    KeepAliveSocket *serverSide = nullptr;
+    QVERIFY(connectClient(&serverSide));
+    QCOMPARE(serverSide->parent(), m_server.get());
+    QCOMPARE(serverSide->keepAliveOptions(), shortOptions());
+    const EffectiveKeepAliveOptions effective = serverSide->effectiveKeepAliveOptions();
+    QCOMPARE(effective.idle.value_or(0ms), 1000ms);
+    QCOMPARE(effective.probeCount.value_or(0), 2);
+    QCOMPARE(m_server->clientCount(), 1);
+}
+
+void tst_Server::deadClientReported()
+{
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    watch.follow(serverSide);
+    // Bytes the application never read: still readable in disconnected().
+    client->write("last words");
+    QVERIFY(client->waitForBytesWritten(5000));
+    QTRY_COMPARE_WITH_TIMEOUT(serverSide->bytesAvailable(), qint64(10), 5000);
+    QCOMPARE(m_server->clientCount(), 1);
+
+    QString problem;
+    QVERIFY2(QtKeepAliveTesting::silence(client, &problem), qPrintable(problem));
+    QElapsedTimer clock;
+    clock.start();
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lost.size(), std::size_t(1), boundMs() + 7000);
+    const qint64 elapsed = clock.elapsed();
+    qInfo("dead client reported after %lld ms (bound %lld ms)", elapsed, boundMs());
+    QVERIFY2(elapsed <= boundMs() + 2000, qPrintable(QString::number(elapsed)));
+
+    const Lost &lost = watch.lost.front();
+    QCOMPARE(lost.client.data(), serverSide);
+    QCOMPARE(lost.reason, Loss::KeepAliveTimeout);
+    QVERIFY(lost.atDeath.isValid());
+    QCOMPARE(lost.atDeath.probes.value_or(0) > 0, true);
+    QTRY_VERIFY_WITH_TIMEOUT(watch.events.contains(QStringLiteral("disconnected")), 2000);
+    QCOMPARE(watch.events,
+             QStringList({QStringLiteral("clientLost"), QStringLiteral("deadPeer"),
+                          QStringLiteral("errorOccurred"), QStringLiteral("disconnected")}));
+    QCOMPARE(watch.readAtDisconnected, QByteArray("last words"));
+    QCOMPARE(m_server->clientCount(), 0);
+
+    // Taken clients stay the application's.
+    QTest::qWait(500);
+    QCOMPARE(watch.lost.size(), std::size_t(1));
+    QVERIFY(!lost.client.isNull());
+}
+
+void tst_Server::deadPendingClientFreed()
+{
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *unused = nullptr;
+    QTcpSocket *alive = connectClient(&unused, false);
+    QVERIFY(alive);
+    QTcpSocket *doomed = connectClient(&unused, false);
+    QVERIFY(doomed);
+    QTcpSocket *aliveToo = connectClient(&unused, false);
+    QVERIFY(aliveToo);
+    QCOMPARE(m_server->clientCount(), 3);
+
+    QVERIFY(QtKeepAliveTesting::silence(doomed));
+    QElapsedTimer clock;
+    clock.start();
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lost.size(), std::size_t(1), boundMs() + 7000);
+    const qint64 elapsed = clock.elapsed();
+    qInfo("dead pending client reported after %lld ms (bound %lld ms)", elapsed, boundMs());
+    QVERIFY(elapsed <= boundMs() + 2000);
+    const Lost lost = watch.lost.front();
+    QCOMPARE(lost.reason, Loss::KeepAliveTimeout);
+    QCOMPARE(lost.peerPort, doomed->localPort());
+    QCOMPARE(m_server->clientCount(), 2);
+    // Freed by the server, and never handed out.
+    QTRY_VERIFY_WITH_TIMEOUT(lost.client.isNull(), 2000);
+    KeepAliveSocket *first = m_server->nextPendingConnection();
+    QVERIFY(first);
+    QCOMPARE(first->peerPort(), alive->localPort());
+    KeepAliveSocket *second = m_server->nextPendingConnection();
+    QVERIFY(second);
+    QCOMPARE(second->peerPort(), aliveToo->localPort());
+    QVERIFY(!m_server->hasPendingConnections());
+    QVERIFY(!m_server->nextPendingConnection());
+    QCOMPARE(first->state(), QAbstractSocket::ConnectedState);
+    QCOMPARE(watch.lost.size(), std::size_t(1));
+}
+
+void tst_Server::resetClientReported()
+{
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    watch.follow(serverSide);
+    QVERIFY(QtKeepAliveTesting::resetConnection(client));
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lost.size(), std::size_t(1), 5000);
+    QCOMPARE(watch.lost.front().reason, Loss::ConnectionReset);
+    QTRY_VERIFY_WITH_TIMEOUT(watch.events.contains(QStringLiteral("disconnected")), 2000);
+    QCOMPARE(watch.events.first(), QStringLiteral("clientLost"));
+    QCOMPARE(m_server->clientCount(), 0);
+}
+
+void tst_Server::lossReasonMapping()
+{
+    using Dead = QtKeepAlive::DeadPeerReason;
+    using QtKeepAlive::clientLossReason;
+    QCOMPARE(clientLossReason(Dead::KeepAliveTimeout), Loss::KeepAliveTimeout);
+    QCOMPARE(clientLossReason(Dead::RetransmissionTimeout), Loss::RetransmissionTimeout);
+    QCOMPARE(clientLossReason(Dead::ConnectionReset), Loss::ConnectionReset);
+    QCOMPARE(clientLossReason(Dead::HostUnreachable), Loss::HostUnreachable);
+    QCOMPARE(clientLossReason(Dead::NetworkUnreachable), Loss::NetworkUnreachable);
+    QCOMPARE(clientLossReason(Dead::HeartbeatTimeout), Loss::HeartbeatTimeout);
+    QCOMPARE(clientLossReason(Dead::OtherError), Loss::OtherError);
+    QCOMPARE(clientLossReason(Dead::None), Loss::OtherError);
+    // The shared values are declared in the same order.
+    QCOMPARE(int(Loss::OtherError), int(Dead::OtherError) - 1);
+}
+
+// A client moved to a worker thread leaves the server's care: not counted,
+// not reaped, not reported by clientLost().
+void tst_Server::clientMovedToAnotherThreadLeaves()
+{
+    QVERIFY(m_server->setIdleTimeout(500ms));
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    QThread worker;
+    worker.start();
+    const auto stopWorker = qScopeGuard([&] {
+        worker.quit();
+        worker.wait();
+    });
+    serverSide->setParent(nullptr);
+    serverSide->moveToThread(&worker);
+    QCOMPARE(m_server->clientCount(), 0);
+    QTest::qWait(1500);
+    QVERIFY(watch.lost.empty());
+    QCOMPARE(client->state(), QAbstractSocket::ConnectedState);
+    QMetaObject::invokeMethod(serverSide, &QObject::deleteLater);
+    QTRY_COMPARE_WITH_TIMEOUT(client->state(), QAbstractSocket::UnconnectedState, 5000);
+    QVERIFY(watch.lost.empty());
+}
+
+void tst_Server::orderlyCloseIsNoLoss()
+{
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    watch.follow(serverSide);
+    client->disconnectFromHost();
+    QTRY_VERIFY_WITH_TIMEOUT(watch.events.contains(QStringLiteral("disconnected")), 5000);
+    QCOMPARE(m_server->clientCount(), 0);
+    QTest::qWait(200);
+    QVERIFY(watch.lost.empty());
+}
+
+void tst_Server::idleClientReaped()
+{
+    constexpr auto timeout = 1500ms;
+    QVERIFY(m_server->setIdleTimeout(timeout));
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    watch.follow(serverSide);
+    QSignalSpy clientClosed(client, &QAbstractSocket::disconnected);
+
+    QElapsedTimer clock;
+    clock.start(); // before the last byte: the reap is due no earlier than this + timeout
+    client->write("unread");
+    QVERIFY(client->waitForBytesWritten(5000));
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lost.size(), std::size_t(1), 10000);
+    const qint64 elapsed = clock.elapsed();
+    qInfo("idle client reaped after %lld ms (idle timeout %lld ms)", elapsed,
+          qint64(timeout.count()));
+    QVERIFY2(elapsed >= timeout.count(), qPrintable(QString::number(elapsed)));
+    QVERIFY2(elapsed <= timeout.count() + 1000, qPrintable(QString::number(elapsed)));
+
+    const Lost &lost = watch.lost.front();
+    QCOMPARE(lost.client.data(), serverSide);
+    QCOMPARE(lost.reason, Loss::IdleTimeout);
+    QVERIFY(lost.atDeath.isValid());
+    QTRY_VERIFY_WITH_TIMEOUT(watch.events.contains(QStringLiteral("disconnected")), 2000);
+    // No dead peer, no error: an orderly close of our own.
+    QCOMPARE(watch.events,
+             QStringList({QStringLiteral("clientLost"), QStringLiteral("disconnected")}));
+    QCOMPARE(watch.readAtDisconnected, QByteArray("unread"));
+    QCOMPARE(serverSide->deadPeerReason(), QtKeepAlive::DeadPeerReason::None);
+    QCOMPARE(m_server->clientCount(), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(clientClosed.count(), 1, 5000);
+}
+
+void tst_Server::talkingClientKept()
+{
+    constexpr auto timeout = 1000ms;
+    QVERIFY(m_server->setIdleTimeout(timeout));
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    QByteArray received;
+    connect(serverSide, &QIODevice::readyRead, this, [&] { received += serverSide->readAll(); });
+    QTimer talk;
+    connect(&talk, &QTimer::timeout, client, [client] { client->write("x"); });
+    talk.start(timeout / 2);
+    QElapsedTimer clock;
+    clock.start();
+    QTest::qWait(int(5 * timeout.count()));
+    talk.stop();
+    qInfo("talking client kept for %lld ms (idle timeout %lld ms), %lld bytes", clock.elapsed(),
+          qint64(timeout.count()), qint64(received.size()));
+    QVERIFY(watch.lost.empty());
+    QCOMPARE(serverSide->state(), QAbstractSocket::ConnectedState);
+    QVERIFY(received.size() >= 8);
+    QCOMPARE(m_server->clientCount(), 1);
+    // Once it falls silent, it goes.
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lost.size(), std::size_t(1), int(timeout.count()) + 2000);
+    QCOMPARE(watch.lost.front().reason, Loss::IdleTimeout);
+}
+
+// An idle client that stopped reading: our queued data cannot leave, so
+// disconnectFromHost() alone would leave it Closing for ever.
+void tst_Server::idleClientWithStuckWritesAborted()
+{
+    constexpr auto timeout = 1000ms;
+    QVERIFY(m_server->setIdleTimeout(timeout));
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    watch.follow(serverSide);
+    client->setReadBufferSize(1); // the client application stops reading
+    serverSide->write(QByteArray(32 * 1024 * 1024, 'z'));
+    QElapsedTimer clock;
+    clock.start();
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lost.size(), std::size_t(1), 5000);
+    QCOMPARE(watch.lost.front().reason, Loss::IdleTimeout);
+    QCOMPARE(serverSide->state(), QAbstractSocket::ClosingState);
+    QTRY_VERIFY_WITH_TIMEOUT(watch.events.contains(QStringLiteral("disconnected")), 5000);
+    const qint64 closedAfter = clock.elapsed();
+    qInfo("idle client with stuck writes closed after %lld ms (idle timeout %lld ms, grace 2 s)",
+          closedAfter, qint64(timeout.count()));
+    QVERIFY2(closedAfter <= timeout.count() + 2000 + 1000, qPrintable(QString::number(closedAfter)));
+    QCOMPARE(serverSide->state(), QAbstractSocket::UnconnectedState);
+    QCOMPARE(watch.lost.size(), std::size_t(1));
+    QVERIFY(!watch.events.contains(QStringLiteral("deadPeer")));
+}
+
+void tst_Server::overLimitRefused()
+{
+    QVERIFY(m_server->setMaxClients(2));
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *first = nullptr;
+    QTcpSocket *firstClient = connectClient(&first);
+    QVERIFY(firstClient);
+    KeepAliveSocket *unused = nullptr;
+    QVERIFY(connectClient(&unused, false)); // pending clients count too
+    QCOMPARE(m_server->clientCount(), 2);
+
+    auto extra = std::make_unique<QTcpSocket>();
+    QSignalSpy extraClosed(extra.get(), &QAbstractSocket::disconnected);
+    QTest::ignoreMessage(
+            QtWarningMsg,
+            QRegularExpression(QStringLiteral(
+                    "^refused client 127\\.0\\.0\\.1:\\d+: the server already has 2 clients "
+                    "\\(maxClients 2\\)$")));
+    extra->connectToHost(QHostAddress::LocalHost, m_server->serverPort());
+    QVERIFY(extra->waitForConnected(5000));
+    const quint16 extraPort = extra->localPort();
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lost.size(), std::size_t(1), 5000);
+    const Lost lost = watch.lost.front();
+    QCOMPARE(lost.reason, Loss::RefusedOverLimit);
+    QCOMPARE(lost.peerPort, extraPort);
+    QVERIFY(!lost.atDeath.isValid());
+    QTRY_COMPARE_WITH_TIMEOUT(extraClosed.count(), 1, 5000);
+    QCOMPARE(m_server->clientCount(), 2);
+    QTRY_VERIFY_WITH_TIMEOUT(lost.client.isNull(), 2000);
+    // The refused client never reaches the queue: only the pending one is there.
+    KeepAliveSocket *pending = m_server->nextPendingConnection();
+    QVERIFY(pending);
+    QVERIFY(pending->peerPort() != extraPort);
+    QVERIFY(!m_server->nextPendingConnection());
+
+    // A client leaves; the next one is accepted.
+    firstClient->disconnectFromHost();
+    QTRY_COMPARE_WITH_TIMEOUT(m_server->clientCount(), 1, 5000);
+    KeepAliveSocket *next = nullptr;
+    QTcpSocket *nextClient = connectClient(&next);
+    QVERIFY(nextClient);
+    QCOMPARE(next->state(), QAbstractSocket::ConnectedState);
+    QCOMPARE(m_server->clientCount(), 2);
+    QCOMPARE(watch.lost.size(), std::size_t(1));
+    QVERIFY(m_server->isListening());
+}
+
+void tst_Server::manyClientsOneTimer()
+{
+    constexpr int Total = 2000;
+    constexpr int Silent = 300;
+    constexpr auto timeout = 2000ms;
+    m_server = std::make_unique<KeepAliveServer>();
+    m_server->setListenBacklogSize(Total + 100);
+    m_server->setMaxPendingConnections(Total + 100);
+    QVERIFY(m_server->setIdleTimeout(timeout));
+    QVERIFY(m_server->listen(QHostAddress::LocalHost, 0));
+    ServerWatch watch(m_server.get());
+
+    // The server echoes what it receives.
+    connect(m_server.get(), &QTcpServer::newConnection, this, [this] {
+        while (KeepAliveSocket *socket = m_server->nextPendingConnection())
+            connect(socket, &QIODevice::readyRead, socket,
+                    [socket] { socket->write(socket->readAll()); });
+    });
+
+    QElapsedTimer total;
+    total.start();
+    std::vector<std::unique_ptr<QTcpSocket>> clients;
+    clients.reserve(Total);
+    QHash<quint16, int> indexByPort;
+    std::vector<QByteArray> echoed(Total);
+    for (int i = 0; i < Total; ++i) {
+        auto client = std::make_unique<QTcpSocket>();
+        connect(client.get(), &QIODevice::readyRead, this,
+                [&echoed, i, socket = client.get()] { echoed[i] += socket->readAll(); });
+        client->connectToHost(QHostAddress::LocalHost, m_server->serverPort());
+        clients.push_back(std::move(client));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(m_server->clientCount(), Total, 30000);
+    for (int i = 0; i < Total; ++i) {
+        QTRY_COMPARE_WITH_TIMEOUT(clients[i]->state(), QAbstractSocket::ConnectedState, 5000);
+        indexByPort.insert(clients[i]->localPort(), i);
+    }
+    qInfo("%d clients connected in %lld ms", Total, total.elapsed());
+
+    // Everyone talks every 500 ms; then the first Silent clients stop at once.
+    int talkers = Total;
+    QTimer talk;
+    connect(&talk, &QTimer::timeout, this, [&] {
+        for (int i = Total - talkers; i < Total; ++i)
+            clients[i]->write("p");
+    });
+    talk.start(500);
+    QTest::qWait(int(timeout.count()) + 500);
+    QVERIFY(watch.lost.empty());
+    talkers = Total - Silent;
+    QElapsedTimer sinceSilence;
+    sinceSilence.start();
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lost.size(), std::size_t(Silent), int(timeout.count()) + 5000);
+    const qint64 reapedAfter = sinceSilence.elapsed();
+    QTest::qWait(1000); // nobody else goes
+    talk.stop();
+    QTest::qWait(300); // the last echoes
+    qInfo("%d silent clients of %d reaped %lld ms after they fell silent (idle timeout %lld ms)",
+          Silent, Total, reapedAfter, qint64(timeout.count()));
+    QCOMPARE(watch.lost.size(), std::size_t(Silent));
+    QSet<int> reaped;
+    for (const Lost &lost : watch.lost) {
+        QCOMPARE(lost.reason, Loss::IdleTimeout);
+        const int index = indexByPort.value(lost.peerPort, -1);
+        QVERIFY2(index >= 0 && index < Silent, qPrintable(QString::number(index)));
+        reaped.insert(index);
+    }
+    QCOMPARE(reaped.size(), Silent);
+    QCOMPARE(m_server->clientCount(), Total - Silent);
+    for (int i = 0; i < Silent; ++i)
+        QTRY_COMPARE_WITH_TIMEOUT(clients[i]->state(), QAbstractSocket::UnconnectedState, 5000);
+
+    // The others still echo.
+    for (int i = Silent; i < Total; ++i) {
+        echoed[i].clear();
+        clients[i]->write("echo");
+    }
+    for (int i = Silent; i < Total; ++i) {
+        QTRY_COMPARE_WITH_TIMEOUT(echoed[i], QByteArray("echo"), 5000);
+        QCOMPARE(clients[i]->state(), QAbstractSocket::ConnectedState);
+    }
+    qInfo("%d clients still echoing; whole test %lld ms", Total - Silent, total.elapsed());
+    QCOMPARE(watch.lost.size(), std::size_t(Silent));
+    clients.clear();
+}
+
+QTEST_MAIN(tst_Server)
+#include "tst_server.moc"
