@@ -135,11 +135,13 @@ void KeepAliveServerPrivate::lose(KeepAliveSocket *client, ClientLossReason reas
         return; // already lost, or gone
     const bool pending = found->pending;
     forget(client);
-    Q_EMIT q->clientLost(client, reason, health);
-    if (pending) {
+    // Out of the queue before the signal: a handler that takes the pending
+    // connections must not get the one that is about to be deleted.
+    if (pending)
         removeFromPendingQueue(client);
+    Q_EMIT q->clientLost(client, reason, health);
+    if (pending)
         client->deleteLater();
-    }
 }
 
 void KeepAliveServerPrivate::forget(KeepAliveSocket *client)

@@ -30,9 +30,9 @@ class KeepAliveServerPrivate;
     because maxClients() were already connected. It comes before the
     disconnected() handlers the application connected to the socket, whether
     or not the socket was taken with nextPendingConnection() yet. A dead
-    client that was never taken is removed from the pending queue and freed
-    with deleteLater() after the signal; nextPendingConnection() never returns
-    it. An orderly close by the client (FIN) and the application's own
+    client that was never taken is removed from the pending queue before the
+    signal and freed with deleteLater() after it; nextPendingConnection()
+    never returns it, not even inside a clientLost() handler. An orderly close by the client (FIN) and the application's own
     close(), abort() or disconnectFromHost() are not losses.
 
     Idle reaping uses one timer per server, whatever the number of clients:
@@ -152,8 +152,8 @@ Q_SIGNALS:
         RefusedOverLimit). Emitted before the disconnected() handlers the
         application connected to \a client, whether or not it was taken with
         nextPendingConnection(); the bytes the client sent before stay
-        readable. A client never taken is deleted later by the server: do not
-        keep its pointer. Never \c delete \a client in a handler; deleteLater()
+        readable. A client never taken is already out of the pending queue
+        and is deleted later by the server: do not keep its pointer. Never \c delete \a client in a handler; deleteLater()
         is safe.
     */
     void clientLost(KeepAliveSocket *client, QtKeepAlive::ClientLossReason reason,

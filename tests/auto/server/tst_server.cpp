@@ -105,6 +105,7 @@ private Q_SLOTS:
     void acceptedClientsGetTheOptions();
     void deadClientReported();
     void deadPendingClientFreed();
+    void pendingQueueInsideClientLost();
     void resetClientReported();
     void lossReasonMapping();
     void clientMovedToAnotherThreadLeaves();
@@ -316,6 +317,32 @@ void tst_Server::deadPendingClientFreed()
     QVERIFY(!m_server->nextPendingConnection());
     QCOMPARE(first->state(), QAbstractSocket::ConnectedState);
     QCOMPARE(watch.lost.size(), std::size_t(1));
+}
+
+// A handler that takes every pending connection never gets the lost one.
+void tst_Server::pendingQueueInsideClientLost()
+{
+    KeepAliveSocket *unused = nullptr;
+    QTcpSocket *alive = connectClient(&unused, false);
+    QVERIFY(alive);
+    QTcpSocket *doomed = connectClient(&unused, false);
+    QVERIFY(doomed);
+    QList<KeepAliveSocket *> taken;
+    QPointer<KeepAliveSocket> lostClient;
+    bool lost = false;
+    connect(m_server.get(), &KeepAliveServer::clientLost, this, [&](KeepAliveSocket *client) {
+        lost = true;
+        lostClient = client;
+        while (KeepAliveSocket *socket = m_server->nextPendingConnection())
+            taken.append(socket);
+    });
+    QVERIFY(QtKeepAliveTesting::silence(doomed));
+    QTRY_VERIFY_WITH_TIMEOUT(lost, boundMs() + 7000);
+    QCOMPARE(taken.size(), 1);
+    QCOMPARE(taken.first()->peerPort(), alive->localPort());
+    QTRY_VERIFY_WITH_TIMEOUT(lostClient.isNull(), 2000);
+    QCOMPARE(taken.first()->state(), QAbstractSocket::ConnectedState);
+    QVERIFY(!m_server->nextPendingConnection());
 }
 
 void tst_Server::resetClientReported()
