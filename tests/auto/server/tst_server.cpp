@@ -23,6 +23,7 @@
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -109,6 +110,7 @@ private Q_SLOTS:
     void resetClientReported();
     void lossReasonMapping();
     void clientMovedToAnotherThreadLeaves();
+    void serverMovedWithItsClients();
     void orderlyCloseIsNoLoss();
     void idleClientReaped();
     void talkingClientKept();
@@ -400,6 +402,43 @@ void tst_Server::clientMovedToAnotherThreadLeaves()
     QMetaObject::invokeMethod(serverSide, &QObject::deleteLater);
     QTRY_COMPARE_WITH_TIMEOUT(client->state(), QAbstractSocket::UnconnectedState, 5000);
     QVERIFY(watch.lost.empty());
+}
+
+// Clients that are the server's children move with it and stay in its care;
+// its one timer follows it.
+void tst_Server::serverMovedWithItsClients()
+{
+    QVERIFY(m_server->setIdleTimeout(1000ms));
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    std::atomic<int> lost{0};
+    std::atomic<int> reason{-1};
+    connect(m_server.get(), &KeepAliveServer::clientLost, m_server.get(),
+            [&](KeepAliveSocket *, Loss why) {
+                reason = int(why);
+                ++lost;
+            });
+    QThread *const testThread = QThread::currentThread();
+    QThread worker;
+    worker.start();
+    const auto stopWorker = qScopeGuard([&] {
+        QMetaObject::invokeMethod(
+                m_server.get(), [this, testThread] { m_server->moveToThread(testThread); },
+                Qt::BlockingQueuedConnection);
+        worker.quit();
+        worker.wait();
+    });
+    m_server->moveToThread(&worker);
+    QCOMPARE(serverSide->thread(), &worker);
+    int count = -1;
+    QMetaObject::invokeMethod(
+            m_server.get(), [&] { count = m_server->clientCount(); }, Qt::BlockingQueuedConnection);
+    QCOMPARE(count, 1);
+    QSignalSpy clientClosed(client, &QAbstractSocket::disconnected);
+    QTRY_COMPARE_WITH_TIMEOUT(clientClosed.count(), 1, 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(lost.load(), 1, 2000);
+    QCOMPARE(reason.load(), int(Loss::IdleTimeout));
 }
 
 void tst_Server::orderlyCloseIsNoLoss()
