@@ -31,6 +31,7 @@ bool isOpen(QAbstractSocket::SocketState state)
 
 bool KeepAliveHeartbeatPrivate::reject(const QString &message)
 {
+    errorFromDeath = false;
     qCWarning(lcKeepAlive).noquote() << "KeepAliveHeartbeat:" << message;
     if (errorString != message) {
         errorString = message;
@@ -41,6 +42,7 @@ bool KeepAliveHeartbeatPrivate::reject(const QString &message)
 
 void KeepAliveHeartbeatPrivate::accepted()
 {
+    errorFromDeath = false;
     if (!errorString.isEmpty()) {
         errorString.clear();
         Q_EMIT q->errorStringChanged(errorString);
@@ -54,6 +56,8 @@ void KeepAliveHeartbeatPrivate::start()
     ++connection;
     missed = 0;
     deathReported = false;
+    if (errorFromDeath)
+        accepted(); // a new connection: the last one's death is history
     scheduler = HeartbeatScheduler::forCurrentThread();
     scheduler->add(q);
     const Clock::time_point now = Clock::now();
@@ -181,6 +185,7 @@ void KeepAliveHeartbeatPrivate::declareDead()
         qCInfo(lcKeepAlive).noquote() << "dead peer" << socket->peerAddress().toString()
                                       << socket->peerPort() << "HeartbeatTimeout" << message;
     errorString = message;
+    errorFromDeath = true;
     Q_EMIT q->errorStringChanged(errorString);
 
     const QPointer<KeepAliveHeartbeat> alive(q);

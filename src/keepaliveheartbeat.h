@@ -98,7 +98,11 @@ class QTKEEPALIVE_EXPORT KeepAliveHeartbeat : public QObject
     //! allIdle() after this long without receiving or writing; 0 (default): off.
     Q_PROPERTY(std::chrono::milliseconds allIdleTime READ allIdleTime WRITE setAllIdleTime NOTIFY
                        allIdleTimeChanged)
-    //! Why the last setting was rejected, or why the peer was declared dead; empty otherwise.
+    /*!
+        Why the last setting was rejected, or why the peer of the last
+        connection was declared dead (until the next connection or valid
+        setting); empty otherwise.
+    */
     Q_PROPERTY(QString errorString READ errorString NOTIFY errorStringChanged)
 
 public:

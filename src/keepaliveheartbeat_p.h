@@ -53,6 +53,7 @@ public:
     quint64 connection = 0;                  //!< counts connections, for queued work
     int missed = 0;
     bool deathReported = false;
+    bool errorFromDeath = false;              //!< errorString() is the last death's message
     std::chrono::milliseconds phase{0};       //!< this connection's random share of jitter
     std::chrono::milliseconds pingTimeout{0}; //!< the scheduler queue the ping entry is in
     qint64 availableSeen = 0;                 //!< bytesAvailable() when last looked at

@@ -252,6 +252,7 @@ private Q_SLOTS:
     void defaults();
     void followsSocketToAnotherThread();
     void thousandHeartbeatsOneTimer();
+    void differentIntervalsShareTheTimer();
 };
 
 // The hung peer and the stalled relay: keepalive (connection A) sees a live
@@ -484,6 +485,7 @@ void tst_Heartbeat::keepAliveSocketReportsDeadPeerOnce()
     // The next connection is watched again, and its death reported again.
     QVERIFY(connectTo(&client, peer.port()));
     QCOMPARE(client.deadPeerReason(), Reason::None);
+    QVERIFY(heartbeat->errorString().isEmpty());
     QTRY_COMPARE_WITH_TIMEOUT(watch.deadPeerSpy.count(), 2, int(BoundMs + 1000));
 }
 
@@ -797,6 +799,33 @@ void tst_Heartbeat::thousandHeartbeatsOneTimer()
     QCOMPARE(scheduler->findChildren<QTimer *>().size(), 1);
     clients.clear();
     QVERIFY(!HeartbeatScheduler::existingForCurrentThread());
+}
+
+// Each distinct timeout is a queue of its own behind the one timer: a short
+// interval is not held back by a long one, nor the other way round.
+void tst_Heartbeat::differentIntervalsShareTheTimer()
+{
+    Peer peer;
+    QTcpSocket fast;
+    QTcpSocket slow;
+    auto *fastHeartbeat = new KeepAliveHeartbeat(&fast);
+    auto *slowHeartbeat = new KeepAliveHeartbeat(&slow);
+    for (auto [heartbeat, interval] :
+         {std::pair(slowHeartbeat, 700ms), std::pair(fastHeartbeat, 300ms)}) {
+        QVERIFY(heartbeat->setInterval(interval));
+        QVERIFY(heartbeat->setJitter(0ms));
+        QVERIFY(heartbeat->setMaxMissed(100));
+    }
+    QSignalSpy fastPings(fastHeartbeat, &KeepAliveHeartbeat::pingSent);
+    QSignalSpy slowPings(slowHeartbeat, &KeepAliveHeartbeat::pingSent);
+    QVERIFY(connectTo(&slow, peer.port()));
+    QVERIFY(connectTo(&fast, peer.port()));
+    QCOMPARE(HeartbeatScheduler::existingForCurrentThread()->findChildren<QTimer *>().size(), 1);
+    QTest::qWait(2250);
+    qInfo("in 2250 ms: %lld pings every 300 ms, %lld every 700 ms", qint64(fastPings.count()),
+          qint64(slowPings.count()));
+    QVERIFY(fastPings.count() >= 6 && fastPings.count() <= 7);
+    QCOMPARE(slowPings.count(), 3);
 }
 
 QTEST_GUILESS_MAIN(tst_Heartbeat)
