@@ -36,6 +36,9 @@ HEADERS += \
     $$PWD/src/keepalivesocket.h \
     $$PWD/src/keepaliveserver.h \
     $$PWD/src/connectionhealth.h \
+    $$PWD/src/keepaliveheartbeat.h \
+    $$PWD/src/keepaliveheartbeat_p.h \
+    $$PWD/src/heartbeatscheduler_p.h \
     $$PWD/src/qtkeepalive.h \
     $$PWD/src/keepaliveengine_p.h \
     $$PWD/src/keepalivelogging_p.h \
@@ -58,6 +61,8 @@ SOURCES += \
     $$PWD/src/stallguard.cpp \
     $$PWD/src/nativetransport.cpp \
     $$PWD/src/connectionhealth.cpp \
+    $$PWD/src/keepaliveheartbeat.cpp \
+    $$PWD/src/heartbeatscheduler.cpp \
     $$PWD/src/keepaliveplatform.cpp \
     $$PWD/src/keepaliveplatformcore.cpp
 

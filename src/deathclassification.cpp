@@ -1,6 +1,8 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 #include "deathclassification_p.h"
 
+#include "keepaliveformat_p.h"
+
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
@@ -155,6 +157,8 @@ QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptio
                               "the connection)")
                 .arg(settings.retransmissionBound);
     case Reason::HeartbeatTimeout:
+        // The heartbeat's settings are not KeepAliveOptions: the engine takes
+        // heartbeatDeathMessage() from KeepAliveHeartbeat instead.
         return QStringLiteral("peer did not answer the application heartbeat");
     case Reason::OtherError:
         return QStringLiteral("connection failed: %1").arg(qtErrorString);
@@ -162,6 +166,14 @@ QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptio
         break;
     }
     return qtErrorString;
+}
+
+QString heartbeatDeathMessage(int missed, milliseconds interval)
+{
+    return QStringLiteral("peer did not answer %1 application %2 (interval %3)")
+            .arg(missed)
+            .arg(missed == 1 ? QStringLiteral("heartbeat") : QStringLiteral("heartbeats"),
+                 formatDuration(interval));
 }
 
 QAbstractSocket::SocketError qtErrorFor(OsError osError)

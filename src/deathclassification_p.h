@@ -11,6 +11,8 @@
 
 #include <QtNetwork/QAbstractSocket>
 
+#include <chrono>
+
 //! What the kernel showed just before Qt's read of a failed socket.
 struct DeathEvidence
 {
@@ -33,6 +35,12 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
 //! The errorString() for \a reason, naming the settings that produced it.
 QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptions &applied,
                         const DeathEvidence &evidence, const QString &qtErrorString);
+
+/*!
+    The errorString() of a HeartbeatTimeout: \a missed heartbeats sent
+    \a interval apart went unanswered (KeepAliveHeartbeat).
+*/
+QString heartbeatDeathMessage(int missed, std::chrono::milliseconds interval);
 
 //! The Qt error that a failed read with \a osError gives (qnativesocketengine_unix.cpp).
 QAbstractSocket::SocketError qtErrorFor(KeepAlivePlatform::OsError osError);

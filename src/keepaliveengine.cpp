@@ -239,14 +239,29 @@ void KeepAliveEngine::reportDeath(QAbstractSocket::SocketError error, OsError os
     const DeadPeerReason reason = classifyDeadPeer(error, osError, seen);
     if (reason == DeadPeerReason::None)
         return;
+    announceDeath(reason, error, deadPeerMessage(reason, m_options, seen, m_socket->errorString()),
+                  seen.health);
+}
+
+bool KeepAliveEngine::reportHeartbeatDeath(const QString &message)
+{
+    if (m_deathReported || !isOpen(m_socket->state()))
+        return false;
+    announceDeath(DeadPeerReason::HeartbeatTimeout, QAbstractSocket::SocketTimeoutError, message,
+                  KeepAlivePlatform::health(m_transport.descriptor()));
+    return true;
+}
+
+void KeepAliveEngine::announceDeath(DeadPeerReason reason, QAbstractSocket::SocketError error,
+                                    const QString &message, const ConnectionHealth &health)
+{
     m_deathReported = true;
-    m_healthAtDeath = seen.health;
+    m_healthAtDeath = health;
     m_guard->stop();
     m_reason = reason;
     Q_EMIT deadPeerReasonChanged(reason);
-    const QString message = deadPeerMessage(reason, m_options, seen, m_socket->errorString());
     qCInfo(lcKeepAlive).noquote() << "dead peer" << m_socket->peerAddress().toString()
-                                  << m_socket->peerPort() << reason << message << seen.health;
+                                  << m_socket->peerPort() << reason << message << health;
     if (setSocketError)
         setSocketError(error, message);
     Q_EMIT deadPeer(reason);

@@ -81,6 +81,16 @@ public:
     //! Any write: true once Qt has closed the connection's descriptor.
     bool connectionEnded() const;
 
+    /*!
+        A KeepAliveHeartbeat on this socket declared the peer dead: reports
+        HeartbeatTimeout with \a message as errorString() (no classification:
+        the kernel saw nothing wrong), once per connection like every death.
+        Returns false when this connection's death was already reported or
+        the connection is not open. The caller emits errorOccurred() and ends
+        the connection.
+    */
+    bool reportHeartbeatDeath(const QString &message);
+
 Q_SIGNALS:
     void optionsChanged(const KeepAliveOptions &options);
     void effectiveOptionsChanged(const EffectiveKeepAliveOptions &effective);
@@ -98,6 +108,8 @@ private:
     void onTransportError(QAbstractSocket::SocketError error);
     void reportDeath(QAbstractSocket::SocketError error, KeepAlivePlatform::OsError osError,
                      const DeathEvidence &seen);
+    void announceDeath(QtKeepAlive::DeadPeerReason reason, QAbstractSocket::SocketError error,
+                       const QString &message, const ConnectionHealth &health);
     void takeUnbufferedDeath(qintptr descriptor);
     void onDisconnected();
     void onClosing();

@@ -26,7 +26,7 @@ Q_NAMESPACE_EXPORT(QTKEEPALIVE_EXPORT)
     | ConnectionReset       | ECONNRESET: a RST             | RemoteHostClosedError | connection reset by peer (RST received)                                          |
     | HostUnreachable       | EHOSTUNREACH                  | NetworkError          | peer host unreachable (ICMP host unreachable until the 16 s user timeout ended the connection) |
     | NetworkUnreachable    | ENETUNREACH                   | NetworkError          | peer network unreachable (ICMP network unreachable until the 16 s user timeout ended the connection) |
-    | HeartbeatTimeout      | the application heartbeat     | SocketTimeoutError    | peer did not answer the application heartbeat                                    |
+    | HeartbeatTimeout      | KeepAliveHeartbeat unanswered | SocketTimeoutError    | peer did not answer 3 application heartbeats (interval 2 s)                      |
     | OtherError            | any other fatal socket error  | as Qt reports it      | connection failed: <Qt's error string>                                           |
 */
 enum class DeadPeerReason {
@@ -39,7 +39,7 @@ enum class DeadPeerReason {
     //! behind such a router is reported as KeepAliveTimeout.
     HostUnreachable,
     NetworkUnreachable, //!< as HostUnreachable, for ICMP network unreachable (ENETUNREACH)
-    HeartbeatTimeout,   //!< the application-level heartbeat went unanswered
+    HeartbeatTimeout,   //!< a KeepAliveHeartbeat on the socket went unanswered (maxMissed pings)
     OtherError,         //!< the kernel reported another fatal error; errorString() has it
 };
 Q_ENUM_NS(DeadPeerReason)

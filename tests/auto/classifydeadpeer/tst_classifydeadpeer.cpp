@@ -73,6 +73,7 @@ private Q_SLOTS:
     void messageNamesSettingsAsApplied_data();
     void messageNamesSettingsAsApplied();
     void referenceTableMatches();
+    void heartbeatMessage();
 };
 
 void tst_ClassifyDeadPeer::classify_data()
@@ -324,11 +325,22 @@ void tst_ClassifyDeadPeer::referenceTableMatches()
             continue;
         const QString name = QString::fromLatin1(reasons.key(i));
         QVERIFY2(messages.contains(name), qPrintable(name + QLatin1String(" has no row")));
-        QCOMPARE(messages.value(name),
-                 deadPeerMessage(reason, example, DeathEvidence{},
-                                 QStringLiteral("<Qt's error string>")));
+        // A heartbeat's message names the heartbeat's settings (3 missed, 2 s apart).
+        const QString expected = reason == Reason::HeartbeatTimeout
+                ? heartbeatDeathMessage(3, 2s)
+                : deadPeerMessage(reason, example, DeathEvidence{},
+                                  QStringLiteral("<Qt's error string>"));
+        QCOMPARE(messages.value(name), expected);
     }
     QCOMPARE(messages.size(), reasons.keyCount()); // the header row + one row per reason
+}
+
+void tst_ClassifyDeadPeer::heartbeatMessage()
+{
+    QCOMPARE(heartbeatDeathMessage(3, 2s),
+             QStringLiteral("peer did not answer 3 application heartbeats (interval 2 s)"));
+    QCOMPARE(heartbeatDeathMessage(1, 1500ms),
+             QStringLiteral("peer did not answer 1 application heartbeat (interval 1500 ms)"));
 }
 
 QTEST_GUILESS_MAIN(tst_ClassifyDeadPeer)

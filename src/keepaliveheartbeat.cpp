@@ -1,0 +1,436 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#include "keepaliveheartbeat.h"
+
+#include "deathclassification_p.h"
+#include "keepaliveengine_p.h"
+#include "keepaliveformat_p.h"
+#include "keepaliveheartbeat_p.h"
+#include "keepalivelogging_p.h"
+
+#include <QtCore/QEvent>
+#include <QtCore/QMetaObject>
+#include <QtCore/QPointer>
+#include <QtCore/QRandomGenerator>
+#include <QtCore/QTimer>
+#include <QtNetwork/QHostAddress>
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+using Kind = HeartbeatScheduler::Kind;
+
+constexpr int PhaseSteps = 16;
+
+namespace {
+
+bool isOpen(QAbstractSocket::SocketState state)
+{
+    return state == QAbstractSocket::ConnectedState || state == QAbstractSocket::ClosingState;
+}
+
+} // namespace
+
+bool KeepAliveHeartbeatPrivate::reject(const QString &message)
+{
+    errorFromDeath = false;
+    qCWarning(lcKeepAlive).noquote() << "KeepAliveHeartbeat:" << message;
+    if (errorString != message) {
+        errorString = message;
+        Q_EMIT q->errorStringChanged(errorString);
+    }
+    return false;
+}
+
+void KeepAliveHeartbeatPrivate::accepted()
+{
+    errorFromDeath = false;
+    if (!errorString.isEmpty()) {
+        errorString.clear();
+        Q_EMIT q->errorStringChanged(errorString);
+    }
+}
+
+void KeepAliveHeartbeatPrivate::start()
+{
+    if (scheduler || socket->state() != QAbstractSocket::ConnectedState)
+        return;
+    ++connection;
+    missed = 0;
+    deathReported = false;
+    if (errorFromDeath)
+        accepted(); // a new connection: the last one's death is history
+    scheduler = HeartbeatScheduler::forCurrentThread();
+    scheduler->add(q);
+    const Clock::time_point now = Clock::now();
+    availableSeen = socket->bytesAvailable();
+    restartPing();
+    scheduleIdle(Kind::ReaderIdle, readerIdleTime, now);
+    scheduleIdle(Kind::WriterIdle, writerIdleTime, now);
+    scheduleIdle(Kind::AllIdle, allIdleTime, now);
+}
+
+void KeepAliveHeartbeatPrivate::restartPing()
+{
+    // A phase of its own per connection (and per change of the settings):
+    // clients reconnected together ping apart. In 16 steps: each step is a
+    // queue of its own in the scheduler (see schedulePing()).
+    phase = jitter * QRandomGenerator::global()->bounded(PhaseSteps + 1) / PhaseSteps;
+    missed = 0;
+    schedulePing(interval + phase, Clock::now());
+}
+
+void KeepAliveHeartbeatPrivate::schedulePing(milliseconds timeout, Clock::time_point now)
+{
+    // Always scheduled from now, the phase in the timeout: a TimeoutQueue
+    // expires from its front and stops at the first entry not yet due, so an
+    // entry touched with a future time would hold back every entry behind it
+    // (by up to the jitter: measured, 1000 heartbeats then pinged in one
+    // 50 ms slot). Touched at now, each queue stays in deadline order.
+    if (pingTimeout != timeout && pingTimeout > 0ms)
+        scheduler->cancel(q, Kind::Ping, pingTimeout);
+    pingTimeout = timeout;
+    scheduler->schedule(q, Kind::Ping, timeout, now);
+}
+
+void KeepAliveHeartbeatPrivate::stop()
+{
+    if (!scheduler)
+        return;
+    HeartbeatScheduler *const leaving = scheduler;
+    scheduler = nullptr;
+    pingTimeout = 0ms;
+    leaving->remove(q);
+}
+
+void KeepAliveHeartbeatPrivate::scheduleIdle(Kind kind, milliseconds time, Clock::time_point now)
+{
+    if (scheduler && time > 0ms)
+        scheduler->schedule(q, kind, time, now);
+}
+
+void KeepAliveHeartbeatPrivate::received(Clock::time_point now)
+{
+    if (!scheduler)
+        return;
+    missed = 0;
+    availableSeen = socket->bytesAvailable();
+    schedulePing(interval + phase, now);
+    scheduleIdle(Kind::ReaderIdle, readerIdleTime, now);
+    scheduleIdle(Kind::AllIdle, allIdleTime, now);
+}
+
+void KeepAliveHeartbeatPrivate::written()
+{
+    if (!scheduler)
+        return;
+    const Clock::time_point now = Clock::now();
+    scheduleIdle(Kind::WriterIdle, writerIdleTime, now);
+    scheduleIdle(Kind::AllIdle, allIdleTime, now);
+}
+
+void KeepAliveHeartbeatPrivate::expired(Kind kind, Clock::time_point now)
+{
+    switch (kind) {
+    case Kind::Ping:
+        // Data that arrived without a readyRead() we saw (emitted while a
+        // handler of ours was on the stack) still proves life.
+        if (socket->bytesAvailable() > availableSeen) {
+            received(now);
+            return;
+        }
+        availableSeen = socket->bytesAvailable();
+        if (missed >= maxMissed) {
+            declareDead();
+            return;
+        }
+        ping(now);
+        return;
+    case Kind::ReaderIdle:
+        scheduleIdle(kind, readerIdleTime, now);
+        Q_EMIT q->readerIdle();
+        return;
+    case Kind::WriterIdle:
+        scheduleIdle(kind, writerIdleTime, now);
+        Q_EMIT q->writerIdle();
+        return;
+    case Kind::AllIdle:
+        scheduleIdle(kind, allIdleTime, now);
+        Q_EMIT q->allIdle();
+        return;
+    }
+}
+
+void KeepAliveHeartbeatPrivate::ping(Clock::time_point now)
+{
+    ++missed;
+    // From now, not from the missed deadline plus the phase again: the
+    // phase is added once per silence, so the bound holds.
+    schedulePing(interval, now);
+    if (function)
+        function(socket);
+    else if (!payload.isEmpty())
+        socket->write(payload);
+    Q_EMIT q->pingSent(missed);
+}
+
+void KeepAliveHeartbeatPrivate::declareDead()
+{
+    if (deathReported)
+        return;
+    deathReported = true;
+    stop();
+    const QString message = heartbeatDeathMessage(missed, interval);
+    // A KeepAliveSocket's engine logs the death itself.
+    auto *engine = socket->findChild<KeepAliveEngine *>(QString(), Qt::FindDirectChildrenOnly);
+    if (!engine)
+        qCInfo(lcKeepAlive).noquote() << "dead peer" << socket->peerAddress().toString()
+                                      << socket->peerPort() << "HeartbeatTimeout" << message;
+    errorString = message;
+    errorFromDeath = true;
+    Q_EMIT q->errorStringChanged(errorString);
+
+    const QPointer<KeepAliveHeartbeat> alive(q);
+    Q_EMIT q->heartbeatTimeout();
+    if (!alive || !isOpen(socket->state()))
+        return;
+    // A KeepAliveSocket reports it as its own death: deadPeer(HeartbeatTimeout),
+    // once per connection whatever else the engine saw.
+    if (engine && engine->reportHeartbeatDeath(message)) {
+        if (!alive || !isOpen(socket->state()))
+            return;
+        Q_EMIT socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
+        if (!alive || !isOpen(socket->state()))
+            return;
+    }
+    // Not abort(): that closes the device and drops what was received;
+    // disconnectFromHost() keeps it readable in disconnected().
+    socket->disconnectFromHost();
+    if (!alive || socket->state() == QAbstractSocket::UnconnectedState)
+        return;
+    // Qt holds unsent data and waits for the dead peer to take it.
+    QTimer::singleShot(interval, q, [this, current = connection] {
+        if (current == connection && socket->state() != QAbstractSocket::UnconnectedState)
+            socket->abort();
+    });
+}
+
+void KeepAliveHeartbeatPrivate::setTime(Kind kind, milliseconds &time, milliseconds value)
+{
+    const milliseconds old = time;
+    time = value;
+    if (scheduler) {
+        if (old > 0ms)
+            scheduler->cancel(q, kind, old);
+        scheduleIdle(kind, value, Clock::now());
+    }
+}
+
+KeepAliveHeartbeat::KeepAliveHeartbeat(QAbstractSocket *socket)
+    : QObject(socket),
+      d(std::make_unique<KeepAliveHeartbeatPrivate>(this, socket))
+{
+    Q_ASSERT(socket);
+    connect(socket, &QIODevice::readyRead, this,
+            [this] { d->received(KeepAliveHeartbeatPrivate::Clock::now()); });
+    connect(socket, &QIODevice::bytesWritten, this, [this] { d->written(); });
+    connect(socket, &QAbstractSocket::stateChanged, this,
+            [this](QAbstractSocket::SocketState state) {
+                if (state == QAbstractSocket::ConnectedState)
+                    d->start();
+                else if (!isOpen(state))
+                    d->stop();
+            });
+    d->start();
+}
+
+KeepAliveHeartbeat::~KeepAliveHeartbeat()
+{
+    d->stop();
+}
+
+QAbstractSocket *KeepAliveHeartbeat::socket() const
+{
+    return d->socket;
+}
+
+milliseconds KeepAliveHeartbeat::interval() const
+{
+    return d->interval;
+}
+
+bool KeepAliveHeartbeat::setInterval(milliseconds interval)
+{
+    if (interval <= 0ms)
+        return d->reject(QStringLiteral("interval %1 is out of range: it must be greater than 0")
+                                 .arg(formatDuration(interval)));
+    if (!d->jitterFollowsInterval && d->jitter > interval)
+        return d->reject(QStringLiteral("interval %1 is out of range: it must be at least the "
+                                        "jitter (%2)")
+                                 .arg(formatDuration(interval), formatDuration(d->jitter)));
+    d->accepted();
+    if (interval == d->interval)
+        return true;
+    d->interval = interval;
+    const bool jitterChanges = d->jitterFollowsInterval && d->jitter != interval / 10;
+    if (jitterChanges)
+        d->jitter = interval / 10;
+    // A change while connected counts the silence from now, in a new phase.
+    if (d->scheduler)
+        d->restartPing();
+    Q_EMIT intervalChanged(interval);
+    if (jitterChanges)
+        Q_EMIT jitterChanged(d->jitter);
+    return true;
+}
+
+int KeepAliveHeartbeat::maxMissed() const
+{
+    return d->maxMissed;
+}
+
+bool KeepAliveHeartbeat::setMaxMissed(int maxMissed)
+{
+    if (maxMissed < 1)
+        return d->reject(QStringLiteral("maxMissed %1 is out of range: it must be at least 1")
+                                 .arg(maxMissed));
+    d->accepted();
+    if (maxMissed == d->maxMissed)
+        return true;
+    d->maxMissed = maxMissed;
+    Q_EMIT maxMissedChanged(maxMissed);
+    return true;
+}
+
+milliseconds KeepAliveHeartbeat::jitter() const
+{
+    return d->jitter;
+}
+
+bool KeepAliveHeartbeat::setJitter(milliseconds jitter)
+{
+    if (jitter < 0ms || jitter > d->interval)
+        return d->reject(QStringLiteral("jitter %1 is out of range: it must be 0 ms .. the "
+                                        "interval (%2)")
+                                 .arg(formatDuration(jitter), formatDuration(d->interval)));
+    d->accepted();
+    d->jitterFollowsInterval = false;
+    if (jitter == d->jitter)
+        return true;
+    d->jitter = jitter;
+    if (d->scheduler)
+        d->restartPing();
+    Q_EMIT jitterChanged(jitter);
+    return true;
+}
+
+QByteArray KeepAliveHeartbeat::pingPayload() const
+{
+    return d->payload;
+}
+
+void KeepAliveHeartbeat::setPingPayload(const QByteArray &payload)
+{
+    d->function = nullptr;
+    if (payload == d->payload)
+        return;
+    d->payload = payload;
+    Q_EMIT pingPayloadChanged(payload);
+}
+
+KeepAliveHeartbeat::PingFunction KeepAliveHeartbeat::pingFunction() const
+{
+    return d->function;
+}
+
+void KeepAliveHeartbeat::setPingFunction(PingFunction function)
+{
+    d->function = std::move(function);
+    if (!d->payload.isEmpty()) {
+        d->payload.clear();
+        Q_EMIT pingPayloadChanged(d->payload);
+    }
+}
+
+milliseconds KeepAliveHeartbeat::readerIdleTime() const
+{
+    return d->readerIdleTime;
+}
+
+bool KeepAliveHeartbeat::setReaderIdleTime(milliseconds time)
+{
+    if (time < 0ms)
+        return d->reject(QStringLiteral("readerIdleTime %1 is out of range: it must be 0 (off) or "
+                                        "greater")
+                                 .arg(formatDuration(time)));
+    d->accepted();
+    if (time == d->readerIdleTime)
+        return true;
+    d->setTime(Kind::ReaderIdle, d->readerIdleTime, time);
+    Q_EMIT readerIdleTimeChanged(time);
+    return true;
+}
+
+milliseconds KeepAliveHeartbeat::writerIdleTime() const
+{
+    return d->writerIdleTime;
+}
+
+bool KeepAliveHeartbeat::setWriterIdleTime(milliseconds time)
+{
+    if (time < 0ms)
+        return d->reject(QStringLiteral("writerIdleTime %1 is out of range: it must be 0 (off) or "
+                                        "greater")
+                                 .arg(formatDuration(time)));
+    d->accepted();
+    if (time == d->writerIdleTime)
+        return true;
+    d->setTime(Kind::WriterIdle, d->writerIdleTime, time);
+    Q_EMIT writerIdleTimeChanged(time);
+    return true;
+}
+
+milliseconds KeepAliveHeartbeat::allIdleTime() const
+{
+    return d->allIdleTime;
+}
+
+bool KeepAliveHeartbeat::setAllIdleTime(milliseconds time)
+{
+    if (time < 0ms)
+        return d->reject(QStringLiteral("allIdleTime %1 is out of range: it must be 0 (off) or "
+                                        "greater")
+                                 .arg(formatDuration(time)));
+    d->accepted();
+    if (time == d->allIdleTime)
+        return true;
+    d->setTime(Kind::AllIdle, d->allIdleTime, time);
+    Q_EMIT allIdleTimeChanged(time);
+    return true;
+}
+
+QString KeepAliveHeartbeat::errorString() const
+{
+    return d->errorString;
+}
+
+milliseconds KeepAliveHeartbeat::detectionBound() const
+{
+    return d->interval * (d->maxMissed + 1) + d->jitter;
+}
+
+int KeepAliveHeartbeat::missedCount() const
+{
+    return d->missed;
+}
+
+bool KeepAliveHeartbeat::event(QEvent *event)
+{
+    // Sent in the old thread just before the socket moves: leave this
+    // thread's scheduler here, join the new thread's there (posted events
+    // move with the object). Timers cannot cross threads.
+    if (event->type() == QEvent::ThreadChange && d->scheduler) {
+        d->stop();
+        QMetaObject::invokeMethod(
+                this, [this] { d->start(); }, Qt::QueuedConnection);
+    }
+    return QObject::event(event);
+}

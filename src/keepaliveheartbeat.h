@@ -1,0 +1,179 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+#include "qtkeepalive_global.h"
+
+#include <QtCore/QByteArray>
+#include <QtCore/QObject>
+#include <QtCore/QString>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+class QAbstractSocket;
+class KeepAliveHeartbeatPrivate;
+
+/*!
+    \class KeepAliveHeartbeat
+    \brief An application heartbeat for any QAbstractSocket: detects a peer
+    that is connected but no longer answers, which TCP keepalive cannot see.
+
+    A hung peer process, a relaying proxy or a TLS terminator keep
+    acknowledging TCP segments (keepalive probes included) while nothing of
+    the application gets through. The heartbeat watches what the application
+    receives instead: after interval() with nothing received it sends the
+    configured ping; any received byte proves life and resets the count; no
+    ping is sent while data flows in. After maxMissed() pings with nothing
+    received it declares the peer dead: heartbeatTimeout(), then the
+    connection is ended.
+
+    \b{Detection bound}: a dead peer is reported at most
+    interval() × (maxMissed() + 1) + jitter() after the last byte received
+    (detectionBound()), plus the event loop's latency.
+
+    The heartbeat only writes what the application configured (pingPayload()
+    or pingFunction()); with neither it only detects. It never reads,
+    consumes or reorders received data: activity is observed through
+    readyRead() and the growth of bytesAvailable(), and the application reads
+    the pong like any other message. (A socket whose read buffer is full —
+    setReadBufferSize() reached — receives nothing more until the application
+    reads, and is then idle as far as the heartbeat can tell.)
+
+    \b{Ending the connection}: disconnectFromHost(), not abort(), so the bytes
+    received before the death stay readable in the disconnected() handler.
+    If Qt still holds unsent data (the dead peer will never take it), the
+    socket is aborted one interval() later.
+
+    \b{KeepAliveSocket}: on a KeepAliveSocket the death is also its
+    deadPeer(HeartbeatTimeout), once per connection like every death, with
+    errorString() "peer did not answer 3 application heartbeats (interval
+    2 s)" and errorOccurred(SocketTimeoutError), in the order heartbeatTimeout()
+    → deadPeer() → errorOccurred() → disconnected(). On any other socket Qt's
+    error code cannot be set from outside: heartbeatTimeout() and
+    disconnected() are emitted, and errorString() here has the message.
+
+    \b{Idle notifications} (as Netty's IdleStateHandler): readerIdle(),
+    writerIdle() and allIdle() are emitted after the configured time without
+    reading, writing or either, and again every such time while it lasts;
+    for applications that act themselves. 0 switches each off.
+
+    \b{Scheduling}: all heartbeats of a thread share one timer; jitter() (by
+    default 10 % of interval()) gives each connection its own phase, so
+    thousands of clients reconnected at once do not ping in lockstep.
+
+    The heartbeat is a child of the socket: it follows moveToThread() and is
+    deleted with it. Create it in the socket's thread.
+
+    \code
+    auto *heartbeat = new KeepAliveHeartbeat(socket);
+    heartbeat->setInterval(5s);
+    heartbeat->setMaxMissed(3);
+    heartbeat->setPingPayload(QByteArrayLiteral("PING\n")); // the peer answers "PONG\n"
+    connect(heartbeat, &KeepAliveHeartbeat::heartbeatTimeout, this, &Client::reconnect);
+    \endcode
+*/
+class QTKEEPALIVE_EXPORT KeepAliveHeartbeat : public QObject
+{
+    Q_OBJECT
+    //! Silence after which a ping is sent (> 0). Default 10 s.
+    Q_PROPERTY(std::chrono::milliseconds interval READ interval WRITE setInterval NOTIFY
+                       intervalChanged)
+    //! Unanswered pings after which the peer is dead (>= 1). Default 3.
+    Q_PROPERTY(int maxMissed READ maxMissed WRITE setMaxMissed NOTIFY maxMissedChanged)
+    /*!
+        Largest random phase added to this connection's schedule (0 ..
+        interval()). Default: 10 % of interval(), following interval() until
+        set explicitly.
+    */
+    Q_PROPERTY(std::chrono::milliseconds jitter READ jitter WRITE setJitter NOTIFY jitterChanged)
+    //! Bytes written as the ping; empty (default) and no pingFunction(): detect only.
+    Q_PROPERTY(QByteArray pingPayload READ pingPayload WRITE setPingPayload NOTIFY pingPayloadChanged)
+    //! readerIdle() after this long without receiving; 0 (default): off.
+    Q_PROPERTY(std::chrono::milliseconds readerIdleTime READ readerIdleTime WRITE setReaderIdleTime
+                       NOTIFY readerIdleTimeChanged)
+    //! writerIdle() after this long without writing (bytesWritten()); 0 (default): off.
+    Q_PROPERTY(std::chrono::milliseconds writerIdleTime READ writerIdleTime WRITE setWriterIdleTime
+                       NOTIFY writerIdleTimeChanged)
+    //! allIdle() after this long without receiving or writing; 0 (default): off.
+    Q_PROPERTY(std::chrono::milliseconds allIdleTime READ allIdleTime WRITE setAllIdleTime NOTIFY
+                       allIdleTimeChanged)
+    /*!
+        Why the last setting was rejected, or why the peer of the last
+        connection was declared dead (until the next connection or valid
+        setting); empty otherwise.
+    */
+    Q_PROPERTY(QString errorString READ errorString NOTIFY errorStringChanged)
+
+public:
+    //! Writes the application's own ping frame to the socket.
+    using PingFunction = std::function<void(QAbstractSocket *socket)>;
+
+    //! Watches \a socket (it becomes the parent); starts with the next, or current, connection.
+    explicit KeepAliveHeartbeat(QAbstractSocket *socket);
+    ~KeepAliveHeartbeat() override;
+
+    QAbstractSocket *socket() const;
+
+    std::chrono::milliseconds interval() const;
+    //! Returns false, with errorString() naming value and range, if \a interval <= 0 or < jitter().
+    bool setInterval(std::chrono::milliseconds interval);
+    int maxMissed() const;
+    //! Returns false, with errorString(), if \a maxMissed < 1.
+    bool setMaxMissed(int maxMissed);
+    std::chrono::milliseconds jitter() const;
+    //! Returns false, with errorString(), unless 0 <= \a jitter <= interval().
+    bool setJitter(std::chrono::milliseconds jitter);
+    QByteArray pingPayload() const;
+    //! Sets the ping; replaces a pingFunction(). Empty: detect only.
+    void setPingPayload(const QByteArray &payload);
+    PingFunction pingFunction() const;
+    //! Sets the ping as a function that writes it; replaces pingPayload(). Empty: detect only.
+    void setPingFunction(PingFunction function);
+
+    std::chrono::milliseconds readerIdleTime() const;
+    //! Returns false, with errorString(), if \a time < 0.
+    bool setReaderIdleTime(std::chrono::milliseconds time);
+    std::chrono::milliseconds writerIdleTime() const;
+    //! Returns false, with errorString(), if \a time < 0.
+    bool setWriterIdleTime(std::chrono::milliseconds time);
+    std::chrono::milliseconds allIdleTime() const;
+    //! Returns false, with errorString(), if \a time < 0.
+    bool setAllIdleTime(std::chrono::milliseconds time);
+
+    QString errorString() const;
+
+    //! interval() × (maxMissed() + 1) + jitter(): the longest a dead peer goes unreported.
+    std::chrono::milliseconds detectionBound() const;
+    //! Pings sent since the last byte received (0 while data flows).
+    int missedCount() const;
+
+Q_SIGNALS:
+    void intervalChanged(std::chrono::milliseconds interval);
+    void maxMissedChanged(int maxMissed);
+    void jitterChanged(std::chrono::milliseconds jitter);
+    void pingPayloadChanged(const QByteArray &payload);
+    void readerIdleTimeChanged(std::chrono::milliseconds time);
+    void writerIdleTimeChanged(std::chrono::milliseconds time);
+    void allIdleTimeChanged(std::chrono::milliseconds time);
+    void errorStringChanged(const QString &errorString);
+    //! A ping was just written (or, detecting only, would have been); \a missed counts them.
+    void pingSent(int missed);
+    /*!
+        The peer did not answer maxMissed() pings: emitted once per
+        connection, just before the connection is ended. errorString() has
+        the message. Never \c delete the socket here; use deleteLater().
+    */
+    void heartbeatTimeout();
+    void readerIdle();
+    void writerIdle();
+    void allIdle();
+
+protected:
+    bool event(QEvent *event) override;
+
+private:
+    friend class HeartbeatScheduler;
+    friend class KeepAliveHeartbeatPrivate;
+    std::unique_ptr<KeepAliveHeartbeatPrivate> d;
+};

@@ -1,0 +1,60 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+// Internal: the state of one KeepAliveHeartbeat. Not installed.
+
+#include "heartbeatscheduler_p.h"
+#include "keepaliveheartbeat.h"
+
+#include <QtNetwork/QAbstractSocket>
+
+class KeepAliveHeartbeatPrivate
+{
+public:
+    using Clock = HeartbeatScheduler::Clock;
+    using Kind = HeartbeatScheduler::Kind;
+
+    KeepAliveHeartbeatPrivate(KeepAliveHeartbeat *q, QAbstractSocket *socket) : q(q), socket(socket)
+    {
+    }
+    static KeepAliveHeartbeatPrivate *get(KeepAliveHeartbeat *heartbeat)
+    {
+        return heartbeat->d.get();
+    }
+
+    bool reject(const QString &message);
+    void accepted();
+    void start();
+    void stop();
+    void received(Clock::time_point now);
+    void written();
+    void expired(Kind kind, Clock::time_point now);
+    void ping(Clock::time_point now);
+    void restartPing();
+    void schedulePing(std::chrono::milliseconds timeout, Clock::time_point now);
+    void declareDead();
+    void setTime(Kind kind, std::chrono::milliseconds &time, std::chrono::milliseconds value);
+    void scheduleIdle(Kind kind, std::chrono::milliseconds time, Clock::time_point now);
+
+    KeepAliveHeartbeat *const q;
+    QAbstractSocket *const socket;
+    std::chrono::milliseconds interval{10000};
+    int maxMissed = 3;
+    std::chrono::milliseconds jitter{1000};
+    bool jitterFollowsInterval = true; //!< jitter() is 10 % of interval() until set
+    QByteArray payload;
+    KeepAliveHeartbeat::PingFunction function;
+    std::chrono::milliseconds readerIdleTime{0};
+    std::chrono::milliseconds writerIdleTime{0};
+    std::chrono::milliseconds allIdleTime{0};
+    QString errorString;
+
+    HeartbeatScheduler *scheduler = nullptr; //!< set while the connection is watched
+    quint64 connection = 0;                  //!< counts connections, for queued work
+    int missed = 0;
+    bool deathReported = false;
+    bool errorFromDeath = false;              //!< errorString() is the last death's message
+    std::chrono::milliseconds phase{0};       //!< this connection's random share of jitter
+    std::chrono::milliseconds pingTimeout{0}; //!< the scheduler queue the ping entry is in
+    qint64 availableSeen = 0;                 //!< bytesAvailable() when last looked at
+};
