@@ -1,7 +1,7 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 //
 // Dead-peer detection against real faults, no mocks: every peer is a socket
-// accepted by an in-process QTcpServer on 127.0.0.1. A silently dead peer is
+// accepted by an in-process QTcpServer on 127.0.42.1. A silently dead peer is
 // made with QtKeepAliveTesting::silence() (a drop-all socket filter: the
 // peer's kernel discards every segment and never answers), a crashed one with
 // QtKeepAliveTesting::resetConnection() (RST).
@@ -26,6 +26,7 @@
 #include <QtCore/QSet>
 #include <QtCore/QStringList>
 #include <QtCore/QTimer>
+#include <QtNetwork/QHostAddress>
 #include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QSignalSpy>
@@ -49,6 +50,13 @@ using namespace std::chrono_literals;
 using namespace DeadPeerTest;
 
 namespace {
+
+// The kernel caches RTT per destination (tcp_metrics) and starts a new
+// connection's retransmission timeout from it: a connection to 127.0.0.1
+// that another suite closed with a large RTT would make the first
+// retransmission here seconds late. This suite's own loopback address keeps
+// its timing its own.
+const QHostAddress TestAddress(QStringLiteral("127.0.42.1"));
 
 KeepAliveOptions shortOptions()
 {
@@ -190,7 +198,7 @@ bool tst_DeadPeer::listen(QTcpServer &server)
     // first keepalive probe with a RST.
     server.setMaxPendingConnections(1000);
     server.setListenBacklogSize(1000);
-    if (!server.listen(QHostAddress::LocalHost, 0)) {
+    if (!server.listen(TestAddress, 0)) {
         qWarning() << "listen failed:" << server.errorString();
         return false;
     }
@@ -201,7 +209,7 @@ bool tst_DeadPeer::listen(QTcpServer &server)
 // the server), or nullptr.
 QTcpSocket *tst_DeadPeer::connectPeer(QTcpServer &server, QAbstractSocket &client)
 {
-    client.connectToHost(QHostAddress::LocalHost, server.serverPort());
+    client.connectToHost(TestAddress, server.serverPort());
     if (!QTest::qWaitFor([&] { return server.hasPendingConnections(); }, 5000)) {
         qWarning() << "no connection accepted";
         return nullptr;
@@ -815,7 +823,7 @@ void tst_DeadPeer::fiftyOfTwoHundredPeersDie()
     for (int i = 0; i < Connections; ++i) {
         auto client = std::make_unique<KeepAliveSocket>();
         QVERIFY(client->setKeepAliveOptions(shortOptions()));
-        client->connectToHost(QHostAddress::LocalHost, m_server->serverPort());
+        client->connectToHost(TestAddress, m_server->serverPort());
         watches.push_back(std::make_unique<Watch>(client.get()));
         clients.push_back(std::move(client));
     }

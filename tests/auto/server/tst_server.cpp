@@ -8,6 +8,7 @@
 // the server's keepalive probes go unanswered. Keepalive: idle 1 s,
 // interval 1 s, 2 probes (bound 3 s).
 
+#include <KeepAliveHeartbeat>
 #include <KeepAliveServer>
 #include <KeepAliveSocket>
 #include <keepalivetesting.h>
@@ -108,6 +109,7 @@ private Q_SLOTS:
     void deadPendingClientFreed();
     void pendingQueueInsideClientLost();
     void resetClientReported();
+    void heartbeatTimeoutReported();
     void lossReasonMapping();
     void clientMovedToAnotherThreadLeaves();
     void serverMovedWithItsClients();
@@ -360,6 +362,35 @@ void tst_Server::resetClientReported()
     QTRY_VERIFY_WITH_TIMEOUT(watch.events.contains(QStringLiteral("disconnected")), 2000);
     QCOMPARE(watch.events.first(), QStringLiteral("clientLost"));
     QCOMPARE(m_server->clientCount(), 0);
+}
+
+// A client that is alive (its kernel answers every keepalive probe) but says
+// nothing: the heartbeat on the accepted socket catches it, and the server
+// reports it once as HeartbeatTimeout, before the socket's disconnected().
+void tst_Server::heartbeatTimeoutReported()
+{
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    watch.follow(serverSide);
+    auto *heartbeat = new KeepAliveHeartbeat(serverSide);
+    QVERIFY(heartbeat->setInterval(500ms));
+    QVERIFY(heartbeat->setMaxMissed(1));
+    QVERIFY(heartbeat->setJitter(0ms));
+    const qint64 bound = heartbeat->detectionBound().count();
+    watch.clock.restart();
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lost.size(), std::size_t(1), int(bound) + 3000);
+    qInfo("silent live client: HeartbeatTimeout after %lld ms, bound %lld ms",
+          watch.lost.front().at, bound);
+    QCOMPARE(watch.lost.front().reason, Loss::HeartbeatTimeout);
+    QVERIFY(watch.lost.front().at <= bound + 1000);
+    QTRY_VERIFY_WITH_TIMEOUT(watch.events.contains(QStringLiteral("disconnected")), 3000);
+    QCOMPARE(watch.events.first(), QStringLiteral("clientLost"));
+    QCOMPARE(watch.events.count(QStringLiteral("deadPeer")), 1);
+    QCOMPARE(m_server->clientCount(), 0);
+    QTest::qWait(300);
+    QCOMPARE(watch.lost.size(), std::size_t(1));
 }
 
 void tst_Server::lossReasonMapping()
