@@ -58,11 +58,6 @@ namespace {
 // its timing its own.
 const QHostAddress TestAddress(QStringLiteral("127.0.42.1"));
 
-KeepAliveOptions shortOptions()
-{
-    return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
-}
-
 qint64 boundMs()
 {
     return shortOptions().detectionBound().count();

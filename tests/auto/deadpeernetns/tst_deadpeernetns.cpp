@@ -64,14 +64,14 @@ using namespace DeadPeerTest;
 
 namespace {
 
-KeepAliveOptions shortOptions()
+KeepAliveOptions netnsOptions()
 {
     return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(3);
 }
 
 qint64 boundMs()
 {
-    return shortOptions().detectionBound().count();
+    return netnsOptions().detectionBound().count();
 }
 
 // One end of a veth pair. The MAC addresses are fixed so that the rebooted
@@ -396,7 +396,7 @@ private:
 void tst_DeadPeerNetns::initTestCase()
 {
     QCOMPARE(boundMs(), qint64(4000));
-    QCOMPARE(shortOptions().userTimeout(), 4000ms);
+    QCOMPARE(netnsOptions().userTimeout(), 4000ms);
 
     QString unavailable;
     const qint64 pid = QCoreApplication::applicationPid();
@@ -452,7 +452,7 @@ void tst_DeadPeerNetns::connectThroughRouter()
 
     m_client = std::make_unique<KeepAliveSocket>();
     m_client->setProxy(QNetworkProxy::NoProxy);
-    QVERIFY(m_client->setKeepAliveOptions(shortOptions()));
+    QVERIFY(m_client->setKeepAliveOptions(netnsOptions()));
     m_watch = std::make_unique<Watch>(m_client.get());
     {
         NetnsScope inClient(m_topology->client);
@@ -599,7 +599,7 @@ void tst_DeadPeerNetns::unreachablePeer()
         // the retransmission at 3.3 s (RTO 1.6 s) is followed by the fatal
         // timer only at about 5 s. The overshoot grows with the user timeout
         // (16 s gave 18.3 s, against 16.5 s without ICMP).
-        QVERIFY2(detectedAfter >= shortOptions().userTimeout().count() * 9 / 10,
+        QVERIFY2(detectedAfter >= netnsOptions().userTimeout().count() * 9 / 10,
                  qPrintable(QString::number(detectedAfter)));
         QVERIFY2(detectedAfter <= boundMs() + 1500, qPrintable(QString::number(detectedAfter)));
     } else {
@@ -652,7 +652,7 @@ void tst_DeadPeerNetns::rebootedPeer()
     QVERIFY2(resetsSent >= 1, qPrintable(QString::number(resetsSent)));
     // The first probe after the reboot got the RST: long before the keepalive
     // bound, counted from the last answered probe, would have expired.
-    const qint64 interval = shortOptions().interval().count();
+    const qint64 interval = netnsOptions().interval().count();
     QVERIFY2(watch.deadPeerAt - bootedAt <= interval + 500,
              qPrintable(QString::number(watch.deadPeerAt - bootedAt)));
     QVERIFY2(watch.deadPeerAt - lastSignOfLife < boundMs(),

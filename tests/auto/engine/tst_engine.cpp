@@ -21,23 +21,11 @@
 #include <sys/socket.h>
 
 using namespace std::chrono_literals;
+using DeadPeerTest::intOption;
+using DeadPeerTest::shortOptions;
 using QtKeepAlive::DeadPeerReason;
 
 namespace {
-
-KeepAliveOptions shortOptions()
-{
-    return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
-}
-
-int intOption(qintptr descriptor, int level, int option)
-{
-    int value = -1;
-    socklen_t length = sizeof value;
-    if (::getsockopt(int(descriptor), level, option, &value, &length) != 0)
-        return -1;
-    return value;
-}
 
 // The inner socket that holds the TCP connection, found the way a test may:
 // a QTcpSocket child of the QSslSocket.

@@ -34,23 +34,9 @@ using namespace DeadPeerTest;
 
 namespace {
 
-KeepAliveOptions shortOptions()
-{
-    return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
-}
-
 constexpr int BoundMs = 3000;
 // Bound plus scheduling slack on a busy machine (sanitizers included).
 constexpr int DeathTimeoutMs = BoundMs + 7000;
-
-int intOption(int descriptor, int level, int option)
-{
-    int value = -1;
-    socklen_t length = sizeof value;
-    if (::getsockopt(descriptor, level, option, &value, &length) != 0)
-        return -1;
-    return value;
-}
 
 // Lets the kernel deliver what a peer in this process did, without running
 // the event loop (so the client's notifiers have not seen it yet).

@@ -60,11 +60,6 @@ using namespace DeadPeerTest;
 
 namespace {
 
-KeepAliveOptions shortOptions()
-{
-    return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
-}
-
 qint64 boundMs()
 {
     return shortOptions().detectionBound().count();
@@ -73,15 +68,6 @@ qint64 boundMs()
 QString resetMessage()
 {
     return QStringLiteral("connection reset by peer (RST received)");
-}
-
-int intOption(int descriptor, int level, int option)
-{
-    int value = -1;
-    socklen_t length = sizeof value;
-    if (::getsockopt(descriptor, level, option, &value, &length) != 0)
-        return -1;
-    return value;
 }
 
 bool setIntOption(int descriptor, int level, int option, int value)

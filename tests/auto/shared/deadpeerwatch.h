@@ -12,7 +12,28 @@
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
+#include <chrono>
+
+#include <sys/socket.h>
+
 namespace DeadPeerTest {
+
+//! The fault tests' keepalive settings: idle 1 s, interval 1 s, 2 probes (bound 3 s).
+inline KeepAliveOptions shortOptions()
+{
+    using namespace std::chrono_literals;
+    return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
+}
+
+//! An int socket option as the kernel holds it (the test's own getsockopt()), -1 on error.
+inline int intOption(qintptr descriptor, int level, int option)
+{
+    int value = -1;
+    socklen_t length = sizeof value;
+    if (::getsockopt(int(descriptor), level, option, &value, &length) != 0)
+        return -1;
+    return value;
+}
 
 using Reason = KeepAliveSocket::DeadPeerReason;
 
