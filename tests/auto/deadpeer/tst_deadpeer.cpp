@@ -58,27 +58,12 @@ namespace {
 // its timing its own.
 const QHostAddress TestAddress(QStringLiteral("127.0.42.1"));
 
-qint64 boundMs()
-{
-    return shortOptions().detectionBound().count();
-}
-
 // Our data is queued but nothing is in flight: only the peer's closed
 // receive window holds it back.
 bool stalledOnZeroWindow(const KeepAliveSocket &client)
 {
     const ConnectionHealth health = client.connectionHealth();
     return health.unackedSegments.value_or(1) == 0 && health.notSentBytes.value_or(0) > 0;
-}
-
-// Bytes in the kernel's send queue not yet acknowledged by the other side
-// (SIOCOUTQ: unsent + unacknowledged), -1 on error.
-int unacknowledgedBytes(qintptr descriptor)
-{
-    int bytes = 0;
-    if (::ioctl(int(descriptor), SIOCOUTQ, &bytes) != 0)
-        return -1;
-    return bytes;
 }
 
 tcp_info tcpInfo(qintptr descriptor)

@@ -69,7 +69,7 @@ KeepAliveOptions netnsOptions()
     return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(3);
 }
 
-qint64 boundMs()
+qint64 netnsBoundMs()
 {
     return netnsOptions().detectionBound().count();
 }
@@ -358,15 +358,6 @@ void removeLeftovers(qint64 ownPid)
     }
 }
 
-// Bytes in the kernel's send queue not yet acknowledged (SIOCOUTQ), -1 on error.
-int unacknowledgedBytes(qintptr descriptor)
-{
-    int bytes = 0;
-    if (::ioctl(int(descriptor), SIOCOUTQ, &bytes) != 0)
-        return -1;
-    return bytes;
-}
-
 } // namespace
 
 class tst_DeadPeerNetns : public QObject
@@ -395,7 +386,7 @@ private:
 
 void tst_DeadPeerNetns::initTestCase()
 {
-    QCOMPARE(boundMs(), qint64(4000));
+    QCOMPARE(netnsBoundMs(), qint64(4000));
     QCOMPARE(netnsOptions().userTimeout(), 4000ms);
 
     QString unavailable;
@@ -571,7 +562,7 @@ void tst_DeadPeerNetns::unreachablePeer()
         QVERIFY(m_client->flush());
     }
 
-    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(netnsBoundMs()) + 5000);
     const qint64 icmpReceived =
             kernelCounter(client, "snmp", "Icmp", "InDestUnreachs") - icmpBefore;
     const qint64 icmpIgnored =
@@ -581,7 +572,7 @@ void tst_DeadPeerNetns::unreachablePeer()
     qInfo("%s: deadPeer after %lld ms (from the %s), bound %lld ms; the client received %lld "
           "ICMP destination unreachable, ignored %lld as out of window",
           QTest::currentDataTag(), detectedAfter,
-          dataInFlight ? "unacknowledged write" : "last sign of life", boundMs(), icmpReceived,
+          dataInFlight ? "unacknowledged write" : "last sign of life", netnsBoundMs(), icmpReceived,
           icmpIgnored);
 
     verifyDeath(watch, reason, error, message);
@@ -601,12 +592,13 @@ void tst_DeadPeerNetns::unreachablePeer()
         // (16 s gave 18.3 s, against 16.5 s without ICMP).
         QVERIFY2(detectedAfter >= netnsOptions().userTimeout().count() * 9 / 10,
                  qPrintable(QString::number(detectedAfter)));
-        QVERIFY2(detectedAfter <= boundMs() + 1500, qPrintable(QString::number(detectedAfter)));
+        QVERIFY2(detectedAfter <= netnsBoundMs() + 1500, qPrintable(QString::number(detectedAfter)));
     } else {
         // Every probe was answered with an ICMP error that Linux dropped.
         QVERIFY2(icmpIgnored >= 1, qPrintable(QString::number(icmpIgnored)));
-        QVERIFY2(detectedAfter >= boundMs() * 9 / 10, qPrintable(QString::number(detectedAfter)));
-        QVERIFY2(detectedAfter <= boundMs() + 1000, qPrintable(QString::number(detectedAfter)));
+        QVERIFY2(detectedAfter >= netnsBoundMs() * 9 / 10,
+                 qPrintable(QString::number(detectedAfter)));
+        QVERIFY2(detectedAfter <= netnsBoundMs() + 1000, qPrintable(QString::number(detectedAfter)));
     }
 }
 
@@ -639,11 +631,11 @@ void tst_DeadPeerNetns::rebootedPeer()
     QVERIFY2(m_topology->bootPeer(&problem), qPrintable(problem));
     const qint64 bootedAt = watch.clock.elapsed();
 
-    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(netnsBoundMs()) + 5000);
     const qint64 resetsSent = kernelCounter(m_topology->peer, "snmp", "Tcp", "OutRsts");
     qInfo("rebooted peer: last sign of life at 0 ms, host up again at %lld ms, deadPeer at "
           "%lld ms; keepalive would have given up at %lld ms; the new host sent %lld RST",
-          bootedAt - lastSignOfLife, watch.deadPeerAt - lastSignOfLife, boundMs(), resetsSent);
+          bootedAt - lastSignOfLife, watch.deadPeerAt - lastSignOfLife, netnsBoundMs(), resetsSent);
 
     verifyDeath(watch, Reason::ConnectionReset, QAbstractSocket::RemoteHostClosedError,
                 QStringLiteral("connection reset by peer (RST received)"));
@@ -655,7 +647,7 @@ void tst_DeadPeerNetns::rebootedPeer()
     const qint64 interval = netnsOptions().interval().count();
     QVERIFY2(watch.deadPeerAt - bootedAt <= interval + 500,
              qPrintable(QString::number(watch.deadPeerAt - bootedAt)));
-    QVERIFY2(watch.deadPeerAt - lastSignOfLife < boundMs(),
+    QVERIFY2(watch.deadPeerAt - lastSignOfLife < netnsBoundMs(),
              qPrintable(QString::number(watch.deadPeerAt - lastSignOfLife)));
 }
 

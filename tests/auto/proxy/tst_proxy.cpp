@@ -60,11 +60,6 @@ using namespace DeadPeerTest;
 
 namespace {
 
-qint64 boundMs()
-{
-    return shortOptions().detectionBound().count();
-}
-
 QString resetMessage()
 {
     return QStringLiteral("connection reset by peer (RST received)");
@@ -73,15 +68,6 @@ QString resetMessage()
 bool setIntOption(int descriptor, int level, int option, int value)
 {
     return ::setsockopt(descriptor, level, option, &value, sizeof value) == 0;
-}
-
-// Bytes in the kernel's send queue not yet acknowledged (SIOCOUTQ), -1 on error.
-int unacknowledgedBytes(qintptr descriptor)
-{
-    int bytes = 0;
-    if (::ioctl(int(descriptor), SIOCOUTQ, &bytes) != 0)
-        return -1;
-    return bytes;
 }
 
 // The keepalive settings the kernel holds for a socket, in one comparable line.

@@ -10,6 +10,8 @@
 
 #include <KeepAliveHeartbeat>
 #include <KeepAliveServer>
+#include "../shared/deadpeerwatch.h"
+
 #include <KeepAliveSocket>
 #include <keepalivetesting.h>
 
@@ -32,17 +34,10 @@
 using namespace std::chrono_literals;
 using Loss = QtKeepAlive::ClientLossReason;
 
+using DeadPeerTest::boundMs;
+using DeadPeerTest::shortOptions;
+
 namespace {
-
-KeepAliveOptions shortOptions()
-{
-    return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
-}
-
-qint64 boundMs()
-{
-    return shortOptions().detectionBound().count();
-}
 
 // One clientLost() as the test's handler saw it.
 struct Lost

@@ -14,6 +14,8 @@
 
 #include <chrono>
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 namespace DeadPeerTest {
@@ -23,6 +25,21 @@ inline KeepAliveOptions shortOptions()
 {
     using namespace std::chrono_literals;
     return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
+}
+
+//! The detection bound of shortOptions() (3000 ms).
+inline qint64 boundMs()
+{
+    return shortOptions().detectionBound().count();
+}
+
+//! Bytes in the kernel's send queue not yet acknowledged (SIOCOUTQ: unsent + in flight), -1 on error.
+inline int unacknowledgedBytes(qintptr descriptor)
+{
+    int bytes = 0;
+    if (::ioctl(int(descriptor), SIOCOUTQ, &bytes) != 0)
+        return -1;
+    return bytes;
 }
 
 //! An int socket option as the kernel holds it (the test's own getsockopt()), -1 on error.

@@ -21,6 +21,8 @@
 // Keepalive settings: idle 1 s, interval 1 s, 2 probes, automatic user
 // timeout, so the detection bound (and the kernel's user timeout) is 3 s.
 
+#include "../shared/deadpeerwatch.h"
+
 #include <KeepAliveSocket>
 
 #include <QtCore/QElapsedTimer>
@@ -66,22 +68,15 @@ using namespace std::chrono_literals;
 
 using Reason = KeepAliveSocket::DeadPeerReason;
 
-namespace {
+using DeadPeerTest::boundMs;
+using DeadPeerTest::shortOptions;
 
-KeepAliveOptions shortOptions()
-{
-    return KeepAliveOptions().setIdle(1s).setInterval(1s).setProbeCount(2);
-}
+namespace {
 
 // One probe more: an automatic user timeout of 4 s instead of 3 s.
 KeepAliveOptions longerOptions()
 {
     return KeepAliveOptions(shortOptions()).setProbeCount(3);
-}
-
-qint64 boundMs()
-{
-    return shortOptions().detectionBound().count();
 }
 
 constexpr qsizetype payloadSize = 8 << 20;
