@@ -213,6 +213,19 @@ void KeepAliveHeartbeatPrivate::declareDead()
     });
 }
 
+bool KeepAliveHeartbeatPrivate::setIdleTime(Kind kind, const char *name, milliseconds &time,
+                                            milliseconds value, bool *changed)
+{
+    if (value < 0ms)
+        return reject(QStringLiteral("%1 %2 is out of range: it must be 0 (off) or greater")
+                              .arg(QLatin1String(name), formatDuration(value)));
+    accepted();
+    *changed = value != time;
+    if (*changed)
+        setTime(kind, time, value);
+    return true;
+}
+
 void KeepAliveHeartbeatPrivate::setTime(Kind kind, milliseconds &time, milliseconds value)
 {
     const milliseconds old = time;
@@ -357,15 +370,11 @@ milliseconds KeepAliveHeartbeat::readerIdleTime() const
 
 bool KeepAliveHeartbeat::setReaderIdleTime(milliseconds time)
 {
-    if (time < 0ms)
-        return d->reject(QStringLiteral("readerIdleTime %1 is out of range: it must be 0 (off) or "
-                                        "greater")
-                                 .arg(formatDuration(time)));
-    d->accepted();
-    if (time == d->readerIdleTime)
-        return true;
-    d->setTime(Kind::ReaderIdle, d->readerIdleTime, time);
-    Q_EMIT readerIdleTimeChanged(time);
+    bool changed = false;
+    if (!d->setIdleTime(Kind::ReaderIdle, "readerIdleTime", d->readerIdleTime, time, &changed))
+        return false;
+    if (changed)
+        Q_EMIT readerIdleTimeChanged(time);
     return true;
 }
 
@@ -376,15 +385,11 @@ milliseconds KeepAliveHeartbeat::writerIdleTime() const
 
 bool KeepAliveHeartbeat::setWriterIdleTime(milliseconds time)
 {
-    if (time < 0ms)
-        return d->reject(QStringLiteral("writerIdleTime %1 is out of range: it must be 0 (off) or "
-                                        "greater")
-                                 .arg(formatDuration(time)));
-    d->accepted();
-    if (time == d->writerIdleTime)
-        return true;
-    d->setTime(Kind::WriterIdle, d->writerIdleTime, time);
-    Q_EMIT writerIdleTimeChanged(time);
+    bool changed = false;
+    if (!d->setIdleTime(Kind::WriterIdle, "writerIdleTime", d->writerIdleTime, time, &changed))
+        return false;
+    if (changed)
+        Q_EMIT writerIdleTimeChanged(time);
     return true;
 }
 
@@ -395,15 +400,11 @@ milliseconds KeepAliveHeartbeat::allIdleTime() const
 
 bool KeepAliveHeartbeat::setAllIdleTime(milliseconds time)
 {
-    if (time < 0ms)
-        return d->reject(QStringLiteral("allIdleTime %1 is out of range: it must be 0 (off) or "
-                                        "greater")
-                                 .arg(formatDuration(time)));
-    d->accepted();
-    if (time == d->allIdleTime)
-        return true;
-    d->setTime(Kind::AllIdle, d->allIdleTime, time);
-    Q_EMIT allIdleTimeChanged(time);
+    bool changed = false;
+    if (!d->setIdleTime(Kind::AllIdle, "allIdleTime", d->allIdleTime, time, &changed))
+        return false;
+    if (changed)
+        Q_EMIT allIdleTimeChanged(time);
     return true;
 }
 

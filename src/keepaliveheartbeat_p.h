@@ -34,6 +34,13 @@ public:
     void schedulePing(std::chrono::milliseconds timeout, Clock::time_point now);
     void declareDead();
     void setTime(Kind kind, std::chrono::milliseconds &time, std::chrono::milliseconds value);
+    /*!
+        Validates and applies one idle time (reader, writer or all): false,
+        with the message, for a negative \a value; \a changed tells the caller
+        whether to notify.
+    */
+    bool setIdleTime(Kind kind, const char *name, std::chrono::milliseconds &time,
+                     std::chrono::milliseconds value, bool *changed);
     void scheduleIdle(Kind kind, std::chrono::milliseconds time, Clock::time_point now);
 
     KeepAliveHeartbeat *const q;
