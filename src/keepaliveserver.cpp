@@ -9,10 +9,15 @@
 #include <QtCore/QEvent>
 #include <QtCore/QHash>
 #include <QtCore/QList>
+#include <QtCore/QMutex>
+#include <QtCore/QSet>
 #include <QtCore/QPointer>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostAddress>
+
+#include <atomic>
+#include <memory>
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -27,52 +32,326 @@ constexpr milliseconds CloseGrace = 2s;
 
 } // namespace
 
+class ClientTie;
+class ClientCare;
+
 /*!
-    The server's bookkeeping. A QObject child of the server, so that it and
-    its timer follow moveToThread(), and so that destroying it (first, in
-    ~KeepAliveServer) drops every connection to the clients' signals before
-    ~QTcpServer deletes the pending ones.
+    What the server and its clients in every thread share. Clients may live
+    in other threads than the server (moveToThread() after setParent(nullptr)),
+    so everything here is guarded by the mutex; it is recursive because
+    clientLost() is emitted with it held (the server cannot be destroyed
+    during the emission) and a handler may call back into the server.
 */
-class KeepAliveServerPrivate : public QObject
+struct ServerShared
+{
+    mutable QRecursiveMutex mutex;
+    KeepAliveServer *server = nullptr; //!< null once the server is destroyed
+    struct Client
+    {
+        bool pending = true; //!< still in QTcpServer's pending queue
+    };
+    //! The live clients: accepted, not yet lost, disconnected or destroyed.
+    QHash<const KeepAliveSocket *, Client> clients;
+    //! The idle-reaping care of each thread that has clients of this server.
+    QHash<QThread *, ClientCare *> cares;
+    std::atomic<milliseconds::rep> idleTimeoutMs{0};
+
+    milliseconds idleTimeout() const { return milliseconds(idleTimeoutMs.load()); }
+};
+using SharedLocker = QMutexLocker<QRecursiveMutex>;
+
+/*!
+    The server's own state, used in its thread only; what clients in other
+    threads need is in the ServerShared.
+*/
+class KeepAliveServerPrivate
 {
 public:
-    explicit KeepAliveServerPrivate(KeepAliveServer *server) : QObject(server), q(server)
+    explicit KeepAliveServerPrivate(KeepAliveServer *server)
+        : q(server),
+          shared(std::make_shared<ServerShared>())
     {
-        m_idleTimer.setSingleShot(true);
-        m_idleTimer.setTimerType(Qt::PreciseTimer);
-        connect(&m_idleTimer, &QTimer::timeout, this, &KeepAliveServerPrivate::reapIdle);
+        shared->server = server;
     }
+    ~KeepAliveServerPrivate();
 
     void adopt(KeepAliveSocket *client);
     void refuse(KeepAliveSocket *client);
-    void lose(KeepAliveSocket *client, ClientLossReason reason, const ConnectionHealth &health);
-    void forget(KeepAliveSocket *client);
-    void removeFromPendingQueue(KeepAliveSocket *client);
-    void touch(KeepAliveSocket *client);
-    void armIdleTimer();
-    void reapIdle();
+    static void removeFromPendingQueue(KeepAliveServer *server, KeepAliveSocket *client);
     void reject(const QString &message);
 
-    bool eventFilter(QObject *watched, QEvent *event) override;
-
     KeepAliveServer *const q;
+    const std::shared_ptr<ServerShared> shared;
     KeepAliveOptions options;
     KeepAliveError error = KeepAliveError::NoError;
     QString errorString;
     QString settingErrorString;
     milliseconds idleTimeout = 0ms;
     int maxClients = 0;
-
-    struct Client
-    {
-        bool pending = true; //!< still in QTcpServer's pending queue
-    };
-    //! The live clients: accepted, not yet lost, disconnected, destroyed or moved away.
-    QHash<KeepAliveSocket *, Client> clients;
-    //! The live clients by their last activity, while idle reaping is on.
-    TimeoutQueue<KeepAliveSocket *> idle;
-    QTimer m_idleTimer{this};
 };
+
+/*!
+    The server's care of its clients in one thread: their order of last
+    activity and the one timer that reaps the idle ones. Lives in that
+    thread and is only used there; deleted when its last client leaves.
+*/
+class ClientCare : public QObject
+{
+public:
+    explicit ClientCare(std::shared_ptr<ServerShared> shared) : m_shared(std::move(shared))
+    {
+        m_timer.setSingleShot(true);
+        m_timer.setTimerType(Qt::PreciseTimer);
+        connect(&m_timer, &QTimer::timeout, this, &ClientCare::reapIdle);
+    }
+
+    void attach(ClientTie *tie);
+    //! Drops \a tie; the last one out deletes the care.
+    void detach(ClientTie *tie);
+    void touch(ClientTie *tie);
+    //! Picks up a new idle timeout (queued from the server's thread).
+    void refresh();
+    //! The server is gone: its clients here are no longer cared for.
+    void release();
+
+private:
+    void arm();
+    void reapIdle();
+
+    const std::shared_ptr<ServerShared> m_shared;
+    QSet<ClientTie *> m_ties;
+    //! The clients by their last activity, while idle reaping is on.
+    TimeoutQueue<ClientTie *> m_idle;
+    milliseconds m_timeout = 0ms; //!< the idle timeout m_idle is kept for
+    QTimer m_timer{this};
+};
+
+/*!
+    The server's hold on one client: a child of the client, so that it moves
+    with it to any thread and its connections to the client's signals are
+    direct there and run before the application's. Destroyed with the
+    client, or when the client leaves the server.
+*/
+class ClientTie : public QObject
+{
+public:
+    ClientTie(KeepAliveSocket *client, std::shared_ptr<ServerShared> shared);
+    ~ClientTie() override;
+
+    //! Joins the care of the current thread, if the client is still the server's.
+    void attachToCare();
+    /*!
+        Reports the loss of the client once, with the shared lock held.
+        False if it was lost before, has left, or the server is gone.
+    */
+    bool lose(ClientLossReason reason, const ConnectionHealth &health);
+    //! Called by the care of this thread when the client was idle too long.
+    void reap();
+    void detachFromCare();
+    void careReleased() { m_care = nullptr; }
+
+protected:
+    bool event(QEvent *event) override;
+
+private:
+    void forget();
+
+    KeepAliveSocket *const m_client;
+    const std::shared_ptr<ServerShared> m_shared;
+    ClientCare *m_care = nullptr; //!< the care of this thread; null while moving
+};
+
+void ClientCare::attach(ClientTie *tie)
+{
+    m_ties.insert(tie);
+    refresh();
+    if (m_timeout > 0ms) {
+        m_idle.touch(tie, steady_clock::now());
+        arm();
+    }
+}
+
+void ClientCare::detach(ClientTie *tie)
+{
+    m_ties.remove(tie);
+    m_idle.remove(tie);
+    if (!m_ties.isEmpty())
+        return;
+    m_timer.stop();
+    const SharedLocker lock(&m_shared->mutex);
+    if (m_shared->cares.value(thread()) == this)
+        m_shared->cares.remove(thread());
+    deleteLater();
+}
+
+void ClientCare::touch(ClientTie *tie)
+{
+    if (m_timeout > 0ms)
+        m_idle.touch(tie, steady_clock::now());
+}
+
+void ClientCare::refresh()
+{
+    const milliseconds timeout = m_shared->idleTimeout();
+    if (timeout == m_timeout)
+        return;
+    const bool wasOn = m_timeout > 0ms;
+    m_timeout = timeout;
+    if (timeout == 0ms) {
+        m_idle = {};
+    } else if (!wasOn) {
+        // Counted from now: activity is not recorded while reaping is off.
+        const auto now = steady_clock::now();
+        for (ClientTie *tie : std::as_const(m_ties))
+            m_idle.touch(tie, now);
+    }
+    arm();
+}
+
+void ClientCare::release()
+{
+    for (ClientTie *tie : std::as_const(m_ties))
+        tie->careReleased();
+    m_ties.clear();
+    m_idle = {};
+    m_timer.stop();
+    deleteLater();
+}
+
+void ClientCare::arm()
+{
+    if (m_idle.isEmpty() || m_timeout <= 0ms) {
+        m_timer.stop();
+        return;
+    }
+    const auto due = m_idle.nextExpiry(m_timeout);
+    const auto now = steady_clock::now();
+    // Rounded up: a timer that fires a little early only re-arms.
+    const milliseconds wait = due > now ? ceil<milliseconds>(due - now) : 0ms;
+    m_timer.start(wait);
+}
+
+void ClientCare::reapIdle()
+{
+    m_idle.expire(steady_clock::now(), m_timeout, [](ClientTie *tie) { tie->reap(); });
+    arm();
+}
+
+ClientTie::ClientTie(KeepAliveSocket *client, std::shared_ptr<ServerShared> shared)
+    : QObject(client),
+      m_client(client),
+      m_shared(std::move(shared))
+{
+    // Connected before the application can connect anything: these run first.
+    connect(client, &KeepAliveSocket::deadPeer, this, [this](QtKeepAlive::DeadPeerReason reason) {
+        lose(QtKeepAlive::clientLossReason(reason), m_client->connectionHealth());
+    });
+    connect(client, &QAbstractSocket::disconnected, this, [this] {
+        forget();
+        deleteLater();
+    });
+    connect(client, &QIODevice::readyRead, this, [this] {
+        if (m_care)
+            m_care->touch(this);
+    });
+}
+
+// With the client (its child): only pointers are used, ~QAbstractSocket() has run.
+ClientTie::~ClientTie()
+{
+    forget();
+}
+
+void ClientTie::attachToCare()
+{
+    if (m_care)
+        return;
+    const SharedLocker lock(&m_shared->mutex);
+    if (!m_shared->server || !m_shared->clients.contains(m_client))
+        return;
+    ClientCare *&care = m_shared->cares[QThread::currentThread()];
+    if (!care)
+        care = new ClientCare(m_shared);
+    m_care = care;
+    m_care->attach(this);
+}
+
+void ClientTie::detachFromCare()
+{
+    if (ClientCare *care = std::exchange(m_care, nullptr))
+        care->detach(this);
+}
+
+bool ClientTie::event(QEvent *event)
+{
+    if (event->type() == QEvent::ThreadChange) {
+        // Sent in the old thread, just before the move. The queued call
+        // moves along with this object and runs in the new thread.
+        detachFromCare();
+        QMetaObject::invokeMethod(
+                this, [this] { attachToCare(); }, Qt::QueuedConnection);
+    }
+    return QObject::event(event);
+}
+
+void ClientTie::forget()
+{
+    detachFromCare();
+    const SharedLocker lock(&m_shared->mutex);
+    m_shared->clients.remove(m_client);
+}
+
+bool ClientTie::lose(ClientLossReason reason, const ConnectionHealth &health)
+{
+    const SharedLocker lock(&m_shared->mutex);
+    const auto found = m_shared->clients.constFind(m_client);
+    if (found == m_shared->clients.cend())
+        return false; // already lost, or gone
+    KeepAliveServer *const server = m_shared->server;
+    // Only a client in the server's thread can be in its pending queue (it
+    // is the server's child); one the application moved away is its own.
+    const bool pending = found->pending && server && server->thread() == QThread::currentThread();
+    m_shared->clients.erase(found);
+    detachFromCare();
+    if (!server)
+        return false;
+    // Out of the queue before the signal: a handler that takes the pending
+    // connections must not get the one that is about to be deleted.
+    if (pending)
+        KeepAliveServerPrivate::removeFromPendingQueue(server, m_client);
+    Q_EMIT server->clientLost(m_client, reason, health);
+    if (pending)
+        m_client->deleteLater();
+    return true;
+}
+
+void ClientTie::reap()
+{
+    KeepAliveSocket *const client = m_client;
+    if (!lose(ClientLossReason::IdleTimeout, client->connectionHealth())
+        || client->state() == QAbstractSocket::UnconnectedState) {
+        return;
+    }
+    client->disconnectFromHost();
+    if (client->state() == QAbstractSocket::ClosingState) {
+        // Our queued data could not leave yet.
+        QTimer::singleShot(CloseGrace, client, [client] {
+            if (client->state() == QAbstractSocket::ClosingState)
+                client->abort();
+        });
+    }
+}
+
+KeepAliveServerPrivate::~KeepAliveServerPrivate()
+{
+    const SharedLocker lock(&shared->mutex);
+    shared->server = nullptr;
+    // Each care lets go of its clients in its own thread (at once in this
+    // one); clients still parented to the server are deleted with it next.
+    const auto cares = std::exchange(shared->cares, {});
+    for (ClientCare *care : cares)
+        QMetaObject::invokeMethod(care, [care] { care->release(); });
+}
 
 void KeepAliveServerPrivate::reject(const QString &message)
 {
@@ -82,119 +361,36 @@ void KeepAliveServerPrivate::reject(const QString &message)
 
 void KeepAliveServerPrivate::adopt(KeepAliveSocket *client)
 {
-    clients.insert(client, Client());
-    // Connected before the application can connect anything: these run first.
-    connect(client, &KeepAliveSocket::deadPeer, this,
-            [this, client](QtKeepAlive::DeadPeerReason reason) {
-                lose(client, QtKeepAlive::clientLossReason(reason), client->connectionHealth());
-            });
-    connect(client, &QAbstractSocket::disconnected, this, [this, client] { forget(client); });
-    // Only the pointer is used: ~QAbstractSocket() may be running.
-    connect(client, &QObject::destroyed, this, [this, client] { forget(client); });
-    connect(client, &QIODevice::readyRead, this, [this, client] {
-        if (idleTimeout > 0ms && clients.contains(client))
-            idle.touch(client, steady_clock::now());
-    });
-    // moveToThread() sends ThreadChange while the client is still ours.
-    client->installEventFilter(this);
-    if (idleTimeout > 0ms) {
-        idle.touch(client, steady_clock::now());
-        armIdleTimer();
+    auto *tie = new ClientTie(client, shared);
+    {
+        const SharedLocker lock(&shared->mutex);
+        shared->clients.insert(client, {});
     }
-}
-
-bool KeepAliveServerPrivate::eventFilter(QObject *watched, QEvent *event)
-{
-    // A client still parented to the server only moves along with it (Qt
-    // refuses to move an object that has a parent on its own).
-    if (event->type() == QEvent::ThreadChange && watched->parent() != q) {
-        auto *client = static_cast<KeepAliveSocket *>(watched);
-        forget(client);
-        disconnect(client, nullptr, this, nullptr);
-        client->removeEventFilter(this);
-    }
-    return false;
+    tie->attachToCare();
 }
 
 void KeepAliveServerPrivate::refuse(KeepAliveSocket *client)
 {
     qCWarning(lcKeepAlive).nospace().noquote()
             << "refused client " << client->peerAddress().toString() << ":" << client->peerPort()
-            << ": the server already has " << clients.size() << " clients (maxClients "
+            << ": the server already has " << q->clientCount() << " clients (maxClients "
             << maxClients << ")";
     Q_EMIT q->clientLost(client, ClientLossReason::RefusedOverLimit, ConnectionHealth());
     client->abort();
     client->deleteLater();
 }
 
-void KeepAliveServerPrivate::lose(KeepAliveSocket *client, ClientLossReason reason,
-                                  const ConnectionHealth &health)
-{
-    const auto found = clients.constFind(client);
-    if (found == clients.cend())
-        return; // already lost, or gone
-    const bool pending = found->pending;
-    forget(client);
-    // Out of the queue before the signal: a handler that takes the pending
-    // connections must not get the one that is about to be deleted.
-    if (pending)
-        removeFromPendingQueue(client);
-    Q_EMIT q->clientLost(client, reason, health);
-    if (pending)
-        client->deleteLater();
-}
-
-void KeepAliveServerPrivate::forget(KeepAliveSocket *client)
-{
-    clients.remove(client);
-    idle.remove(client);
-}
-
-void KeepAliveServerPrivate::removeFromPendingQueue(KeepAliveSocket *client)
+void KeepAliveServerPrivate::removeFromPendingQueue(KeepAliveServer *server, KeepAliveSocket *client)
 {
     // QTcpServer offers no removal: take the whole queue and put the others
     // back in their order. Only when a client dies before it is taken.
     QList<QTcpSocket *> others;
-    while (QTcpSocket *socket = q->QTcpServer::nextPendingConnection()) {
+    while (QTcpSocket *socket = server->QTcpServer::nextPendingConnection()) {
         if (socket != client)
             others.append(socket);
     }
     for (QTcpSocket *socket : std::as_const(others))
-        q->addPendingConnection(socket);
-}
-
-void KeepAliveServerPrivate::armIdleTimer()
-{
-    if (idle.isEmpty() || idleTimeout <= 0ms) {
-        m_idleTimer.stop();
-        return;
-    }
-    const auto due = idle.nextExpiry(idleTimeout);
-    const auto now = steady_clock::now();
-    // Rounded up: a timer that fires a little early only re-arms.
-    const milliseconds wait = due > now ? ceil<milliseconds>(due - now) : 0ms;
-    m_idleTimer.start(wait);
-}
-
-void KeepAliveServerPrivate::reapIdle()
-{
-    idle.expire(steady_clock::now(), idleTimeout, [this](KeepAliveSocket *client) {
-        if (!clients.contains(client))
-            return;
-        const ConnectionHealth health = client->connectionHealth();
-        lose(client, ClientLossReason::IdleTimeout, health);
-        if (client->state() == QAbstractSocket::UnconnectedState)
-            return;
-        client->disconnectFromHost();
-        if (client->state() == QAbstractSocket::ClosingState) {
-            // Our queued data could not leave yet.
-            QTimer::singleShot(CloseGrace, client, [client] {
-                if (client->state() == QAbstractSocket::ClosingState)
-                    client->abort();
-            });
-        }
-    });
-    armIdleTimer();
+        server->addPendingConnection(socket);
 }
 
 KeepAliveServer::KeepAliveServer(QObject *parent)
@@ -251,17 +447,14 @@ bool KeepAliveServer::setIdleTimeout(milliseconds timeout)
     d->settingErrorString.clear();
     if (timeout == d->idleTimeout)
         return true;
-    const bool wasOn = d->idleTimeout > 0ms;
     d->idleTimeout = timeout;
-    if (timeout == 0ms) {
-        d->idle = {};
-    } else if (!wasOn) {
-        // Counted from now: activity is not recorded while reaping is off.
-        const auto now = steady_clock::now();
-        for (auto it = d->clients.cbegin(); it != d->clients.cend(); ++it)
-            d->idle.touch(it.key(), now);
+    {
+        const SharedLocker lock(&d->shared->mutex);
+        d->shared->idleTimeoutMs = timeout.count();
+        // Directly for this thread's care, queued for the others.
+        for (ClientCare *care : std::as_const(d->shared->cares))
+            QMetaObject::invokeMethod(care, [care] { care->refresh(); });
     }
-    d->armIdleTimer();
     Q_EMIT idleTimeoutChanged(timeout);
     return true;
 }
@@ -294,7 +487,8 @@ int KeepAliveServer::maxClients() const
 
 int KeepAliveServer::clientCount() const
 {
-    return int(d->clients.size());
+    const SharedLocker lock(&d->shared->mutex);
+    return int(d->shared->clients.size());
 }
 
 QString KeepAliveServer::settingErrorString() const
@@ -307,8 +501,9 @@ KeepAliveSocket *KeepAliveServer::nextPendingConnection()
     // Only KeepAliveSockets are queued (incomingConnection()).
     auto *client = static_cast<KeepAliveSocket *>(QTcpServer::nextPendingConnection());
     if (client) {
-        const auto found = d->clients.find(client);
-        if (found != d->clients.end())
+        const SharedLocker lock(&d->shared->mutex);
+        const auto found = d->shared->clients.find(client);
+        if (found != d->shared->clients.end())
             found->pending = false;
     }
     return client;
@@ -324,7 +519,7 @@ void KeepAliveServer::incomingConnection(qintptr socketDescriptor)
         delete client;
         return;
     }
-    if (d->maxClients > 0 && d->clients.size() >= d->maxClients) {
+    if (d->maxClients > 0 && clientCount() >= d->maxClients) {
         d->refuse(client);
         return;
     }

@@ -35,16 +35,26 @@ class KeepAliveServerPrivate;
     never returns it, not even inside a clientLost() handler. An orderly close by the client (FIN) and the application's own
     close(), abort() or disconnectFromHost() are not losses.
 
-    Idle reaping uses one timer per server, whatever the number of clients:
-    clients are kept in the order of their last received bytes, and each
-    check only looks at those that expired.
+    Idle reaping uses one timer per server and thread that has its clients,
+    whatever the number of clients: clients are kept in the order of their
+    last received bytes, and each check only looks at those that expired.
 
     \section Threads
-    The server looks after the clients that live in its own thread. A client
-    moved to another thread with moveToThread() (after setParent(nullptr))
-    leaves the server's care at that moment: it is no longer reaped when idle,
-    its death is reported only by its own deadPeer(), not by clientLost(), and
-    it no longer counts against maxClients().
+    Clients may be handed to other threads: take one with
+    nextPendingConnection(), setParent(nullptr), then moveToThread(). It stays
+    in the server's care wherever it lives: it counts against maxClients(),
+    it is reaped when idle by a timer in its own thread (a busy or blocked
+    server thread does not delay it), and its loss is reported. clientLost()
+    for a client in another thread is emitted in that thread, where touching
+    the client is safe: a handler connected with Qt::DirectConnection runs
+    there, before the client's disconnected() handlers; a handler in the
+    server's thread (the default Qt::AutoConnection) runs later, when the
+    client may already be gone — keep a QPointer, not the raw pointer.
+    clientCount() may be called from any thread; the other members, as for
+    any QObject, from the server's thread. The server's bookkeeping is locked
+    while clientLost() is emitted, so a handler in another thread must not
+    wait for the server's thread (Qt::BlockingQueuedConnection). Once the server is destroyed, the clients it no longer owns are
+    the application's alone: no reaping, no clientLost().
 */
 class QTKEEPALIVE_EXPORT KeepAliveServer : public QTcpServer
 {
@@ -123,7 +133,10 @@ public:
     //! The most clients connected at a time; 0 means unlimited.
     int maxClients() const;
 
-    //! The clients counted against maxClients(): accepted, pending or taken, still connected.
+    /*!
+        The clients counted against maxClients(): accepted, pending or taken,
+        in any thread, still connected. Thread-safe.
+    */
     int clientCount() const;
 
     /*!
@@ -149,8 +162,9 @@ Q_SIGNALS:
         Emitted exactly once for each client the server loses, with the
         \a reason and \a atDeath, the client's connectionHealth() at that
         moment (the snapshot taken at the death for a dead peer; invalid for
-        RefusedOverLimit). Emitted before the disconnected() handlers the
-        application connected to \a client, whether or not it was taken with
+        RefusedOverLimit). Emitted in the client's thread (see Threads), before
+        the disconnected() handlers the application connected to \a client,
+        whether or not it was taken with
         nextPendingConnection(); the bytes the client sent before stay
         readable. A client never taken is already out of the pending queue
         and is deleted later by the server: do not keep its pointer. Never \c delete \a client in a handler; deleteLater()

@@ -17,6 +17,7 @@
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QHash>
+#include <QtCore/QMutex>
 #include <QtCore/QPointer>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QSet>
@@ -87,6 +88,104 @@ public:
     QByteArray readAtDisconnected;
 };
 
+// What a handler connected after the server's own sees of a client in a
+// worker thread: direct connections, so everything is recorded in the
+// thread that emitted it.
+class ThreadedWatch
+{
+public:
+    explicit ThreadedWatch(KeepAliveServer *server)
+    {
+        clock.start();
+        QObject::connect(
+                server, &KeepAliveServer::clientLost, &context,
+                [this](KeepAliveSocket *client, Loss reason, const ConnectionHealth &atDeath) {
+                    const QMutexLocker lock(&mutex);
+                    events << QStringLiteral("clientLost");
+                    lost.push_back({client, reason, atDeath, client->peerPort(), clock.elapsed()});
+                    lostIn = QThread::currentThread();
+                },
+                Qt::DirectConnection);
+    }
+
+    void follow(KeepAliveSocket *client)
+    {
+        QObject::connect(
+                client, &QAbstractSocket::disconnected, &context,
+                [this, client] {
+                    const QMutexLocker lock(&mutex);
+                    events << QStringLiteral("disconnected");
+                    if (client->isOpen())
+                        readAtDisconnected += client->readAll();
+                },
+                Qt::DirectConnection);
+    }
+
+    std::size_t lostCount() const
+    {
+        const QMutexLocker lock(&mutex);
+        return lost.size();
+    }
+    QStringList eventList() const
+    {
+        const QMutexLocker lock(&mutex);
+        return events;
+    }
+
+    QObject context;
+    mutable QMutex mutex;
+    QElapsedTimer clock;
+    std::vector<Lost> lost;
+    QStringList events;
+    QByteArray readAtDisconnected;
+    QThread *lostIn = nullptr;
+};
+
+// A worker thread with an event loop, and the clients moved into it; the
+// clients are deleted there before it stops.
+class Worker
+{
+public:
+    Worker() { thread.start(); }
+    ~Worker()
+    {
+        for (const QPointer<KeepAliveSocket> &client : std::as_const(clients)) {
+            if (client)
+                QMetaObject::invokeMethod(
+                        client, [client] { delete client.data(); }, Qt::BlockingQueuedConnection);
+        }
+        thread.quit();
+        thread.wait();
+    }
+    // As an application hands a taken client to a worker.
+    void adopt(KeepAliveSocket *client)
+    {
+        client->setParent(nullptr);
+        client->moveToThread(&thread);
+        clients.append(client);
+    }
+    // Runs \a work in the worker thread and waits for it.
+    template<typename Work>
+    void run(Work work)
+    {
+        QMetaObject::invokeMethod(&context(), work, Qt::BlockingQueuedConnection);
+    }
+    QObject &context()
+    {
+        if (!m_context) {
+            m_context = std::make_unique<QObject>();
+            m_context->moveToThread(&thread);
+        }
+        return *m_context;
+    }
+
+    QThread thread;
+    QList<QPointer<KeepAliveSocket>> clients;
+
+private:
+    std::unique_ptr<QObject> m_context;
+};
+
 } // namespace
 
 class tst_Server : public QObject
@@ -106,7 +205,10 @@ private Q_SLOTS:
     void resetClientReported();
     void heartbeatTimeoutReported();
     void lossReasonMapping();
-    void clientMovedToAnotherThreadLeaves();
+    void idleClientInWorkerThreadReaped();
+    void deadClientInWorkerThreadReported();
+    void clientMovedBetweenThreadsKeptAndCounted();
+    void serverDestroyedWithClientsInWorkerThread();
     void serverMovedWithItsClients();
     void orderlyCloseIsNoLoss();
     void idleClientReaped();
@@ -404,30 +506,152 @@ void tst_Server::lossReasonMapping()
     QCOMPARE(int(Loss::OtherError), int(Dead::OtherError) - 1);
 }
 
-// A client moved to a worker thread leaves the server's care: not counted,
-// not reaped, not reported by clientLost().
-void tst_Server::clientMovedToAnotherThreadLeaves()
+// A client moved to a worker thread stays in the server's care: counted,
+// reaped by a timer of its own thread (the server's thread is blocked
+// meanwhile), reported there before its disconnected() handlers.
+void tst_Server::idleClientInWorkerThreadReaped()
 {
-    QVERIFY(m_server->setIdleTimeout(500ms));
-    ServerWatch watch(m_server.get());
+    constexpr auto timeout = 1000ms;
+    QVERIFY(m_server->setIdleTimeout(timeout));
+    ThreadedWatch watch(m_server.get());
     KeepAliveSocket *serverSide = nullptr;
     QTcpSocket *client = connectClient(&serverSide);
     QVERIFY(client);
-    QThread worker;
-    worker.start();
-    const auto stopWorker = qScopeGuard([&] {
-        worker.quit();
-        worker.wait();
-    });
-    serverSide->setParent(nullptr);
-    serverSide->moveToThread(&worker);
+    QElapsedTimer clock;
+    clock.start(); // before the last byte: the reap is due no earlier than this + timeout
+    client->write("unread");
+    QVERIFY(client->waitForBytesWritten(5000));
+    QTRY_COMPARE_WITH_TIMEOUT(serverSide->bytesAvailable(), qint64(6), 5000);
+    Worker worker;
+    worker.adopt(serverSide);
+    watch.follow(serverSide);
+    QCOMPARE(m_server->clientCount(), 1);
+
+    // The server's thread runs no event loop for twice the timeout.
+    QThread::msleep(2 * timeout.count());
+    QCOMPARE(watch.lostCount(), std::size_t(1));
+    const Lost lost = watch.lost.front();
+    qInfo("idle client in a worker thread reaped after %lld ms (idle timeout %lld ms)", lost.at,
+          qint64(timeout.count()));
+    QVERIFY2(lost.at >= timeout.count() - 50, qPrintable(QString::number(lost.at)));
+    QVERIFY2(lost.at <= clock.elapsed(), qPrintable(QString::number(lost.at)));
+    QVERIFY2(lost.at <= timeout.count() + 1000, qPrintable(QString::number(lost.at)));
+    QCOMPARE(watch.lostIn, &worker.thread);
+    QCOMPARE(lost.reason, Loss::IdleTimeout);
+    QVERIFY(lost.atDeath.isValid());
+    QTRY_COMPARE_WITH_TIMEOUT(
+            watch.eventList(),
+            QStringList({QStringLiteral("clientLost"), QStringLiteral("disconnected")}), 2000);
+    QCOMPARE(watch.readAtDisconnected, QByteArray("unread"));
     QCOMPARE(m_server->clientCount(), 0);
-    QTest::qWait(1500);
-    QVERIFY(watch.lost.empty());
-    QCOMPARE(client->state(), QAbstractSocket::ConnectedState);
-    QMetaObject::invokeMethod(serverSide, &QObject::deleteLater);
     QTRY_COMPARE_WITH_TIMEOUT(client->state(), QAbstractSocket::UnconnectedState, 5000);
-    QVERIFY(watch.lost.empty());
+}
+
+// A dead client in a worker thread is reported there with its reason.
+void tst_Server::deadClientInWorkerThreadReported()
+{
+    ThreadedWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    Worker worker;
+    worker.adopt(serverSide);
+    watch.follow(serverSide);
+    QString problem;
+    QVERIFY2(QtKeepAliveTesting::silence(client, &problem), qPrintable(problem));
+    const qint64 silencedAt = watch.clock.elapsed();
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lostCount(), std::size_t(1), boundMs() + 7000);
+    const qint64 elapsed = watch.lost.front().at - silencedAt;
+    qInfo("dead client in a worker thread reported after %lld ms (bound %lld ms)", elapsed,
+          boundMs());
+    QVERIFY2(elapsed <= boundMs() + 2000, qPrintable(QString::number(elapsed)));
+    QCOMPARE(watch.lost.front().reason, Loss::KeepAliveTimeout);
+    QVERIFY(watch.lost.front().atDeath.isValid());
+    QCOMPARE(watch.lostIn, &worker.thread);
+    QTRY_COMPARE_WITH_TIMEOUT(
+            watch.eventList(),
+            QStringList({QStringLiteral("clientLost"), QStringLiteral("disconnected")}), 2000);
+    QCOMPARE(m_server->clientCount(), 0);
+}
+
+// Activity in a worker thread keeps a client; the limit counts it; moved
+// back, the server's thread reaps it once it falls silent.
+void tst_Server::clientMovedBetweenThreadsKeptAndCounted()
+{
+    constexpr auto timeout = 1000ms;
+    QVERIFY(m_server->setIdleTimeout(timeout));
+    QVERIFY(m_server->setMaxClients(1));
+    ThreadedWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    Worker worker;
+    worker.adopt(serverSide);
+    std::atomic<qint64> received{0};
+    QObject::connect(
+            serverSide, &QIODevice::readyRead, &watch.context,
+            [&received, serverSide] { received += serverSide->readAll().size(); },
+            Qt::DirectConnection);
+
+    // Over the limit while the only client lives in the worker.
+    auto extra = std::make_unique<QTcpSocket>();
+    QSignalSpy extraClosed(extra.get(), &QAbstractSocket::disconnected);
+    QTest::ignoreMessage(QtWarningMsg,
+                         QRegularExpression(QStringLiteral("^refused client .*maxClients 1")));
+    extra->connectToHost(QHostAddress::LocalHost, m_server->serverPort());
+    QTRY_COMPARE_WITH_TIMEOUT(extraClosed.count(), 1, 5000);
+    QCOMPARE(watch.lostCount(), std::size_t(1));
+    QCOMPARE(watch.lost.front().reason, Loss::RefusedOverLimit);
+
+    QTimer talk;
+    connect(&talk, &QTimer::timeout, client, [client] { client->write("x"); });
+    talk.start(timeout / 2);
+    QTest::qWait(int(3 * timeout.count()));
+    QCOMPARE(watch.lostCount(), std::size_t(1));
+    QVERIFY2(received >= 4, qPrintable(QString::number(received)));
+
+    // Back to the server's thread (moveToThread() from the client's own).
+    QThread *const testThread = QThread::currentThread();
+    worker.run([serverSide, testThread] { serverSide->moveToThread(testThread); });
+    QCOMPARE(serverSide->thread(), testThread);
+    QTest::qWait(int(2 * timeout.count()));
+    QCOMPARE(watch.lostCount(), std::size_t(1));
+    QCOMPARE(m_server->clientCount(), 1);
+    talk.stop();
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lostCount(), std::size_t(2), int(timeout.count()) + 2000);
+    QCOMPARE(watch.lost.back().reason, Loss::IdleTimeout);
+    QCOMPARE(watch.lostIn, testThread);
+    delete serverSide;
+}
+
+// Destroying the server while clients live in a worker: they become the
+// application's alone, with no report and no reaping afterwards.
+void tst_Server::serverDestroyedWithClientsInWorkerThread()
+{
+    constexpr auto timeout = 500ms;
+    QVERIFY(m_server->setIdleTimeout(timeout));
+    auto watch = std::make_unique<ThreadedWatch>(m_server.get());
+    KeepAliveSocket *moved = nullptr;
+    QTcpSocket *movedClient = connectClient(&moved);
+    QVERIFY(movedClient);
+    KeepAliveSocket *stays = nullptr;
+    QVERIFY(connectClient(&stays));
+    QPointer<KeepAliveSocket> staysGuard(stays);
+    Worker worker;
+    worker.adopt(moved);
+    QCOMPARE(m_server->clientCount(), 2);
+    m_server.reset();
+    QVERIFY(staysGuard.isNull()); // the server's child went with it
+    QTest::qWait(int(3 * timeout.count()));
+    QCOMPARE(watch->lostCount(), std::size_t(0));
+    QCOMPARE(movedClient->state(), QAbstractSocket::ConnectedState);
+    QByteArray echoed;
+    worker.run([moved] {
+        QObject::connect(moved, &QIODevice::readyRead, moved,
+                         [moved] { moved->write(moved->readAll()); });
+    });
+    movedClient->write("still mine");
+    QTRY_COMPARE_WITH_TIMEOUT(echoed += movedClient->readAll(), QByteArray("still mine"), 5000);
 }
 
 // Clients that are the server's children move with it and stay in its care;
