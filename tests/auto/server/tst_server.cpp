@@ -208,6 +208,7 @@ private Q_SLOTS:
     void idleClientInWorkerThreadReaped();
     void deadClientInWorkerThreadReported();
     void clientMovedBetweenThreadsKeptAndCounted();
+    void idleTimeoutChangedWhileClientsInWorkerThread();
     void serverDestroyedWithClientsInWorkerThread();
     void serverMovedWithItsClients();
     void orderlyCloseIsNoLoss();
@@ -622,6 +623,51 @@ void tst_Server::clientMovedBetweenThreadsKeptAndCounted()
     QCOMPARE(watch.lost.back().reason, Loss::IdleTimeout);
     QCOMPARE(watch.lostIn, testThread);
     delete serverSide;
+}
+
+// Changing the idle timeout reaches the workers' timers; a worker's
+// handler may query the server, abort and delete the client.
+void tst_Server::idleTimeoutChangedWhileClientsInWorkerThread()
+{
+    QVERIFY(m_server->setIdleTimeout(500ms));
+    KeepAliveSocket *serverSide = nullptr;
+    QTcpSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    QPointer<KeepAliveSocket> guard(serverSide);
+    Worker worker;
+    worker.adopt(serverSide);
+    QVERIFY(m_server->setIdleTimeout(0ms));
+    std::atomic<int> lost{0};
+    std::atomic<int> countInHandler{-1};
+    std::atomic<QThread *> lostIn{nullptr};
+    QObject context;
+    connect(
+            m_server.get(), &KeepAliveServer::clientLost, &context,
+            [&](KeepAliveSocket *lostClient, Loss reason) {
+                countInHandler = m_server->clientCount();
+                lostIn = QThread::currentThread();
+                if (reason == Loss::IdleTimeout)
+                    ++lost;
+                lostClient->abort();
+                lostClient->deleteLater();
+            },
+            Qt::DirectConnection);
+    QTest::qWait(1500);
+    QCOMPARE(lost.load(), 0);
+    QCOMPARE(client->state(), QAbstractSocket::ConnectedState);
+
+    QElapsedTimer clock;
+    clock.start();
+    QVERIFY(m_server->setIdleTimeout(800ms)); // counted from now
+    QTRY_COMPARE_WITH_TIMEOUT(lost.load(), 1, 3000);
+    const qint64 elapsed = clock.elapsed();
+    QVERIFY2(elapsed >= 800 - 50 && elapsed <= 800 + 1000, qPrintable(QString::number(elapsed)));
+    QCOMPARE(countInHandler.load(), 0);
+    QCOMPARE(lostIn.load(), &worker.thread);
+    QTRY_VERIFY_WITH_TIMEOUT(guard.isNull(), 2000);
+    QTRY_COMPARE_WITH_TIMEOUT(client->state(), QAbstractSocket::UnconnectedState, 5000);
+    QTest::qWait(300);
+    QCOMPARE(lost.load(), 1);
 }
 
 // Destroying the server while clients live in a worker: they become the
