@@ -96,8 +96,7 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
         const bool noCounters = !h.retransmits && !h.backoff;
         const bool retransmitting = evidence.sendStalled || h.retransmits.value_or(0) > 0
                 || h.backoff.value_or(0) > 0
-                || (noCounters
-                    && (evidence.dataOutstanding || h.unackedSegments.value_or(0) > 0));
+                || (noCounters && (evidence.dataOutstanding || h.unackedSegments.value_or(0) > 0));
         return retransmitting ? Reason::RetransmissionTimeout : Reason::KeepAliveTimeout;
     }
     case OsError::Reset:
@@ -154,8 +153,8 @@ QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptio
         // Windows' SIO_KEEPALIVE_VALS sends its fixed count, whatever was asked.
         const int fixed = KeepAlivePlatform::limits().fixedProbeCount;
         const int probes = evidence.health.probes.value_or(0) > 0 ? *evidence.health.probes
-                : fixed > 0                                        ? fixed
-                                                                   : applied.probeCount();
+                : fixed > 0                                       ? fixed
+                                                                  : applied.probeCount();
         return QStringLiteral("peer did not answer %1 keepalive %2 (%3)")
                 .arg(probes)
                 .arg(probes == 1 ? QStringLiteral("probe") : QStringLiteral("probes"),

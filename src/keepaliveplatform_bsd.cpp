@@ -87,8 +87,7 @@ bool Posix::hasMaxUnackTime()
             return false;
         int value = 0;
         socklen_t length = sizeof value;
-        const bool ok =
-                ::getsockopt(probe, IPPROTO_TCP, TCP_MAXUNACKTIME, &value, &length) == 0;
+        const bool ok = ::getsockopt(probe, IPPROTO_TCP, TCP_MAXUNACKTIME, &value, &length) == 0;
         ::close(probe);
         return ok;
     }();

@@ -49,8 +49,7 @@ const OptionTable &optionTable()
                                    "(TCP_MAXUNACKTIME arrived in FreeBSD 14.0)";
 #  if defined(TCP_MAXUNACKTIME)
         if (Posix::hasMaxUnackTime())
-            options.userTimeout = {"TCP_MAXUNACKTIME", IPPROTO_TCP, TCP_MAXUNACKTIME,
-                                   Unit::Seconds};
+            options.userTimeout = {"TCP_MAXUNACKTIME", IPPROTO_TCP, TCP_MAXUNACKTIME, Unit::Seconds};
 #  endif
 #else
         options.whyNoUserTimeout = "the library sets no per-socket retransmission bound on "

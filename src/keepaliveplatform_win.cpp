@@ -318,8 +318,10 @@ Health health(NativeHandle handle)
     health.state = tcpStateAt(WindowsStates, info.State);
     health.rtt = microseconds(info.RttUs);
     const ULONG mss = info.Mss > 0 ? info.Mss : 1;
-    health.unackedSegments = std::uint32_t(info.BytesInFlight / mss + (info.BytesInFlight % mss != 0));
-    health.totalRetransmits = std::uint32_t(info.BytesRetrans / mss + (info.BytesRetrans % mss != 0));
+    health.unackedSegments =
+            std::uint32_t(info.BytesInFlight / mss + (info.BytesInFlight % mss != 0));
+    health.totalRetransmits =
+            std::uint32_t(info.BytesRetrans / mss + (info.BytesRetrans % mss != 0));
     return health;
 }
 

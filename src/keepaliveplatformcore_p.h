@@ -165,7 +165,7 @@ struct WindowsSupport
 
 //! The Windows numbers windowsProfile() uses, checked against the SDK in keepaliveplatform_win.cpp.
 namespace WindowsConstants {
-constexpr int SolSocket = 0xffff;  // winsock2.h SOL_SOCKET
+constexpr int SolSocket = 0xffff;   // winsock2.h SOL_SOCKET
 constexpr int SoKeepAlive = 0x0008; // winsock2.h SO_KEEPALIVE
 constexpr int SoError = 0x1007;     // winsock2.h SO_ERROR
 constexpr int IpProtoTcp = 6;       // ws2def.h IPPROTO_TCP

@@ -67,8 +67,8 @@ Profile windowsProfile(const WindowsSupport &support)
         // The count is accepted (and ignored) so that options valid on newer
         // Windows stay valid; detectionBound() uses the fixed 10.
         const DurationLimit sioTime{1ms, longestMs, 1ms};
-        profile.limits = Limits{sioTime,           sioTime,           userTimeout, 1,
-                                maximumProbeCount, sioFixedProbeCount, true};
+        profile.limits = Limits{
+                sioTime, sioTime, userTimeout, 1, maximumProbeCount, sioFixedProbeCount, true};
     }
     return profile;
 }

@@ -213,9 +213,8 @@ void tst_ClassifyDeadPeer::classifyErrorSeenBeforeRead_data()
     QTest::newRow("timeout with bytes in flight (no counters): retransmission timeout")
             << QAbstractSocket::NetworkError << OsError::TimedOut << evidence(windowsBusy)
             << Reason::RetransmissionTimeout;
-    QTest::newRow("WSAECONNRESET: reset")
-            << QAbstractSocket::RemoteHostClosedError << OsError::Reset << noHealth
-            << Reason::ConnectionReset;
+    QTest::newRow("WSAECONNRESET: reset") << QAbstractSocket::RemoteHostClosedError
+                                          << OsError::Reset << noHealth << Reason::ConnectionReset;
     QTest::newRow("WSAEHOSTUNREACH read as NetworkError")
             << QAbstractSocket::NetworkError << OsError::HostUnreachable << noHealth
             << Reason::HostUnreachable;
@@ -223,8 +222,8 @@ void tst_ClassifyDeadPeer::classifyErrorSeenBeforeRead_data()
             << QAbstractSocket::NetworkError << OsError::NetworkUnreachable << noHealth
             << Reason::NetworkUnreachable;
     // Nothing seen before the read: Qt's code is all there is.
-    QTest::newRow("nothing seen, NetworkError") << QAbstractSocket::NetworkError << OsError::None
-                                                << noHealth << Reason::OtherError;
+    QTest::newRow("nothing seen, NetworkError")
+            << QAbstractSocket::NetworkError << OsError::None << noHealth << Reason::OtherError;
     QTest::newRow("nothing seen, RemoteHostClosedError")
             << QAbstractSocket::RemoteHostClosedError << OsError::None << noHealth
             << Reason::ConnectionReset;
@@ -237,8 +236,7 @@ void tst_ClassifyDeadPeer::classifyErrorSeenBeforeRead()
     QFETCH(DeathEvidence, evidence);
     QFETCH(Reason, expected);
 
-    QCOMPARE(classifyDeadPeer(qtError, osError, evidence, OsErrorSource::SeenBeforeRead),
-             expected);
+    QCOMPARE(classifyDeadPeer(qtError, osError, evidence, OsErrorSource::SeenBeforeRead), expected);
     // The same evidence as a POSIX read error is checked against Qt's code.
     if (osError == OsError::TimedOut && qtError != QAbstractSocket::SocketTimeoutError)
         QVERIFY(classifyDeadPeer(qtError, osError, evidence, OsErrorSource::QtRead)
