@@ -86,6 +86,15 @@ Core::Profile freeBSDLike()
     return profile;
 }
 
+// FreeBSD 14.0+: TCP_MAXUNACKTIME (sys/netinet/tcp.h: 68), whole seconds, 0 = off.
+Core::Profile freeBSD14Like()
+{
+    Core::Profile profile = freeBSDLike();
+    profile.limits.userTimeout = {1s, 2147483s, 1s};
+    profile.options.userTimeout = {"TCP_MAXUNACKTIME", 6, 68, Unit::Seconds};
+    return profile;
+}
+
 // The Windows profile as keepaliveplatform_win.cpp builds it, with the run-time
 // probe's answer injected: both paths are planned here, whatever runs the test.
 Core::Profile windowsWith(bool perSocketOptions, bool maxRtSettable,
@@ -280,6 +289,14 @@ void tst_PlatformCore::plan_data()
             << freeBSDLike() << settings(true, 10s, 2s, 3, 5000ms, true)
             << lines("SO_KEEPALIVE = 1|TCP_KEEPIDLE = 10|TCP_KEEPINTVL = 2|TCP_KEEPCNT = 3|"
                      "user timeout = 5000 ms refused: no TCP_USER_TIMEOUT");
+    QTest::newRow("FreeBSD 14: TCP_MAXUNACKTIME in seconds, rounded up")
+            << freeBSD14Like() << settings(true, 10s, 2s, 3, 4500ms, true)
+            << lines("SO_KEEPALIVE = 1|TCP_KEEPIDLE = 10|TCP_KEEPINTVL = 2|TCP_KEEPCNT = 3|"
+                     "TCP_MAXUNACKTIME = 5");
+    QTest::newRow("FreeBSD 14: off writes 0")
+            << freeBSD14Like() << settings(true, 10s, 2s, 3, 0ms, true)
+            << lines("SO_KEEPALIVE = 1|TCP_KEEPIDLE = 10|TCP_KEEPINTVL = 2|TCP_KEEPCNT = 3|"
+                     "TCP_MAXUNACKTIME = 0");
     QTest::newRow("FreeBSD: explicit off is no refusal")
             << freeBSDLike() << settings(true, 10s, 2s, 3, 0ms, true)
             << lines("SO_KEEPALIVE = 1|TCP_KEEPIDLE = 10|TCP_KEEPINTVL = 2|TCP_KEEPCNT = 3");
@@ -402,6 +419,7 @@ void tst_PlatformCore::fields_data()
     QTest::newRow("Linux") << linuxLike() << all << all;
     QTest::newRow("macOS") << macOSLike() << all << all;
     QTest::newRow("FreeBSD") << freeBSDLike() << noUserTimeout << noUserTimeout;
+    QTest::newRow("FreeBSD 14") << freeBSD14Like() << all << all;
     QTest::newRow("Windows 1709+") << windowsLike() << all << all;
     // SIO_KEEPALIVE_VALS is write-only; TCP_MAXRT was unreadable on a fresh socket.
     QTest::newRow("Windows SIO") << windowsSioLike()
