@@ -64,17 +64,22 @@ SOURCES += \
     $$PWD/src/keepaliveheartbeat.cpp \
     $$PWD/src/heartbeatscheduler.cpp \
     $$PWD/src/keepaliveplatform.cpp \
-    $$PWD/src/keepaliveplatformcore.cpp
+    $$PWD/src/keepaliveplatformcore.cpp \
+    $$PWD/src/keepaliveplatformcore_windows.cpp
 
-# The platform core (plain C++, no Qt): keepaliveplatformcore.cpp above and
-# one file per platform family.
+# The platform core (plain C++, no Qt): keepaliveplatformcore*.cpp above and
+# one file per platform family; POSIX systems other than Linux, Android, macOS,
+# iOS and FreeBSD get SO_KEEPALIVE only (see supportedFields()).
 win32 {
     SOURCES += $$PWD/src/keepaliveplatform_win.cpp
     LIBS += -lws2_32
 } else: macx|ios|freebsd {
     HEADERS += $$PWD/src/keepaliveplatform_posix_p.h
     SOURCES += $$PWD/src/keepaliveplatform_bsd.cpp $$PWD/src/keepaliveplatform_posix.cpp
-} else {
+} else: linux|android {
     HEADERS += $$PWD/src/keepaliveplatform_posix_p.h
     SOURCES += $$PWD/src/keepaliveplatform_linux.cpp $$PWD/src/keepaliveplatform_posix.cpp
+} else {
+    HEADERS += $$PWD/src/keepaliveplatform_posix_p.h
+    SOURCES += $$PWD/src/keepaliveplatform_other.cpp $$PWD/src/keepaliveplatform_posix.cpp
 }

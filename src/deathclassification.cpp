@@ -60,11 +60,27 @@ OsError fromQtError(QAbstractSocket::SocketError qtError)
 QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError, OsError osError,
                                              const DeathEvidence &evidence)
 {
-    if (!consistent(osError, qtError)) {
+    return classifyDeadPeer(qtError, osError, evidence,
+                            KeepAlivePlatform::lastErrorSurvivesQtRead()
+                                    ? OsErrorSource::QtRead
+                                    : OsErrorSource::SeenBeforeRead);
+}
+
+QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError, OsError osError,
+                                             const DeathEvidence &evidence, OsErrorSource source)
+{
+    if (source == OsErrorSource::SeenBeforeRead) {
+        // Windows: Qt's code says nothing about the cause (qnativesocketengine_win.cpp
+        // reads WSAETIMEDOUT and WSAENETRESET as NetworkError, WSAECONNABORTED
+        // as RemoteHostClosedError, and a timed-out connection whose recv()
+        // gives 0 as RemoteHostClosedError too); the error found before the
+        // read decides where there is one.
+        if (osError == OsError::None)
+            osError = fromQtError(qtError);
+    } else if (!consistent(osError, qtError)) {
         // Cleared before Qt's read and still clear: the read met an orderly
         // end-of-file (the peer's FIN came first, whatever followed it).
-        if (osError == OsError::None && qtError == QAbstractSocket::RemoteHostClosedError
-            && KeepAlivePlatform::lastErrorSurvivesQtRead())
+        if (osError == OsError::None && qtError == QAbstractSocket::RemoteHostClosedError)
             return Reason::None;
         osError = fromQtError(qtError);
     }
@@ -74,9 +90,13 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
         // retransmission backoff; a retransmission or zero-window-probe death
         // leaves retransmits or backoff > 0 (FACTS: probes 2 / retrans 0
         // versus probes 0 / retrans 4).
+        // Where the platform gives no such counters (Windows, macOS, FreeBSD,
+        // or no snapshot at all), data outstanding at the death decides.
         const ConnectionHealth &h = evidence.health;
+        const bool noCounters = !h.retransmits && !h.backoff;
         const bool retransmitting = evidence.sendStalled || h.retransmits.value_or(0) > 0
-                || h.backoff.value_or(0) > 0 || (!h.isValid() && evidence.dataOutstanding);
+                || h.backoff.value_or(0) > 0
+                || (noCounters && (evidence.dataOutstanding || h.unackedSegments.value_or(0) > 0));
         return retransmitting ? Reason::RetransmissionTimeout : Reason::KeepAliveTimeout;
     }
     case OsError::Reset:
@@ -130,7 +150,10 @@ QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptio
     const AppliedSettings settings = appliedSettings(applied);
     switch (reason) {
     case Reason::KeepAliveTimeout: {
+        // Windows' SIO_KEEPALIVE_VALS sends its fixed count, whatever was asked.
+        const int fixed = KeepAlivePlatform::limits().fixedProbeCount;
         const int probes = evidence.health.probes.value_or(0) > 0 ? *evidence.health.probes
+                : fixed > 0                                       ? fixed
                                                                   : applied.probeCount();
         return QStringLiteral("peer did not answer %1 keepalive %2 (%3)")
                 .arg(probes)

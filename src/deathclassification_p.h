@@ -22,15 +22,27 @@ struct DeathEvidence
     bool dataOutstanding = false;
 };
 
+//! Where the OS error given to classifyDeadPeer() comes from.
+enum class OsErrorSource {
+    //! The error of Qt's failing read itself (POSIX errno): checked against Qt's code.
+    QtRead,
+    //! The pending error seen before Qt's read (Windows, see KeepAlivePlatform::lastError()).
+    SeenBeforeRead,
+};
+
 /*!
     Maps the evidence of a dead connection to a reason. \a qtError is what
     Qt's read reported, \a osError the error of that read (None when it was
-    cleared before the read and not set by it). Returns None when the
-    evidence does not show a dead peer.
+    cleared before the read and not set by it), or on Windows the error seen
+    before the read. Returns None when the evidence does not show a dead peer.
 */
 QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError,
                                              KeepAlivePlatform::OsError osError,
                                              const DeathEvidence &evidence);
+//! classifyDeadPeer() for an error from \a source, whatever the running platform.
+QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError,
+                                             KeepAlivePlatform::OsError osError,
+                                             const DeathEvidence &evidence, OsErrorSource source);
 
 //! The errorString() for \a reason, naming the settings that produced it.
 QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptions &applied,

@@ -172,6 +172,10 @@ milliseconds KeepAliveOptions::detectionBound() const
     // platform, e.g. FreeBSD) data in flight is not bounded by us.
     if (userTimeout <= 0ms || !supportedFields().testFlag(Field::UserTimeout))
         return milliseconds::max();
+    // A peer that dies behind a zero window is bounded only where the
+    // retransmission bound also ends the persist timer (not macOS).
+    if (!limits.userTimeoutCoversZeroWindow)
+        return milliseconds::max();
     const milliseconds idle = KeepAlivePlatform::roundUp(m_idle, limits.idle);
     const milliseconds interval = KeepAlivePlatform::roundUp(m_interval, limits.interval);
     const int probes = limits.fixedProbeCount > 0 ? limits.fixedProbeCount : m_probeCount;

@@ -109,8 +109,12 @@ public:
         granularity). Returns \c std::chrono::milliseconds::max() when there
         is no bound: keepalive disabled, user timeout Off, options that are
         not valid (see validationError()) or have unknown fields, or no
-        per-socket user timeout on the running platform (FreeBSD): data in
-        flight then waits for the kernel's retransmission limit.
+        per-socket user timeout on the running platform (FreeBSD before 14.0,
+        Windows where TCP_MAXRT is refused, the POSIX systems other than
+        Linux, macOS and FreeBSD): data in flight then waits for the kernel's
+        retransmission limit. Also on macOS, whose TCP_RXT_CONNDROPTIME is not
+        checked by the persist timer: a peer that dies behind a zero window
+        is not bounded there.
     */
     std::chrono::milliseconds detectionBound() const;
 

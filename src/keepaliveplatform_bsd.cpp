@@ -1,8 +1,9 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 // macOS (xnu) and FreeBSD: the limits of their keepalive options (set through
 // keepaliveplatform_posix.cpp: TCP_KEEPALIVE is macOS's idle,
-// TCP_RXT_CONNDROPTIME its retransmission bound; FreeBSD has none per
-// socket), POLLHUP + kqueue, TCP_CONNECTION_INFO (macOS) and TCP_INFO (FreeBSD).
+// TCP_RXT_CONNDROPTIME its retransmission bound; FreeBSD 14.0+ bounds
+// retransmissions with TCP_MAXUNACKTIME), POLLHUP + kqueue,
+// TCP_CONNECTION_INFO (macOS) and TCP_INFO (FreeBSD).
 #include "keepaliveplatform_posix_p.h"
 
 #include <algorithm>
@@ -61,6 +62,42 @@ bool eofCarriesError(int descriptor)
 
 } // namespace
 
+#if defined(__FreeBSD__)
+namespace {
+
+int ticksPerSecond()
+{
+    int hz = 0;
+    size_t length = sizeof hz;
+    if (::sysctlbyname("kern.hz", &hz, &length, nullptr, 0) != 0 || hz <= 0)
+        hz = 1000; // FreeBSD's default HZ
+    return hz;
+}
+
+} // namespace
+
+bool Posix::hasMaxUnackTime()
+{
+#  if defined(TCP_MAXUNACKTIME)
+    // Built against 14.0+ headers, but 13.x kernels answer ENOPROTOOPT:
+    // asked once, on a fresh socket.
+    static const bool accepted = [] {
+        const int probe = ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+        if (probe < 0)
+            return false;
+        int value = 0;
+        socklen_t length = sizeof value;
+        const bool ok = ::getsockopt(probe, IPPROTO_TCP, TCP_MAXUNACKTIME, &value, &length) == 0;
+        ::close(probe);
+        return ok;
+    }();
+    return accepted;
+#  else
+    return false;
+#  endif
+}
+#endif
+
 Limits Posix::limits()
 {
 #if defined(__APPLE__)
@@ -70,25 +107,28 @@ Limits Posix::limits()
     // holds for TCP_RXT_CONNDROPTIME, which only rejects negative values.
     // TCP_KEEPCNT: 0..INT32_MAX, 0 meaning the system default.
     // The user timeout starts at the library's 1 s minimum (see
-    // KeepAliveOptions::setUserTimeout()).
+    // KeepAliveOptions::setUserTimeout()). TCP_RXT_CONNDROPTIME is checked in
+    // tcp_timer.c's retransmit timer only, not the persist timer: a peer that
+    // dies behind a zero window is not ended by it.
     const milliseconds longest = duration_cast<std::chrono::seconds>(milliseconds(INT_MAX));
     const DurationLimit wholeSeconds{1ms, longest, 1s};
     const DurationLimit userTimeout{1s, longest, 1s};
-    return Limits{wholeSeconds, wholeSeconds, userTimeout, 1, INT_MAX, 0};
+    return Limits{wholeSeconds, wholeSeconds, userTimeout, 1, INT_MAX, 0, false};
 #else
     // FreeBSD takes seconds and multiplies by hz (EINVAL above UINT_MAX / hz);
-    // the keepalive callout takes an int tick count, so INT_MAX / hz is the
-    // longest that behaves. TCP_KEEPCNT is an unchecked u_int, 0 meaning the
-    // system default. There is no per-socket retransmission bound: the user
-    // timeout is only held to the library's 1 s minimum (see
-    // KeepAliveOptions::setUserTimeout()), and apply() reports an explicit one.
-    int hz = 0;
-    size_t length = sizeof hz;
-    if (::sysctlbyname("kern.hz", &hz, &length, nullptr, 0) != 0 || hz <= 0)
-        hz = 1000; // FreeBSD's default HZ
+    // the callouts take an int tick count, so INT_MAX / hz is the longest that
+    // behaves; the same for TCP_MAXUNACKTIME (tcp_usrreq.c handles it with
+    // the keepalive times), checked by the retransmit and the persist timer.
+    // TCP_KEEPCNT is an unchecked u_int, 0 meaning the system default.
+    // Without TCP_MAXUNACKTIME (13.x) the user timeout is only held to the
+    // library's 1 s minimum (see KeepAliveOptions::setUserTimeout()), and
+    // apply() reports an explicit one.
+    const int hz = ticksPerSecond();
     const DurationLimit wholeSeconds{1ms, std::chrono::seconds(INT_MAX / hz), 1s};
-    const DurationLimit unbounded{1s, milliseconds::max(), 1ms};
-    return Limits{wholeSeconds, wholeSeconds, unbounded, 1, INT_MAX, 0};
+    const DurationLimit userTimeout = hasMaxUnackTime()
+            ? DurationLimit{1s, std::chrono::seconds(INT_MAX / hz), 1s}
+            : DurationLimit{1s, milliseconds::max(), 1ms};
+    return Limits{wholeSeconds, wholeSeconds, userTimeout, 1, INT_MAX, 0, true};
 #endif
 }
 
@@ -111,7 +151,7 @@ Health health(NativeHandle handle)
         return health;
 #if defined(__APPLE__)
     // TCP_CONNECTION_INFO (macOS 10.11+) is the public subset of xnu's TCP_INFO:
-    // RTTs in milliseconds, no probe, backoff, unacked or per-direction
+    // RTTs and RTO in milliseconds, no probe, backoff, unacked or per-direction
     // timestamps. Those stay empty; tcpi_snd_sbbytes counts in-flight data too,
     // so it is no "not sent" figure either.
     tcp_connection_info info{};
@@ -121,6 +161,7 @@ Health health(NativeHandle handle)
     health.state = tcpStateAt(BsdStates, info.tcpi_state);
     health.rtt = milliseconds(info.tcpi_srtt);
     health.rttVariance = milliseconds(info.tcpi_rttvar);
+    health.retransmissionTimeout = milliseconds(info.tcpi_rto); // ms on xnu
     // Appended in a later release; an older kernel returns a shorter struct.
     if (length >= offsetof(tcp_connection_info, tcpi_txretransmitpackets)
                 + sizeof info.tcpi_txretransmitpackets)
@@ -137,6 +178,7 @@ Health health(NativeHandle handle)
     health.state = tcpStateAt(BsdStates, info.tcpi_state);
     health.rtt = microseconds(info.tcpi_rtt);
     health.rttVariance = microseconds(info.tcpi_rttvar);
+    health.retransmissionTimeout = microseconds(info.tcpi_rto); // µs on FreeBSD
     health.totalRetransmits = info.tcpi_snd_rexmitpack;
 #endif
     return health;

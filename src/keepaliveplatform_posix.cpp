@@ -1,6 +1,7 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
-// What Linux, macOS and FreeBSD share: the keepalive option table, int socket
-// options and errno.
+// What the POSIX systems share: the keepalive option table, int socket
+// options and errno. Linux, macOS and FreeBSD set the keepalive timing per
+// socket; the others (keepaliveplatform_other.cpp) SO_KEEPALIVE only.
 #include "keepaliveplatform_posix_p.h"
 
 #include <cerrno>
@@ -11,15 +12,11 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#if !defined(__linux__) && !defined(__APPLE__) && !defined(__FreeBSD__)
-#  error "keepaliveplatform_posix.cpp implements Linux, macOS and FreeBSD only"
-#endif
-
 namespace KeepAliveCore {
 
 namespace {
 
-// The one table for the three families: only some names differ. Durations
+// The one table for the POSIX families: only some names differ. Durations
 // are seconds except Linux's TCP_USER_TIMEOUT (ms).
 const OptionTable &optionTable()
 {
@@ -27,14 +24,16 @@ const OptionTable &optionTable()
         OptionTable options;
         options.enabled = {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, Unit::Boolean};
         options.socketError = {"SO_ERROR", SOL_SOCKET, SO_ERROR};
-#if defined(__APPLE__)
+#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__)
+#  if defined(__APPLE__)
         // xnu's name for TCP_KEEPIDLE.
         options.idle = {"TCP_KEEPALIVE", IPPROTO_TCP, TCP_KEEPALIVE, Unit::Seconds};
-#else
+#  else
         options.idle = {"TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE, Unit::Seconds};
-#endif
+#  endif
         options.interval = {"TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL, Unit::Seconds};
         options.probeCount = {"TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT, Unit::Count};
+#endif
 #if defined(__linux__)
         options.userTimeout = {"TCP_USER_TIMEOUT", IPPROTO_TCP, TCP_USER_TIMEOUT,
                                Unit::Milliseconds};
@@ -42,9 +41,19 @@ const OptionTable &optionTable()
         // Counts from the first retransmission of unacknowledged data; 0 = off.
         options.userTimeout = {"TCP_RXT_CONNDROPTIME", IPPROTO_TCP, TCP_RXT_CONNDROPTIME,
                                Unit::Seconds};
+#elif defined(__FreeBSD__)
+        // FreeBSD 14.0+: the longest time without progress (seconds, 0 =
+        // off), checked by the retransmit and the persist timer. Built
+        // against older headers, or running on an older kernel: none.
+        options.whyNoUserTimeout = "this FreeBSD has no per-socket retransmission bound "
+                                   "(TCP_MAXUNACKTIME arrived in FreeBSD 14.0)";
+#  if defined(TCP_MAXUNACKTIME)
+        if (Posix::hasMaxUnackTime())
+            options.userTimeout = {"TCP_MAXUNACKTIME", IPPROTO_TCP, TCP_MAXUNACKTIME, Unit::Seconds};
+#  endif
 #else
-        options.whyNoUserTimeout = "FreeBSD has no per-socket retransmission timeout "
-                                   "(no TCP_USER_TIMEOUT)";
+        options.whyNoUserTimeout = "the library sets no per-socket retransmission bound on "
+                                   "this platform (only SO_KEEPALIVE, see supportedFields())";
 #endif
         return options;
     }();
@@ -122,7 +131,9 @@ OsError osErrorFromCode(int code)
     case EPIPE: // Linux: a RST received in CLOSE_WAIT, i.e. after the peer's FIN
         return OsError::PeerClosed;
     case EHOSTUNREACH:
+#if defined(EHOSTDOWN)
     case EHOSTDOWN: // ICMP host unknown
+#endif
 #if defined(ENONET)
     case ENONET: // Linux: ICMP host isolated
 #endif

@@ -1,7 +1,16 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 // Windows: SO_KEEPALIVE; TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT where the
-// running Windows has them (10 1709+), SIO_KEEPALIVE_VALS otherwise; TCP_MAXRT;
-// SIO_TCP_INFO.
+// running Windows has them (10 1709+), SIO_KEEPALIVE_VALS otherwise; TCP_MAXRT
+// where accepted; SIO_TCP_INFO. Which of them is probed once at run time;
+// windowsProfile() (keepaliveplatformcore_windows.cpp) decides from that.
+
+// The SDKs declare TCP_INFO_v0 and SIO_TCP_INFO only for NTDDI_VERSION >=
+// NTDDI_WIN10_RS2, and MinGW-w64 defaults to an older target: this file asks
+// for Windows 10 1703 declarations. It only uses what it finds at run time.
+#undef _WIN32_WINNT
+#undef NTDDI_VERSION
+#define _WIN32_WINNT 0x0A00      // _WIN32_WINNT_WIN10
+#define NTDDI_VERSION 0x0A000003 // NTDDI_WIN10_RS2
 
 // winsock2.h has to come before anything that may pull in windows.h.
 #include <winsock2.h>
@@ -26,9 +35,23 @@
 #ifndef TCP_KEEPINTVL
 #  define TCP_KEEPINTVL 17
 #endif
-#ifndef SIO_TCP_INFO
-#  define SIO_TCP_INFO _WSAIORW(IOC_VENDOR, 39)
-#endif
+
+static_assert(KeepAliveCore::WindowsConstants::SolSocket == SOL_SOCKET
+                      && KeepAliveCore::WindowsConstants::SoKeepAlive == SO_KEEPALIVE
+                      && KeepAliveCore::WindowsConstants::SoError == SO_ERROR
+                      && KeepAliveCore::WindowsConstants::IpProtoTcp == IPPROTO_TCP
+                      && KeepAliveCore::WindowsConstants::TcpKeepIdle == TCP_KEEPIDLE
+                      && KeepAliveCore::WindowsConstants::TcpMaxRt == TCP_MAXRT
+                      && KeepAliveCore::WindowsConstants::TcpKeepCnt == TCP_KEEPCNT
+                      && KeepAliveCore::WindowsConstants::TcpKeepIntvl == TCP_KEEPINTVL
+                      && KeepAliveCore::WindowsConstants::WsaENoProtoOpt == WSAENOPROTOOPT,
+              "KeepAliveCore::WindowsConstants differ from the SDK's");
+// The fields health() reads, at the offsets of the documented layout (the
+// x64 ABI): checked now that this file always sees the declaration.
+static_assert(offsetof(TCP_INFO_v0, Mss) == 4 && offsetof(TCP_INFO_v0, RttUs) == 20
+                      && offsetof(TCP_INFO_v0, BytesInFlight) == 28
+                      && offsetof(TCP_INFO_v0, BytesRetrans) == 68,
+              "TCP_INFO_v0 layout (mstcpip.h) changed");
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -37,34 +60,6 @@ namespace KeepAliveCore {
 
 namespace {
 
-// The layout of TCP_INFO_v0 (mstcpip.h), which SDK headers declare only for
-// NTDDI_VERSION >= NTDDI_WIN10_RS2.
-struct TcpInfoV0
-{
-    int State; // TCPSTATE
-    ULONG Mss;
-    ULONG64 ConnectionTimeMs;
-    BOOLEAN TimestampsEnabled;
-    ULONG RttUs;
-    ULONG MinRttUs;
-    ULONG BytesInFlight;
-    ULONG Cwnd;
-    ULONG SndWnd;
-    ULONG RcvWnd;
-    ULONG RcvBuf;
-    ULONG64 BytesOut;
-    ULONG64 BytesIn;
-    ULONG BytesReordered;
-    ULONG BytesRetrans;
-    ULONG FastRetrans;
-    ULONG DupAcksIn;
-    ULONG TimeoutEpisodes;
-    UCHAR SynRetrans;
-};
-#if defined(NTDDI_WIN10_RS2) && NTDDI_VERSION >= NTDDI_WIN10_RS2
-static_assert(sizeof(TcpInfoV0) == sizeof(TCP_INFO_v0), "TCP_INFO_v0 layout changed");
-#endif
-
 // Indexed by TCPSTATE of mstcpip.h.
 constexpr TcpState WindowsStates[] = {
         TcpState::Closed,      TcpState::Listen,   TcpState::SynSent,  TcpState::SynReceived,
@@ -72,23 +67,15 @@ constexpr TcpState WindowsStates[] = {
         TcpState::Closing,     TcpState::LastAck,  TcpState::TimeWait,
 };
 
-// The stack keeps keepalive times as 32-bit milliseconds: SIO_KEEPALIVE_VALS
-// takes ULONG ms, and the Tcpip KeepAliveTime/KeepAliveInterval registry
-// values are documented as 1..0xFFFFFFFF ms. Per-socket options take whole
-// seconds of that. TCP_MAXRT documents no upper bound; the same is assumed.
-constexpr milliseconds LongestMs = milliseconds(0xFFFFFFFFLL);
-constexpr milliseconds LongestSeconds = duration_cast<std::chrono::seconds>(LongestMs);
-// "It is illegal to set TCP_KEEPCNT to a value greater than 255" (IPPROTO_TCP socket options).
-constexpr int MaximumProbeCount = 255;
-// SIO_KEEPALIVE_VALS cannot set the count: Vista and later send 10 probes.
-constexpr int SioFixedProbeCount = 10;
-
-struct Support
+// The calling thread's pending error, as hasPendingError() found it before
+// Qt's read (WSAGetLastError() does not survive that read): lastError().
+struct SeenError
 {
-    bool perSocketOptions = false; //!< TCP_KEEPIDLE/TCP_KEEPINTVL in seconds, TCP_KEEPCNT
-    bool maxRtReadable = false;
-    DWORD defaultMaxRt = 0; //!< TCP_MAXRT of a fresh socket
+    int code = 0;
+    //! Set by the hasPendingError() call just made: the next clearLastError() keeps it.
+    bool fresh = false;
 };
+thread_local SeenError t_seen;
 
 // Windows 10 1709 (build 16299) or later. RtlGetVersion(), as
 // QOperatingSystemVersion uses: GetVersionEx() reports 6.2 to applications
@@ -109,9 +96,9 @@ bool atLeast1709()
     return info.dwMajorVersion > 10 || (info.dwMajorVersion == 10 && info.dwBuildNumber >= 16299);
 }
 
-Support probe()
+WindowsSupport probe()
 {
-    Support support;
+    WindowsSupport support;
     // profile() may run before Qt has started Winsock (validation needs no
     // socket); WSAStartup() is reference counted.
     WSADATA data;
@@ -129,13 +116,16 @@ Support probe()
         // Windows documents no "default" TCP_MAXRT (-1 means retransmit
         // forever), so "off" writes back what a socket holds before any change.
         std::int64_t maxRt = 0;
-        if (Native::getOption(handle, IPPROTO_TCP, TCP_MAXRT, &maxRt)) {
-            support.maxRtReadable = true;
-            support.defaultMaxRt = DWORD(maxRt);
-        }
+        if (Native::getOption(handle, IPPROTO_TCP, TCP_MAXRT, &maxRt))
+            support.defaultMaxRt = std::uint32_t(maxRt);
+        // Claimed only where setting it works (Wine 8: WSAENOPROTOOPT); the
+        // value written is the one the socket already had, or 60 s.
+        support.maxRtError = Native::setOption(handle, IPPROTO_TCP, TCP_MAXRT,
+                                               support.defaultMaxRt.value_or(60));
+        support.maxRtSettable = support.maxRtError == 0;
         ::closesocket(fresh);
     } else {
-        // No socket to probe with: go by the build number.
+        // No socket to probe with: go by the build number; TCP_MAXRT not claimed.
         support.perSocketOptions = atLeast1709();
     }
     if (started)
@@ -143,51 +133,27 @@ Support probe()
     return support;
 }
 
-Profile windowsProfile()
+// The connection's error without consuming what Qt's read needs: SO_ERROR
+// first (a timed-out connection holds WSAETIMEDOUT there; Wine keeps it after
+// reading, Windows clears it, and Qt's read does not use it), otherwise the
+// error a one-byte peek meets. 0: none (data to read, or a FIN).
+int pendingErrorCode(SOCKET socket)
 {
-    const Support support = probe();
-    Profile profile;
-    OptionTable &options = profile.options;
-    options.enabled = {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, Unit::Boolean};
-    options.socketError = {"SO_ERROR", SOL_SOCKET, SO_ERROR};
-    options.userTimeout = {"TCP_MAXRT", IPPROTO_TCP, TCP_MAXRT, Unit::Seconds,
-                           support.maxRtReadable};
-    if (support.maxRtReadable)
-        options.userTimeoutOff = support.defaultMaxRt;
-    else
-        options.userTimeoutOff.reset();
-    options.whyNoUserTimeoutOff =
-            "the default is unknown (a new socket's TCP_MAXRT was unreadable)";
-    // The fresh-socket value is the system's own policy; 0xFFFFFFFF (-1)
-    // retransmits forever. Neither is a bound this library set.
-    options.userTimeoutForever = MAXDWORD;
-
-    // TCP_MAXRT takes seconds anyway; 1 s is also the library's minimum (see
-    // KeepAliveOptions::setUserTimeout()).
-    const DurationLimit userTimeout{1s, LongestSeconds, 1s};
-    if (support.perSocketOptions) {
-        options.idle = {"TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE, Unit::Seconds};
-        options.interval = {"TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL, Unit::Seconds};
-        options.probeCount = {"TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT, Unit::Count};
-        const DurationLimit wholeSeconds{1ms, LongestSeconds, 1s};
-        profile.limits = Limits{wholeSeconds, wholeSeconds, userTimeout, 1, MaximumProbeCount, 0};
-    } else {
-        // Values set with SIO_KEEPALIVE_VALS cannot be read back: unknown then.
-        options.keepAliveValues = true;
-        // The count is accepted (and ignored) so that options valid on newer
-        // Windows stay valid; detectionBound() uses the fixed 10.
-        const DurationLimit sioTime{1ms, LongestMs, 1ms};
-        profile.limits =
-                Limits{sioTime, sioTime, userTimeout, 1, MaximumProbeCount, SioFixedProbeCount};
-    }
-    return profile;
+    std::int64_t error = 0;
+    if (Native::getOption(NativeHandle(socket), SOL_SOCKET, SO_ERROR, &error) && error != 0)
+        return int(error);
+    char byte;
+    if (::recv(socket, &byte, 1, MSG_PEEK) != SOCKET_ERROR)
+        return 0;
+    const int peeked = ::WSAGetLastError();
+    return peeked == WSAEWOULDBLOCK ? 0 : peeked;
 }
 
 } // namespace
 
 const Profile &profile()
 {
-    static const Profile running = windowsProfile();
+    static const Profile running = windowsProfile(probe());
     return running;
 }
 
@@ -231,22 +197,24 @@ int setKeepAliveValues(NativeHandle handle, std::int64_t idle, std::int64_t inte
 
 bool hasPendingError(NativeHandle handle)
 {
-    // WSAPoll() does not clear the error. A failed connection shows POLLERR,
-    // or POLLHUP, which an orderly close gives as well: only then a one-byte
-    // MSG_PEEK tells them apart. Winsock keeps reporting a reset or aborted
-    // connection on every call, so the peek leaves the error for Qt's read.
+    // WSAPoll() does not clear the error. A reset shows POLLERR (with
+    // POLLHUP); a keepalive death only POLLHUP, with the error in SO_ERROR
+    // and a peek returning 0 (Wine 8, measured); an orderly close POLLHUP or
+    // POLLRDNORM alone. Only after POLLERR or POLLHUP does pendingErrorCode()
+    // tell an error from a FIN. The code is kept for lastError().
     WSAPOLLFD entry{};
     entry.fd = SOCKET(handle);
     entry.events = POLLRDNORM; // WSAPoll() rejects POLLPRI
-    if (::WSAPoll(&entry, 1, 0) <= 0)
+    if (::WSAPoll(&entry, 1, 0) <= 0 || !(entry.revents & (POLLERR | POLLHUP)))
         return false;
-    if (entry.revents & POLLERR)
-        return true;
-    if (!(entry.revents & POLLHUP))
+    int code = pendingErrorCode(SOCKET(handle));
+    // POLLERR whose code another reader took: still a failed connection.
+    if (code == 0 && (entry.revents & POLLERR))
+        code = WSAECONNRESET;
+    if (code == 0)
         return false;
-    char byte;
-    return ::recv(SOCKET(handle), &byte, 1, MSG_PEEK) == SOCKET_ERROR
-            && ::WSAGetLastError() != WSAEWOULDBLOCK;
+    t_seen = SeenError{code, true};
+    return true;
 }
 
 OsError osErrorFromCode(int code)
@@ -306,37 +274,54 @@ std::string errorText(int code)
 void clearLastError()
 {
     ::WSASetLastError(0);
+    // Right after hasPendingError() found an error, that is the one Qt's
+    // coming read meets: kept. At any other time the record is stale.
+    if (t_seen.fresh)
+        t_seen.fresh = false;
+    else
+        t_seen = SeenError{};
 }
 
 OsError lastError()
 {
-    return osErrorFromCode(::WSAGetLastError());
+    // WSAGetLastError() is cleared on Qt's way from the failed recv() to
+    // errorOccurred() (TlsGetValue): what hasPendingError() saw instead, once.
+    const int code = t_seen.code;
+    t_seen = SeenError{};
+    return osErrorFromCode(code);
 }
 
 bool lastErrorSurvivesQtRead()
 {
-    // TlsGetValue() on Qt's way from the failed recv() to errorOccurred() clears it.
     return false;
 }
 
 Health health(NativeHandle handle)
 {
-    // SIO_TCP_INFO (Windows 10 1703+) reports state and smoothed RTT; its
-    // other counters are bytes or episodes, not the segments and probes that
-    // ConnectionHealth holds, so those stay empty. Older Windows: invalid.
+    // SIO_TCP_INFO (Windows 10 1703+): state, smoothed RTT, and bytes where
+    // ConnectionHealth counts segments: bytes in flight and retransmitted
+    // bytes become segments of at most the MSS (at least that many). No RTO,
+    // probes, backoff or timestamps; TimeoutEpisodes (RTO expiries over the
+    // connection's life) has no ConnectionHealth field. Older Windows and
+    // Wine 8 (WSAEOPNOTSUPP): invalid.
     Health health;
     if (handle < 0)
         return health;
     DWORD version = 0;
-    TcpInfoV0 info{};
+    TCP_INFO_v0 info{};
     DWORD returned = 0;
     if (::WSAIoctl(SOCKET(handle), SIO_TCP_INFO, &version, sizeof version, &info, sizeof info,
                    &returned, nullptr, nullptr)
                 != 0
-        || returned < offsetof(TcpInfoV0, RttUs) + sizeof info.RttUs)
+        || returned < offsetof(TCP_INFO_v0, BytesRetrans) + sizeof info.BytesRetrans)
         return health;
     health.state = tcpStateAt(WindowsStates, info.State);
     health.rtt = microseconds(info.RttUs);
+    const ULONG mss = info.Mss > 0 ? info.Mss : 1;
+    health.unackedSegments =
+            std::uint32_t(info.BytesInFlight / mss + (info.BytesInFlight % mss != 0));
+    health.totalRetransmits =
+            std::uint32_t(info.BytesRetrans / mss + (info.BytesRetrans % mss != 0));
     return health;
 }
 

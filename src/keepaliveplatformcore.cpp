@@ -236,8 +236,11 @@ ReadBack readBack(NativeHandle handle, const OptionTable &options)
     if (const auto value = read(options.probeCount))
         result.probeCount = int(std::min<std::int64_t>(*value, INT_MAX));
     if (const auto value = read(options.userTimeout)) {
-        const bool off = *value <= 0 || *value == options.userTimeoutOff
-                || *value == options.userTimeoutForever;
+        // Where "off" is a value like any other (Windows writes back a fresh
+        // socket's TCP_MAXRT), the kernel holds the same either way: that
+        // value is a bound the system enforces and reads back as such, so an
+        // explicit bound equal to it never reads as "off".
+        const bool off = *value <= 0 || *value == options.userTimeoutForever;
         result.userTimeout = off ? 0ms : fromUnit(*value, options.userTimeout.unit);
     }
     return result;

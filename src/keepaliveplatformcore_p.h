@@ -4,9 +4,12 @@
 // Internal: the platform core, plain C++17 over the native socket handle, no
 // Qt. The only code that touches socket options. keepaliveplatformcore.cpp
 // holds what every platform shares (plan(), rounding, executing a plan,
-// reading back, messages); one file per platform family holds its option
-// table, limits and system calls (keepaliveplatform_linux.cpp,
-// keepaliveplatform_bsd.cpp for macOS and FreeBSD, both over
+// reading back, messages); keepaliveplatformcore_windows.cpp builds the
+// Windows profile from what the run-time probe found (no OS header, so that
+// both of its paths are unit-tested anywhere); one file per platform family
+// holds its option table, limits and system calls (keepaliveplatform_linux.cpp,
+// keepaliveplatform_bsd.cpp for macOS and FreeBSD, keepaliveplatform_other.cpp
+// for the POSIX systems without per-socket timing support here, all over
 // keepaliveplatform_posix.cpp; keepaliveplatform_win.cpp), chosen by the build
 // system. keepaliveplatform_p.h is the Qt-facing adapter. Nothing here is
 // installed.
@@ -82,6 +85,13 @@ struct Limits
     int maximumProbeCount;
     //! Probes the platform really sends when the count cannot be set (Windows SIO_KEEPALIVE_VALS: 10), else 0.
     int fixedProbeCount;
+    /*!
+        False where the retransmission bound does not end a connection whose
+        peer went silent behind a zero window (macOS: TCP_RXT_CONNDROPTIME is
+        checked by the retransmit timer only, not the persist timer). No
+        detection bound can be promised there.
+    */
+    bool userTimeoutCoversZeroWindow = true;
 };
 
 //! Rounds \a value up to \a limit's granularity; values <= 0 and overflow saturate, never wrap.
@@ -115,7 +125,10 @@ struct OptionTable
         interval entries are then empty).
     */
     bool keepAliveValues = false;
-    //! The userTimeout value meaning "no bound"; empty where it cannot be expressed.
+    /*!
+        The userTimeout value that "off" writes; empty where it cannot be
+        expressed. Read back as "no bound" only where it is 0.
+    */
     std::optional<std::int64_t> userTimeoutOff = 0;
     //! Another userTimeout value read back as "no bound" (Windows: 0xFFFFFFFF, retransmit forever).
     std::optional<std::int64_t> userTimeoutForever;
@@ -136,6 +149,41 @@ struct Profile
 
 //! The running platform's profile (may probe the OS once, then cached).
 const Profile &profile();
+
+//! What the run-time probe of a fresh socket found on the running Windows.
+struct WindowsSupport
+{
+    //! TCP_KEEPINTVL (seconds, 10 1709+) and TCP_KEEPCNT (1703+) accepted.
+    bool perSocketOptions = false;
+    //! TCP_MAXRT accepted (Wine refuses it with WSAENOPROTOOPT).
+    bool maxRtSettable = false;
+    //! The error that refused TCP_MAXRT, for the message; 0 when accepted.
+    int maxRtError = 0;
+    //! A fresh socket's TCP_MAXRT (seconds), where it could be read.
+    std::optional<std::uint32_t> defaultMaxRt;
+};
+
+//! The Windows numbers windowsProfile() uses, checked against the SDK in keepaliveplatform_win.cpp.
+namespace WindowsConstants {
+constexpr int SolSocket = 0xffff;   // winsock2.h SOL_SOCKET
+constexpr int SoKeepAlive = 0x0008; // winsock2.h SO_KEEPALIVE
+constexpr int SoError = 0x1007;     // winsock2.h SO_ERROR
+constexpr int IpProtoTcp = 6;       // ws2def.h IPPROTO_TCP
+// ws2ipdef.h; TCP_KEEPIDLE has the number of TCP_KEEPALIVE, which takes ms before 1709.
+constexpr int TcpKeepIdle = 3;
+constexpr int TcpMaxRt = 5;
+constexpr int TcpKeepCnt = 16;
+constexpr int TcpKeepIntvl = 17;
+constexpr int WsaENoProtoOpt = 10042; // winerror.h WSAENOPROTOOPT
+} // namespace WindowsConstants
+
+/*!
+    The Windows profile for what the probe found: per-socket options, or the
+    SIO_KEEPALIVE_VALS fallback (milliseconds, idle and interval together, a
+    fixed probe count, nothing readable); TCP_MAXRT only where accepted. No
+    system call and no Windows header: planned and unit-tested anywhere.
+*/
+Profile windowsProfile(const WindowsSupport &support);
 
 //! The fields \a options can set per socket.
 Fields supportedFields(const OptionTable &options);
@@ -217,8 +265,9 @@ bool setUserTimeout(NativeHandle handle, std::chrono::milliseconds timeout);
 /*!
     Cheap check made on every read/write notification: true when the kernel
     holds a pending socket error (the next read would fail). Must not consume
-    the error. One system call on a healthy socket; a few more only once the
-    connection has hung up (BSD kqueue, Windows peek).
+    the error Qt's read needs. One system call on a healthy socket; a few more
+    only once the connection has hung up (BSD kqueue; Windows peek and
+    SO_ERROR, whose code it records for lastError()).
 */
 bool hasPendingError(NativeHandle handle);
 
@@ -239,15 +288,26 @@ OsError osErrorFromCode(int code);
 //! The OS's text for \a code, UTF-8 (Windows: "<text> (WSA error <code>)").
 std::string errorText(int code);
 
-//! Clears the calling thread's last socket error (errno; WSASetLastError(0) on Windows).
+/*!
+    Clears the calling thread's last socket error (errno). On Windows it
+    clears the error hasPendingError() recorded, except right after the call
+    that recorded it: that one is the error Qt's coming read will meet.
+*/
 void clearLastError();
-//! The calling thread's last socket error (errno; WSAGetLastError() on Windows).
+/*!
+    The calling thread's last socket error: errno on POSIX. On Windows the
+    pending error that hasPendingError() saw before Qt's read (taken: a second
+    call returns None), as WSAGetLastError() does not survive Qt's read.
+*/
 OsError lastError();
 /*!
     True where the error of Qt's failing read is still the thread's last
     error when errorOccurred() is emitted (POSIX errno). Then a cleared error
-    that is still None means the read ended at an orderly end-of-file.
-    Windows clears it on the way (TlsGetValue).
+    that is still None means the read ended at an orderly end-of-file, and
+    an error must match the Qt error code Qt derives from it. Windows clears
+    it on the way (TlsGetValue): lastError() is then the error seen before
+    the read, and Qt's code says nothing about it (a timed-out connection
+    reads as NetworkError, or as RemoteHostClosedError where recv() gives 0).
 */
 bool lastErrorSurvivesQtRead();
 

@@ -68,6 +68,8 @@ class tst_ClassifyDeadPeer : public QObject
 private Q_SLOTS:
     void classify_data();
     void classify();
+    void classifyErrorSeenBeforeRead_data();
+    void classifyErrorSeenBeforeRead();
     void message_data();
     void message();
     void messageNamesSettingsAsApplied_data();
@@ -181,6 +183,64 @@ void tst_ClassifyDeadPeer::classify()
     QFETCH(Reason, expected);
 
     QCOMPARE(classifyDeadPeer(qtError, osError, evidence), expected);
+}
+
+void tst_ClassifyDeadPeer::classifyErrorSeenBeforeRead_data()
+{
+    QTest::addColumn<SocketError>("qtError");
+    QTest::addColumn<OsError>("osError");
+    QTest::addColumn<DeathEvidence>("evidence");
+    QTest::addColumn<Reason>("expected");
+
+    // Windows (qnativesocketengine_win.cpp): Qt never reports
+    // SocketTimeoutError; the error hasPendingError() saw before Qt's read
+    // (WSAETIMEDOUT, WSAENETRESET, WSAECONNABORTED: TimedOut) decides.
+    ConnectionHealth windowsClosed; // SIO_TCP_INFO: no retransmit, probe or backoff counters
+    windowsClosed.state = ConnectionHealth::TcpState::Closed;
+    windowsClosed.unackedSegments = 0u;
+    QTest::newRow("WSAETIMEDOUT read as NetworkError: keepalive timeout")
+            << QAbstractSocket::NetworkError << OsError::TimedOut << evidence(windowsClosed)
+            << Reason::KeepAliveTimeout;
+    // Wine: recv() gives 0 after a keepalive death, which Qt reads as a close.
+    QTest::newRow("timeout whose recv() gave 0: keepalive timeout, not a reset")
+            << QAbstractSocket::RemoteHostClosedError << OsError::TimedOut << noHealth
+            << Reason::KeepAliveTimeout;
+    QTest::newRow("WSAECONNABORTED read as RemoteHostClosedError, data in flight")
+            << QAbstractSocket::RemoteHostClosedError << OsError::TimedOut
+            << evidence(windowsClosed, false, true) << Reason::RetransmissionTimeout;
+    ConnectionHealth windowsBusy = windowsClosed;
+    windowsBusy.unackedSegments = 3u;
+    QTest::newRow("timeout with bytes in flight (no counters): retransmission timeout")
+            << QAbstractSocket::NetworkError << OsError::TimedOut << evidence(windowsBusy)
+            << Reason::RetransmissionTimeout;
+    QTest::newRow("WSAECONNRESET: reset") << QAbstractSocket::RemoteHostClosedError
+                                          << OsError::Reset << noHealth << Reason::ConnectionReset;
+    QTest::newRow("WSAEHOSTUNREACH read as NetworkError")
+            << QAbstractSocket::NetworkError << OsError::HostUnreachable << noHealth
+            << Reason::HostUnreachable;
+    QTest::newRow("WSAENETDOWN read as NetworkError")
+            << QAbstractSocket::NetworkError << OsError::NetworkUnreachable << noHealth
+            << Reason::NetworkUnreachable;
+    // Nothing seen before the read: Qt's code is all there is.
+    QTest::newRow("nothing seen, NetworkError")
+            << QAbstractSocket::NetworkError << OsError::None << noHealth << Reason::OtherError;
+    QTest::newRow("nothing seen, RemoteHostClosedError")
+            << QAbstractSocket::RemoteHostClosedError << OsError::None << noHealth
+            << Reason::ConnectionReset;
+}
+
+void tst_ClassifyDeadPeer::classifyErrorSeenBeforeRead()
+{
+    QFETCH(SocketError, qtError);
+    QFETCH(OsError, osError);
+    QFETCH(DeathEvidence, evidence);
+    QFETCH(Reason, expected);
+
+    QCOMPARE(classifyDeadPeer(qtError, osError, evidence, OsErrorSource::SeenBeforeRead), expected);
+    // The same evidence as a POSIX read error is checked against Qt's code.
+    if (osError == OsError::TimedOut && qtError != QAbstractSocket::SocketTimeoutError)
+        QVERIFY(classifyDeadPeer(qtError, osError, evidence, OsErrorSource::QtRead)
+                != Reason::KeepAliveTimeout);
 }
 
 void tst_ClassifyDeadPeer::message_data()

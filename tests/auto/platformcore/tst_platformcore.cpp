@@ -18,6 +18,7 @@
 #include <climits>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #if defined(Q_OS_WIN)
 #  include <winsock2.h>
@@ -85,37 +86,45 @@ Core::Profile freeBSDLike()
     return profile;
 }
 
+// FreeBSD 14.0+: TCP_MAXUNACKTIME (sys/netinet/tcp.h: 68), whole seconds, 0 = off.
+Core::Profile freeBSD14Like()
+{
+    Core::Profile profile = freeBSDLike();
+    profile.limits.userTimeout = {1s, 2147483s, 1s};
+    profile.options.userTimeout = {"TCP_MAXUNACKTIME", 6, 68, Unit::Seconds};
+    return profile;
+}
+
+// The Windows profile as keepaliveplatform_win.cpp builds it, with the run-time
+// probe's answer injected: both paths are planned here, whatever runs the test.
+Core::Profile windowsWith(bool perSocketOptions, bool maxRtSettable,
+                          std::optional<std::uint32_t> defaultMaxRt, int maxRtError = 0)
+{
+    Core::WindowsSupport support;
+    support.perSocketOptions = perSocketOptions;
+    support.maxRtSettable = maxRtSettable;
+    support.maxRtError = maxRtError;
+    support.defaultMaxRt = defaultMaxRt;
+    return Core::windowsProfile(support);
+}
+
 // Windows 10 1709+: per-socket options; a fresh socket's TCP_MAXRT was 21.
 Core::Profile windowsLike()
 {
-    Core::Profile profile;
-    profile.limits = secondsLimits(4294967s, 255, {1s, 4294967s, 1s});
-    profile.options.enabled = {"SO_KEEPALIVE", 0xffff, 0x8, Unit::Boolean};
-    profile.options.idle = {"TCP_KEEPIDLE", 6, 3, Unit::Seconds};
-    profile.options.interval = {"TCP_KEEPINTVL", 6, 17, Unit::Seconds};
-    profile.options.probeCount = {"TCP_KEEPCNT", 6, 16, Unit::Count};
-    profile.options.userTimeout = {"TCP_MAXRT", 6, 5, Unit::Seconds};
-    profile.options.userTimeoutOff = 21;
-    profile.options.userTimeoutForever = 0xFFFFFFFFLL;
-    return profile;
+    return windowsWith(true, true, 21);
 }
 
 // Older Windows: SIO_KEEPALIVE_VALS in ms, 10 probes; TCP_MAXRT unreadable.
 Core::Profile windowsSioLike()
 {
-    Core::Profile profile = windowsLike();
-    const Core::DurationLimit sioTime{1ms, milliseconds(0xFFFFFFFFLL), 1ms};
-    profile.limits.idle = sioTime;
-    profile.limits.interval = sioTime;
-    profile.limits.fixedProbeCount = 10;
-    profile.options.idle = {};
-    profile.options.interval = {};
-    profile.options.probeCount = {};
-    profile.options.keepAliveValues = true;
-    profile.options.userTimeout.readable = false;
-    profile.options.userTimeoutOff.reset();
-    profile.options.whyNoUserTimeoutOff = "the default is unknown";
-    return profile;
+    return windowsWith(false, true, std::nullopt);
+}
+
+// What the probe finds under Wine 8: neither the per-socket options nor
+// TCP_MAXRT (both WSAENOPROTOOPT, 10042).
+Core::Profile wineLike()
+{
+    return windowsWith(false, false, std::nullopt, 10042);
 }
 
 Core::Settings settings(bool enabled, milliseconds idle, milliseconds interval, int probeCount,
@@ -234,6 +243,7 @@ private Q_SLOTS:
     void planForRunningPlatform();
     void fields_data();
     void fields();
+    void windowsLimits();
     void roundUp_data();
     void roundUp();
     void osErrorFromCode_data();
@@ -279,6 +289,14 @@ void tst_PlatformCore::plan_data()
             << freeBSDLike() << settings(true, 10s, 2s, 3, 5000ms, true)
             << lines("SO_KEEPALIVE = 1|TCP_KEEPIDLE = 10|TCP_KEEPINTVL = 2|TCP_KEEPCNT = 3|"
                      "user timeout = 5000 ms refused: no TCP_USER_TIMEOUT");
+    QTest::newRow("FreeBSD 14: TCP_MAXUNACKTIME in seconds, rounded up")
+            << freeBSD14Like() << settings(true, 10s, 2s, 3, 4500ms, true)
+            << lines("SO_KEEPALIVE = 1|TCP_KEEPIDLE = 10|TCP_KEEPINTVL = 2|TCP_KEEPCNT = 3|"
+                     "TCP_MAXUNACKTIME = 5");
+    QTest::newRow("FreeBSD 14: off writes 0")
+            << freeBSD14Like() << settings(true, 10s, 2s, 3, 0ms, true)
+            << lines("SO_KEEPALIVE = 1|TCP_KEEPIDLE = 10|TCP_KEEPINTVL = 2|TCP_KEEPCNT = 3|"
+                     "TCP_MAXUNACKTIME = 0");
     QTest::newRow("FreeBSD: explicit off is no refusal")
             << freeBSDLike() << settings(true, 10s, 2s, 3, 0ms, true)
             << lines("SO_KEEPALIVE = 1|TCP_KEEPIDLE = 10|TCP_KEEPINTVL = 2|TCP_KEEPCNT = 3");
@@ -293,10 +311,22 @@ void tst_PlatformCore::plan_data()
     QTest::newRow("Windows SIO: both times in ms in one call, no count")
             << windowsSioLike() << settings(true, 1500ms, 700ms, 3, 5500ms)
             << lines("SO_KEEPALIVE = 1|SIO_KEEPALIVE_VALS = {on, 1500 ms, 700 ms}|TCP_MAXRT = 6");
+    QTest::newRow("Wine: SIO_KEEPALIVE_VALS, automatic user timeout not applied, not refused")
+            << wineLike() << settings(true, 1500ms, 700ms, 3, 5500ms)
+            << lines("SO_KEEPALIVE = 1|SIO_KEEPALIVE_VALS = {on, 1500 ms, 700 ms}");
+    QTest::newRow("Wine: user timeout off is no refusal")
+            << wineLike() << settings(true, 1500ms, 700ms, 3, 0ms, true)
+            << lines("SO_KEEPALIVE = 1|SIO_KEEPALIVE_VALS = {on, 1500 ms, 700 ms}");
+    QTest::newRow("Wine: explicit user timeout refused without a call")
+            << wineLike() << settings(true, 1s, 1s, 3, 5s, true)
+            << lines("SO_KEEPALIVE = 1|SIO_KEEPALIVE_VALS = {on, 1000 ms, 1000 ms}|"
+                     "user timeout = 5000 ms refused: this Windows refuses TCP_MAXRT "
+                     "(WSAENOPROTOOPT)");
     QTest::newRow("Windows SIO: skipped while off; off unknown is refused")
             << windowsSioLike() << settings(false, 1500ms, 700ms, 3, 0ms)
             << lines("SO_KEEPALIVE = 0|"
-                     "TCP_MAXRT = system default refused: the default is unknown");
+                     "TCP_MAXRT = system default refused: the default is unknown "
+                     "(a new socket's TCP_MAXRT was unreadable)");
 }
 
 void tst_PlatformCore::plan()
@@ -324,9 +354,14 @@ void tst_PlatformCore::planUserTimeout_data()
     QTest::newRow("FreeBSD") << freeBSDLike() << milliseconds(4500ms)
                              << lines("user timeout = 4500 ms refused: no TCP_USER_TIMEOUT");
     QTest::newRow("FreeBSD off") << freeBSDLike() << milliseconds(0ms) << QStringList();
+    QTest::newRow("Wine off") << wineLike() << milliseconds(0ms) << QStringList();
+    QTest::newRow("Wine") << wineLike() << milliseconds(4500ms)
+                          << lines("user timeout = 4500 ms refused: this Windows refuses "
+                                   "TCP_MAXRT (WSAENOPROTOOPT)");
     QTest::newRow("Windows SIO off")
             << windowsSioLike() << milliseconds(0ms)
-            << lines("TCP_MAXRT = system default refused: the default is unknown");
+            << lines("TCP_MAXRT = system default refused: the default is unknown "
+                     "(a new socket's TCP_MAXRT was unreadable)");
 }
 
 void tst_PlatformCore::planUserTimeout()
@@ -384,12 +419,16 @@ void tst_PlatformCore::fields_data()
     QTest::newRow("Linux") << linuxLike() << all << all;
     QTest::newRow("macOS") << macOSLike() << all << all;
     QTest::newRow("FreeBSD") << freeBSDLike() << noUserTimeout << noUserTimeout;
+    QTest::newRow("FreeBSD 14") << freeBSD14Like() << all << all;
     QTest::newRow("Windows 1709+") << windowsLike() << all << all;
     // SIO_KEEPALIVE_VALS is write-only; TCP_MAXRT was unreadable on a fresh socket.
     QTest::newRow("Windows SIO") << windowsSioLike()
                                  << uint(Field::Enabled | Field::Idle | Field::Interval
                                          | Field::UserTimeout)
                                  << uint(Field::Enabled);
+    // TCP_MAXRT refused as well: neither set nor claimed.
+    QTest::newRow("Wine") << wineLike() << uint(Field::Enabled | Field::Idle | Field::Interval)
+                          << uint(Field::Enabled);
 }
 
 void tst_PlatformCore::fields()
@@ -400,6 +439,33 @@ void tst_PlatformCore::fields()
 
     QCOMPARE(Core::supportedFields(profile.options), supported);
     QCOMPARE(Core::readableFields(profile.options), readable);
+}
+
+void tst_PlatformCore::windowsLimits()
+{
+    // Per-socket options: whole seconds, TCP_KEEPCNT up to 255, no fixed count.
+    const Core::Limits perSocket = windowsLike().limits;
+    QCOMPARE(perSocket.idle.granularity, 1s);
+    QCOMPARE(perSocket.interval.granularity, 1s);
+    QCOMPARE(perSocket.maximumProbeCount, 255);
+    QCOMPARE(perSocket.fixedProbeCount, 0);
+    // SIO_KEEPALIVE_VALS: ULONG milliseconds; Vista and later send 10 probes
+    // whatever the count asked for, and the bound is computed with those.
+    for (const Core::Profile &sio : {windowsSioLike(), wineLike()}) {
+        QCOMPARE(sio.limits.idle.granularity, 1ms);
+        QCOMPARE(sio.limits.idle.maximum, milliseconds(0xFFFFFFFFLL));
+        QCOMPARE(sio.limits.interval.granularity, 1ms);
+        QCOMPARE(sio.limits.fixedProbeCount, 10);
+        QVERIFY(!sio.options.probeCount.name);
+        QVERIFY(sio.options.keepAliveValues);
+    }
+    // TCP_MAXRT takes whole seconds where it is accepted.
+    QCOMPARE(windowsLike().limits.userTimeout.granularity, 1s);
+    QCOMPARE(QByteArray(windowsLike().options.userTimeout.name), QByteArray("TCP_MAXRT"));
+    QVERIFY(!wineLike().options.userTimeout.name);
+    // A fresh socket's TCP_MAXRT is what "off" writes back.
+    QCOMPARE(windowsLike().options.userTimeoutOff.value_or(-1), 21);
+    QCOMPARE(windowsLike().options.userTimeoutForever.value_or(-1), 0xFFFFFFFFLL);
 }
 
 void tst_PlatformCore::roundUp_data()
@@ -585,9 +651,11 @@ void tst_PlatformCore::readBackOffValues()
     QVERIFY(Core::setUserTimeout(connection.handle(), 5000ms));
     Core::OptionTable options = linuxLike().options;
     QCOMPARE(Core::readBack(connection.handle(), options).userTimeout.value_or(-1ms), 5000ms);
-    // A platform's "off" (Windows: a fresh socket's TCP_MAXRT) and "forever" read as no bound.
+    // An "off" that is a value (Windows: a fresh socket's TCP_MAXRT) is the
+    // system's bound: an explicit bound equal to it reads back as itself.
     options.userTimeoutOff = 5000;
-    QCOMPARE(Core::readBack(connection.handle(), options).userTimeout.value_or(-1ms), 0ms);
+    QCOMPARE(Core::readBack(connection.handle(), options).userTimeout.value_or(-1ms), 5000ms);
+    // "Forever" (Windows: 0xFFFFFFFF) reads as no bound.
     options.userTimeoutOff = 0;
     options.userTimeoutForever = 5000;
     QCOMPARE(Core::readBack(connection.handle(), options).userTimeout.value_or(-1ms), 0ms);
