@@ -330,12 +330,12 @@ private:
         const QJsonValue boundMs =
                 bound == milliseconds::max() ? QJsonValue() : QJsonValue(qint64(bound.count()));
         // Past the bound by the kernel's timer granularity (tens of ms) is normal.
+        const qint64 difference = silentMs - bound.count();
         const QString againstBound = bound == milliseconds::max()
                 ? QStringLiteral("no bound")
-                : QStringLiteral("bound %1, %2%3 s")
-                          .arg(formatDuration(bound),
-                               silentMs >= bound.count() ? QStringLiteral("+") : QStringLiteral("-"))
-                          .arg(double(qAbs(silentMs - bound.count())) / 1000.0, 0, 'f', 3);
+                : QStringLiteral("bound %1, %2 %3")
+                          .arg(formatDuration(bound), formatSeconds(qAbs(difference)),
+                               difference > 0 ? QStringLiteral("over") : QStringLiteral("under"));
         m_out.event(QStringLiteral("dead-peer"),
                     QStringLiteral("dead peer: %1: %2").arg(reasonName, m_socket->errorString()),
                     {{QStringLiteral("reason"), reasonName},
@@ -453,7 +453,7 @@ int main(int argc, char *argv[])
                     "ends. At a dead peer: the reason, the message, the time against the bound "
                     "and the kernel's TCP_INFO at the death.\n\n"
                     "Durations are seconds (2, 0.5) or carry a unit (500ms, 1.5s, 2min, 1h). "
-                    "Keepalive idle and interval are whole seconds in every kernel: fractions "
+                    "Keepalive idle and interval are whole seconds on every platform: fractions "
                     "are rounded up, never down to 0, and the read-back shows what was applied. "
                     "Values out of the platform's range are refused with the range.\n\n")
             + exitCodeHelp(false));

@@ -218,8 +218,10 @@ private:
         if (heartbeats > 0)
             m_out.event(
                     QStringLiteral("heartbeat"),
-                    QStringLiteral("client #%1: heartbeat answered with %2")
+                    QStringLiteral("client #%1: %2 answered with %3")
                             .arg(client.id)
+                            .arg(heartbeats == 1 ? QStringLiteral("heartbeat")
+                                                 : QStringLiteral("%1 heartbeats").arg(heartbeats))
                             .arg(quoted(m_settings.reply)),
                     {{QStringLiteral("client"), client.id}, {QStringLiteral("count"), heartbeats}});
         if (answer.size() > heartbeats * m_settings.reply.size())
