@@ -17,6 +17,9 @@
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostAddress>
 
+#include <memory>
+#include <optional>
+
 using namespace std::chrono;
 using namespace std::chrono_literals;
 using namespace KeepAliveTool;

@@ -7,6 +7,12 @@
 // - the client against a peer that falls silent (this process accepts the
 //   connection and attaches the drop-all filter of QtKeepAliveTesting::silence()
 //   to its end, a pulled cable): KeepAliveTimeout within the bound + 1 s;
+// - as root, both tools in two network namespaces joined by a veth pair whose
+//   server end is taken down: both report KeepAliveTimeout. The namespaces
+//   carry the test's pid in their names and are removed in cleanup(), also
+//   after a failure; initTestCase() removes those of runs that were killed.
+//   Without root or `ip` this test skips, unless CI is "true": there a skip
+//   would hide a regression, so it fails;
 // - keepalive-server stopped with SIGSTOP: a client with --heartbeat reports
 //   HeartbeatTimeout, a client without it notices nothing (the stopped
 //   process's kernel still answers every probe);
@@ -17,12 +23,15 @@
 //
 // Keepalive settings: idle 1 s, interval 1 s, 2 probes (bound 3 s).
 
+#include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QFileInfo>
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
 #include <QtCore/QProcess>
 #include <QtCore/QRegularExpression>
+#include <QtCore/QStandardPaths>
 #include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
@@ -34,6 +43,7 @@
 
 #include <csignal>
 #include <sys/types.h>
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 
@@ -89,6 +99,69 @@ public:
     qint64 finishedAfter = -1;
 };
 
+QString ipProgram()
+{
+    QString program = QStandardPaths::findExecutable(QStringLiteral("ip"));
+    if (program.isEmpty())
+        program = QStandardPaths::findExecutable(
+                QStringLiteral("ip"), {QStringLiteral("/usr/sbin"), QStringLiteral("/sbin")});
+    return program;
+}
+
+// Runs `ip <arguments>` (split at spaces), bounded in time; on failure sets *error.
+bool ip(const QString &arguments, QString *error = nullptr)
+{
+    QProcess process;
+    process.setProcessChannelMode(QProcess::MergedChannels);
+    process.start(ipProgram(), arguments.split(QLatin1Char(' '), Qt::SkipEmptyParts));
+    QString problem;
+    if (!process.waitForStarted(10000)) {
+        problem = process.errorString();
+    } else if (!process.waitForFinished(10000)) {
+        problem = QStringLiteral("no answer within 10 s");
+        process.kill();
+        process.waitForFinished(1000);
+    } else if (process.exitStatus() != QProcess::NormalExit || process.exitCode() != 0) {
+        problem = QString::fromLocal8Bit(process.readAll()).trimmed();
+    }
+    if (problem.isEmpty())
+        return true;
+    if (error)
+        *error = QStringLiteral("ip %1: %2").arg(arguments, problem);
+    return false;
+}
+
+//! The server's ('s') or the client's ('c') network namespace of the test process \a pid.
+QString namespaceName(char role, qint64 pid)
+{
+    return QStringLiteral("qtkaex-%1-%2").arg(QLatin1Char(role)).arg(pid);
+}
+
+// Removes this process's namespaces and those of earlier runs that were killed.
+void removeNamespaces()
+{
+    static const QRegularExpression ours(QStringLiteral("^qtkaex-[sc]-(\\d+)$"));
+    const qint64 ownPid = QCoreApplication::applicationPid();
+    QProcess list;
+    list.start(ipProgram(), {QStringLiteral("netns"), QStringLiteral("list")});
+    if (!list.waitForFinished(10000))
+        return;
+    const QStringList lines = QString::fromLocal8Bit(list.readAllStandardOutput())
+                                      .split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    for (const QString &line : lines) {
+        const QString ns = line.section(QLatin1Char(' '), 0, 0);
+        const QRegularExpressionMatch match = ours.match(ns);
+        if (!match.hasMatch())
+            continue;
+        const qint64 pid = match.captured(1).toLongLong();
+        if (pid != ownPid && QFileInfo::exists(QStringLiteral("/proc/%1").arg(pid)))
+            continue;
+        QString error;
+        if (!ip(QStringLiteral("netns del ") + ns, &error))
+            qWarning().noquote() << error;
+    }
+}
+
 QList<QJsonObject> jsonLines(const QByteArray &output, QString *error)
 {
     QList<QJsonObject> objects;
@@ -122,9 +195,11 @@ class tst_Examples : public QObject
     Q_OBJECT
 
 private Q_SLOTS:
+    void initTestCase();
     void cleanup();
 
     void clientReportsSilencedPeer();
+    void pulledCableBetweenNamespaces();
     void heartbeatDetectsStoppedServer();
     void serverReapsIdleClient();
     void serverRefusesOverLimit();
@@ -142,9 +217,18 @@ private:
     }
     //! Starts keepalive-server on a port of its choice and returns that port (0 on failure).
     quint16 startServer(Tool **server, const QStringList &arguments);
+    //! Waits for the port the server prints (text or --json); 0 if it does not.
+    static quint16 listeningPort(const Tool *server);
 
     std::vector<std::unique_ptr<Tool>> m_tools;
+    bool m_namespaces = false;
 };
+
+void tst_Examples::initTestCase()
+{
+    if (::geteuid() == 0 && !ipProgram().isEmpty())
+        removeNamespaces();
+}
 
 void tst_Examples::cleanup()
 {
@@ -157,21 +241,29 @@ void tst_Examples::cleanup()
         tool->process.waitForFinished(5000);
     }
     m_tools.clear();
+    if (m_namespaces)
+        removeNamespaces();
+    m_namespaces = false;
 }
 
 quint16 tst_Examples::startServer(Tool **server, const QStringList &arguments)
 {
     *server = start(ServerProgram,
                     QStringList{QStringLiteral("--port"), QStringLiteral("0")} + arguments);
+    return listeningPort(*server);
+}
+
+quint16 tst_Examples::listeningPort(const Tool *server)
+{
     // Text, or --json (keys in alphabetical order).
-    const QString pattern = QStringLiteral(
-            "(?:listening on 127\\.0\\.0\\.1:|\"event\":\"listening\",\"port\":)(\\d+)");
+    const QString pattern =
+            QStringLiteral("(?:listening on [0-9.]+:|\"event\":\"listening\",\"port\":)(\\d+)");
     QElapsedTimer waited;
     waited.start();
-    while ((*server)->capture(pattern).isEmpty() && (*server)->isRunning()
+    while (server->capture(pattern).isEmpty() && server->isRunning()
            && waited.elapsed() < StartTimeoutMs)
         QTest::qWait(20);
-    return quint16((*server)->capture(pattern).toUInt());
+    return quint16(server->capture(pattern).toUInt());
 }
 
 void tst_Examples::clientReportsSilencedPeer()
@@ -232,6 +324,90 @@ void tst_Examples::clientReportsSilencedPeer()
                                     "retransmits 0"))),
              client->transcript());
     QVERIFY2(out.trimmed().endsWith(QStringLiteral("exit 1")), client->transcript());
+}
+
+void tst_Examples::pulledCableBetweenNamespaces()
+{
+    QString unavailable;
+    if (::geteuid() != 0)
+        unavailable = QStringLiteral("needs root for network namespaces and veth devices");
+    else if (ipProgram().isEmpty())
+        unavailable = QStringLiteral("needs the `ip` tool (iproute2)");
+    if (!unavailable.isEmpty()) {
+        if (qEnvironmentVariable("CI") == QLatin1String("true"))
+            QFAIL(qPrintable(unavailable + QStringLiteral(" (CI=true: this test must run there)")));
+        QSKIP(qPrintable(unavailable));
+    }
+
+    // server ns: kaex0 10.213.7.1 ──veth── kaex1 10.213.7.2 :client ns. Fixed MAC
+    // addresses and permanent neighbour entries: no address resolution, whose
+    // failure would end the connection differently than a silent peer.
+    const qint64 pid = QCoreApplication::applicationPid();
+    const QString server = namespaceName('s', pid);
+    const QString client = namespaceName('c', pid);
+    m_namespaces = true;
+    QString error;
+    const QStringList commands{
+            QStringLiteral("netns add %1").arg(server),
+            QStringLiteral("netns add %1").arg(client),
+            QStringLiteral("link add kaex0 netns %1 type veth peer name kaex1 netns %2")
+                    .arg(server, client),
+            QStringLiteral("-n %1 link set kaex0 address 02:13:00:00:07:01").arg(server),
+            QStringLiteral("-n %1 link set kaex1 address 02:13:00:00:07:02").arg(client),
+            QStringLiteral("-n %1 addr add 10.213.7.1/24 dev kaex0").arg(server),
+            QStringLiteral("-n %1 addr add 10.213.7.2/24 dev kaex1").arg(client),
+            QStringLiteral("-n %1 link set kaex0 up").arg(server),
+            QStringLiteral("-n %1 link set kaex1 up").arg(client),
+            QStringLiteral("-n %1 neigh replace 10.213.7.2 lladdr 02:13:00:00:07:02 dev kaex0 nud "
+                           "permanent")
+                    .arg(server),
+            QStringLiteral("-n %1 neigh replace 10.213.7.1 lladdr 02:13:00:00:07:01 dev kaex1 nud "
+                           "permanent")
+                    .arg(client),
+    };
+    for (const QString &command : commands)
+        QVERIFY2(ip(command, &error), qPrintable(error));
+
+    // `ip netns exec` runs each tool in its namespace, under the same pid.
+    Tool *serverTool = start(ipProgram(),
+                             QStringList{QStringLiteral("netns"), QStringLiteral("exec"), server,
+                                         ServerProgram, QStringLiteral("--listen"),
+                                         QStringLiteral("10.213.7.1"), QStringLiteral("--port"),
+                                         QStringLiteral("0")}
+                                     + ShortOptions);
+    const quint16 port = listeningPort(serverTool);
+    QVERIFY2(port != 0, serverTool->transcript());
+    Tool *clientTool = start(
+            ipProgram(),
+            QStringList{QStringLiteral("netns"), QStringLiteral("exec"), client, ClientProgram}
+                    + ShortOptions + QStringList{QStringLiteral("10.213.7.1:%1").arg(port)});
+    QTRY_VERIFY2_WITH_TIMEOUT(clientTool->output().contains(QStringLiteral("kernel holds:")),
+                              clientTool->transcript(), StartTimeoutMs);
+    QTRY_VERIFY2_WITH_TIMEOUT(
+            serverTool->output().contains(QStringLiteral("client #1 10.213.7.2:")),
+            serverTool->transcript(), StartTimeoutMs);
+
+    // The cable: the server's end of the link goes down.
+    QVERIFY2(ip(QStringLiteral("-n %1 link set kaex0 down").arg(server), &error), qPrintable(error));
+    QElapsedTimer sincePulled;
+    sincePulled.start();
+
+    QTRY_VERIFY2_WITH_TIMEOUT(!clientTool->isRunning(), clientTool->transcript(), BoundMs + 10000);
+    QVERIFY2(sincePulled.elapsed() <= BoundMs + MarginMs,
+             qPrintable(QStringLiteral("exited %1 ms after the link went down, bound %2 ms")
+                                .arg(sincePulled.elapsed())
+                                .arg(BoundMs)));
+    QCOMPARE(clientTool->process.exitCode(), 1);
+    QVERIFY2(clientTool->output().contains(QStringLiteral(
+                     "dead peer: KeepAliveTimeout: peer did not answer 2 keepalive probes")),
+             clientTool->transcript());
+    // The server, with the same options, loses its client for the same reason.
+    QTRY_VERIFY2_WITH_TIMEOUT(
+            serverTool->output().contains(QRegularExpression(
+                    QStringLiteral("client #1 10\\.213\\.7\\.2:\\d+ lost: KeepAliveTimeout: peer "
+                                   "did not answer 2 keepalive probes"))),
+            serverTool->transcript(), BoundMs + MarginMs);
+    QVERIFY2(serverTool->isRunning(), serverTool->transcript());
 }
 
 void tst_Examples::heartbeatDetectsStoppedServer()
