@@ -285,6 +285,7 @@ void tst_Examples::clientReportsSilencedPeer()
 
     QTRY_VERIFY2_WITH_TIMEOUT(!client->isRunning(), client->transcript(), BoundMs + 10000);
     const qint64 exitedAfter = sinceSilenced.elapsed();
+    qInfo("client exited %lld ms after the silence (bound %lld ms)", exitedAfter, BoundMs);
     QVERIFY2(exitedAfter <= BoundMs + MarginMs,
              qPrintable(QStringLiteral("exited %1 ms after the silence, bound %2 ms")
                                 .arg(exitedAfter)
@@ -393,6 +394,8 @@ void tst_Examples::pulledCableBetweenNamespaces()
     sincePulled.start();
 
     QTRY_VERIFY2_WITH_TIMEOUT(!clientTool->isRunning(), clientTool->transcript(), BoundMs + 10000);
+    qInfo("client exited %lld ms after the link went down (bound %lld ms)", sincePulled.elapsed(),
+          BoundMs);
     QVERIFY2(sincePulled.elapsed() <= BoundMs + MarginMs,
              qPrintable(QStringLiteral("exited %1 ms after the link went down, bound %2 ms")
                                 .arg(sincePulled.elapsed())
@@ -440,6 +443,8 @@ void tst_Examples::heartbeatDetectsStoppedServer()
     QTRY_VERIFY2_WITH_TIMEOUT(!withHeartbeat->isRunning(), withHeartbeat->transcript(),
                               HeartbeatBoundMs + 10000);
     const qint64 exitedAfter = sinceStopped.elapsed();
+    qInfo("heartbeat client exited %lld ms after SIGSTOP (bound %lld ms)", exitedAfter,
+          HeartbeatBoundMs);
     QVERIFY2(exitedAfter <= HeartbeatBoundMs + MarginMs,
              qPrintable(QStringLiteral("exited %1 ms after SIGSTOP, heartbeat bound %2 ms")
                                 .arg(exitedAfter)
