@@ -182,6 +182,8 @@ public:
                     {{QStringLiteral("signal"), signalName}}, true);
         if (m_socket->state() == QAbstractSocket::ConnectedState) {
             m_closeTimer.start(2s);
+            // Bounded even if the socket never reports its end.
+            QTimer::singleShot(3s, this, [this] { finish(ExitOrderly); });
             m_socket->disconnectFromHost();
         } else {
             m_socket->abort();
@@ -190,16 +192,23 @@ public:
     }
 
 private:
+    // The bound of an idle connection: with the user timeout off it still has one.
+    milliseconds idleBound() const
+    {
+        return KeepAliveOptions(m_settings.options)
+                .setUserTimeoutMode(KeepAliveOptions::UserTimeoutMode::Automatic)
+                .detectionBound();
+    }
+
     QString boundText() const
     {
         const KeepAliveOptions &options = m_settings.options;
-        QString text = QStringLiteral("detection bound:  %1 (idle %2 + %3 x interval %4)")
-                               .arg(formatDuration(options.detectionBound()),
-                                    formatDuration(options.idle()))
-                               .arg(options.probeCount())
-                               .arg(formatDuration(options.interval()));
-        if (options.userTimeoutMode() == KeepAliveOptions::UserTimeoutMode::Off)
-            text += QStringLiteral("; data in flight: no bound (user timeout off)");
+        QString text = options.userTimeoutMode() == KeepAliveOptions::UserTimeoutMode::Off
+                ? QStringLiteral("detection bound:  %1 while idle; none with data in flight "
+                                 "(user timeout off)")
+                          .arg(formatDuration(idleBound()))
+                : QStringLiteral("detection bound:  %1, idle or with data in flight")
+                          .arg(formatDuration(options.detectionBound()));
         if (m_heartbeat)
             text += QStringLiteral("; heartbeat %1")
                             .arg(formatDuration(m_heartbeat->detectionBound()));
@@ -208,13 +217,15 @@ private:
 
     QJsonObject boundJson() const
     {
-        QJsonObject object = toJson(m_settings.options);
-        QJsonObject bound{
-                {QStringLiteral("keepAliveMs"), object.value(QStringLiteral("detectionBoundMs"))}};
+        const milliseconds bound = m_settings.options.detectionBound();
+        QJsonObject object{
+                {QStringLiteral("idleMs"), qint64(idleBound().count())},
+                {QStringLiteral("dataInFlightMs"),
+                 bound == milliseconds::max() ? QJsonValue() : QJsonValue(qint64(bound.count()))}};
         if (m_heartbeat)
-            bound.insert(QStringLiteral("heartbeatMs"),
-                         qint64(m_heartbeat->detectionBound().count()));
-        return bound;
+            object.insert(QStringLiteral("heartbeatMs"),
+                          qint64(m_heartbeat->detectionBound().count()));
+        return object;
     }
 
     void onConnected()
@@ -321,6 +332,8 @@ private:
         qint64 silentMs = m_lastReceived.elapsed();
         QString since = QStringLiteral("last data received");
         milliseconds bound = m_settings.options.detectionBound();
+        if (reason == QtKeepAlive::DeadPeerReason::KeepAliveTimeout)
+            bound = idleBound();
         if (reason == QtKeepAlive::DeadPeerReason::HeartbeatTimeout) {
             bound = m_heartbeat->detectionBound();
         } else if (health.sinceLastAckReceived) {
