@@ -78,7 +78,7 @@ struct Settings
     KeepAliveOptions options;
     std::optional<milliseconds> heartbeatInterval;
     int maxMissed = 3;
-    QByteArray ping = QByteArrayLiteral("HeartBeat"); // the articles' ping, answered with "OK"
+    QByteArray ping = QByteArrayLiteral("HeartBeat"); // the classic ping; keepalive-server answers "OK"
     std::optional<milliseconds> sendEvery;
     milliseconds connectTimeout = 10s;
     bool json = false;

@@ -1,6 +1,6 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 //
-// keepalive-server: an echo server that answers the articles' heartbeat
+// keepalive-server: an echo server that answers the classic heartbeat
 // ("HeartBeat" -> "OK"), applies keepalive options to every accepted client
 // and logs connects, every lost client with its reason (dead peer, idle,
 // refused over the limit) and orderly closes. Exit codes: see exitCodeHelp().
@@ -29,7 +29,7 @@ namespace {
 struct Settings
 {
     QHostAddress address = QHostAddress(QHostAddress::LocalHost);
-    quint16 port = 5050; // as in the articles
+    quint16 port = 5050; // the classic test programs' port
     KeepAliveOptions options;
     std::optional<milliseconds> idleTimeout;
     int maxClients = 0;
