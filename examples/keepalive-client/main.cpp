@@ -78,7 +78,8 @@ struct Settings
     KeepAliveOptions options;
     std::optional<milliseconds> heartbeatInterval;
     int maxMissed = 3;
-    QByteArray ping = QByteArrayLiteral("HeartBeat"); // the classic ping; keepalive-server answers "OK"
+    // The classic ping; keepalive-server answers "OK".
+    QByteArray ping = QByteArrayLiteral("HeartBeat");
     std::optional<milliseconds> sendEvery;
     milliseconds connectTimeout = 10s;
     bool json = false;
