@@ -387,6 +387,11 @@ void tst_Examples::pulledCableBetweenNamespaces()
     QTRY_VERIFY2_WITH_TIMEOUT(
             serverTool->output().contains(QStringLiteral("client #1 10.213.7.2:")),
             serverTool->transcript(), StartTimeoutMs);
+    // The server applied its own options to the accepted client and read them back.
+    QVERIFY2(serverTool->output().contains(QStringLiteral(
+                     "connected (1 connected); kernel holds: keepalive on, idle 1 s, interval 1 "
+                     "s, probes 2, user timeout 3000 ms")),
+             serverTool->transcript());
 
     // The cable: the server's end of the link goes down.
     QVERIFY2(ip(QStringLiteral("-n %1 link set kaex0 down").arg(server), &error), qPrintable(error));
@@ -526,7 +531,14 @@ void tst_Examples::serverReapsIdleClient()
                      .value(QStringLiteral("port"))
                      .toInt(),
              int(port));
-    QVERIFY(!firstEvent(serverEvents, QStringLiteral("connected")).isEmpty());
+    // The server's default options (idle 60 s, interval 10 s, 3 probes), read back.
+    const QJsonObject serverEffective = firstEvent(serverEvents, QStringLiteral("connected"))
+                                                .value(QStringLiteral("effective"))
+                                                .toObject();
+    QCOMPARE(serverEffective.value(QStringLiteral("idleMs")).toInt(), 60000);
+    QCOMPARE(serverEffective.value(QStringLiteral("intervalMs")).toInt(), 10000);
+    QCOMPARE(serverEffective.value(QStringLiteral("probeCount")).toInt(), 3);
+    QCOMPARE(serverEffective.value(QStringLiteral("userTimeoutMs")).toInt(), 90000);
     QVERIFY(firstEvent(serverEvents, QStringLiteral("closed")).isEmpty());
 
     server->process.terminate();
