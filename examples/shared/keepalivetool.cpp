@@ -236,7 +236,8 @@ std::optional<UsageError> parseCommandLine(QCommandLineParser &parser, const QSt
     if (!parser.parse(arguments))
         return UsageError{parser.errorText()};
     for (const QString &name : parser.optionNames()) {
-        if (parser.optionNames().count(name) > 1)
+        // Counts the values of every spelling (-d 1 --idle 2 included).
+        if (parser.values(name).size() > 1)
             return UsageError{
                     QStringLiteral("option %1%2 given more than once")
                             .arg(name.size() == 1 ? QStringLiteral("-") : QStringLiteral("--"),

@@ -628,6 +628,8 @@ void tst_Examples::badArguments_data()
         list({"--connect-timeout -1"}));
     row("unknown option", client, list({"--bogus"}) << to, list({"bogus"}));
     row("option given twice", client, list({"-d", "1", "-d", "2"}) << to, list({"-d"}));
+    row("option given twice, two spellings", client, list({"-d", "1", "--idle", "2"}) << to,
+        list({"given more than once"}));
     row("missing value", client, list({"-d"}), list({"-d"}));
     row("no target", client, {}, list({"HOST:PORT"}));
     row("two targets", client, QStringList{to, to}, list({"HOST:PORT"}));
