@@ -1,0 +1,503 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+//
+// keepalive-server: an echo server that answers the classic heartbeat
+// ("HeartBeat" -> "OK"), applies keepalive options to every accepted client
+// and logs connects, every lost client with its reason (dead peer, idle,
+// refused over the limit) and orderly closes. Exit codes: see exitCodeHelp().
+
+#include "../shared/keepalivetool.h"
+
+#include <KeepAliveServer>
+#include <KeepAliveSocket>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QHash>
+#include <QtCore/QLoggingCategory>
+#include <QtCore/QPointer>
+#include <QtCore/QTimer>
+#include <QtNetwork/QHostAddress>
+
+#include <memory>
+#include <optional>
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+using namespace KeepAliveTool;
+
+namespace {
+
+struct Settings
+{
+    QHostAddress address = QHostAddress(QHostAddress::LocalHost);
+    quint16 port = 5050; // the classic test programs' port
+    KeepAliveOptions options;
+    std::optional<milliseconds> idleTimeout;
+    int maxClients = 0;
+    QByteArray request = QByteArrayLiteral("HeartBeat");
+    QByteArray reply = QByteArrayLiteral("OK");
+    std::optional<milliseconds> stats;
+};
+
+// The echo with heartbeat answers, per client: every occurrence of the request
+// in the byte stream is answered with the reply, everything else is echoed.
+// A request split across reads is recognised: a tail that may be its start is
+// held back (at most request size - 1 bytes).
+class EchoStream
+{
+public:
+    EchoStream(const QByteArray &request, const QByteArray &reply)
+        : m_request(request),
+          m_reply(reply)
+    {
+    }
+
+    //! The bytes to send back for \a data; \a heartbeats counts the answered requests.
+    QByteArray feed(const QByteArray &data, int *heartbeats)
+    {
+        const QByteArray in = m_held + data;
+        m_held.clear();
+        QByteArray out;
+        qsizetype from = 0;
+        for (qsizetype at; (at = in.indexOf(m_request, from)) >= 0; from = at + m_request.size()) {
+            out += in.mid(from, at - from) + m_reply;
+            ++*heartbeats;
+        }
+        qsizetype keep = qMin(in.size() - from, m_request.size() - 1);
+        while (keep > 0 && !m_request.startsWith(in.right(keep)))
+            --keep;
+        out += in.mid(from, in.size() - from - keep);
+        m_held = in.right(keep);
+        return out;
+    }
+
+private:
+    const QByteArray m_request;
+    const QByteArray m_reply;
+    QByteArray m_held;
+};
+
+class Server : public QObject
+{
+public:
+    Server(const Settings &settings, Output &out) : m_settings(settings), m_out(out)
+    {
+        connect(&m_server, &QTcpServer::newConnection, this, [this] {
+            while (KeepAliveSocket *socket = m_server.nextPendingConnection())
+                accept(socket);
+        });
+        connect(&m_server, &KeepAliveServer::clientLost, this, &Server::onClientLost);
+        connect(&m_statsTimer, &QTimer::timeout, this, &Server::printStats);
+    }
+
+    //! Applies the settings; the library validates them.
+    std::optional<UsageError> configure(const QString &idleTimeoutText, const QString &maxText)
+    {
+        m_server.setKeepAliveOptions(m_settings.options); // validated while parsing
+        if (m_settings.idleTimeout && !m_server.setIdleTimeout(*m_settings.idleTimeout))
+            return UsageError{QStringLiteral("--idle-timeout %1: %2")
+                                      .arg(idleTimeoutText, m_server.settingErrorString())};
+        if (!m_server.setMaxClients(m_settings.maxClients))
+            return UsageError{QStringLiteral("--max-clients %1: %2")
+                                      .arg(maxText, m_server.settingErrorString())};
+        return std::nullopt;
+    }
+
+    bool listen()
+    {
+        if (!m_server.listen(m_settings.address, m_settings.port)) {
+            printError(QStringLiteral("cannot listen on %1: %2")
+                               .arg(endpoint(m_settings.address, m_settings.port),
+                                    m_server.errorString()));
+            return false;
+        }
+        const QString where = endpoint(m_server.serverAddress(), m_server.serverPort());
+        m_out.event(QStringLiteral("listening"),
+                    QStringLiteral("%1 %2 (Qt %3): listening on %4")
+                            .arg(QCoreApplication::applicationName(),
+                                 QCoreApplication::applicationVersion(),
+                                 QString::fromLatin1(qVersion()), where),
+                    {{QStringLiteral("version"), QCoreApplication::applicationVersion()},
+                     {QStringLiteral("address"), m_server.serverAddress().toString()},
+                     {QStringLiteral("port"), m_server.serverPort()}},
+                    true);
+        m_out.setting(QStringLiteral("requested"),
+                      QStringLiteral("keepalive:        %1, detection bound %2")
+                              .arg(describe(m_settings.options),
+                                   formatDuration(m_settings.options.detectionBound())),
+                      toJson(m_settings.options));
+        m_out.setting(
+                QStringLiteral("server-settings"),
+                QStringLiteral("clients:          idle timeout %1, at most %2; heartbeat %3 -> %4")
+                        .arg(m_settings.idleTimeout ? formatDuration(*m_settings.idleTimeout)
+                                                    : QStringLiteral("off"),
+                             m_settings.maxClients ? QString::number(m_settings.maxClients)
+                                                   : QStringLiteral("unlimited"),
+                             quoted(m_settings.request), quoted(m_settings.reply)),
+                {{QStringLiteral("idleTimeoutMs"),
+                  m_settings.idleTimeout ? QJsonValue(qint64(m_settings.idleTimeout->count()))
+                                         : QJsonValue()},
+                 {QStringLiteral("maxClients"), m_settings.maxClients},
+                 {QStringLiteral("heartbeatRequest"), QString::fromUtf8(m_settings.request)},
+                 {QStringLiteral("heartbeatReply"), QString::fromUtf8(m_settings.reply)}});
+        if (m_settings.stats)
+            m_statsTimer.start(*m_settings.stats);
+        return true;
+    }
+
+    void stop(const QString &signalName)
+    {
+        m_out.event(QStringLiteral("stop"),
+                    QStringLiteral("%1: stopping, closing %2 client(s)")
+                            .arg(signalName)
+                            .arg(m_clients.size()),
+                    {{QStringLiteral("signal"), signalName},
+                     {QStringLiteral("clients"), qint64(m_clients.size())}},
+                    true);
+        m_stopping = true;
+        m_server.close();
+        const QList<KeepAliveSocket *> sockets = m_clients.keys();
+        for (KeepAliveSocket *socket : sockets)
+            socket->disconnectFromHost();
+        // Clients that take nothing more must not hold the exit up.
+        QTimer::singleShot(2s, this, [this] { finish(); });
+        if (m_clients.isEmpty())
+            finish();
+    }
+
+private:
+    struct Client
+    {
+        int id = 0;
+        QString peer;
+        EchoStream echo;
+        bool lost = false;
+    };
+
+    static QString endpoint(const QHostAddress &address, quint16 port)
+    {
+        return address.protocol() == QAbstractSocket::IPv6Protocol
+                ? QStringLiteral("[%1]:%2").arg(address.toString()).arg(port)
+                : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
+    }
+
+    void accept(KeepAliveSocket *socket)
+    {
+        ++m_accepted;
+        Client &client =
+                *m_clients
+                         .insert(socket,
+                                 std::make_shared<Client>(Client{
+                                         m_accepted,
+                                         endpoint(socket->peerAddress(), socket->peerPort()),
+                                         EchoStream(m_settings.request, m_settings.reply), false}))
+                         .value();
+        const EffectiveKeepAliveOptions effective = socket->effectiveKeepAliveOptions();
+        m_out.event(QStringLiteral("connected"),
+                    QStringLiteral("client #%1 %2 connected (%3 connected); kernel holds: %4")
+                            .arg(client.id)
+                            .arg(client.peer)
+                            .arg(m_clients.size())
+                            .arg(describe(effective)),
+                    {{QStringLiteral("client"), client.id},
+                     {QStringLiteral("peer"), client.peer},
+                     {QStringLiteral("clients"), qint64(m_clients.size())},
+                     {QStringLiteral("effective"), toJson(effective)}},
+                    true);
+        connect(socket, &QIODevice::readyRead, this, [this, socket] { echo(socket); });
+        connect(socket, &QAbstractSocket::disconnected, this,
+                [this, socket] { onDisconnected(socket); });
+    }
+
+    void echo(KeepAliveSocket *socket)
+    {
+        const auto it = m_clients.constFind(socket);
+        if (it == m_clients.cend())
+            return;
+        Client &client = **it;
+        int heartbeats = 0;
+        const QByteArray received = socket->readAll();
+        const QByteArray answer = client.echo.feed(received, &heartbeats);
+        socket->write(answer);
+        if (heartbeats > 0)
+            m_out.event(
+                    QStringLiteral("heartbeat"),
+                    QStringLiteral("client #%1: %2 answered with %3")
+                            .arg(client.id)
+                            .arg(heartbeats == 1 ? QStringLiteral("heartbeat")
+                                                 : QStringLiteral("%1 heartbeats").arg(heartbeats))
+                            .arg(quoted(m_settings.reply)),
+                    {{QStringLiteral("client"), client.id}, {QStringLiteral("count"), heartbeats}});
+        if (answer.size() > heartbeats * m_settings.reply.size())
+            m_out.event(QStringLiteral("echo"),
+                        QStringLiteral("client #%1: echoed %2 bytes")
+                                .arg(client.id)
+                                .arg(answer.size() - heartbeats * m_settings.reply.size()),
+                        {{QStringLiteral("client"), client.id},
+                         {QStringLiteral("bytes"),
+                          qint64(answer.size() - heartbeats * m_settings.reply.size())}});
+    }
+
+    void onClientLost(KeepAliveSocket *socket, QtKeepAlive::ClientLossReason reason,
+                      const ConnectionHealth &atDeath)
+    {
+        const QString reasonName = enumName(reason);
+        if (reason == QtKeepAlive::ClientLossReason::RefusedOverLimit) {
+            ++m_refused;
+            const QString peer = endpoint(socket->peerAddress(), socket->peerPort());
+            m_out.event(QStringLiteral("refused"),
+                        QStringLiteral("refused %1: %2 client(s) connected, --max-clients %3")
+                                .arg(peer)
+                                .arg(m_server.clientCount())
+                                .arg(m_settings.maxClients),
+                        {{QStringLiteral("peer"), peer},
+                         {QStringLiteral("reason"), reasonName},
+                         {QStringLiteral("maxClients"), m_settings.maxClients}},
+                        true);
+            return;
+        }
+        const auto it = m_clients.constFind(socket);
+        if (it == m_clients.cend())
+            return;
+        Client &client = **it;
+        client.lost = true;
+        QString why;
+        if (reason == QtKeepAlive::ClientLossReason::IdleTimeout) {
+            ++m_reaped;
+            why = QStringLiteral("received nothing for %1, closed")
+                          .arg(formatDuration(m_server.idleTimeout()));
+        } else {
+            ++m_dead;
+            why = socket->errorString();
+        }
+        m_out.event(QStringLiteral("lost"),
+                    QStringLiteral("client #%1 %2 lost: %3: %4; TCP_INFO: %5")
+                            .arg(client.id)
+                            .arg(client.peer, reasonName, why, describe(atDeath)),
+                    {{QStringLiteral("client"), client.id},
+                     {QStringLiteral("peer"), client.peer},
+                     {QStringLiteral("reason"), reasonName},
+                     {QStringLiteral("message"), why},
+                     {QStringLiteral("health"), toJson(atDeath)}},
+                    true);
+    }
+
+    void onDisconnected(KeepAliveSocket *socket)
+    {
+        const auto it = m_clients.find(socket);
+        if (it == m_clients.end())
+            return;
+        const std::shared_ptr<Client> client = *it;
+        m_clients.erase(it);
+        socket->deleteLater();
+        if (!client->lost) {
+            ++m_closed;
+            m_out.event(QStringLiteral("closed"),
+                        QStringLiteral("client #%1 %2 %3 (%4 connected)")
+                                .arg(client->id)
+                                .arg(client->peer,
+                                     m_stopping ? QStringLiteral("closed by the server")
+                                                : QStringLiteral("closed the connection (orderly)"))
+                                .arg(m_clients.size()),
+                        {{QStringLiteral("client"), client->id},
+                         {QStringLiteral("peer"), client->peer},
+                         {QStringLiteral("clients"), qint64(m_clients.size())}},
+                        true);
+        }
+        if (m_stopping && m_clients.isEmpty())
+            finish();
+    }
+
+    void printStats()
+    {
+        m_out.event(QStringLiteral("stats"),
+                    QStringLiteral("stats: clients %1, accepted %2, closed %3, dead %4, reaped "
+                                   "%5, refused %6")
+                            .arg(m_clients.size())
+                            .arg(m_accepted)
+                            .arg(m_closed)
+                            .arg(m_dead)
+                            .arg(m_reaped)
+                            .arg(m_refused),
+                    {{QStringLiteral("clients"), qint64(m_clients.size())},
+                     {QStringLiteral("accepted"), m_accepted},
+                     {QStringLiteral("closed"), m_closed},
+                     {QStringLiteral("dead"), m_dead},
+                     {QStringLiteral("reaped"), m_reaped},
+                     {QStringLiteral("refused"), m_refused}},
+                    true);
+    }
+
+    void finish()
+    {
+        if (m_finished)
+            return;
+        m_finished = true;
+        m_out.event(QStringLiteral("exit"), QStringLiteral("exit 0"), {{QStringLiteral("code"), 0}},
+                    true);
+        QCoreApplication::exit(ExitOrderly);
+    }
+
+    const Settings m_settings;
+    Output &m_out;
+    KeepAliveServer m_server;
+    QHash<KeepAliveSocket *, std::shared_ptr<Client>> m_clients;
+    QTimer m_statsTimer;
+    int m_accepted = 0;
+    int m_closed = 0;
+    int m_dead = 0;
+    int m_reaped = 0;
+    int m_refused = 0;
+    bool m_stopping = false;
+    bool m_finished = false;
+};
+
+int usage(const UsageError &error)
+{
+    printError(error.message);
+    return ExitUsage;
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("keepalive-server"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(QTKEEPALIVE_VERSION_STR));
+    // The tool prints every refusal and loss itself; QT_LOGGING_RULES brings the library's log back.
+    QLoggingCategory::setFilterRules(QStringLiteral("qtkeepalive.*.info=false\n"
+                                                    "qtkeepalive.*.warning=false"));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+            QStringLiteral("An echo server for keepalive-client: answers every heartbeat "
+                           "request (\"HeartBeat\") with the reply (\"OK\") and echoes "
+                           "everything else; applies the keepalive options to every accepted "
+                           "client; logs connects, lost clients with the reason (dead peer, "
+                           "idle, refused) and orderly closes.\n\n"
+                           "Durations are seconds (2, 0.5) or carry a unit (500ms, 1.5s, 2min, "
+                           "1h); keepalive idle and interval are rounded up to whole seconds.\n\n")
+            + exitCodeHelp(true));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    parser.addOptions({
+            {QStringLiteral("listen"),
+             QStringLiteral("Address to listen on (127.0.0.1 by default; 0.0.0.0 or :: for every "
+                            "interface)."),
+             QStringLiteral("address")},
+            {QStringLiteral("port"),
+             QStringLiteral("Port to listen on (default 5050; 0 picks a free one and prints it)."),
+             QStringLiteral("port")},
+    });
+    parser.addOptions(keepAliveCommandLineOptions());
+    parser.addOptions({
+            {QStringLiteral("idle-timeout"),
+             QStringLiteral("Close clients that sent nothing for DURATION (default off)."),
+             QStringLiteral("duration|off")},
+            {QStringLiteral("max-clients"),
+             QStringLiteral("Refuse clients beyond N connected at a time (default 0: no limit)."),
+             QStringLiteral("n")},
+            {QStringLiteral("heartbeat-request"),
+             QStringLiteral("The heartbeat to answer instead of echoing it (escapes \\n \\r \\t "
+                            "\\\\ \\xHH). Default \"HeartBeat\"."),
+             QStringLiteral("text")},
+            {QStringLiteral("heartbeat-reply"),
+             QStringLiteral("The answer to each heartbeat. Default \"OK\"."),
+             QStringLiteral("text")},
+            {QStringLiteral("stats"),
+             QStringLiteral("Print a one-line summary (clients, dead, reaped, refused) every "
+                            "INTERVAL."),
+             QStringLiteral("interval")},
+            {QStringLiteral("quiet"),
+             QStringLiteral("Log only connects, losses, closes, refusals and the summary.")},
+            {QStringLiteral("json"),
+             QStringLiteral("One JSON object per line and event, for scripts.")},
+    });
+
+    if (const std::optional<UsageError> error = parseCommandLine(parser, app.arguments()))
+        return usage(*error);
+    if (parser.isSet(QStringLiteral("help")))
+        parser.showHelp(ExitOrderly);
+    if (parser.isSet(QStringLiteral("version")))
+        parser.showVersion();
+    if (!parser.positionalArguments().isEmpty())
+        return usage({QStringLiteral("unexpected argument \"%1\" (see --help)")
+                              .arg(parser.positionalArguments().constFirst())});
+
+    Settings settings;
+    UsageError error;
+    if (parser.isSet(QStringLiteral("listen"))) {
+        const QString text = parser.value(QStringLiteral("listen"));
+        settings.address = QHostAddress(text);
+        if (settings.address.isNull())
+            return usage({QStringLiteral("--listen \"%1\": not an IP address (e.g. 127.0.0.1, "
+                                         "0.0.0.0, ::1)")
+                                  .arg(text)});
+    }
+    if (parser.isSet(QStringLiteral("port"))) {
+        const QString text = parser.value(QStringLiteral("port"));
+        bool ok = false;
+        const uint port = text.toUInt(&ok);
+        if (!ok || port > 65535)
+            return usage({QStringLiteral("--port \"%1\": not in 0..65535").arg(text)});
+        settings.port = quint16(port);
+    }
+    if (const std::optional<KeepAliveOptions> options =
+                keepAliveOptionsFromCommandLine(parser, &error))
+        settings.options = *options;
+    else
+        return usage(error);
+
+    const QString idleText = parser.value(QStringLiteral("idle-timeout"));
+    if (parser.isSet(QStringLiteral("idle-timeout")) && idleText != QLatin1String("off")) {
+        // Negative values are for the server's own validation to refuse; 0 would
+        // silently mean "off", which has its own spelling.
+        settings.idleTimeout =
+                parseDuration(QStringLiteral("idle-timeout"), idleText, &error, Sign::Any);
+        if (!settings.idleTimeout)
+            return usage(error);
+        if (settings.idleTimeout->count() == 0)
+            return usage({QStringLiteral("--idle-timeout %1: must be greater than 0 (or off)")
+                                  .arg(idleText)});
+    }
+    const QString maxText = parser.value(QStringLiteral("max-clients"));
+    if (parser.isSet(QStringLiteral("max-clients"))) {
+        const std::optional<qint64> max =
+                parseInteger(QStringLiteral("max-clients"), maxText, &error);
+        if (!max)
+            return usage(error);
+        if (*max > std::numeric_limits<int>::max())
+            return usage({QStringLiteral("--max-clients %1: too large").arg(maxText)});
+        settings.maxClients = int(qMax<qint64>(*max, std::numeric_limits<int>::min()));
+    }
+    for (const QString &option :
+         {QStringLiteral("heartbeat-request"), QStringLiteral("heartbeat-reply")}) {
+        if (!parser.isSet(option))
+            continue;
+        const std::optional<QByteArray> payload =
+                parsePayload(option, parser.value(option), &error);
+        if (!payload)
+            return usage(error);
+        (option == QLatin1String("heartbeat-request") ? settings.request : settings.reply) =
+                *payload;
+    }
+    if (parser.isSet(QStringLiteral("stats"))) {
+        settings.stats = parseDuration(QStringLiteral("stats"),
+                                       parser.value(QStringLiteral("stats")), &error);
+        if (!settings.stats)
+            return usage(error);
+        if (*settings.stats > milliseconds(std::numeric_limits<int>::max()))
+            return usage({QStringLiteral("--stats %1: too large (at most 24 days)")
+                                  .arg(parser.value(QStringLiteral("stats")))});
+    }
+
+    Output out(parser.isSet(QStringLiteral("json")), parser.isSet(QStringLiteral("quiet")));
+    Server server(settings, out);
+    if (const std::optional<UsageError> settingError = server.configure(idleText, maxText))
+        return usage(*settingError);
+    StopSignals stopSignals;
+    QObject::connect(&stopSignals, &StopSignals::stopRequested, &server, &Server::stop);
+    if (!server.listen())
+        return ExitNetwork;
+    return app.exec();
+}

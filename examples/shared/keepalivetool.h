@@ -1,0 +1,153 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+// What keepalive-client and keepalive-server share: the exit codes, reading
+// durations and keepalive options from the command line (the ranges are the
+// library's own validation), printing events as text or one JSON object per
+// line, and ending cleanly on SIGINT / SIGTERM.
+
+#include <ConnectionHealth>
+#include <EffectiveKeepAliveOptions>
+#include <KeepAliveOptions>
+
+#include <QtCore/QCommandLineOption>
+#include <QtCore/QCommandLineParser>
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QJsonObject>
+#include <QtCore/QMetaEnum>
+#include <QtCore/QObject>
+#include <QtCore/QString>
+#include <QtCore/QStringList>
+
+#include <chrono>
+#include <optional>
+
+namespace KeepAliveTool {
+
+enum ExitCode {
+    ExitOrderly = 0,  //!< the connection ended in an orderly way (or the user stopped the tool)
+    ExitDeadPeer = 1, //!< the peer was declared dead, whatever the reason
+    ExitUsage = 2,    //!< bad command line: nothing was started
+    ExitNetwork = 3,  //!< could not connect, or could not listen
+};
+
+//! The exit codes as --help and the README list them.
+QString exitCodeHelp(bool server);
+
+//! A command-line value that cannot be used: "--OPTION VALUE: why".
+struct UsageError
+{
+    QString message;
+};
+
+//! Whether parseDuration() accepts zero and negative values (for the library to judge).
+enum class Sign { Positive, Any };
+
+/*!
+    Parses a duration: a number of seconds ("2", "0.5") or a number with a unit
+    ("500ms", "1.5s", "2min", "1h"), rounded up to whole milliseconds. Values
+    the library takes are range-checked by the library, not here (Sign::Any).
+    \a option names the option in the error message.
+*/
+std::optional<std::chrono::milliseconds> parseDuration(const QString &option, const QString &text,
+                                                       UsageError *error,
+                                                       Sign sign = Sign::Positive);
+//! Parses a whole number; \a option names the option in the error message.
+std::optional<qint64> parseInteger(const QString &option, const QString &text, UsageError *error);
+
+/*!
+    Reads a payload given on the command line: the text as UTF-8, with the
+    escapes \\n, \\r, \\t, \\\\ and \\xHH. Empty payloads are refused.
+*/
+std::optional<QByteArray> parsePayload(const QString &option, const QString &text,
+                                       UsageError *error);
+//! A payload for printing: printable ASCII as it is, everything else escaped, quoted.
+QString quoted(const QByteArray &payload);
+
+//! The options -d/--idle, -i/--interval, -c/--count and -u/--user-timeout.
+QList<QCommandLineOption> keepAliveCommandLineOptions();
+/*!
+    Builds the keepalive options from the command line. Every value is checked
+    by KeepAliveOptions::validationError() as soon as it is set, so that the
+    message names the option that made the options invalid.
+*/
+std::optional<KeepAliveOptions> keepAliveOptionsFromCommandLine(const QCommandLineParser &parser,
+                                                                UsageError *error);
+
+/*!
+    Parses the command line (no help or version handling). Returns an error for
+    unknown options, missing values and options given more than once.
+*/
+std::optional<UsageError> parseCommandLine(QCommandLineParser &parser, const QStringList &arguments);
+
+//! "1 s", "1.5 s", "250 ms"; "none" for milliseconds::max().
+QString formatDuration(std::chrono::milliseconds duration);
+//! A measured time, in seconds with three decimals: "3.081 s".
+QString formatSeconds(qint64 milliseconds);
+//! A value of a QtKeepAlive enum or ConnectionHealth::TcpState as its name.
+template<typename Enum>
+QString enumName(Enum value)
+{
+    return QString::fromLatin1(QMetaEnum::fromType<Enum>().valueToKey(int(value)));
+}
+
+QString describe(const KeepAliveOptions &options);
+//! The fields the kernel holds; fields the platform cannot read back are listed as such.
+QString describe(const EffectiveKeepAliveOptions &effective);
+QString describe(const ConnectionHealth &health);
+//! The fields of KeepAliveOptions::readableFields() that are missing from \a effective.
+QStringList unreadFields(const EffectiveKeepAliveOptions &effective);
+
+QJsonObject toJson(const KeepAliveOptions &options);
+QJsonObject toJson(const EffectiveKeepAliveOptions &effective);
+QJsonObject toJson(const ConnectionHealth &health);
+
+/*!
+    Writes events to stdout, flushed line by line: as text ("12:00:03.081
+    +3.081 s  text") or, with --json, one JSON object per line with "event",
+    "time" (UTC, ISO 8601 with milliseconds), "elapsed" (seconds since the
+    start) and the event's fields. With --quiet only essential events are
+    written.
+*/
+class Output
+{
+public:
+    Output(bool json, bool quiet);
+
+    //! An event of the run. Text lines carry the time and the elapsed time.
+    void event(const QString &name, const QString &text, QJsonObject fields = {},
+               bool essential = false);
+    //! A line of the set-up (options, bounds): text without a time stamp.
+    void setting(const QString &name, const QString &text, QJsonObject fields = {});
+
+    qint64 elapsed() const { return m_clock.elapsed(); }
+    bool isJson() const { return m_json; }
+
+private:
+    void write(const QString &line);
+
+    QElapsedTimer m_clock;
+    bool m_json;
+    bool m_quiet;
+};
+
+//! Writes "program: message" as one line on stderr.
+void printError(const QString &message);
+
+/*!
+    Turns SIGINT and SIGTERM into the signal stopRequested() in the event
+    loop (a self-pipe read by a QSocketNotifier). One instance per process.
+*/
+class StopSignals : public QObject
+{
+    Q_OBJECT
+public:
+    explicit StopSignals(QObject *parent = nullptr);
+    ~StopSignals() override;
+
+Q_SIGNALS:
+    //! \a name is "SIGINT" or "SIGTERM".
+    void stopRequested(const QString &name);
+};
+
+} // namespace KeepAliveTool
