@@ -9,6 +9,29 @@
 #include <QtCore/QPointer>
 #include <QtCore/QTimer>
 
+#include <chrono>
+
+#include <time.h>
+
+namespace {
+
+// Read on every notification: the coarse clock is a memory read (a few ns,
+// FACTS), its resolution (a few ms) is far below any quiet gap.
+qint64 coarseNowNs()
+{
+#if defined(CLOCK_MONOTONIC_COARSE)
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return qint64(now.tv_sec) * 1000000000 + now.tv_nsec;
+#else
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+#endif
+}
+
+} // namespace
+
 NotifierInspector::NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
                                      const StallGuard *guard, QObject *parent)
     : QObject(parent),
@@ -31,10 +54,25 @@ void NotifierInspector::attach()
     }
 }
 
+bool NotifierInspector::readLookDisabled()
+{
+    static const bool disabled =
+            qEnvironmentVariableIntValue("QTKEEPALIVE_TESTING_NO_READ_LOOK") != 0;
+    return disabled;
+}
+
+void NotifierInspector::setQuietGap(std::chrono::milliseconds gap)
+{
+    m_quietGapNs = qint64(gap.count()) * 1000000;
+}
+
 void NotifierInspector::reset()
 {
     m_evidence.reset();
     m_unreadNotified = false;
+    m_unlooked = false;
+    m_lastReadNs = 0;
+    m_lastWriteNs = 0;
     m_pauseTimer->stop();
     if (m_savedReadBufferSize) {
         m_socket->setReadBufferSize(*m_savedReadBufferSize);
@@ -83,14 +121,20 @@ bool NotifierInspector::inspect(QObject *watched)
     if (!notifier || descriptor == -1)
         return false;
     const bool read = notifier->type() == QSocketNotifier::Read;
-    if (!KeepAlivePlatform::hasPendingError(descriptor)) {
+    if (!mustLook(read) || !KeepAlivePlatform::hasPendingError(descriptor)) {
         if (read) {
             if (qtWillStopReading() && !m_pauseTimer->isActive())
                 m_pauseTimer->start(m_watchTick);
             m_unreadNotified = isUnbuffered();
         }
+        // Whatever Qt's read or write now meets, its own errno tells
+        // (ECONNRESET a reset, 0 an orderly end-of-file): a thread-local
+        // store, no system call.
+        KeepAlivePlatform::clearLastError();
+        m_unlooked = true;
         return false;
     }
+    m_unlooked = false;
     captureEvidence(descriptor);
     if (isUnbuffered()) {
         unbufferedDeathFound(descriptor);
@@ -107,6 +151,33 @@ bool NotifierInspector::inspect(QObject *watched)
     // Cleared so that the read's own error tells a reset from an end-of-file.
     KeepAlivePlatform::clearLastError();
     return false;
+}
+
+bool NotifierInspector::mustLook(bool read)
+{
+    // Unbuffered, Qt reads only when the application does; and where the
+    // failing read's error does not survive until errorOccurred() (Windows)
+    // it cannot tell a reset. Both look every time.
+    if (isUnbuffered() || !KeepAlivePlatform::lastErrorSurvivesQtRead())
+        return true;
+    const qint64 now = coarseNowNs();
+    qint64 &last = read ? m_lastReadNs : m_lastWriteNs;
+    const bool quiet = now - last >= m_quietGapNs;
+    last = now;
+    if (read)
+        return quiet && !readLookDisabled();
+    if (quiet)
+        return true;
+    // A busy sender: its write notifications come as the peer acknowledges,
+    // so a timeout death follows a quiet gap here too. A reset in the middle
+    // raises both notifiers; the read notifier, registered first and never
+    // switched off, is dispatched first and Qt's read path (which keeps the
+    // received bytes) meets it. Where that order is not sure, look.
+    if (m_socket->state() != QAbstractSocket::ConnectedState)
+        return true;
+    const QAbstractSocket *owner = m_transport->socket();
+    const QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read);
+    return !owner || owner->readBufferSize() > 0 || !reader || !reader->isEnabled();
 }
 
 bool NotifierInspector::qtWillStopReading() const

@@ -34,15 +34,16 @@ bool StallGuard::isWatching() const
 
 void StallGuard::start()
 {
-    if (m_userTimeout <= 0ms) {
-        // No kernel bound, nothing to defend against.
-        stop();
-        return;
-    }
     // Never restarted while running: options re-applied again and again
-    // must not keep the first tick from ever coming.
+    // must not keep the first tick from ever coming. Without a user timeout
+    // there is no kernel bound to defend, but the watch still tells whether
+    // data is outstanding (a death met without a look is classified by it):
+    // one tick a second, stopped within a second of the last acknowledgement,
+    // before any keepalive death (idle + interval >= 2 s) can come.
     if (!m_timer->isActive())
-        m_timer->start(std::clamp(m_userTimeout / 4, milliseconds(50), milliseconds(1000)));
+        m_timer->start(m_userTimeout > 0ms
+                               ? std::clamp(m_userTimeout / 4, milliseconds(50), milliseconds(1000))
+                               : milliseconds(1000));
 }
 
 void StallGuard::stop()
@@ -81,7 +82,7 @@ void StallGuard::watch()
     const bool zeroWindow = unacked == 0 && notSent > 0;
     const bool backingOff =
             unacked > 0 && (health.retransmits.value_or(0) > 0 || health.backoff.value_or(0) > 0);
-    if (zeroWindow || backingOff) {
+    if (m_userTimeout > 0ms && (zeroWindow || backingOff)) {
         const bool answeredNow = zeroWindow
                 ? health.probes.value_or(1) == 0
                 : health.sinceLastAckReceived.value_or(milliseconds::max())

@@ -22,7 +22,8 @@ struct ConnectionHealth;
     that has stopped reading. While the send side is stalled and the peer
     keeps answering, the guard keeps the kernel's deadline a few seconds
     ahead; once the peer has been silent for a whole user timeout, the bound
-    applies again. Runs only while sent data is outstanding. A child of the
+    applies again. Runs only while sent data is outstanding; without a user
+    timeout it only keeps track of that (isWatching()). A child of the
     engine, so that its timer follows the socket to another thread.
 */
 class StallGuard : public QObject
@@ -30,7 +31,7 @@ class StallGuard : public QObject
 public:
     StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *parent);
 
-    //! The user timeout in force (0: none, the guard stays off).
+    //! The user timeout in force (0: none, the guard only tracks outstanding data).
     void setUserTimeout(std::chrono::milliseconds userTimeout);
     //! Starts watching (data was written); never restarts a running watch.
     void start();
