@@ -173,7 +173,8 @@ void KeepAliveEngine::applyOptions()
 
 bool KeepAliveEngine::connectionEnded() const
 {
-    return !m_transport.isEmpty() && m_transport.descriptor() == -1 && isOpen(m_socket->state());
+    // On every write: the cheap tests first.
+    return isOpen(m_socket->state()) && !m_transport.isEmpty() && m_transport.descriptor() == -1;
 }
 
 bool KeepAliveEngine::reportDeathFirst()
@@ -251,6 +252,7 @@ void KeepAliveEngine::onTransportError(QAbstractSocket::SocketError error)
 
 DeathEvidence KeepAliveEngine::unlookedEvidence(OsError osError) const
 {
+    qCDebug(lcKeepAlive) << "a death met without a look, classified by its errno" << int(osError);
     DeathEvidence seen;
     // Not a guess: every error that ends a read also ends the kernel's
     // connection (tcp_done(): TCP_CLOSE); the rest of TCP_INFO is gone with

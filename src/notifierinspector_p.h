@@ -8,6 +8,7 @@
 #include "nativetransport_p.h"
 
 #include <QtCore/QObject>
+#include <QtCore/QPointer>
 
 #include <chrono>
 #include <functional>
@@ -95,23 +96,27 @@ protected:
     bool eventFilter(QObject *watched, QEvent *event) override;
 
 private:
-    bool inspect(QObject *watched);
-    bool mustLook(bool read);
+    bool inspect(QSocketNotifier *notifier);
+    bool lookDue(bool read);
     bool isUnbuffered() const;
     bool qtWillStopReading() const;
     void letQtReadTheError(QSocketNotifier *reader);
     void watchPause();
+    void startPauseWatch();
 
     QAbstractSocket *const m_socket;
     const NativeTransport *const m_transport;
     const StallGuard *const m_guard;
-    QTimer *const m_pauseTimer;                  //!< runs while Qt does not read
+    QTimer *m_pauseTimer = nullptr;              //!< runs while Qt does not read
     std::optional<DeathEvidence> m_evidence;     //!< set once the kernel shows a pending error
     std::optional<qint64> m_savedReadBufferSize; //!< lifted so that Qt reads the error
     std::chrono::milliseconds m_watchTick{1000};
     qint64 m_quietGapNs = 1000000000;
-    qint64 m_lastReadNs = 0;  //!< coarse monotonic time of the last read notification
-    qint64 m_lastWriteNs = 0; //!< and of the last write notification
+    qint64 m_lastReadNs = 0;            //!< coarse monotonic time of the last read notification
+    qint64 m_lastWriteNs = 0;           //!< and of the last write notification
+    QPointer<QSocketNotifier> m_reader; //!< the engine's read notifier, once looked up
     bool m_unlooked = false;
-    bool m_unreadNotified = false; //!< Unbuffered: Qt announced data the application has not read
+    bool m_alwaysLook = false;       //!< Unbuffered, or errno does not survive Qt's read
+    bool m_readLookDisabled = false; //!< the testing switch
+    bool m_unreadNotified = false;   //!< Unbuffered: Qt announced data the application has not read
 };
