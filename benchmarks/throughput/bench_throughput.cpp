@@ -270,8 +270,9 @@ int main(int argc, char **argv)
 
     QTextStream out(stdout);
     out << "| Case | QTcpSocket | KeepAliveSocket | Ratio (median of " << processes
-        << " processes) | Ratio range | Target |\n";
-    out << "|---|---|---|---|---|---|\n";
+        << " processes) | Ratio range | Extra time per chunk or trip | Target |\n";
+    out << "|---|---|---|---|---|---|---|\n";
+    QStringList notMet;
     for (const Case &c : cases()) {
         const auto &rows = results[c.name];
         std::vector<double> plain, keepAlive, ratio;
@@ -283,13 +284,29 @@ int main(int argc, char **argv)
         if (ratio.empty())
             continue;
         const double r = median(ratio);
+        // Rates are per byte (streams) or per trip: time per unit of `multipleOf`.
+        const double unit = double(c.multipleOf);
+        const double extraNs = (unit / median(keepAlive) - unit / median(plain)) * 1e9;
+        if (r < 0.99)
+            notMet.push_back(QStringLiteral("%1: %2 (%3 ns more per chunk or trip)")
+                                     .arg(c.name)
+                                     .arg(r, 0, 'f', 3)
+                                     .arg(extraNs, 0, 'f', 0));
         out << "| " << c.name << " | " << QString::number(median(plain) / c.scale, 'f', 0) << ' '
             << c.unit << " | " << QString::number(median(keepAlive) / c.scale, 'f', 0) << ' '
             << c.unit << " | " << QString::number(r, 'f', 3) << " | "
             << QString::number(*std::min_element(ratio.begin(), ratio.end()), 'f', 3) << "–"
-            << QString::number(*std::max_element(ratio.begin(), ratio.end()), 'f', 3)
-            << " | ≥ 0.99 " << (r >= 0.99 ? "met" : "**not met**") << " |\n";
+            << QString::number(*std::max_element(ratio.begin(), ratio.end()), 'f', 3) << " | "
+            << QString::number(extraNs, 'f', 0) << " ns | ≥ 0.99 "
+            << (r >= 0.99 ? "met" : "**not met**") << " |\n";
     }
+    if (!notMet.isEmpty())
+        out << "\nNot met: " << notMet.join(QStringLiteral("; "))
+            << ". What remains per notification of a healthy connection is Qt delivering the "
+               "event to the library's filter on the connection's notifiers, a coarse clock read "
+               "and an errno store (no system call); the 512-byte and round-trip cases spend only "
+               "a few µs per notification, so tens of ns show. Ratios within the range's noise "
+               "of 0.99 are not resolved by this run.\n";
     out << "\nSender (or echo peer) and receiver in one event loop, one chunk per write "
            "notification. Each process: a warm-up sizes every measurement to about "
         << seconds << " s, then " << repetitions
