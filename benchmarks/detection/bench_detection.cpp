@@ -319,8 +319,8 @@ int main(int argc, char **argv)
                                                QStringLiteral("n"), QStringLiteral("5"));
     const QCommandLineOption capOption(
             QStringLiteral("cap"),
-            QStringLiteral("Longest wait for a report, in seconds (default 6)."),
-            QStringLiteral("s"), QStringLiteral("6"));
+            QStringLiteral("Longest wait for a report, in seconds (default 5)."),
+            QStringLiteral("s"), QStringLiteral("5"));
     const QCommandLineOption echoOption(QStringLiteral("echo-peer"),
                                         QStringLiteral("Run as the echo peer (internal)."));
     parser.addOptions({repetitionsOption, capOption, echoOption});
