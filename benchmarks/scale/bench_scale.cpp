@@ -29,6 +29,7 @@
 #include <QtCore/QEventLoop>
 #include <QtCore/QFile>
 #include <QtCore/QLoggingCategory>
+#include <QtCore/QMetaEnum>
 #include <QtCore/QProcess>
 #include <QtCore/QSocketNotifier>
 #include <QtCore/QTextStream>
@@ -158,6 +159,8 @@ private:
             m_target = quint16(words.value(1).toUInt());
             connectMore();
             return; // "done" once all are connected
+        } else if (words.value(0) == QLatin1String("count")) {
+            out << "count " << m_sockets.size() << '\n';
         } else if (words.value(0) == QLatin1String("echo")) {
             m_echo = true;
         } else if (words.value(0) == QLatin1String("send")) {
@@ -452,15 +455,27 @@ void subjectFailure(int connections, QTextStream &out)
     QElapsedTimer clock;
     clock.start();
     std::map<quint16, qint64> reported; // local port -> ms since the silence
+    std::map<quint16, QtKeepAlive::DeadPeerReason> reasons;
     qint64 silencedAt = -1;
     const std::vector<QTcpSocket *> sockets = connectAll(connections, peer.port, [&] {
         auto *socket = new KeepAliveSocket(&owner);
         socket->setKeepAliveOptions(shortOptions());
-        QObject::connect(socket, &KeepAliveSocket::deadPeer, &owner, [&, socket] {
-            reported.emplace(socket->localPort(), clock.elapsed() - silencedAt);
-        });
+        QObject::connect(socket, &KeepAliveSocket::deadPeer, &owner,
+                         [&, socket](QtKeepAlive::DeadPeerReason reason) {
+                             reported.emplace(socket->localPort(), clock.elapsed() - silencedAt);
+                             reasons.emplace(socket->localPort(), reason);
+                         });
         return socket;
     });
+    // Connected on our side is not accepted on the peer's: a connection the
+    // peer's accept queue dropped would be answered with a RST at its first
+    // probe, a real death but not one of those silenced here.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        if (peer.command(QStringLiteral("count")).value(0)
+            == QStringLiteral("count %1").arg(connections))
+            break;
+        spin(200ms);
+    }
     spin(500ms);
     silencedAt = clock.elapsed();
     const QStringList lines = peer.command(QStringLiteral("silence 9"));
@@ -484,6 +499,9 @@ void subjectFailure(int connections, QTextStream &out)
         last = std::max(last, found->second);
         reported.erase(found);
     }
+    for (const auto &[port, at] : reported)
+        qWarning("a connection that was not silenced was reported dead after %lld ms: %s", at,
+                 QMetaEnum::fromType<QtKeepAlive::DeadPeerReason>().valueToKey(int(reasons[port])));
     out << "silenced " << silenced.size() << '\n'
         << "within_bound_plus_1s " << within << '\n'
         << "missing " << missing << '\n'
