@@ -29,6 +29,10 @@ bool consistent(OsError osError, QAbstractSocket::SocketError qtError)
         // ECONNRESET reads as "0 bytes", i.e. RemoteHostClosedError.
         return qtError == QAbstractSocket::RemoteHostClosedError;
     case OsError::PeerClosed:
+        // EPIPE reads as NetworkError; Qt's write path maps it to
+        // RemoteHostClosedError (nativeWrite()).
+        return qtError == QAbstractSocket::NetworkError
+                || qtError == QAbstractSocket::RemoteHostClosedError;
     case OsError::HostUnreachable:
     case OsError::NetworkUnreachable:
     case OsError::Other:
@@ -90,13 +94,17 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
         // retransmission backoff; a retransmission or zero-window-probe death
         // leaves retransmits or backoff > 0 (FACTS: probes 2 / retrans 0
         // versus probes 0 / retrans 4).
-        // Where the platform gives no such counters (Windows, macOS, FreeBSD,
-        // or no snapshot at all), data outstanding at the death decides.
+        // Without those counters (Windows, macOS, FreeBSD, no TCP_INFO, or a
+        // death met without a look): keepalive never probes while data is
+        // outstanding, so it was a retransmission death exactly when data
+        // was, or keepalive was off.
         const ConnectionHealth &h = evidence.health;
-        const bool noCounters = !h.retransmits && !h.backoff;
+        const bool counted = h.retransmits.has_value() || h.backoff.has_value();
         const bool retransmitting = evidence.sendStalled || h.retransmits.value_or(0) > 0
                 || h.backoff.value_or(0) > 0
-                || (noCounters && (evidence.dataOutstanding || h.unackedSegments.value_or(0) > 0));
+                || (!counted
+                    && (evidence.dataOutstanding || h.unackedSegments.value_or(0) > 0
+                        || evidence.keepAliveOff));
         return retransmitting ? Reason::RetransmissionTimeout : Reason::KeepAliveTimeout;
     }
     case OsError::Reset:

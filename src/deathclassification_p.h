@@ -20,6 +20,8 @@ struct DeathEvidence
     bool sendStalled = false; //!< the peer was not accepting our data (slow-reader guard active)
     //! Data was outstanding (the guard's watch ran, or a blocking wait began with data queued).
     bool dataOutstanding = false;
+    //! Keepalive was off: only retransmissions could time out.
+    bool keepAliveOff = false;
 };
 
 //! Where the OS error given to classifyDeadPeer() comes from.

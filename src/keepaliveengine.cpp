@@ -139,6 +139,13 @@ void KeepAliveEngine::applyOptions()
             ? userTimeout
             : std::min(m_options.detectionBound(), milliseconds(4s));
     m_inspector->setWatchTick(std::clamp(bound / 4, milliseconds(50), milliseconds(1000)));
+    // The shortest silence that can precede a timeout death: idle + interval
+    // (keepalive's first probe, never earlier, also with a user timeout) or
+    // the user timeout. Half of it, at most 1 s, leaves room for a late event loop.
+    milliseconds shortestDeath = userTimeout > 0ms ? userTimeout : milliseconds::max();
+    if (m_options.isEnabled())
+        shortestDeath = std::min(shortestDeath, m_options.idle() + m_options.interval());
+    m_inspector->setQuietGap(std::clamp(shortestDeath / 2, milliseconds(1), milliseconds(1000)));
     const qintptr descriptor = m_transport.descriptor();
     if (descriptor == -1) {
         // Stored for the next connection. A live connection without a native
@@ -166,7 +173,8 @@ void KeepAliveEngine::applyOptions()
 
 bool KeepAliveEngine::connectionEnded() const
 {
-    return !m_transport.isEmpty() && m_transport.descriptor() == -1 && isOpen(m_socket->state());
+    // On every write: the cheap tests first.
+    return isOpen(m_socket->state()) && !m_transport.isEmpty() && m_transport.descriptor() == -1;
 }
 
 bool KeepAliveEngine::reportDeathFirst()
@@ -193,6 +201,12 @@ void KeepAliveEngine::onErrorOccurred(QAbstractSocket::SocketError error)
     DeathEvidence seen;
     if (std::optional<DeathEvidence> evidence = m_inspector->takeEvidence()) {
         seen = *evidence;
+    } else if (m_blockingWaits == 0 && m_inspector->wentUnlooked()
+               && m_transport.descriptor() == -1) {
+        // Qt's read (or write) on a notification that did not look failed
+        // and closed the descriptor: the errno it left, cleared just before,
+        // tells what happened.
+        seen = unlookedEvidence(osError);
     } else if (m_blockingWaits > 0 && m_transport.descriptor() == -1) {
         // No pre-read look (a blocking waitFor...() bypasses the notifiers),
         // but Qt's engine closed the connection: the wait's own read failed,
@@ -212,21 +226,46 @@ void KeepAliveEngine::onTransportError(QAbstractSocket::SocketError error)
     // closes on through the outer socket's read path (onErrorOccurred() then
     // classifies them), but ignore its SocketTimeoutError while connected:
     // the outer socket would stay connected to a dead proxy for ever.
-    if (error != QAbstractSocket::SocketTimeoutError || !m_inspector->evidence())
+    if (error != QAbstractSocket::SocketTimeoutError)
         return;
     const OsError osError = KeepAlivePlatform::lastError();
+    if (!m_inspector->evidence()) {
+        if (!m_inspector->wentUnlooked() || m_transport.descriptor() != -1)
+            return;
+        m_seenUnlooked = unlookedEvidence(osError);
+    }
     QMetaObject::invokeMethod(
             this,
             [this, osError, current = m_connection] {
-                if (current != m_connection || m_deathReported || !m_inspector->evidence()
-                    || !isOpen(m_socket->state()))
+                if (current != m_connection || m_deathReported
+                    || !(m_inspector->evidence() || m_seenUnlooked) || !isOpen(m_socket->state()))
                     return;
-                reportDeath(QAbstractSocket::SocketTimeoutError, osError,
-                            *m_inspector->takeEvidence());
+                const DeathEvidence seen = m_inspector->evidence()
+                        ? *m_inspector->takeEvidence()
+                        : *std::exchange(m_seenUnlooked, std::nullopt);
+                reportDeath(QAbstractSocket::SocketTimeoutError, osError, seen);
                 Q_EMIT m_socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
                 m_socket->disconnectFromHost();
             },
             Qt::QueuedConnection);
+}
+
+DeathEvidence KeepAliveEngine::unlookedEvidence(OsError osError) const
+{
+    qCDebug(lcKeepAlive) << "a death met without a look, classified by its errno" << int(osError);
+    DeathEvidence seen;
+    // Not a guess: every error that ends a read also ends the kernel's
+    // connection (tcp_done(): TCP_CLOSE); the rest of TCP_INFO is gone with
+    // the descriptor.
+    if (osError != OsError::None)
+        seen.health.state = ConnectionHealth::TcpState::Closed;
+    seen.sendStalled = m_guard->isBridged();
+    // The stall watch runs while sent data is outstanding, with or without a
+    // user timeout: a timeout death with data outstanding is a retransmission
+    // death (keepalive never probes then).
+    seen.dataOutstanding = m_guard->isWatching() || m_socket->bytesToWrite() > 0;
+    seen.keepAliveOff = !m_options.isEnabled();
+    return seen;
 }
 
 void KeepAliveEngine::reportDeath(QAbstractSocket::SocketError error, OsError osError,

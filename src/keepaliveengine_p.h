@@ -111,6 +111,8 @@ private:
     void announceDeath(QtKeepAlive::DeadPeerReason reason, QAbstractSocket::SocketError error,
                        const QString &message, const ConnectionHealth &health);
     void takeUnbufferedDeath(qintptr descriptor);
+    //! What is known of a death that Qt's read met on a notification that did not look.
+    DeathEvidence unlookedEvidence(KeepAlivePlatform::OsError osError) const;
     void onDisconnected();
     void onClosing();
     bool isUnbuffered() const;
@@ -130,6 +132,8 @@ private:
     std::optional<ConnectionHealth> m_healthAtDeath; //!< connectionHealth() after the death
     //! Unbuffered: the error taken from the kernel, for errorOccurred() at the end.
     std::optional<QAbstractSocket::SocketError> m_unbufferedError;
+    //! A proxy's inner socket timed out unlooked: reported once the outer socket is done.
+    std::optional<DeathEvidence> m_seenUnlooked;
     bool m_dataOutstandingAtBlockingWait = false;
     int m_blockingWaits = 0; //!< nesting depth of waitFor...() calls
 };

@@ -9,20 +9,55 @@
 #include <QtCore/QPointer>
 #include <QtCore/QTimer>
 
+#include <chrono>
+
+#include <time.h>
+
+namespace {
+
+// Read on every notification: the coarse clock is a memory read (a few ns,
+// FACTS), its resolution (a few ms) is far below any quiet gap.
+qint64 coarseNowNs()
+{
+#if defined(CLOCK_MONOTONIC_COARSE)
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return qint64(now.tv_sec) * 1000000000 + now.tv_nsec;
+#else
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+#endif
+}
+
+} // namespace
+
 NotifierInspector::NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
                                      const StallGuard *guard, QObject *parent)
     : QObject(parent),
       m_socket(socket),
       m_transport(transport),
-      m_guard(guard),
-      m_pauseTimer(new QTimer(this))
+      m_guard(guard)
 {
-    m_pauseTimer->setTimerType(Qt::PreciseTimer);
-    connect(m_pauseTimer, &QTimer::timeout, this, &NotifierInspector::watchPause);
+}
+
+void NotifierInspector::startPauseWatch()
+{
+    // Created on first use: most connections never see Qt stop reading.
+    if (!m_pauseTimer) {
+        m_pauseTimer = new QTimer(this);
+        m_pauseTimer->setTimerType(Qt::PreciseTimer);
+        connect(m_pauseTimer, &QTimer::timeout, this, &NotifierInspector::watchPause);
+    }
+    if (!m_pauseTimer->isActive())
+        m_pauseTimer->start(m_watchTick);
 }
 
 void NotifierInspector::attach()
 {
+    // The open mode is fixed for the connection's life.
+    m_alwaysLook = isUnbuffered() || !KeepAlivePlatform::lastErrorSurvivesQtRead();
+    m_readLookDisabled = readLookDisabled();
     // Notifiers are created lazily: the engine's ChildAdded hooks later ones.
     if (QObject *engine = m_transport->engine()) {
         engine->installEventFilter(this);
@@ -31,11 +66,28 @@ void NotifierInspector::attach()
     }
 }
 
+bool NotifierInspector::readLookDisabled()
+{
+    static const bool disabled =
+            qEnvironmentVariableIntValue("QTKEEPALIVE_TESTING_NO_READ_LOOK") != 0;
+    return disabled;
+}
+
+void NotifierInspector::setQuietGap(std::chrono::milliseconds gap)
+{
+    m_quietGapNs = qint64(gap.count()) * 1000000;
+}
+
 void NotifierInspector::reset()
 {
     m_evidence.reset();
     m_unreadNotified = false;
-    m_pauseTimer->stop();
+    m_unlooked = false;
+    m_reader.clear();
+    m_lastReadNs = 0;
+    m_lastWriteNs = 0;
+    if (m_pauseTimer)
+        m_pauseTimer->stop();
     if (m_savedReadBufferSize) {
         m_socket->setReadBufferSize(*m_savedReadBufferSize);
         m_savedReadBufferSize.reset();
@@ -61,36 +113,49 @@ bool NotifierInspector::isUnbuffered() const
 
 bool NotifierInspector::eventFilter(QObject *watched, QEvent *event)
 {
+    // Every notification of the connection passes here; when no look is due
+    // that costs a few loads, a coarse clock read and a thread-local store.
+    // Only QSocketNotifiers receive SockAct.
+    if (event->type() == QEvent::SockAct)
+        return m_transport->ownsNotifier(watched)
+                && inspect(static_cast<QSocketNotifier *>(watched));
     if (event->type() == QEvent::ChildAdded && watched == m_transport->engine())
         static_cast<QChildEvent *>(event)->child()->installEventFilter(this);
-    else if (event->type() == QEvent::SockAct && inspect(watched))
-        return true;
-    return QObject::eventFilter(watched, event);
+    return false;
 }
 
-bool NotifierInspector::inspect(QObject *watched)
+bool NotifierInspector::inspect(QSocketNotifier *notifier)
 {
-    // Only the notifiers of this connection's own engine: a child object of
-    // the socket (a QProcess, say) has its own, and they are not ours.
-    if (!m_transport->ownsNotifier(watched))
+    const bool read = notifier->type() == QSocketNotifier::Read;
+    if (!lookDue(read)) {
+        if (read && m_socket->readBufferSize() > 0 && qtWillStopReading())
+            startPauseWatch();
+        // Whatever Qt's read or write now meets, its own errno tells
+        // (ECONNRESET a reset, 0 an orderly end-of-file): a thread-local
+        // store, no system call.
+        KeepAlivePlatform::clearLastError();
+        m_unlooked = true;
         return false;
+    }
     const auto state = m_socket->state();
     // While connecting, a pending error is a failed connect: Qt's business.
     if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)
         return false;
-    auto *notifier = qobject_cast<QSocketNotifier *>(watched);
     const qintptr descriptor = m_transport->descriptor();
-    if (!notifier || descriptor == -1)
+    if (descriptor == -1)
         return false;
-    const bool read = notifier->type() == QSocketNotifier::Read;
     if (!KeepAlivePlatform::hasPendingError(descriptor)) {
         if (read) {
-            if (qtWillStopReading() && !m_pauseTimer->isActive())
-                m_pauseTimer->start(m_watchTick);
+            if (qtWillStopReading())
+                startPauseWatch();
             m_unreadNotified = isUnbuffered();
         }
+        // The error may still come before Qt's read: the errno path again.
+        KeepAlivePlatform::clearLastError();
+        m_unlooked = true;
         return false;
     }
+    m_unlooked = false;
     captureEvidence(descriptor);
     if (isUnbuffered()) {
         unbufferedDeathFound(descriptor);
@@ -107,6 +172,34 @@ bool NotifierInspector::inspect(QObject *watched)
     // Cleared so that the read's own error tells a reset from an end-of-file.
     KeepAlivePlatform::clearLastError();
     return false;
+}
+
+bool NotifierInspector::lookDue(bool read)
+{
+    // Unbuffered, Qt reads only when the application does; and where the
+    // failing read's error does not survive until errorOccurred() (Windows)
+    // it cannot tell a reset. Both look every time.
+    if (m_alwaysLook)
+        return true;
+    const qint64 now = coarseNowNs();
+    qint64 &last = read ? m_lastReadNs : m_lastWriteNs;
+    const bool quiet = now - last >= m_quietGapNs;
+    last = now;
+    if (read)
+        return quiet && !m_readLookDisabled;
+    if (quiet)
+        return true;
+    // A busy sender: its write notifications come as the peer acknowledges,
+    // so a timeout death follows a quiet gap here too. A reset in the middle
+    // raises both notifiers; the read notifier, registered first and never
+    // switched off, is dispatched first and Qt's read path (which keeps the
+    // received bytes) meets it. Where that order is not sure, look.
+    if (m_socket->state() != QAbstractSocket::ConnectedState)
+        return true;
+    const QAbstractSocket *owner = m_transport->socket();
+    if (!m_reader) // kept: the engine's read notifier lives as long as the connection
+        m_reader = m_transport->notifier(QSocketNotifier::Read);
+    return !owner || owner->readBufferSize() > 0 || !m_reader || !m_reader->isEnabled();
 }
 
 bool NotifierInspector::qtWillStopReading() const

@@ -8,6 +8,7 @@
 #include "nativetransport_p.h"
 
 #include <QtCore/QObject>
+#include <QtCore/QPointer>
 
 #include <chrono>
 #include <functional>
@@ -23,10 +24,30 @@ class StallGuard;
     Qt's read of a failed socket closes the descriptor before errorOccurred()
     is emitted, so the kernel's view (TCP_INFO) has to be taken earlier. The
     inspector filters the notifications of the connection's own engine (and
-    no other object's): one poll() each, and only when it shows a pending
-    error, the evidence. It also makes sure that Qt's read path, which keeps
-    received bytes, is the one that meets the error, and keeps looking while
-    Qt has stopped reading (full read buffer, or Unbuffered with unread data).
+    no other object's) and looks at the kernel (one poll(), and only when it
+    shows a pending error, the evidence) where a death can hide:
+
+    \list
+    \li on the first read notification after a quiet gap (quietGap()): a
+        keepalive or retransmission death always follows a silence of at
+        least idle + interval or the user timeout. In the middle of a stream
+        only a reset can arrive, and the failing read's own errno tells it:
+        the error is cleared before Qt reads (no system call), see
+        wentUnlooked();
+    \li on the first write notification after a quiet gap, and on every one
+        where Qt's read path would not meet the error first (closing, read
+        notifier off, a read buffer limit);
+    \li on every notification of an Unbuffered socket, or where the thread's
+        last error does not survive Qt's read (Windows).
+    \endlist
+
+    It also makes sure that Qt's read path, which keeps received bytes, is
+    the one that meets the error, and keeps looking while Qt has stopped
+    reading (full read buffer, or Unbuffered with unread data).
+
+    Testing switch: with the environment variable
+    \c QTKEEPALIVE_TESTING_NO_READ_LOOK=1 (read once per process) read
+    notifications never look, so that every fault test runs the errno path.
 */
 class NotifierInspector : public QObject
 {
@@ -40,6 +61,21 @@ public:
     void reset();
     //! How often to look while Qt does not read.
     void setWatchTick(std::chrono::milliseconds tick) { m_watchTick = tick; }
+    //! Silence after which the next notification looks (half the shortest death, at most 1 s).
+    void setQuietGap(std::chrono::milliseconds gap);
+    std::chrono::milliseconds quietGap() const
+    {
+        return std::chrono::milliseconds(m_quietGapNs / 1000000);
+    }
+
+    /*!
+        True when Qt's last read or write on a notification ran without a
+        look, with the thread's last error cleared just before it: a failure
+        it met is told by lastError() alone.
+    */
+    bool wentUnlooked() const { return m_unlooked; }
+    //! The testing switch (see the class description).
+    static bool readLookDisabled();
 
     //! Unbuffered: a death was found; the engine takes the error from here.
     std::function<void(qintptr descriptor)> unbufferedDeathFound;
@@ -60,18 +96,27 @@ protected:
     bool eventFilter(QObject *watched, QEvent *event) override;
 
 private:
-    bool inspect(QObject *watched);
+    bool inspect(QSocketNotifier *notifier);
+    bool lookDue(bool read);
     bool isUnbuffered() const;
     bool qtWillStopReading() const;
     void letQtReadTheError(QSocketNotifier *reader);
     void watchPause();
+    void startPauseWatch();
 
     QAbstractSocket *const m_socket;
     const NativeTransport *const m_transport;
     const StallGuard *const m_guard;
-    QTimer *const m_pauseTimer;                  //!< runs while Qt does not read
+    QTimer *m_pauseTimer = nullptr;              //!< runs while Qt does not read
     std::optional<DeathEvidence> m_evidence;     //!< set once the kernel shows a pending error
     std::optional<qint64> m_savedReadBufferSize; //!< lifted so that Qt reads the error
     std::chrono::milliseconds m_watchTick{1000};
-    bool m_unreadNotified = false; //!< Unbuffered: Qt announced data the application has not read
+    qint64 m_quietGapNs = 1000000000;
+    qint64 m_lastReadNs = 0;            //!< coarse monotonic time of the last read notification
+    qint64 m_lastWriteNs = 0;           //!< and of the last write notification
+    QPointer<QSocketNotifier> m_reader; //!< the engine's read notifier, once looked up
+    bool m_unlooked = false;
+    bool m_alwaysLook = false;       //!< Unbuffered, or errno does not survive Qt's read
+    bool m_readLookDisabled = false; //!< the testing switch
+    bool m_unreadNotified = false;   //!< Unbuffered: Qt announced data the application has not read
 };

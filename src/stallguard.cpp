@@ -4,22 +4,131 @@
 #include "keepalivelogging_p.h"
 #include "keepaliveplatform_p.h"
 
+#include <QtCore/QEvent>
+#include <QtCore/QMetaObject>
 #include <QtCore/QTimer>
 
 #include <algorithm>
 #include <climits>
+#include <utility>
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
+namespace {
+
+// One ticker per thread; a plain pointer, the ticker deletes itself when its
+// last watch stops.
+thread_local StallTicker *t_ticker = nullptr;
+
+} // namespace
+
+StallTicker *StallTicker::forCurrentThread()
+{
+    if (!t_ticker)
+        t_ticker = new StallTicker;
+    return t_ticker;
+}
+
+StallTicker::~StallTicker()
+{
+    if (t_ticker == this)
+        t_ticker = nullptr;
+}
+
+void StallTicker::add(StallGuard *guard, milliseconds tick)
+{
+    Bucket &bucket = m_buckets[tick.count()];
+    if (!bucket.where.emplace(guard, bucket.guards.size()).second)
+        return;
+    bucket.guards.push_back(guard);
+    ++m_count;
+    if (!bucket.timer) {
+        bucket.timer = new QTimer(this);
+        bucket.timer->setTimerType(Qt::PreciseTimer);
+        const milliseconds::rep key = tick.count();
+        connect(bucket.timer, &QTimer::timeout, this, [this, key] { onTick(key); });
+    }
+    if (!bucket.timer->isActive())
+        bucket.timer->start(tick);
+}
+
+void StallTicker::remove(StallGuard *guard, milliseconds tick)
+{
+    const auto found = m_buckets.find(tick.count());
+    if (found == m_buckets.end())
+        return;
+    Bucket &bucket = found->second;
+    const auto where = bucket.where.find(guard);
+    if (where == bucket.where.end())
+        return;
+    // O(1): the last entry takes the removed one's place.
+    const std::size_t index = where->second;
+    bucket.where.erase(where);
+    if (index + 1 != bucket.guards.size()) {
+        bucket.guards[index] = bucket.guards.back();
+        bucket.where[bucket.guards[index]] = index;
+    }
+    bucket.guards.pop_back();
+    if (bucket.guards.empty())
+        bucket.timer->stop();
+    if (--m_count > 0)
+        return;
+    if (t_ticker == this)
+        t_ticker = nullptr;
+    // Not deleteLater(): a thread that ends without another event loop turn
+    // would leak it.
+    if (m_dispatching)
+        m_deleteWhenDone = true;
+    else
+        delete this;
+}
+
+void StallTicker::onTick(milliseconds::rep tick)
+{
+    // A watch may stop itself or, through the signals it causes, others:
+    // walk a copy and skip whoever left meanwhile.
+    const std::vector<StallGuard *> due = m_buckets[tick].guards;
+    m_dispatching = true;
+    for (StallGuard *guard : due) {
+        const Bucket &bucket = m_buckets[tick];
+        if (bucket.where.count(guard))
+            guard->watch();
+    }
+    m_dispatching = false;
+    if (m_deleteWhenDone)
+        delete this;
+}
+
 StallGuard::StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *parent)
     : QObject(parent),
       m_socket(socket),
-      m_transport(transport),
-      m_timer(new QTimer(this))
+      m_transport(transport)
 {
-    m_timer->setTimerType(Qt::PreciseTimer);
-    connect(m_timer, &QTimer::timeout, this, &StallGuard::watch);
+}
+
+StallGuard::~StallGuard()
+{
+    stop();
+}
+
+bool StallGuard::event(QEvent *event)
+{
+    // Sent in the old thread: leave its ticker here, join the new thread's
+    // there (posted events move with the object).
+    if (event->type() == QEvent::ThreadChange && m_ticker) {
+        m_ticker->remove(this, m_tick);
+        m_ticker = nullptr;
+        m_resumeAfterMove = true;
+        QMetaObject::invokeMethod(
+                this,
+                [this] {
+                    if (std::exchange(m_resumeAfterMove, false))
+                        start();
+                },
+                Qt::QueuedConnection);
+    }
+    return QObject::event(event);
 }
 
 void StallGuard::setUserTimeout(milliseconds userTimeout)
@@ -27,27 +136,33 @@ void StallGuard::setUserTimeout(milliseconds userTimeout)
     m_userTimeout = userTimeout;
 }
 
-bool StallGuard::isWatching() const
-{
-    return m_timer->isActive();
-}
-
 void StallGuard::start()
 {
-    if (m_userTimeout <= 0ms) {
-        // No kernel bound, nothing to defend against.
-        stop();
-        return;
-    }
     // Never restarted while running: options re-applied again and again
-    // must not keep the first tick from ever coming.
-    if (!m_timer->isActive())
-        m_timer->start(std::clamp(m_userTimeout / 4, milliseconds(50), milliseconds(1000)));
+    // must not keep the first tick from ever coming. Without a user timeout
+    // there is no kernel bound to defend, but the watch still tells whether
+    // data is outstanding (a death met without a look is classified by it):
+    // one tick a second, stopped within a second of the last acknowledgement,
+    // before any keepalive death (idle + interval >= 2 s) can come.
+    if (m_ticker)
+        return;
+    m_tick = m_userTimeout > 0ms
+            ? std::clamp(m_userTimeout / 4, milliseconds(50), milliseconds(1000))
+            : milliseconds(1000);
+    m_ticker = StallTicker::forCurrentThread();
+    m_ticker->add(this, m_tick);
+}
+
+void StallGuard::endWatch()
+{
+    m_resumeAfterMove = false;
+    if (StallTicker *ticker = std::exchange(m_ticker, nullptr))
+        ticker->remove(this, m_tick);
 }
 
 void StallGuard::stop()
 {
-    m_timer->stop();
+    endWatch();
     m_stallSince.invalidate();
     m_bridged = false;
 }
@@ -67,7 +182,7 @@ void StallGuard::watch()
     const qintptr descriptor = m_transport->descriptor();
     const ConnectionHealth health = KeepAlivePlatform::health(descriptor);
     if (!health.isValid()) {
-        m_timer->stop();
+        endWatch();
         return;
     }
     const quint32 notSent = health.notSentBytes.value_or(0);
@@ -81,7 +196,7 @@ void StallGuard::watch()
     const bool zeroWindow = unacked == 0 && notSent > 0;
     const bool backingOff =
             unacked > 0 && (health.retransmits.value_or(0) > 0 || health.backoff.value_or(0) > 0);
-    if (zeroWindow || backingOff) {
+    if (m_userTimeout > 0ms && (zeroWindow || backingOff)) {
         const bool answeredNow = zeroWindow
                 ? health.probes.value_or(1) == 0
                 : health.sinceLastAckReceived.value_or(milliseconds::max())
@@ -96,14 +211,14 @@ void StallGuard::watch()
         m_bridged = false;
     }
     if (unacked == 0 && notSent == 0 && m_socket->bytesToWrite() == 0)
-        m_timer->stop();
+        endWatch();
 }
 
 void StallGuard::bridge(const ConnectionHealth &health, qintptr descriptor, bool answeredNow)
 {
     if (!m_stallSince.isValid())
         m_stallSince.start();
-    const milliseconds tick = m_timer->intervalAsDuration();
+    const milliseconds tick = m_tick;
     const milliseconds ackAge = health.sinceLastAckReceived.value_or(milliseconds::max());
     // The kernel counts the user timeout from the stall's first probe or
     // retransmission and spaces probes at most the remaining time apart. A

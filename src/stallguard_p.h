@@ -10,27 +10,39 @@
 #include <QtCore/QObject>
 
 #include <chrono>
+#include <cstddef>
+#include <map>
+#include <unordered_map>
+#include <vector>
 
 QT_BEGIN_NAMESPACE
     class QTimer;
 QT_END_NAMESPACE
 
 struct ConnectionHealth;
+class StallTicker;
 
 /*!
     A kernel retransmission bound (TCP_USER_TIMEOUT) also kills a live peer
     that has stopped reading. While the send side is stalled and the peer
     keeps answering, the guard keeps the kernel's deadline a few seconds
     ahead; once the peer has been silent for a whole user timeout, the bound
-    applies again. Runs only while sent data is outstanding. A child of the
-    engine, so that its timer follows the socket to another thread.
+    applies again. Runs only while sent data is outstanding; without a user
+    timeout it only keeps track of that (isWatching()).
+
+    The watches of a thread share one timer per tick length (StallTicker):
+    starting and stopping a watch is O(1), where a QTimer per connection
+    costs a sorted insertion into, and a search of, the thread's timer list
+    for every message a busy server sends. A child of the engine; it moves
+    its watch to the new thread when the socket moves.
 */
 class StallGuard : public QObject
 {
 public:
     StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *parent);
+    ~StallGuard() override;
 
-    //! The user timeout in force (0: none, the guard stays off).
+    //! The user timeout in force (0: none, the guard only tracks outstanding data).
     void setUserTimeout(std::chrono::milliseconds userTimeout);
     //! Starts watching (data was written); never restarts a running watch.
     void start();
@@ -38,18 +50,59 @@ public:
     //! TCP_USER_TIMEOUT was just set again: a bridged stall needs its extension back.
     void optionsApplied();
 
-    bool isWatching() const;
+    bool isWatching() const { return m_ticker != nullptr; }
     bool isBridged() const { return m_bridged; }
 
-private:
+    //! One look at the connection; called by the thread's StallTicker.
     void watch();
+
+protected:
+    bool event(QEvent *event) override;
+
+private:
     void bridge(const ConnectionHealth &health, qintptr descriptor, bool answeredNow);
     void restoreUserTimeout();
+    void endWatch();
 
     QAbstractSocket *const m_socket;
     const NativeTransport *const m_transport;
-    QTimer *const m_timer;
-    QElapsedTimer m_stallSince; //!< valid while the send side is stalled
-    bool m_bridged = false;     //!< the user timeout was pushed forward for a peer that answers
+    StallTicker *m_ticker = nullptr;     //!< while watching: the ticker of this thread
+    std::chrono::milliseconds m_tick{0}; //!< while watching: its tick length
+    bool m_resumeAfterMove = false;      //!< the watch continues in the new thread
+    QElapsedTimer m_stallSince;          //!< valid while the send side is stalled
+    bool m_bridged = false; //!< the user timeout was pushed forward for a peer that answers
     std::chrono::milliseconds m_userTimeout{0};
+};
+
+/*!
+    Drives the running StallGuard watches of one thread: one periodic timer
+    per distinct tick length (usually one or two per application), each
+    watch looked at once per tick. Created on first use in a thread, deleted
+    when its last watch stops.
+*/
+class StallTicker : public QObject
+{
+public:
+    static StallTicker *forCurrentThread();
+
+    void add(StallGuard *guard, std::chrono::milliseconds tick);
+    //! Removes \a guard; the last one out deletes the ticker.
+    void remove(StallGuard *guard, std::chrono::milliseconds tick);
+
+private:
+    struct Bucket
+    {
+        QTimer *timer = nullptr;
+        std::vector<StallGuard *> guards;
+        std::unordered_map<StallGuard *, std::size_t> where; //!< index into guards
+    };
+
+    StallTicker() = default;
+    ~StallTicker() override;
+    void onTick(std::chrono::milliseconds::rep tick);
+
+    std::map<std::chrono::milliseconds::rep, Bucket> m_buckets;
+    std::size_t m_count = 0;
+    bool m_dispatching = false;    //!< inside onTick(): deletion waits for its end
+    bool m_deleteWhenDone = false; //!< the last watch stopped during onTick()
 };

@@ -1,29 +1,37 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 //
-// Receive throughput of KeepAliveSocket against a plain QTcpSocket, in the
-// same run, on a loopback stream: the cost of the library's pre-read look at
-// every read notification on a healthy socket. A sender thread writes with
-// blocking send() in chunks of the given size; the receiver under test runs
-// in the main thread's event loop and reads everything. Rounds alternate
-// between the two receivers so that machine noise hits both alike; the table
-// gives the median MB/s of each and their ratio.
+// What KeepAliveSocket costs a healthy connection, against a plain
+// QTcpSocket, on loopback:
+//
+//   - receive throughput with 64 KiB and 512-byte writes;
+//   - 64-byte request/response round trips per second.
+//
+// Sender (or echo peer) and the receiver under test share one event loop: the
+// sender writes one chunk per write notification, so every chunk costs the
+// receiver one read notification, and nothing depends on how the kernel
+// schedules a second thread. Within a process the contenders alternate ABBA,
+// repeated; the process prints each contender's median and the ratio of the
+// medians. The parent runs several such processes and reports the median of
+// their ratios and its spread.
 
 #include <KeepAliveSocket>
 
 #include <QtCore/QCommandLineParser>
 #include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QEventLoop>
+#include <QtCore/QProcess>
+#include <QtCore/QSocketNotifier>
 #include <QtCore/QTextStream>
 #include <QtCore/QTimer>
 #include <QtNetwork/QTcpServer>
 
 #include <algorithm>
-#include <atomic>
-#include <thread>
+#include <functional>
+#include <map>
+#include <memory>
 #include <vector>
 
-#include <fcntl.h>
-#include <time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -31,81 +39,117 @@
 
 namespace {
 
-struct Result
-{
-    double megabytesPerSecond = 0;
-    double cpuNanosecondsPerMegabyte = 0;     // receiver thread only
-    double cpuNanosecondsPerNotification = 0; // receiver thread only
-    qint64 notifications = 0;
-};
+enum class Contender { Plain, KeepAlive };
 
-qint64 threadCpuNanoseconds()
+std::unique_ptr<QTcpSocket> makeSocket(Contender contender)
 {
-    timespec now{};
-    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-    return qint64(now.tv_sec) * 1000000000 + now.tv_nsec;
+    if (contender == Contender::KeepAlive)
+        return std::make_unique<KeepAliveSocket>();
+    return std::make_unique<QTcpSocket>();
 }
 
-// Streams `total` bytes to the descriptor in `chunk`-sized send() calls.
-void sendAll(int descriptor, qint64 total, int chunk)
-{
-    const int one = 1;
-    ::setsockopt(descriptor, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    // Qt made the accepted socket non-blocking; this sender wants to block.
-    ::fcntl(descriptor, F_SETFL, ::fcntl(descriptor, F_GETFL) & ~O_NONBLOCK);
-    const std::vector<char> data(size_t(chunk), 'k');
-    qint64 sent = 0;
-    while (sent < total) {
-        const ssize_t n = ::send(descriptor, data.data(),
-                                 size_t(std::min<qint64>(chunk, total - sent)), MSG_NOSIGNAL);
-        if (n <= 0)
-            break;
-        sent += n;
-    }
-    ::shutdown(descriptor, SHUT_WR);
-}
-
-Result measure(QTcpSocket *receiver, qint64 total, int chunk)
+// A connected pair: `socket` (the contender) and the raw descriptor of its
+// peer, non-blocking, owned by the caller.
+int connectPair(QTcpSocket *socket)
 {
     QTcpServer server;
     if (!server.listen(QHostAddress::LocalHost, 0))
         qFatal("listen failed");
-    receiver->connectToHost(QHostAddress::LocalHost, server.serverPort());
-    if (!server.waitForNewConnection(5000) || !receiver->waitForConnected(5000))
+    socket->connectToHost(QHostAddress::LocalHost, server.serverPort());
+    if (!socket->waitForConnected(5000) || !server.waitForNewConnection(5000))
         qFatal("connect failed");
     QTcpSocket *accepted = server.nextPendingConnection();
     const int descriptor = ::dup(int(accepted->socketDescriptor()));
     accepted->abort();
+    const int one = 1;
+    ::setsockopt(descriptor, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+    return descriptor;
+}
 
-    Result result;
+// Bytes per second received by `contender` from a peer that writes `chunk`
+// bytes per write notification, `total` bytes in all.
+double streamRate(Contender contender, qint64 total, int chunk)
+{
+    std::unique_ptr<QTcpSocket> receiver = makeSocket(contender);
+    const int peer = connectPair(receiver.get());
+    const std::vector<char> data(size_t(chunk), 'k');
+    std::vector<char> sink(256 * 1024);
+    qint64 sent = 0;
     qint64 received = 0;
     QEventLoop loop;
-    QObject::connect(receiver, &QIODevice::readyRead, &loop, [&] {
-        ++result.notifications;
-        received += receiver->readAll().size();
+    QSocketNotifier writable(peer, QSocketNotifier::Write);
+    QObject::connect(&writable, &QSocketNotifier::activated, &loop, [&] {
+        const ssize_t n = ::send(peer, data.data(), size_t(std::min<qint64>(chunk, total - sent)),
+                                 MSG_NOSIGNAL);
+        if (n > 0)
+            sent += n;
+        if (sent >= total)
+            writable.setEnabled(false);
+    });
+    QObject::connect(receiver.get(), &QIODevice::readyRead, &loop, [&] {
+        qint64 n;
+        while ((n = receiver->read(sink.data(), qint64(sink.size()))) > 0)
+            received += n;
         if (received >= total)
             loop.quit();
     });
-    QTimer::singleShot(120000, &loop, [&] { loop.quit(); });
-
-    QElapsedTimer timer;
-    timer.start();
-    const qint64 cpuBefore = threadCpuNanoseconds();
-    std::thread sender(sendAll, descriptor, total, chunk);
+    QTimer::singleShot(60000, &loop, &QEventLoop::quit);
+    QElapsedTimer clock;
+    clock.start();
     loop.exec();
-    const double seconds = double(timer.nsecsElapsed()) / 1e9;
-    const qint64 cpu = threadCpuNanoseconds() - cpuBefore;
-    sender.join();
-    ::close(descriptor);
+    const qint64 elapsed = clock.nsecsElapsed();
+    writable.setEnabled(false);
+    ::close(peer);
     receiver->abort();
-    QObject::disconnect(receiver, &QIODevice::readyRead, &loop, nullptr);
     if (received < total)
         qFatal("only %lld of %lld bytes arrived", received, total);
-    result.megabytesPerSecond = double(total) / (1024.0 * 1024.0) / seconds;
-    result.cpuNanosecondsPerMegabyte = double(cpu) / (double(total) / (1024.0 * 1024.0));
-    result.cpuNanosecondsPerNotification =
-            double(cpu) / double(std::max<qint64>(1, result.notifications));
-    return result;
+    return double(total) / (double(elapsed) / 1e9);
+}
+
+// Round trips per second: `contender` sends `size` bytes, the peer echoes
+// them from its read notification, the next request follows the answer.
+double roundTripRate(Contender contender, int trips, int size)
+{
+    std::unique_ptr<QTcpSocket> client = makeSocket(contender);
+    const int peer = connectPair(client.get());
+    const QByteArray request(size, 'q');
+    char echo[4096];
+    char answer[4096];
+    int done = 0;
+    qint64 pending = 0;
+    QEventLoop loop;
+    QSocketNotifier readable(peer, QSocketNotifier::Read);
+    QObject::connect(&readable, &QSocketNotifier::activated, &loop, [&] {
+        const ssize_t n = ::recv(peer, echo, sizeof echo, 0);
+        if (n > 0 && ::send(peer, echo, size_t(n), MSG_NOSIGNAL) != n)
+            qFatal("echo failed");
+    });
+    QObject::connect(client.get(), &QIODevice::readyRead, &loop, [&] {
+        qint64 n;
+        while ((n = client->read(answer, sizeof answer)) > 0)
+            pending -= n;
+        if (pending > 0)
+            return;
+        if (++done == trips) {
+            loop.quit();
+            return;
+        }
+        pending = size;
+        client->write(request);
+    });
+    QTimer::singleShot(60000, &loop, &QEventLoop::quit);
+    QElapsedTimer clock;
+    clock.start();
+    pending = size;
+    client->write(request);
+    loop.exec();
+    const qint64 elapsed = clock.nsecsElapsed();
+    ::close(peer);
+    client->abort();
+    if (done < trips)
+        qFatal("only %d of %d round trips completed", done, trips);
+    return double(trips) / (double(elapsed) / 1e9);
 }
 
 double median(std::vector<double> values)
@@ -115,6 +159,53 @@ double median(std::vector<double> values)
     return values.size() % 2 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
 
+struct Case
+{
+    QString name;
+    QString unit;
+    double scale;      // printed value = rate / scale
+    qint64 warmUp;     // bytes or trips of the warm-up measurement
+    qint64 multipleOf; // measured amounts are whole chunks
+    std::function<double(Contender, qint64)> measure;
+};
+
+std::vector<Case> cases()
+{
+    return {
+            {QStringLiteral("receive, 64 KiB writes"), QStringLiteral("MB/s"), 1e6,
+             qint64(256) << 20, 65536,
+             [](Contender c, qint64 amount) { return streamRate(c, amount, 65536); }},
+            {QStringLiteral("receive, 512 B writes"), QStringLiteral("MB/s"), 1e6, qint64(16) << 20,
+             512, [](Contender c, qint64 amount) { return streamRate(c, amount, 512); }},
+            {QStringLiteral("64 B round trips"), QStringLiteral("trips/s"), 1, 5000, 1,
+             [](Contender c, qint64 amount) { return roundTripRate(c, int(amount), 64); }},
+    };
+}
+
+// One process: a warm-up sizes the measurements to `seconds` each, then ABBA
+// × repetitions per case; prints "case<TAB>plain<TAB>keepalive" (medians).
+int runChild(double seconds, int repetitions)
+{
+    QTextStream out(stdout);
+    for (const Case &c : cases()) {
+        const double warmRate = c.measure(Contender::Plain, c.warmUp);
+        const qint64 amount =
+                std::clamp<qint64>(qint64(warmRate * seconds) / c.multipleOf * c.multipleOf,
+                                   c.multipleOf, qint64(64) << 30);
+        std::vector<double> plain, keepAlive;
+        for (int round = 0; round < repetitions; ++round) {
+            plain.push_back(c.measure(Contender::Plain, amount));
+            keepAlive.push_back(c.measure(Contender::KeepAlive, amount));
+            keepAlive.push_back(c.measure(Contender::KeepAlive, amount));
+            plain.push_back(c.measure(Contender::Plain, amount));
+        }
+        out << c.name << '\t' << QString::number(median(plain), 'g', 10) << '\t'
+            << QString::number(median(keepAlive), 'g', 10) << '\n';
+        out.flush();
+    }
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -122,74 +213,104 @@ int main(int argc, char **argv)
     QCoreApplication app(argc, argv);
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
-            "Receive throughput of KeepAliveSocket versus QTcpSocket on a loopback stream."));
+            "Receive throughput and round trips of KeepAliveSocket versus QTcpSocket."));
     parser.addHelpOption();
-    const QCommandLineOption megabytesOption(
-            QStringLiteral("megabytes"), QStringLiteral("Bytes per round, in MiB (default 256)."),
-            QStringLiteral("n"), QStringLiteral("256"));
-    const QCommandLineOption roundsOption(
-            QStringLiteral("rounds"),
-            QStringLiteral("Rounds per receiver and chunk size (default 7)."), QStringLiteral("n"),
-            QStringLiteral("7"));
-    parser.addOption(megabytesOption);
-    parser.addOption(roundsOption);
+    const QCommandLineOption processesOption(QStringLiteral("processes"),
+                                             QStringLiteral("Processes (default 5)."),
+                                             QStringLiteral("n"), QStringLiteral("5"));
+    const QCommandLineOption repetitionsOption(
+            QStringLiteral("repetitions"),
+            QStringLiteral("ABBA rounds per process and case (default 5)."), QStringLiteral("n"),
+            QStringLiteral("5"));
+    const QCommandLineOption secondsOption(
+            QStringLiteral("seconds"),
+            QStringLiteral("Length of one measurement, sized by a warm-up (default 0.25)."),
+            QStringLiteral("s"), QStringLiteral("0.25"));
+    const QCommandLineOption childOption(QStringLiteral("child"),
+                                         QStringLiteral("Measure in this process only."));
+    parser.addOptions({processesOption, repetitionsOption, secondsOption, childOption});
     parser.process(app);
-    bool megabytesOk = false;
-    bool roundsOk = false;
-    const int megabytes = parser.value(megabytesOption).toInt(&megabytesOk);
-    const int rounds = parser.value(roundsOption).toInt(&roundsOk);
-    if (!megabytesOk || megabytes < 1 || megabytes > 65536 || !roundsOk || rounds < 1
-        || rounds > 100) {
-        QTextStream(stderr)
-                << "bench_throughput: --megabytes must be 1..65536 and --rounds 1..100 (got "
-                << parser.value(megabytesOption) << ", " << parser.value(roundsOption) << ")\n";
+    const int processes = parser.value(processesOption).toInt();
+    const int repetitions = parser.value(repetitionsOption).toInt();
+    const double seconds = parser.value(secondsOption).toDouble();
+    if (processes < 1 || processes > 50 || repetitions < 1 || repetitions > 100 || seconds < 0.01
+        || seconds > 10) {
+        QTextStream(stderr) << "bench_throughput: --processes 1..50, --repetitions 1..100, "
+                               "--seconds 0.01..10\n";
         return 2;
+    }
+    if (parser.isSet(childOption))
+        return runChild(seconds, repetitions);
+
+    // case -> per-process (plain, keepalive) medians
+    std::map<QString, std::vector<std::pair<double, double>>> results;
+    std::vector<QString> order;
+    for (int process = 0; process < processes; ++process) {
+        QProcess child;
+        child.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        child.start(QCoreApplication::applicationFilePath(),
+                    {QStringLiteral("--child"), QStringLiteral("--repetitions"),
+                     QString::number(repetitions), QStringLiteral("--seconds"),
+                     QString::number(seconds)});
+        if (!child.waitForFinished(600000) || child.exitCode() != 0) {
+            QTextStream(stderr) << "bench_throughput: measuring process failed\n";
+            return 1;
+        }
+        const QStringList lines =
+                QString::fromUtf8(child.readAllStandardOutput()).split(u'\n', Qt::SkipEmptyParts);
+        for (const QString &line : lines) {
+            const QStringList fields = line.split(u'\t');
+            if (fields.size() != 3)
+                continue;
+            if (!results.count(fields[0]))
+                order.push_back(fields[0]);
+            results[fields[0]].emplace_back(fields[1].toDouble(), fields[2].toDouble());
+        }
     }
 
     QTextStream out(stdout);
-    out << "loopback stream, " << megabytes << " MiB per round, " << rounds
-        << " rounds per receiver (medians); receiver CPU = the receiving thread's own CPU time\n";
-    out << qSetFieldWidth(10) << Qt::left << "chunk" << qSetFieldWidth(22) << "QTcpSocket MB/s"
-        << "KeepAliveSocket MB/s" << qSetFieldWidth(8) << "ratio" << qSetFieldWidth(24)
-        << "receiver CPU us/MiB" << qSetFieldWidth(8) << "ratio" << qSetFieldWidth(24)
-        << "CPU us/notification" << qSetFieldWidth(8) << "ratio" << qSetFieldWidth(0)
-        << "notifications/round\n";
-    const qint64 total = qint64(megabytes) * 1024 * 1024;
-    for (const int chunk : {65536, 512}) {
-        std::vector<double> plainRate, keepAliveRate, plainCpu, keepAliveCpu, plainPer,
-                keepAlivePer;
-        qint64 plainNotifications = 0;
-        qint64 keepAliveNotifications = 0;
-        for (int round = 0; round < rounds; ++round) {
-            QTcpSocket plainSocket;
-            const Result p = measure(&plainSocket, total, chunk);
-            KeepAliveSocket keepAliveSocket;
-            const Result k = measure(&keepAliveSocket, total, chunk);
-            plainRate.push_back(p.megabytesPerSecond);
-            keepAliveRate.push_back(k.megabytesPerSecond);
-            plainCpu.push_back(p.cpuNanosecondsPerMegabyte);
-            keepAliveCpu.push_back(k.cpuNanosecondsPerMegabyte);
-            plainPer.push_back(p.cpuNanosecondsPerNotification);
-            keepAlivePer.push_back(k.cpuNanosecondsPerNotification);
-            plainNotifications = p.notifications;
-            keepAliveNotifications = k.notifications;
+    out << "| Case | QTcpSocket | KeepAliveSocket | Ratio (median of " << processes
+        << " processes) | Ratio range | Extra time per chunk or trip | Target |\n";
+    out << "|---|---|---|---|---|---|---|\n";
+    QStringList notMet;
+    for (const Case &c : cases()) {
+        const auto &rows = results[c.name];
+        std::vector<double> plain, keepAlive, ratio;
+        for (const auto &[p, k] : rows) {
+            plain.push_back(p);
+            keepAlive.push_back(k);
+            ratio.push_back(k / p);
         }
-        const double pr = median(plainRate);
-        const double kr = median(keepAliveRate);
-        const double pc = median(plainCpu) / 1000.0;
-        const double kc = median(keepAliveCpu) / 1000.0;
-        const double pn = median(plainPer) / 1000.0;
-        const double kn = median(keepAlivePer) / 1000.0;
-        out << qSetFieldWidth(10) << Qt::left << QStringLiteral("%1 B").arg(chunk)
-            << qSetFieldWidth(22) << QString::number(pr, 'f', 0) << QString::number(kr, 'f', 0)
-            << qSetFieldWidth(8) << QString::number(kr / pr, 'f', 3) << qSetFieldWidth(24)
-            << QStringLiteral("%1 / %2").arg(pc, 0, 'f', 0).arg(kc, 0, 'f', 0) << qSetFieldWidth(8)
-            << QString::number(kc / pc, 'f', 3) << qSetFieldWidth(24)
-            << QStringLiteral("%1 / %2").arg(pn, 0, 'f', 2).arg(kn, 0, 'f', 2) << qSetFieldWidth(8)
-            << QString::number(kn / pn, 'f', 3) << qSetFieldWidth(0)
-            << QStringLiteral("%1 / %2").arg(plainNotifications).arg(keepAliveNotifications)
-            << "\n";
-        out.flush();
+        if (ratio.empty())
+            continue;
+        const double r = median(ratio);
+        // Rates are per byte (streams) or per trip: time per unit of `multipleOf`.
+        const double unit = double(c.multipleOf);
+        const double extraNs = (unit / median(keepAlive) - unit / median(plain)) * 1e9;
+        if (r < 0.99)
+            notMet.push_back(QStringLiteral("%1: %2 (%3 ns more per chunk or trip)")
+                                     .arg(c.name)
+                                     .arg(r, 0, 'f', 3)
+                                     .arg(extraNs, 0, 'f', 0));
+        out << "| " << c.name << " | " << QString::number(median(plain) / c.scale, 'f', 0) << ' '
+            << c.unit << " | " << QString::number(median(keepAlive) / c.scale, 'f', 0) << ' '
+            << c.unit << " | " << QString::number(r, 'f', 3) << " | "
+            << QString::number(*std::min_element(ratio.begin(), ratio.end()), 'f', 3) << "–"
+            << QString::number(*std::max_element(ratio.begin(), ratio.end()), 'f', 3) << " | "
+            << QString::number(extraNs, 'f', 0) << " ns | ≥ 0.99 "
+            << (r >= 0.99 ? "met" : "**not met**") << " |\n";
     }
+    if (!notMet.isEmpty())
+        out << "\nNot met: " << notMet.join(QStringLiteral("; "))
+            << ". What remains per notification of a healthy connection is Qt delivering the "
+               "event to the library's filter on the connection's notifiers, a coarse clock read "
+               "and an errno store (no system call); the 512-byte and round-trip cases spend only "
+               "a few µs per notification, so tens of ns show. Ratios within the range's noise "
+               "of 0.99 are not resolved by this run.\n";
+    out << "\nSender (or echo peer) and receiver in one event loop, one chunk per write "
+           "notification. Each process: a warm-up sizes every measurement to about "
+        << seconds << " s, then " << repetitions
+        << " ABBA rounds per case (plain, KeepAlive, KeepAlive, plain); medians per process, "
+           "ratio of the medians; the range is over the processes.\n";
     return 0;
 }

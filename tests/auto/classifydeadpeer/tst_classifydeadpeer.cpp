@@ -54,6 +54,16 @@ const DeathEvidence keepAliveDeath = evidence(closedHealth(2, 0, 0));
 const DeathEvidence retransmissionDeath = evidence(closedHealth(0, 4, 4));
 const DeathEvidence noHealth = evidence(ConnectionHealth());
 
+// A death that Qt's read met without a look: the state is all that is known.
+DeathEvidence unlooked(bool dataOutstanding, bool keepAliveOff)
+{
+    ConnectionHealth health;
+    health.state = ConnectionHealth::TcpState::Closed;
+    DeathEvidence e = evidence(health, false, dataOutstanding);
+    e.keepAliveOff = keepAliveOff;
+    return e;
+}
+
 KeepAliveOptions chosenOptions()
 {
     return KeepAliveOptions().setIdle(10s).setInterval(2s).setProbeCount(3);
@@ -112,6 +122,17 @@ void tst_ClassifyDeadPeer::classify_data()
     QTest::newRow("timeout, TCP_INFO says probes, data was outstanding")
             << QAbstractSocket::SocketTimeoutError << OsError::TimedOut
             << evidence(closedHealth(2, 0, 0), false, true) << Reason::KeepAliveTimeout;
+    // Met without a look (a read notification in the middle of activity):
+    // only the state is known, the stall watch and the options tell the rest.
+    QTest::newRow("timeout, unlooked, nothing outstanding")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut << unlooked(false, false)
+            << Reason::KeepAliveTimeout;
+    QTest::newRow("timeout, unlooked, data outstanding")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut << unlooked(true, false)
+            << Reason::RetransmissionTimeout;
+    QTest::newRow("timeout, unlooked, keepalive off")
+            << QAbstractSocket::SocketTimeoutError << OsError::TimedOut << unlooked(false, true)
+            << Reason::RetransmissionTimeout;
     QTest::newRow("timeout, errno clobbered")
             << QAbstractSocket::SocketTimeoutError << OsError::None << keepAliveDeath
             << Reason::KeepAliveTimeout;
@@ -133,6 +154,9 @@ void tst_ClassifyDeadPeer::classify_data()
     // EPIPE: a RST that answered our data after the peer's FIN. The peer closed.
     QTest::newRow("EPIPE as NetworkError")
             << QAbstractSocket::NetworkError << OsError::PeerClosed << noHealth << Reason::None;
+    // Qt's write path reads EPIPE as RemoteHostClosedError.
+    QTest::newRow("EPIPE on Qt's write path") << QAbstractSocket::RemoteHostClosedError
+                                              << OsError::PeerClosed << noHealth << Reason::None;
 
     // A pending ICMP error decided it.
     QTest::newRow("host unreachable") << QAbstractSocket::NetworkError << OsError::HostUnreachable
