@@ -14,7 +14,6 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QJsonArray>
-#include <QtCore/QLoggingCategory>
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostAddress>
 
@@ -441,22 +440,12 @@ private:
     bool m_finished = false;
 };
 
-int usage(const UsageError &error)
-{
-    printError(error.message);
-    return ExitUsage;
-}
-
 } // namespace
 
 int main(int argc, char *argv[])
 {
     QCoreApplication app(argc, argv);
-    QCoreApplication::setApplicationName(QStringLiteral("keepalive-client"));
-    QCoreApplication::setApplicationVersion(QStringLiteral(QTKEEPALIVE_VERSION_STR));
-    // The tool prints every refusal and death itself; QT_LOGGING_RULES brings the library's log back.
-    QLoggingCategory::setFilterRules(QStringLiteral("qtkeepalive.*.info=false\n"
-                                                    "qtkeepalive.*.warning=false"));
+    setUpTool(QStringLiteral("keepalive-client"));
 
     QCommandLineParser parser;
     parser.setApplicationDescription(

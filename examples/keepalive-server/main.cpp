@@ -12,7 +12,6 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QHash>
-#include <QtCore/QLoggingCategory>
 #include <QtCore/QPointer>
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostAddress>
@@ -351,22 +350,12 @@ private:
     bool m_finished = false;
 };
 
-int usage(const UsageError &error)
-{
-    printError(error.message);
-    return ExitUsage;
-}
-
 } // namespace
 
 int main(int argc, char *argv[])
 {
     QCoreApplication app(argc, argv);
-    QCoreApplication::setApplicationName(QStringLiteral("keepalive-server"));
-    QCoreApplication::setApplicationVersion(QStringLiteral(QTKEEPALIVE_VERSION_STR));
-    // The tool prints every refusal and loss itself; QT_LOGGING_RULES brings the library's log back.
-    QLoggingCategory::setFilterRules(QStringLiteral("qtkeepalive.*.info=false\n"
-                                                    "qtkeepalive.*.warning=false"));
+    setUpTool(QStringLiteral("keepalive-server"));
 
     QCommandLineParser parser;
     parser.setApplicationDescription(

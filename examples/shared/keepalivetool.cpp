@@ -5,6 +5,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDateTime>
 #include <QtCore/QJsonDocument>
+#include <QtCore/QLoggingCategory>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QTextStream>
 
@@ -489,6 +490,20 @@ void printError(const QString &message)
 {
     static QTextStream err(stderr);
     err << QCoreApplication::applicationName() << ": " << message << Qt::endl;
+}
+
+int usage(const UsageError &error)
+{
+    printError(error.message);
+    return ExitUsage;
+}
+
+void setUpTool(const QString &name)
+{
+    QCoreApplication::setApplicationName(name);
+    QCoreApplication::setApplicationVersion(QStringLiteral(QTKEEPALIVE_VERSION_STR));
+    QLoggingCategory::setFilterRules(QStringLiteral("qtkeepalive.*.info=false\n"
+                                                    "qtkeepalive.*.warning=false"));
 }
 
 #ifdef Q_OS_UNIX

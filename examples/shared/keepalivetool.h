@@ -133,6 +133,15 @@ private:
 
 //! Writes "program: message" as one line on stderr.
 void printError(const QString &message);
+//! Prints \a error as printError() does and returns ExitUsage, for main()'s return.
+int usage(const UsageError &error);
+
+/*!
+    Names the running tool and its version (the library's), and switches the
+    library's log off: the tools print every refusal, loss and death
+    themselves (QT_LOGGING_RULES brings the log back).
+*/
+void setUpTool(const QString &name);
 
 /*!
     Turns SIGINT and SIGTERM into the signal stopRequested() in the event

@@ -29,6 +29,7 @@
 // timeout (4 s), so the detection bound is 4 s.
 
 #include "../shared/deadpeerwatch.h"
+#include "../shared/iproute.h"
 
 #include <KeepAliveSocket>
 
@@ -95,42 +96,7 @@ QString str(const char *text)
     return QString::fromLatin1(text);
 }
 
-constexpr int CommandTimeoutMs = 10000;
-
-QString ipProgram()
-{
-    QString program = QStandardPaths::findExecutable(QStringLiteral("ip"));
-    if (program.isEmpty())
-        program = QStandardPaths::findExecutable(
-                QStringLiteral("ip"), {QStringLiteral("/usr/sbin"), QStringLiteral("/sbin")});
-    return program;
-}
-
-// Runs `ip <arguments>` (split at spaces), bounded in time. On failure
-// returns false and sets *error to the command and its output.
-bool ip(const QString &arguments, QString *error = nullptr)
-{
-    QProcess process;
-    process.setProcessChannelMode(QProcess::MergedChannels);
-    process.start(ipProgram(), arguments.split(QLatin1Char(' '), Qt::SkipEmptyParts));
-    QString problem;
-    if (!process.waitForStarted(CommandTimeoutMs)) {
-        problem = process.errorString();
-    } else if (!process.waitForFinished(CommandTimeoutMs)) {
-        problem = QStringLiteral("no answer within %1 ms").arg(CommandTimeoutMs);
-        process.kill();
-        process.waitForFinished(1000);
-    } else if (process.exitStatus() != QProcess::NormalExit || process.exitCode() != 0) {
-        problem = QString::fromLocal8Bit(process.readAll()).trimmed();
-        if (problem.isEmpty())
-            problem = QStringLiteral("exit code %1").arg(process.exitCode());
-    }
-    if (problem.isEmpty())
-        return true;
-    if (error)
-        *error = QStringLiteral("ip %1: %2").arg(arguments, problem);
-    return false;
-}
+using IpRoute::CommandTimeoutMs;
 
 QString namespacePath(const QString &name)
 {
@@ -231,9 +197,9 @@ public:
     {
         return addNamespace(client, error) && addNamespace(router, error)
                 && addLink(client, ClientLink, router, RouterClientLink, error)
-                && ip(QStringLiteral("-n %1 route add default via %2")
-                              .arg(client, str(RouterClientLink.address)),
-                      error)
+                && IpRoute::run(QStringLiteral("-n %1 route add default via %2")
+                                        .arg(client, str(RouterClientLink.address)),
+                                error)
                 && enableForwarding(error) && bootPeer(error);
     }
 
@@ -242,23 +208,26 @@ public:
     bool bootPeer(QString *error)
     {
         return addNamespace(peer, error) && addLink(router, RouterPeerLink, peer, PeerLink, error)
-                && ip(QStringLiteral("-n %1 route add default via %2")
-                              .arg(peer, str(RouterPeerLink.address)),
-                      error);
+                && IpRoute::run(QStringLiteral("-n %1 route add default via %2")
+                                        .arg(peer, str(RouterPeerLink.address)),
+                                error);
     }
 
     // The peer's host stops answering at once, like a cut power cable: its
     // link goes down, so whatever its sockets still send goes nowhere.
     bool silencePeer(QString *error)
     {
-        return ip(QStringLiteral("-n %1 link set %2 down").arg(peer, str(PeerLink.name)), error);
+        return IpRoute::run(QStringLiteral("-n %1 link set %2 down").arg(peer, str(PeerLink.name)),
+                            error);
     }
 
     // The peer's host is gone: its link (both ends) and its namespace.
     bool removePeer(QString *error)
     {
-        return ip(QStringLiteral("-n %1 link del %2").arg(router, str(RouterPeerLink.name)), error)
-                && ip(QStringLiteral("netns del %1").arg(peer), error);
+        return IpRoute::run(
+                       QStringLiteral("-n %1 link del %2").arg(router, str(RouterPeerLink.name)),
+                       error)
+                && IpRoute::run(QStringLiteral("netns del %1").arg(peer), error);
     }
 
     // From now on the router answers packets for the peer with ICMP host
@@ -266,9 +235,9 @@ public:
     // has no route at all and answers ICMP network unreachable.
     bool addUnreachableRoute(QString *error)
     {
-        return ip(QStringLiteral("-n %1 route add unreachable %2/32")
-                          .arg(router, str(PeerLink.address)),
-                  error);
+        return IpRoute::run(QStringLiteral("-n %1 route add unreachable %2/32")
+                                    .arg(router, str(PeerLink.address)),
+                            error);
     }
 
     void destroy()
@@ -276,7 +245,7 @@ public:
         for (const QString &ns : {client, router, peer}) {
             QString error;
             if (QFileInfo::exists(namespacePath(ns))
-                && !ip(QStringLiteral("netns del ") + ns, &error))
+                && !IpRoute::run(QStringLiteral("netns del ") + ns, &error))
                 qWarning().noquote() << "cleanup:" << error;
         }
     }
@@ -288,8 +257,8 @@ public:
 private:
     static bool addNamespace(const QString &ns, QString *error)
     {
-        return ip(QStringLiteral("netns add ") + ns, error)
-                && ip(QStringLiteral("-n %1 link set lo up").arg(ns), error);
+        return IpRoute::run(QStringLiteral("netns add ") + ns, error)
+                && IpRoute::run(QStringLiteral("-n %1 link set lo up").arg(ns), error);
     }
 
     // A veth pair created directly inside the two namespaces, addressed, up,
@@ -297,23 +266,27 @@ private:
     static bool addLink(const QString &nsA, const Interface &a, const QString &nsB,
                         const Interface &b, QString *error)
     {
-        return ip(QStringLiteral("-n %1 link add %2 address %3 type veth peer name %4 address %5 "
-                                 "netns %6")
-                          .arg(nsA, str(a.name), str(a.mac), str(b.name), str(b.mac), nsB),
-                  error)
+        return IpRoute::run(
+                       QStringLiteral(
+                               "-n %1 link add %2 address %3 type veth peer name %4 address %5 "
+                               "netns %6")
+                               .arg(nsA, str(a.name), str(a.mac), str(b.name), str(b.mac), nsB),
+                       error)
                 && configure(nsA, a, b, error) && configure(nsB, b, a, error);
     }
 
     static bool configure(const QString &ns, const Interface &self, const Interface &other,
                           QString *error)
     {
-        return ip(QStringLiteral("-n %1 addr add %2/24 dev %3")
-                          .arg(ns, str(self.address), str(self.name)),
-                  error)
-                && ip(QStringLiteral("-n %1 link set %2 up").arg(ns, str(self.name)), error)
-                && ip(QStringLiteral("-n %1 neigh replace %2 lladdr %3 dev %4 nud permanent")
-                              .arg(ns, str(other.address), str(other.mac), str(self.name)),
-                      error);
+        return IpRoute::run(QStringLiteral("-n %1 addr add %2/24 dev %3")
+                                    .arg(ns, str(self.address), str(self.name)),
+                            error)
+                && IpRoute::run(QStringLiteral("-n %1 link set %2 up").arg(ns, str(self.name)),
+                                error)
+                && IpRoute::run(
+                        QStringLiteral("-n %1 neigh replace %2 lladdr %3 dev %4 nud permanent")
+                                .arg(ns, str(other.address), str(other.mac), str(self.name)),
+                        error);
     }
 
     bool enableForwarding(QString *error)
@@ -336,26 +309,7 @@ private:
 void removeLeftovers(qint64 ownPid)
 {
     static const QRegularExpression ours(QStringLiteral("^qtka-[crp]-(\\d+)$"));
-    QProcess list;
-    list.start(ipProgram(), {QStringLiteral("netns"), QStringLiteral("list")});
-    if (!list.waitForFinished(CommandTimeoutMs))
-        return;
-    const QStringList lines = QString::fromLocal8Bit(list.readAllStandardOutput())
-                                      .split(QLatin1Char('\n'), Qt::SkipEmptyParts);
-    for (const QString &line : lines) {
-        const QString ns = line.section(QLatin1Char(' '), 0, 0);
-        const QRegularExpressionMatch match = ours.match(ns);
-        if (!match.hasMatch())
-            continue;
-        const qint64 pid = match.captured(1).toLongLong();
-        if (pid != ownPid && QFileInfo::exists(QStringLiteral("/proc/%1").arg(pid)))
-            continue;
-        QString error;
-        if (ip(QStringLiteral("netns del ") + ns, &error))
-            qInfo().noquote() << "removed leftover network namespace" << ns;
-        else
-            qWarning().noquote() << error;
-    }
+    IpRoute::removeNamespaces(ours, ownPid);
 }
 
 } // namespace
@@ -393,16 +347,16 @@ void tst_DeadPeerNetns::initTestCase()
     const qint64 pid = QCoreApplication::applicationPid();
     if (::geteuid() != 0) {
         unavailable = QStringLiteral("needs root for network namespaces and veth devices");
-    } else if (ipProgram().isEmpty()) {
+    } else if (IpRoute::program().isEmpty()) {
         unavailable = QStringLiteral("needs the `ip` tool (iproute2)");
     } else {
         removeLeftovers(pid);
         const QString probe = Topology::name('c', pid);
         QString error;
-        if (!ip(QStringLiteral("netns add ") + probe, &error))
+        if (!IpRoute::run(QStringLiteral("netns add ") + probe, &error))
             unavailable = QStringLiteral("cannot create network namespaces: ") + error;
         else
-            ip(QStringLiteral("netns del ") + probe);
+            IpRoute::run(QStringLiteral("netns del ") + probe);
     }
     if (unavailable.isEmpty())
         return;

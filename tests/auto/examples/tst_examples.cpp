@@ -38,6 +38,8 @@
 
 #include <keepalivetesting.h>
 
+#include "../shared/iproute.h"
+
 #include <memory>
 #include <vector>
 
@@ -99,38 +101,6 @@ public:
     qint64 finishedAfter = -1;
 };
 
-QString ipProgram()
-{
-    QString program = QStandardPaths::findExecutable(QStringLiteral("ip"));
-    if (program.isEmpty())
-        program = QStandardPaths::findExecutable(
-                QStringLiteral("ip"), {QStringLiteral("/usr/sbin"), QStringLiteral("/sbin")});
-    return program;
-}
-
-// Runs `ip <arguments>` (split at spaces), bounded in time; on failure sets *error.
-bool ip(const QString &arguments, QString *error = nullptr)
-{
-    QProcess process;
-    process.setProcessChannelMode(QProcess::MergedChannels);
-    process.start(ipProgram(), arguments.split(QLatin1Char(' '), Qt::SkipEmptyParts));
-    QString problem;
-    if (!process.waitForStarted(10000)) {
-        problem = process.errorString();
-    } else if (!process.waitForFinished(10000)) {
-        problem = QStringLiteral("no answer within 10 s");
-        process.kill();
-        process.waitForFinished(1000);
-    } else if (process.exitStatus() != QProcess::NormalExit || process.exitCode() != 0) {
-        problem = QString::fromLocal8Bit(process.readAll()).trimmed();
-    }
-    if (problem.isEmpty())
-        return true;
-    if (error)
-        *error = QStringLiteral("ip %1: %2").arg(arguments, problem);
-    return false;
-}
-
 //! The server's ('s') or the client's ('c') network namespace of the test process \a pid.
 QString namespaceName(char role, qint64 pid)
 {
@@ -141,25 +111,7 @@ QString namespaceName(char role, qint64 pid)
 void removeNamespaces()
 {
     static const QRegularExpression ours(QStringLiteral("^qtkaex-[sc]-(\\d+)$"));
-    const qint64 ownPid = QCoreApplication::applicationPid();
-    QProcess list;
-    list.start(ipProgram(), {QStringLiteral("netns"), QStringLiteral("list")});
-    if (!list.waitForFinished(10000))
-        return;
-    const QStringList lines = QString::fromLocal8Bit(list.readAllStandardOutput())
-                                      .split(QLatin1Char('\n'), Qt::SkipEmptyParts);
-    for (const QString &line : lines) {
-        const QString ns = line.section(QLatin1Char(' '), 0, 0);
-        const QRegularExpressionMatch match = ours.match(ns);
-        if (!match.hasMatch())
-            continue;
-        const qint64 pid = match.captured(1).toLongLong();
-        if (pid != ownPid && QFileInfo::exists(QStringLiteral("/proc/%1").arg(pid)))
-            continue;
-        QString error;
-        if (!ip(QStringLiteral("netns del ") + ns, &error))
-            qWarning().noquote() << error;
-    }
+    IpRoute::removeNamespaces(ours, QCoreApplication::applicationPid());
 }
 
 QList<QJsonObject> jsonLines(const QByteArray &output, QString *error)
@@ -226,7 +178,7 @@ private:
 
 void tst_Examples::initTestCase()
 {
-    if (::geteuid() == 0 && !ipProgram().isEmpty())
+    if (::geteuid() == 0 && !IpRoute::program().isEmpty())
         removeNamespaces();
 }
 
@@ -332,7 +284,7 @@ void tst_Examples::pulledCableBetweenNamespaces()
     QString unavailable;
     if (::geteuid() != 0)
         unavailable = QStringLiteral("needs root for network namespaces and veth devices");
-    else if (ipProgram().isEmpty())
+    else if (IpRoute::program().isEmpty())
         unavailable = QStringLiteral("needs the `ip` tool (iproute2)");
     if (!unavailable.isEmpty()) {
         if (qEnvironmentVariable("CI") == QLatin1String("true"))
@@ -367,10 +319,10 @@ void tst_Examples::pulledCableBetweenNamespaces()
                     .arg(client),
     };
     for (const QString &command : commands)
-        QVERIFY2(ip(command, &error), qPrintable(error));
+        QVERIFY2(IpRoute::run(command, &error), qPrintable(error));
 
     // `ip netns exec` runs each tool in its namespace, under the same pid.
-    Tool *serverTool = start(ipProgram(),
+    Tool *serverTool = start(IpRoute::program(),
                              QStringList{QStringLiteral("netns"), QStringLiteral("exec"), server,
                                          ServerProgram, QStringLiteral("--listen"),
                                          QStringLiteral("10.213.7.1"), QStringLiteral("--port"),
@@ -379,7 +331,7 @@ void tst_Examples::pulledCableBetweenNamespaces()
     const quint16 port = listeningPort(serverTool);
     QVERIFY2(port != 0, serverTool->transcript());
     Tool *clientTool = start(
-            ipProgram(),
+            IpRoute::program(),
             QStringList{QStringLiteral("netns"), QStringLiteral("exec"), client, ClientProgram}
                     + ShortOptions + QStringList{QStringLiteral("10.213.7.1:%1").arg(port)});
     QTRY_VERIFY2_WITH_TIMEOUT(clientTool->output().contains(QStringLiteral("kernel holds:")),
@@ -394,7 +346,8 @@ void tst_Examples::pulledCableBetweenNamespaces()
              serverTool->transcript());
 
     // The cable: the server's end of the link goes down.
-    QVERIFY2(ip(QStringLiteral("-n %1 link set kaex0 down").arg(server), &error), qPrintable(error));
+    QVERIFY2(IpRoute::run(QStringLiteral("-n %1 link set kaex0 down").arg(server), &error),
+             qPrintable(error));
     QElapsedTimer sincePulled;
     sincePulled.start();
 
