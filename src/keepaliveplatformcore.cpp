@@ -262,7 +262,7 @@ OsError takePendingError(NativeHandle handle)
 
 bool setUserTimeout(NativeHandle handle, milliseconds timeout)
 {
-    return apply(handle, planUserTimeout(timeout, profile())).refused == 0;
+    return KeepAliveCore::apply(handle, planUserTimeout(timeout, profile())).refused == 0;
 }
 
 } // namespace KeepAliveCore

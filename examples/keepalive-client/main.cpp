@@ -462,8 +462,8 @@ int main(int argc, char *argv[])
             + exitCodeHelp(false));
     parser.addHelpOption();
     parser.addVersionOption();
-    parser.addOptions(keepAliveCommandLineOptions());
-    parser.addOptions({
+    QList<QCommandLineOption> options = keepAliveCommandLineOptions();
+    options.append({
             {QStringLiteral("heartbeat"),
              QStringLiteral("Also an application heartbeat: send the ping after INTERVAL without "
                             "receiving anything; the peer is dead after MAXMISSED (default 3) "
@@ -488,7 +488,7 @@ int main(int argc, char *argv[])
                                  QStringLiteral("Where to connect, e.g. 192.0.2.7:5050, "
                                                 "[2001:db8::7]:5050, server.example:5050."));
 
-    if (const std::optional<UsageError> error = parseCommandLine(parser, app.arguments()))
+    if (const std::optional<UsageError> error = parseCommandLine(parser, options, app.arguments()))
         return usage(*error);
     if (parser.isSet(QStringLiteral("help")))
         parser.showHelp(ExitOrderly);

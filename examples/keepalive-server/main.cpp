@@ -369,7 +369,7 @@ int main(int argc, char *argv[])
             + exitCodeHelp(true));
     parser.addHelpOption();
     parser.addVersionOption();
-    parser.addOptions({
+    QList<QCommandLineOption> options{
             {QStringLiteral("listen"),
              QStringLiteral("Address to listen on (127.0.0.1 by default; 0.0.0.0 or :: for every "
                             "interface)."),
@@ -377,9 +377,9 @@ int main(int argc, char *argv[])
             {QStringLiteral("port"),
              QStringLiteral("Port to listen on (default 5050; 0 picks a free one and prints it)."),
              QStringLiteral("port")},
-    });
-    parser.addOptions(keepAliveCommandLineOptions());
-    parser.addOptions({
+    };
+    options.append(keepAliveCommandLineOptions());
+    options.append({
             {QStringLiteral("idle-timeout"),
              QStringLiteral("Close clients that sent nothing for DURATION (default off)."),
              QStringLiteral("duration|off")},
@@ -403,7 +403,7 @@ int main(int argc, char *argv[])
              QStringLiteral("One JSON object per line and event, for scripts.")},
     });
 
-    if (const std::optional<UsageError> error = parseCommandLine(parser, app.arguments()))
+    if (const std::optional<UsageError> error = parseCommandLine(parser, options, app.arguments()))
         return usage(*error);
     if (parser.isSet(QStringLiteral("help")))
         parser.showHelp(ExitOrderly);

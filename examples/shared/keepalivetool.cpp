@@ -9,6 +9,7 @@
 #include <QtCore/QRegularExpression>
 #include <QtCore/QTextStream>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -231,18 +232,29 @@ std::optional<KeepAliveOptions> keepAliveOptionsFromCommandLine(const QCommandLi
     return options;
 }
 
-std::optional<UsageError> parseCommandLine(QCommandLineParser &parser, const QStringList &arguments)
+std::optional<UsageError> parseCommandLine(QCommandLineParser &parser,
+                                           const QList<QCommandLineOption> &options,
+                                           const QStringList &arguments)
 {
+    parser.addOptions(options);
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsCompactedShortOptions);
     if (!parser.parse(arguments))
         return UsageError{parser.errorText()};
-    for (const QString &name : parser.optionNames()) {
-        // Counts the values of every spelling (-d 1 --idle 2 included).
-        if (parser.values(name).size() > 1)
+    const QStringList given = parser.optionNames();
+    for (const QCommandLineOption &option : options) {
+        // Every spelling counts (-d 1 --idle 2 included). A flag has no
+        // values to count: Qt 6.8+ warns when values() is asked for one.
+        const qsizetype count = option.valueName().isEmpty()
+                ? std::count_if(given.cbegin(), given.cend(),
+                                [&](const QString &name) { return option.names().contains(name); })
+                : parser.values(option).size();
+        if (count > 1) {
+            const QString name = option.names().constLast();
             return UsageError{
                     QStringLiteral("option %1%2 given more than once")
                             .arg(name.size() == 1 ? QStringLiteral("-") : QStringLiteral("--"),
                                  name)};
+        }
     }
     return std::nullopt;
 }

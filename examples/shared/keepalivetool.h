@@ -75,10 +75,13 @@ std::optional<KeepAliveOptions> keepAliveOptionsFromCommandLine(const QCommandLi
                                                                 UsageError *error);
 
 /*!
-    Parses the command line (no help or version handling). Returns an error for
-    unknown options, missing values and options given more than once.
+    Adds \a options to \a parser and parses the command line (no help or
+    version handling). Returns an error for unknown options, missing values
+    and any of \a options given more than once, under any of its names.
 */
-std::optional<UsageError> parseCommandLine(QCommandLineParser &parser, const QStringList &arguments);
+std::optional<UsageError> parseCommandLine(QCommandLineParser &parser,
+                                           const QList<QCommandLineOption> &options,
+                                           const QStringList &arguments);
 
 //! "1 s", "1.5 s", "250 ms"; "none" for milliseconds::max().
 QString formatDuration(std::chrono::milliseconds duration);
