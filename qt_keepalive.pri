@@ -47,6 +47,7 @@ HEADERS += \
     $$PWD/src/stallguard_p.h \
     $$PWD/src/timeoutqueue_p.h \
     $$PWD/src/nativetransport_p.h \
+    $$PWD/src/qtinternals_p.h \
     $$PWD/src/keepaliveplatform_p.h \
     $$PWD/src/keepaliveplatformcore_p.h
 
@@ -60,6 +61,7 @@ SOURCES += \
     $$PWD/src/notifierinspector.cpp \
     $$PWD/src/stallguard.cpp \
     $$PWD/src/nativetransport.cpp \
+    $$PWD/src/qtinternals.cpp \
     $$PWD/src/connectionhealth.cpp \
     $$PWD/src/keepaliveheartbeat.cpp \
     $$PWD/src/heartbeatscheduler.cpp \

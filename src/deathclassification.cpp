@@ -18,9 +18,27 @@ QString formatSeconds(milliseconds value)
     return QStringLiteral("%1 s").arg(double(value.count()) / 1000.0, 0, 'f', 3);
 }
 
+// A pending socket error (POLLERR) that Qt read as "remote host closed" is
+// a received RST: an orderly FIN never raises POLLERR.
+OsError fromQtError(QAbstractSocket::SocketError qtError)
+{
+    switch (qtError) {
+    case QAbstractSocket::SocketTimeoutError:
+        return OsError::TimedOut;
+    case QAbstractSocket::RemoteHostClosedError:
+        return OsError::Reset;
+    case QAbstractSocket::NetworkError:
+        return OsError::Other;
+    default:
+        return OsError::None;
+    }
+}
+
+} // namespace
+
 // The Qt error that Qt derives from each errno on a failed read; an errno
 // that does not match what Qt reported was clobbered and is not used.
-bool consistent(OsError osError, QAbstractSocket::SocketError qtError)
+bool osErrorMatchesQtError(OsError osError, QAbstractSocket::SocketError qtError)
 {
     switch (osError) {
     case OsError::TimedOut:
@@ -43,23 +61,28 @@ bool consistent(OsError osError, QAbstractSocket::SocketError qtError)
     return false;
 }
 
-// A pending socket error (POLLERR) that Qt read as "remote host closed" is
-// a received RST: an orderly FIN never raises POLLERR.
-OsError fromQtError(QAbstractSocket::SocketError qtError)
+OsError osErrorAfterClose(QAbstractSocket::SocketError qtError, const ConnectionHealth &afterClose,
+                          OsError pendingAfterClose)
 {
+    if (pendingAfterClose == OsError::PeerClosed)
+        return OsError::PeerClosed;
+    using State = ConnectionHealth::TcpState;
+    // The peer's FIN came first: what followed it (a RST answering our data:
+    // EPIPE, NetworkError) is an orderly close too.
+    const State state = afterClose.state;
+    const bool finReceived = state == State::CloseWait || state == State::LastAck
+            || state == State::Closing || state == State::TimeWait;
     switch (qtError) {
     case QAbstractSocket::SocketTimeoutError:
         return OsError::TimedOut;
     case QAbstractSocket::RemoteHostClosedError:
-        return OsError::Reset;
+        return state == State::Closed ? OsError::Reset : OsError::None;
     case QAbstractSocket::NetworkError:
-        return OsError::Other;
+        return finReceived ? OsError::PeerClosed : OsError::Other;
     default:
         return OsError::None;
     }
 }
-
-} // namespace
 
 QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError, OsError osError,
                                              const DeathEvidence &evidence)
@@ -81,7 +104,7 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
         // read decides where there is one.
         if (osError == OsError::None)
             osError = fromQtError(qtError);
-    } else if (!consistent(osError, qtError)) {
+    } else if (!osErrorMatchesQtError(osError, qtError)) {
         // Cleared before Qt's read and still clear: the read met an orderly
         // end-of-file (the peer's FIN came first, whatever followed it).
         if (osError == OsError::None && qtError == QAbstractSocket::RemoteHostClosedError)

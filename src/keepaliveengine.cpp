@@ -4,8 +4,12 @@
 #include "keepalivelogging_p.h"
 #include "keepaliveplatform_p.h"
 #include "notifierinspector_p.h"
+#include "qtinternals_p.h"
 #include "stallguard_p.h"
 
+#include <QtCore/QAbstractEventDispatcher>
+
+#include <QtCore/QDeadlineTimer>
 #include <QtCore/QMetaObject>
 #include <QtNetwork/QHostAddress>
 
@@ -48,17 +52,27 @@ KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
         takeUnbufferedDeath(descriptor);
     };
     // Connected before any user connection, so these run first.
-    connect(socket, &QAbstractSocket::connected, this, &KeepAliveEngine::startConnection);
+    connect(socket, &QAbstractSocket::connected, this, [this] { startConnection(); });
     connect(socket, &QAbstractSocket::errorOccurred, this, &KeepAliveEngine::onErrorOccurred);
     connect(socket, &QAbstractSocket::disconnected, this, &KeepAliveEngine::onDisconnected);
     connect(socket, &QAbstractSocket::stateChanged, this, &KeepAliveEngine::onClosing);
     connect(socket, &QIODevice::bytesWritten, this, [this] {
-        m_guard->start();
+        if (m_notTcp.isEmpty())
+            m_guard->start();
         onClosing();
     });
+    connect(socket, &QIODevice::readyRead, this, &KeepAliveEngine::onReadyRead);
 }
 
-KeepAliveEngine::~KeepAliveEngine() = default;
+KeepAliveEngine::~KeepAliveEngine()
+{
+    releaseRetained();
+}
+
+void KeepAliveEngine::releaseRetained()
+{
+    KeepAlivePlatform::release(std::exchange(m_retained, -1));
+}
 
 bool KeepAliveEngine::isUnbuffered() const
 {
@@ -75,10 +89,15 @@ bool KeepAliveEngine::setOptions(const KeepAliveOptions &options)
     const bool changed = options != m_options;
     m_options = options;
     m_guard->setUserTimeout(options.userTimeout());
-    setError(KeepAliveError::NoError, QString());
+    // A connection that is not TCP keeps its error; the options wait for the next one.
+    if (m_notTcp.isEmpty())
+        setError(KeepAliveError::NoError, QString());
+    else if (m_error != KeepAliveError::UnsupportedSocket)
+        setError(KeepAliveError::UnsupportedSocket, m_notTcp);
     if (changed)
         Q_EMIT optionsChanged(options);
-    applyOptions();
+    if (m_notTcp.isEmpty())
+        applyOptions();
     return m_error == KeepAliveError::NoError;
 }
 
@@ -111,7 +130,18 @@ ConnectionHealth KeepAliveEngine::health() const
     return m_healthAtDeath.value_or(ConnectionHealth());
 }
 
-void KeepAliveEngine::startConnection()
+void KeepAliveEngine::adopted(qintptr descriptor, bool accepted)
+{
+    const QString notTcp = KeepAlivePlatform::whyNotTcp(descriptor);
+    const QString message =
+            notTcp.isEmpty() ? notTcp : QStringLiteral("keepalive is not applied: %1").arg(notTcp);
+    if (accepted)
+        startConnection(message);
+    if (!message.isEmpty())
+        setError(KeepAliveError::UnsupportedSocket, message);
+}
+
+void KeepAliveEngine::startConnection(const QString &notTcp)
 {
     ++m_connection;
     m_deathReported = false;
@@ -122,8 +152,20 @@ void KeepAliveEngine::startConnection()
         m_reason = DeadPeerReason::None;
         Q_EMIT deadPeerReasonChanged(m_reason);
     }
+    releaseRetained();
+    m_readActivationChecked = false;
+    m_notTcp = notTcp;
+    if (!m_notTcp.isEmpty()) {
+        // Left alone: without a transport nothing (options, inspector,
+        // guard) touches the descriptor, and reportDeath() reports nothing.
+        m_transport = NativeTransport();
+        return;
+    }
     m_transport = NativeTransport::find(m_socket);
-    m_inspector->attach();
+    if (m_transport.usesEngine())
+        m_inspector->attach();
+    else
+        m_retained = KeepAlivePlatform::retain(m_transport.descriptor());
     QAbstractSocket *inner = m_transport.socket();
     if (inner && inner != m_socket)
         connect(inner, &QAbstractSocket::errorOccurred, this, &KeepAliveEngine::onTransportError,
@@ -152,8 +194,13 @@ void KeepAliveEngine::applyOptions()
         // one (an application-provided proxy engine) cannot carry them.
         if (m_transport.isEmpty() && m_socket->state() == QAbstractSocket::ConnectedState)
             setError(KeepAliveError::OptionRefused,
-                     QStringLiteral("keepalive is unavailable on this connection: no native TCP "
-                                    "connection was found behind its proxy"));
+                     QtInternals::trusted()
+                             ? QStringLiteral("keepalive is unavailable on this connection: no "
+                                              "native TCP connection was found behind its proxy")
+                             : QStringLiteral("keepalive is unavailable on this connection: its "
+                                              "socketDescriptor() is not its TCP connection (a "
+                                              "proxy's), and the library uses Qt's public API "
+                                              "only (see qtkeepalive.qtinternals)"));
         return;
     }
     const KeepAlivePlatform::ApplyResult result = KeepAlivePlatform::apply(descriptor, m_options);
@@ -179,16 +226,118 @@ bool KeepAliveEngine::connectionEnded() const
 
 bool KeepAliveEngine::reportDeathFirst()
 {
-    return connectionEnded() || m_inspector->reportPendingError();
+    if (m_drivingRead)
+        return false;
+    if (connectionEnded())
+        return true;
+    return m_transport.usesEngine() ? m_inspector->reportPendingError() : reportPendingErrorPublicly();
+}
+
+bool KeepAliveEngine::reportPendingErrorPublicly()
+{
+    const qintptr descriptor = m_transport.descriptor();
+    if (descriptor == -1 || !KeepAlivePlatform::hasPendingError(descriptor))
+        return false;
+    if (isUnbuffered()) {
+        takeUnbufferedDeath(descriptor);
+        return true;
+    }
+    // As NotifierInspector::reportPendingError(), through public API: a
+    // zero-timeout wait runs Qt's read path, which keeps what the peer sent
+    // and then meets the error (flush() or waitForBytesWritten() would meet
+    // it in the write path, which drops those bytes).
+    m_inspector->captureEvidence(descriptor);
+    m_inspector->letQtReadTheError(nullptr);
+    const QPointer<KeepAliveEngine> alive(this);
+    m_drivingRead = true;
+    for (int round = 0; round < 64 && m_transport.descriptor() != -1; ++round) {
+        m_socket->waitForReadyRead(0);
+        if (!alive)
+            return true;
+    }
+    m_drivingRead = false;
+    return true;
+}
+
+void KeepAliveEngine::onReadyRead()
+{
+    if (!m_transport.usesEngine()) {
+        // Public-API-only mode: a full read buffer stops Qt's reading, and no
+        // notification shows a death until the application reads.
+        m_inspector->readyReadWithoutEngine();
+        return;
+    }
+    checkReadActivation();
+}
+
+void KeepAliveEngine::checkReadActivation()
+{
+    // The first readyRead() of a connection that Qt's event loop delivered
+    // comes from a read notification the inspector has seen.
+    if (m_readActivationChecked || !m_transport.usesEngine() || m_blockingWaits > 0 || m_drivingRead
+        || isUnbuffered() || !QAbstractEventDispatcher::instance(m_socket->thread()))
+        return;
+    m_readActivationChecked = true;
+    if (!m_inspector->sawReadActivation())
+        QtInternals::broken(QtInternals::Assumption::SockActDelivery,
+                            QStringLiteral("readyRead() came without a QEvent::SockAct on the "
+                                           "engine's read notifier"));
 }
 
 void KeepAliveEngine::beginBlockingWait()
 {
     ++m_blockingWaits;
+    beforeBlockingCall();
+}
+
+void KeepAliveEngine::beforeBlockingCall()
+{
     KeepAlivePlatform::clearLastError();
     const ConnectionHealth health = KeepAlivePlatform::health(m_transport.descriptor());
     m_dataOutstandingAtBlockingWait = m_socket->bytesToWrite() > 0
             || health.unackedSegments.value_or(0) > 0 || health.notSentBytes.value_or(0) > 0;
+}
+
+std::optional<int> KeepAliveEngine::awaitActivity(BlockingWait kind, int msecs)
+{
+    const QDeadlineTimer deadline(msecs);
+    // Only the socket's own connection: behind a proxy, what the connection
+    // to the proxy shows is not what the socket's wait acts on.
+    while (m_socket->state() == QAbstractSocket::ConnectedState
+           && m_transport.socket() == m_socket) {
+        const qintptr descriptor = m_transport.descriptor();
+        const bool writing = m_socket->bytesToWrite() > 0;
+        if (descriptor == -1 || (kind == BlockingWait::BytesWritten && !writing))
+            break;
+        // As Qt's waitForBytesWritten(): no reading into a full read buffer.
+        const qint64 limit = m_socket->readBufferSize();
+        const bool reading = kind != BlockingWait::BytesWritten || limit == 0
+                || m_socket->bytesAvailable() < limit;
+        const KeepAlivePlatform::Readiness ready = KeepAlivePlatform::awaitReadiness(
+                descriptor, reading, writing, milliseconds(deadline.remainingTime()));
+        if (!ready.readable && !ready.writable)
+            break; // timed out (or poll() failed): Qt's own wait decides
+        if (ready.readable && KeepAlivePlatform::hasPendingError(descriptor)) {
+            // Waiting for data, a QTcpSocket delivers what the peer sent
+            // first and meets the error at the next wait; Unbuffered, the
+            // death is taken from the kernel at once (takeUnbufferedDeath()).
+            if ((kind != BlockingWait::ReadyRead || isUnbuffered()) && reportDeathFirst())
+                return std::nullopt;
+            m_inspector->captureEvidence(descriptor);
+            m_inspector->letQtReadTheError(m_transport.notifier(QSocketNotifier::Read));
+            break;
+        }
+        if (kind != BlockingWait::ReadyRead || ready.readable)
+            break;
+        // Waiting for data with data of our own queued: Qt's wait would
+        // write it and wait on unwatched. (QAbstractSocket::flush(), not
+        // KeepAliveSocket's: the connection showed no error.)
+        beforeBlockingCall();
+        if (!m_socket->flush())
+            break;
+    }
+    beforeBlockingCall();
+    return int(deadline.remainingTime());
 }
 
 void KeepAliveEngine::onErrorOccurred(QAbstractSocket::SocketError error)
@@ -198,6 +347,12 @@ void KeepAliveEngine::onErrorOccurred(QAbstractSocket::SocketError error)
     const OsError osError = KeepAlivePlatform::lastError();
     if (!isOpen(m_socket->state()))
         return;
+    if (!m_transport.usesEngine()) {
+        // A waitFor...() that timed out leaves the connection open: no death.
+        if (m_transport.descriptor() == -1)
+            reportDeathAfterClose(error);
+        return;
+    }
     DeathEvidence seen;
     if (std::optional<DeathEvidence> evidence = m_inspector->takeEvidence()) {
         seen = *evidence;
@@ -207,6 +362,11 @@ void KeepAliveEngine::onErrorOccurred(QAbstractSocket::SocketError error)
         // and closed the descriptor: the errno it left, cleared just before,
         // tells what happened.
         seen = unlookedEvidence(osError);
+        if (osError != OsError::None && !osErrorMatchesQtError(osError, error))
+            QtInternals::broken(QtInternals::Assumption::ErrnoSurvivesRead,
+                                QStringLiteral("Qt reported %1 after a read that left errno %2")
+                                        .arg(int(error))
+                                        .arg(int(osError)));
     } else if (m_blockingWaits > 0 && m_transport.descriptor() == -1) {
         // No pre-read look (a blocking waitFor...() bypasses the notifiers),
         // but Qt's engine closed the connection: the wait's own read failed,
@@ -250,6 +410,25 @@ void KeepAliveEngine::onTransportError(QAbstractSocket::SocketError error)
             Qt::QueuedConnection);
 }
 
+void KeepAliveEngine::reportDeathAfterClose(QAbstractSocket::SocketError error)
+{
+    // Qt has closed its descriptor; the second handle still shows the
+    // kernel's view (state, probes, retransmissions) of the connection.
+    DeathEvidence seen;
+    seen.health = KeepAlivePlatform::health(m_retained);
+    const OsError pending =
+            m_retained != -1 ? KeepAlivePlatform::takePendingError(m_retained) : OsError::None;
+    releaseRetained();
+    seen.sendStalled = m_guard->isBridged();
+    seen.dataOutstanding = m_guard->isWatching() || m_socket->bytesToWrite() > 0
+            || m_dataOutstandingAtBlockingWait;
+    seen.keepAliveOff = !m_options.isEnabled();
+    const OsError osError = osErrorAfterClose(error, seen.health, pending);
+    if (osError == OsError::None)
+        return;
+    reportDeath(error, osError, seen, OsErrorSource::SeenBeforeRead);
+}
+
 DeathEvidence KeepAliveEngine::unlookedEvidence(OsError osError) const
 {
     qCDebug(lcKeepAlive) << "a death met without a look, classified by its errno" << int(osError);
@@ -269,13 +448,16 @@ DeathEvidence KeepAliveEngine::unlookedEvidence(OsError osError) const
 }
 
 void KeepAliveEngine::reportDeath(QAbstractSocket::SocketError error, OsError osError,
-                                  const DeathEvidence &seen)
+                                  const DeathEvidence &seen, std::optional<OsErrorSource> source)
 {
     // Once per connection, whatever the handlers do (a waitFor...() in a
-    // deadPeer() handler fails again on the closed engine).
-    if (m_deathReported)
+    // deadPeer() handler fails again on the closed engine). Never for a
+    // connection that is not TCP: a listener's or a UDP socket's read errors
+    // are no dead peer.
+    if (m_deathReported || !m_notTcp.isEmpty())
         return;
-    const DeadPeerReason reason = classifyDeadPeer(error, osError, seen);
+    const DeadPeerReason reason = source ? classifyDeadPeer(error, osError, seen, *source)
+                                         : classifyDeadPeer(error, osError, seen);
     if (reason == DeadPeerReason::None)
         return;
     announceDeath(reason, error, deadPeerMessage(reason, m_options, seen, m_socket->errorString()),
@@ -284,7 +466,7 @@ void KeepAliveEngine::reportDeath(QAbstractSocket::SocketError error, OsError os
 
 bool KeepAliveEngine::reportHeartbeatDeath(const QString &message)
 {
-    if (m_deathReported || !isOpen(m_socket->state()))
+    if (m_deathReported || !m_notTcp.isEmpty() || !isOpen(m_socket->state()))
         return false;
     announceDeath(DeadPeerReason::HeartbeatTimeout, QAbstractSocket::SocketTimeoutError, message,
                   KeepAlivePlatform::health(m_transport.descriptor()));
@@ -374,6 +556,8 @@ bool KeepAliveEngine::refuseUnbufferedWrite()
 
 void KeepAliveEngine::onDisconnected()
 {
+    m_notTcp.clear();
+    releaseRetained();
     m_inspector->reset();
     m_guard->stop();
     // Without a connection nothing is known (see effectiveOptions()).
@@ -385,6 +569,10 @@ void KeepAliveEngine::onDisconnected()
 
 void KeepAliveEngine::onClosing()
 {
+    // Qt has closed its descriptor: the second handle must not keep the
+    // connection open (no FIN is sent while it is).
+    if (m_socket->state() == QAbstractSocket::UnconnectedState)
+        releaseRetained();
     // The application's own disconnectFromHost(): once Qt's buffer is empty
     // it closes the descriptor and the kernel sends the rest on its own. With
     // the guard gone, a user timeout left on it would cut off a live slow

@@ -59,8 +59,13 @@ public:
     ConnectionHealth health() const;
 
     // Hooks for the socket subclass.
-    //! After setSocketDescriptor(): a new connection.
-    void adopted() { startConnection(); }
+    /*!
+        After setSocketDescriptor(), which \a accepted \a descriptor or not:
+        a new connection, unless the descriptor is not a connected TCP socket.
+        Such a one is left alone (UnsupportedSocket): no options, no look at
+        the kernel, never a dead peer.
+    */
+    void adopted(qintptr descriptor, bool accepted);
     /*!
         Before flush() or a blocking call: true if the connection is already
         dead or a pending death was just reported (the call must not reach
@@ -73,6 +78,19 @@ public:
         beginBlockingWait();
         return qScopeGuard([this] { --m_blockingWaits; });
     }
+    //! What a blocking waitFor...() waits for.
+    enum class BlockingWait { ReadyRead, BytesWritten, Disconnected };
+    /*!
+        Inside blockingWait(), before Qt's own waitFor...() of \a kind: waits
+        (up to \a msecs, -1 for ever) until the connection has something for
+        Qt's wait to act on, so that a death coming meanwhile is seen, and the
+        kernel's evidence taken, before Qt's read meets it. Writes what is
+        queued while it waits for data, as Qt's wait would. Returns the time
+        left for Qt's wait, or nothing when the death was reported here
+        through Qt's read path (waits other than for data: Qt's write path
+        would drop what the peer sent before it).
+    */
+    std::optional<int> awaitActivity(BlockingWait kind, int msecs);
     //! Unbuffered read: before and after Qt's readData().
     void beforeUnbufferedRead();
     void afterUnbufferedRead(qint64 result, QAbstractSocket::SocketState before);
@@ -101,16 +119,28 @@ Q_SIGNALS:
 
 private:
     void beginBlockingWait();
-    void startConnection();
+    //! Before a call into Qt that may meet a death during a blocking wait.
+    void beforeBlockingCall();
+    //! A new connection; \a notTcp non-empty: an adopted one that is left alone, and why.
+    void startConnection(const QString &notTcp = QString());
     void applyOptions();
     void setError(QtKeepAlive::KeepAliveError error, const QString &message);
     void onErrorOccurred(QAbstractSocket::SocketError error);
     void onTransportError(QAbstractSocket::SocketError error);
+    //! Classified as classifyDeadPeer() does for this platform, or as from \a source.
     void reportDeath(QAbstractSocket::SocketError error, KeepAlivePlatform::OsError osError,
-                     const DeathEvidence &seen);
+                     const DeathEvidence &seen, std::optional<OsErrorSource> source = {});
     void announceDeath(QtKeepAlive::DeadPeerReason reason, QAbstractSocket::SocketError error,
                        const QString &message, const ConnectionHealth &health);
     void takeUnbufferedDeath(qintptr descriptor);
+    //! The public-API-only mode's onErrorOccurred(): the death read after the fact.
+    void reportDeathAfterClose(QAbstractSocket::SocketError error);
+    //! The public-API-only mode's reportPendingError(): Qt's read driven through waitForReadyRead(0).
+    bool reportPendingErrorPublicly();
+    void releaseRetained();
+    void onReadyRead();
+    //! The check of Qt's internals that only the socket's signals can make.
+    void checkReadActivation();
     //! What is known of a death that Qt's read met on a notification that did not look.
     DeathEvidence unlookedEvidence(KeepAlivePlatform::OsError osError) const;
     void onDisconnected();
@@ -135,5 +165,11 @@ private:
     //! A proxy's inner socket timed out unlooked: reported once the outer socket is done.
     std::optional<DeathEvidence> m_seenUnlooked;
     bool m_dataOutstandingAtBlockingWait = false;
+    //! Public-API-only mode: a second handle on the connection (KeepAlivePlatform::retain()).
+    qintptr m_retained = -1;
+    bool m_drivingRead = false;      //!< inside reportPendingErrorPublicly()
+    bool m_readActivationChecked = false; //!< checkReadActivation() ran for this connection
     int m_blockingWaits = 0; //!< nesting depth of waitFor...() calls
+    //! Why the current connection is left alone (adopted()); empty for a TCP connection.
+    QString m_notTcp;
 };

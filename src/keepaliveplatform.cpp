@@ -4,6 +4,12 @@
 // made here.
 #include "keepaliveplatform_p.h"
 
+#include <QtNetwork/QAbstractSocket>
+#include <QtNetwork/QHostAddress>
+
+#include <algorithm>
+#include <iterator>
+
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
@@ -127,6 +133,11 @@ bool hasPendingError(qintptr descriptor)
     return Core::hasPendingError(descriptor);
 }
 
+QString whyNotTcp(qintptr descriptor)
+{
+    return QString::fromStdString(Core::describe(descriptor, Core::classifyDescriptor(descriptor)));
+}
+
 OsError takePendingError(qintptr descriptor)
 {
     return Core::takePendingError(descriptor);
@@ -135,6 +146,36 @@ OsError takePendingError(qintptr descriptor)
 ConnectionHealth health(qintptr descriptor)
 {
     return connectionHealth(Core::health(descriptor));
+}
+
+namespace {
+
+bool sameEnd(const Core::Endpoint &end, const QHostAddress &address, quint16 port)
+{
+    if (end.port != port)
+        return false;
+    QHostAddress kernel;
+    if (end.ipVersion == 4) {
+        kernel.setAddress(quint32(end.address[0]) << 24 | quint32(end.address[1]) << 16
+                          | quint32(end.address[2]) << 8 | quint32(end.address[3]));
+    } else {
+        Q_IPV6ADDR bytes;
+        std::copy(std::begin(end.address), std::end(end.address), std::begin(bytes.c));
+        kernel.setAddress(bytes);
+    }
+    // Qt reports an IPv4 peer of a dual-stack socket as ::ffff:a.b.c.d.
+    return kernel.isEqual(address, QHostAddress::TolerantConversion);
+}
+
+} // namespace
+
+bool isConnectionOf(qintptr descriptor, const QAbstractSocket *socket)
+{
+    // Without a peer (a connection reset before the application handed it
+    // to setSocketDescriptor()) Qt knows no peer either: the local end decides.
+    const std::optional<Core::Endpoints> ends = Core::endpoints(descriptor);
+    return ends && sameEnd(ends->local, socket->localAddress(), socket->localPort())
+            && (!ends->peer || sameEnd(*ends->peer, socket->peerAddress(), socket->peerPort()));
 }
 
 } // namespace KeepAlivePlatform

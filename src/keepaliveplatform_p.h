@@ -14,6 +14,10 @@
 
 #include <QtCore/QString>
 
+QT_BEGIN_NAMESPACE
+class QAbstractSocket;
+QT_END_NAMESPACE
+
 #include <chrono>
 
 namespace KeepAlivePlatform {
@@ -51,6 +55,18 @@ bool setUserTimeout(qintptr descriptor, std::chrono::milliseconds timeout);
 //! See KeepAliveCore::hasPendingError(): true when the next read would fail; consumes nothing.
 bool hasPendingError(qintptr descriptor);
 
+//! See KeepAliveCore::awaitReadiness(): blocks until a blocking waitFor...() of Qt's would act.
+using KeepAliveCore::awaitReadiness;
+using KeepAliveCore::Readiness;
+
+/*!
+    Why keepalive is not applied to \a descriptor, which is not a connected
+    TCP socket (see KeepAliveCore::classifyDescriptor()), e.g. "descriptor 7
+    is a listening TCP socket, not a connected TCP socket"; empty for a TCP
+    connection.
+*/
+QString whyNotTcp(qintptr descriptor);
+
 //! A failed socket call's error, as far as dead-peer classification cares.
 using OsError = KeepAliveCore::OsError;
 
@@ -66,5 +82,18 @@ OsError takePendingError(qintptr descriptor);
 
 //! The kernel's view of the connection; invalid where the platform has none.
 ConnectionHealth health(qintptr descriptor);
+
+/*!
+    True when \a descriptor is a TCP connection whose two ends are exactly
+    the local and peer address and port \a socket reports (public API only);
+    once a reset has ended the connection, its local end. Behind a proxy socketDescriptor() is not a descriptor, and a
+    closed number may belong to another file: neither passes.
+*/
+bool isConnectionOf(qintptr descriptor, const QAbstractSocket *socket);
+
+//! See KeepAliveCore::retain(): a second handle keeping the kernel's view after Qt's close(); -1 if none.
+using KeepAliveCore::retain;
+//! See KeepAliveCore::release().
+using KeepAliveCore::release;
 
 } // namespace KeepAlivePlatform

@@ -4,13 +4,18 @@
 // socket; the others (keepaliveplatform_other.cpp) SO_KEEPALIVE only.
 #include "keepaliveplatform_posix_p.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <climits>
 #include <cstring>
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace KeepAliveCore {
 
@@ -119,6 +124,65 @@ short pollNow(NativeHandle handle)
 
 } // namespace Posix
 
+Readiness awaitReadiness(NativeHandle handle, bool read, bool write,
+                         std::chrono::milliseconds timeout)
+{
+    pollfd entry{int(handle), short((read ? POLLIN : 0) | (write ? POLLOUT : 0)), 0};
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int ready;
+    do {
+        int wait = -1;
+        if (timeout.count() >= 0) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now());
+            wait = int(std::clamp<std::chrono::milliseconds::rep>(left.count(), 0, INT_MAX));
+        }
+        ready = ::poll(&entry, 1, wait);
+    } while (ready < 0 && errno == EINTR);
+    Readiness result;
+    if (ready <= 0 || (entry.revents & POLLNVAL))
+        return result;
+    result.readable = entry.revents & (POLLIN | POLLHUP | POLLERR);
+    result.writable = entry.revents & POLLOUT;
+    return result;
+}
+
+DescriptorKind classifyDescriptor(NativeHandle handle)
+{
+    const int fd = int(handle);
+    int type = 0;
+    socklen_t length = sizeof type;
+    if (handle < 0 || ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0)
+        return handle >= 0 && errno == ENOTSOCK ? DescriptorKind::NotASocket
+                                                : DescriptorKind::Invalid;
+    sockaddr_storage address{};
+    length = sizeof address;
+    const bool connected = ::getpeername(fd, reinterpret_cast<sockaddr *>(&address), &length) == 0;
+    if (!connected) {
+        length = sizeof address;
+        if (::getsockname(fd, reinterpret_cast<sockaddr *>(&address), &length) != 0)
+            address.ss_family = AF_UNSPEC;
+    }
+    if (address.ss_family == AF_UNIX)
+        return DescriptorKind::Local;
+    if (address.ss_family != AF_INET && address.ss_family != AF_INET6)
+        return DescriptorKind::Other;
+    if (type == SOCK_DGRAM)
+        return DescriptorKind::Udp;
+    if (type != SOCK_STREAM)
+        return DescriptorKind::Other;
+    if (connected)
+        return DescriptorKind::TcpConnection;
+    std::int64_t listening = 0;
+    if (Native::getOption(handle, SOL_SOCKET, SO_ACCEPTCONN, &listening) && listening != 0)
+        return DescriptorKind::Listening;
+    // Linux, BSD: getpeername() fails with ENOTCONN once a RST or a timeout
+    // has ended the connection; the pending error tells it from a socket
+    // that never connected.
+    return (Posix::pollNow(handle) & POLLERR) ? DescriptorKind::TcpConnection
+                                              : DescriptorKind::Unconnected;
+}
+
 OsError osErrorFromCode(int code)
 {
     switch (code) {
@@ -166,6 +230,74 @@ OsError lastError()
 bool lastErrorSurvivesQtRead()
 {
     return true;
+}
+
+namespace {
+
+// Network byte order, whatever the host's: no <arpa/inet.h> needed.
+std::uint16_t portOf(const void *networkOrder)
+{
+    const auto *bytes = static_cast<const std::uint8_t *>(networkOrder);
+    return std::uint16_t(bytes[0] << 8 | bytes[1]);
+}
+
+std::optional<Endpoint> endpointOf(const sockaddr_storage &address)
+{
+    Endpoint endpoint;
+    if (address.ss_family == AF_INET) {
+        const auto &in4 = reinterpret_cast<const sockaddr_in &>(address);
+        endpoint.ipVersion = 4;
+        std::memcpy(endpoint.address, &in4.sin_addr, 4);
+        endpoint.port = portOf(&in4.sin_port);
+        return endpoint;
+    }
+    if (address.ss_family != AF_INET6)
+        return std::nullopt;
+    const auto &in6 = reinterpret_cast<const sockaddr_in6 &>(address);
+    const auto *bytes = reinterpret_cast<const std::uint8_t *>(&in6.sin6_addr);
+    static const std::uint8_t v4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    endpoint.port = portOf(&in6.sin6_port);
+    if (std::memcmp(bytes, v4MappedPrefix, sizeof v4MappedPrefix) == 0) {
+        endpoint.ipVersion = 4;
+        std::memcpy(endpoint.address, bytes + 12, 4);
+    } else {
+        endpoint.ipVersion = 6;
+        std::memcpy(endpoint.address, bytes, 16);
+    }
+    return endpoint;
+}
+
+} // namespace
+
+std::optional<Endpoints> endpoints(NativeHandle handle)
+{
+    if (classifyDescriptor(handle) != DescriptorKind::TcpConnection)
+        return std::nullopt;
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(int(handle), reinterpret_cast<sockaddr *>(&address), &length) != 0)
+        return std::nullopt;
+    const std::optional<Endpoint> local = endpointOf(address);
+    if (!local)
+        return std::nullopt;
+    Endpoints ends{*local, std::nullopt};
+    length = sizeof address;
+    if (::getpeername(int(handle), reinterpret_cast<sockaddr *>(&address), &length) == 0)
+        ends.peer = endpointOf(address);
+    return ends;
+}
+
+NativeHandle retain(NativeHandle handle)
+{
+    if (handle < 0)
+        return -1;
+    return ::fcntl(int(handle), F_DUPFD_CLOEXEC, 0);
+}
+
+void release(NativeHandle retained)
+{
+    if (retained >= 0)
+        ::close(int(retained));
 }
 
 } // namespace KeepAliveCore

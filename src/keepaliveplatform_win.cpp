@@ -19,8 +19,11 @@
 
 #include "keepaliveplatformcore_p.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
 
 // ws2ipdef.h values; Windows SDKs before 10.0.16299 and MinGW-w64 before v11 lack them.
 #ifndef TCP_KEEPIDLE
@@ -217,6 +220,61 @@ bool hasPendingError(NativeHandle handle)
     return true;
 }
 
+Readiness awaitReadiness(NativeHandle handle, bool read, bool write,
+                         std::chrono::milliseconds timeout)
+{
+    // WSAPoll() rejects POLLPRI; a keepalive death shows POLLHUP alone (see
+    // hasPendingError()).
+    WSAPOLLFD entry{};
+    entry.fd = SOCKET(handle);
+    entry.events = SHORT((read ? POLLRDNORM : 0) | (write ? POLLWRNORM : 0));
+    const INT wait = timeout.count() < 0
+            ? -1
+            : INT(std::min<std::chrono::milliseconds::rep>(timeout.count(), INT_MAX));
+    Readiness result;
+    if (::WSAPoll(&entry, 1, wait) <= 0 || (entry.revents & POLLNVAL))
+        return result;
+    result.readable = entry.revents & (POLLRDNORM | POLLHUP | POLLERR);
+    result.writable = entry.revents & POLLWRNORM;
+    return result;
+}
+
+DescriptorKind classifyDescriptor(NativeHandle handle)
+{
+    if (handle < 0) // INVALID_SOCKET
+        return DescriptorKind::Invalid;
+    const SOCKET socket = SOCKET(handle);
+    // Family and type in one call, also for an unbound socket (where
+    // getsockname() fails with WSAEINVAL). WSAENOTSOCK also for a closed handle:
+    // Winsock does not tell the two apart.
+    WSAPROTOCOL_INFOW info{};
+    int length = sizeof info;
+    if (::getsockopt(socket, SOL_SOCKET, SO_PROTOCOL_INFOW, reinterpret_cast<char *>(&info), &length)
+        != 0)
+        return DescriptorKind::NotASocket;
+    if (info.iAddressFamily == AF_UNIX)
+        return DescriptorKind::Local;
+    if (info.iAddressFamily != AF_INET && info.iAddressFamily != AF_INET6)
+        return DescriptorKind::Other;
+    if (info.iSocketType == SOCK_DGRAM)
+        return DescriptorKind::Udp;
+    if (info.iSocketType != SOCK_STREAM)
+        return DescriptorKind::Other;
+    sockaddr_storage peer{};
+    int peerLength = sizeof peer;
+    if (::getpeername(socket, reinterpret_cast<sockaddr *>(&peer), &peerLength) == 0)
+        return DescriptorKind::TcpConnection;
+    std::int64_t listening = 0;
+    if (Native::getOption(handle, SOL_SOCKET, SO_ACCEPTCONN, &listening) && listening != 0)
+        return DescriptorKind::Listening;
+    // A connection reset before it was adopted: its error is still pending.
+    WSAPOLLFD entry{};
+    entry.fd = socket;
+    entry.events = POLLRDNORM; // WSAPoll() rejects POLLPRI
+    return ::WSAPoll(&entry, 1, 0) > 0 && (entry.revents & POLLERR) ? DescriptorKind::TcpConnection
+                                                                    : DescriptorKind::Unconnected;
+}
+
 OsError osErrorFromCode(int code)
 {
     switch (code) {
@@ -323,6 +381,65 @@ Health health(NativeHandle handle)
     health.totalRetransmits =
             std::uint32_t(info.BytesRetrans / mss + (info.BytesRetrans % mss != 0));
     return health;
+}
+
+namespace {
+
+bool endpointOf(const sockaddr_storage &address, Endpoint *endpoint)
+{
+    if (address.ss_family == AF_INET) {
+        const auto &in4 = reinterpret_cast<const sockaddr_in &>(address);
+        endpoint->ipVersion = 4;
+        std::memcpy(endpoint->address, &in4.sin_addr, 4);
+        endpoint->port = ntohs(in4.sin_port);
+        return true;
+    }
+    if (address.ss_family != AF_INET6)
+        return false;
+    const auto &in6 = reinterpret_cast<const sockaddr_in6 &>(address);
+    const auto *bytes = reinterpret_cast<const std::uint8_t *>(&in6.sin6_addr);
+    static const std::uint8_t v4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    endpoint->port = ntohs(in6.sin6_port);
+    if (std::memcmp(bytes, v4MappedPrefix, sizeof v4MappedPrefix) == 0) {
+        endpoint->ipVersion = 4;
+        std::memcpy(endpoint->address, bytes + 12, 4);
+    } else {
+        endpoint->ipVersion = 6;
+        std::memcpy(endpoint->address, bytes, 16);
+    }
+    return true;
+}
+
+} // namespace
+
+std::optional<Endpoints> endpoints(NativeHandle handle)
+{
+    if (classifyDescriptor(handle) != DescriptorKind::TcpConnection)
+        return std::nullopt;
+    sockaddr_storage address{};
+    int length = sizeof address;
+    Endpoints ends;
+    if (::getsockname(SOCKET(handle), reinterpret_cast<sockaddr *>(&address), &length) != 0
+        || !endpointOf(address, &ends.local))
+        return std::nullopt;
+    Endpoint peer;
+    length = sizeof address;
+    if (::getpeername(SOCKET(handle), reinterpret_cast<sockaddr *>(&address), &length) == 0
+        && endpointOf(address, &peer))
+        ends.peer = peer;
+    return ends;
+}
+
+NativeHandle retain(NativeHandle)
+{
+    // Not on Windows: without a second handle the public-API-only mode
+    // classifies a death from Qt's error code alone (see README, "Platform
+    // support").
+    return -1;
+}
+
+void release(NativeHandle)
+{
 }
 
 } // namespace KeepAliveCore

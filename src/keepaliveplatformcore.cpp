@@ -217,6 +217,32 @@ std::string message(const ApplyResult &result)
     return text;
 }
 
+std::string describe(NativeHandle handle, DescriptorKind kind)
+{
+    const auto descriptor = [handle](const char *what) {
+        return "descriptor " + std::to_string(handle) + " " + what;
+    };
+    switch (kind) {
+    case DescriptorKind::TcpConnection:
+        break;
+    case DescriptorKind::Invalid:
+        return descriptor("is not an open descriptor");
+    case DescriptorKind::NotASocket:
+        return descriptor("is not a socket");
+    case DescriptorKind::Listening:
+        return descriptor("is a listening TCP socket, not a connected TCP socket");
+    case DescriptorKind::Unconnected:
+        return descriptor("is a TCP socket that is not connected");
+    case DescriptorKind::Udp:
+        return descriptor("is a UDP socket, not a TCP socket");
+    case DescriptorKind::Local:
+        return descriptor("is a UNIX-domain socket, not a TCP socket");
+    case DescriptorKind::Other:
+        return descriptor("is a socket that is neither TCP, UDP nor UNIX-domain");
+    }
+    return {};
+}
+
 ReadBack readBack(NativeHandle handle, const OptionTable &options)
 {
     auto read = [handle](const SocketOption &option) -> std::optional<std::int64_t> {

@@ -271,6 +271,57 @@ bool setUserTimeout(NativeHandle handle, std::chrono::milliseconds timeout);
 */
 bool hasPendingError(NativeHandle handle);
 
+//! What awaitReadiness() found; neither after a timeout or a failure.
+struct Readiness
+{
+    bool readable = false; //!< a read would not block: data, an end-of-file or a pending error
+    bool writable = false;
+};
+
+/*!
+    Blocks until \a handle is readable (asked with \a read) or writable
+    (asked with \a write), for at most \a timeout (negative: no limit). A
+    pending error or a hang-up counts as readable, asked or not. Consumes
+    nothing; a wait interrupted by a signal resumes. What one of Qt's
+    blocking waitFor...() would act on, seen first.
+*/
+Readiness awaitReadiness(NativeHandle handle, bool read, bool write,
+                         std::chrono::milliseconds timeout);
+
+//! What a descriptor handed to setSocketDescriptor() is, as far as keepalive cares.
+enum class DescriptorKind {
+    //! A connected TCP socket, or one whose connection failed with its error still pending.
+    TcpConnection,
+    Invalid,     //!< -1, or not an open descriptor (EBADF)
+    NotASocket,  //!< a file, pipe or device (ENOTSOCK); on Windows also a closed handle
+    Listening,   //!< a listening TCP socket (SO_ACCEPTCONN)
+    Unconnected, //!< a TCP socket without a peer: not connected yet
+    Udp,         //!< an Internet datagram (UDP) socket, bound or connected
+    Local,       //!< a UNIX-domain socket (AF_UNIX), of any type
+    Other,       //!< any other socket: raw, another address family
+};
+
+/*!
+    What \a handle is. Qt adopts nearly any descriptor as a connected socket
+    (a listener, UDP, a UNIX-domain socket, a pipe); keepalive belongs on a
+    TcpConnection only: on a listener it can close the listener itself
+    (macOS, NetBSD), and the read errors of the others are no dead peer.
+    POSIX: SO_TYPE, getpeername() (whose family is the socket's) or
+    getsockname(), SO_ACCEPTCONN; Windows: SO_PROTOCOL_INFOW, getpeername(),
+    SO_ACCEPTCONN. Two system calls for a connected TCP socket. A TCP socket
+    whose connection was reset or timed out before it was adopted has no peer
+    any more but still holds the error (POLLERR): a TcpConnection, so that
+    its death is reported like any other. SOCK_STREAM over IPv4/IPv6 is taken
+    for TCP; another protocol there (SCTP) refuses the TCP options visibly.
+*/
+DescriptorKind classifyDescriptor(NativeHandle handle);
+/*!
+    Why keepalive is not applied to \a handle, of kind \a kind, e.g.
+    "descriptor 7 is a listening TCP socket, not a connected TCP socket";
+    empty for a TcpConnection.
+*/
+std::string describe(NativeHandle handle, DescriptorKind kind);
+
 //! A failed socket call's error, as far as dead-peer classification cares.
 enum class OsError {
     None,
@@ -362,6 +413,42 @@ struct Health
 
 //! The kernel's view of \a handle's connection; state Unknown for -1 or where the platform has none.
 Health health(NativeHandle handle);
+
+//! One end of a TCP connection as the kernel names it.
+struct Endpoint
+{
+    int ipVersion = 0; //!< 4 or 6; an IPv4-mapped IPv6 address is given as IPv4
+    std::uint8_t address[16] = {}; //!< network byte order; IPv4 in the first 4 bytes
+    std::uint16_t port = 0;        //!< host byte order
+};
+
+//! Both ends of a TCP connection.
+struct Endpoints
+{
+    Endpoint local;
+    //! None once a reset or timeout ended the connection (getpeername(): ENOTCONN).
+    std::optional<Endpoint> peer;
+};
+
+/*!
+    The ends of \a handle when it is a TCP connection (classifyDescriptor(),
+    then getsockname(), getpeername()); nothing for anything else: a closed
+    number, a listener, UDP, a local socket, a file. Lets the library check,
+    with no knowledge of Qt's internals, that a descriptor is the connection
+    a socket reports.
+*/
+std::optional<Endpoints> endpoints(NativeHandle handle);
+
+/*!
+    A second handle on \a handle's socket (POSIX: dup(), close-on-exec), so
+    that the kernel's view of the connection (health()) outlives Qt's
+    close() of its own descriptor; -1 where the platform has none (Windows)
+    or on failure. While it is held, a close() of the other handle neither
+    ends the connection nor sends a FIN: release() it as soon as Qt closes.
+*/
+NativeHandle retain(NativeHandle handle);
+//! Closes a handle from retain(); nothing for -1.
+void release(NativeHandle retained);
 
 //! The system calls apply() and readBack() make; one implementation per platform family.
 namespace Native {

@@ -67,10 +67,9 @@ ConnectionHealth KeepAliveSocket::connectionHealth() const
 bool KeepAliveSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState state,
                                           OpenMode openMode)
 {
-    if (!QTcpSocket::setSocketDescriptor(socketDescriptor, state, openMode))
-        return false;
-    d->adopted();
-    return true;
+    const bool accepted = QTcpSocket::setSocketDescriptor(socketDescriptor, state, openMode);
+    d->adopted(socketDescriptor, accepted);
+    return accepted;
 }
 
 bool KeepAliveSocket::flush()
@@ -80,10 +79,14 @@ bool KeepAliveSocket::flush()
 
 bool KeepAliveSocket::waitForReadyRead(int msecs)
 {
-    if (d->reportDeathFirst())
+    // A death already pending is met by Qt's own read, as with a QTcpSocket:
+    // after what the peer sent before it.
+    if (d->connectionEnded())
         return false;
     const auto wait = d->blockingWait();
-    return QTcpSocket::waitForReadyRead(msecs);
+    const std::optional<int> left =
+            d->awaitActivity(KeepAliveEngine::BlockingWait::ReadyRead, msecs);
+    return left && QTcpSocket::waitForReadyRead(*left);
 }
 
 bool KeepAliveSocket::waitForBytesWritten(int msecs)
@@ -91,7 +94,9 @@ bool KeepAliveSocket::waitForBytesWritten(int msecs)
     if (d->reportDeathFirst())
         return false;
     const auto wait = d->blockingWait();
-    return QTcpSocket::waitForBytesWritten(msecs);
+    const std::optional<int> left =
+            d->awaitActivity(KeepAliveEngine::BlockingWait::BytesWritten, msecs);
+    return left && QTcpSocket::waitForBytesWritten(*left);
 }
 
 bool KeepAliveSocket::waitForDisconnected(int msecs)
@@ -99,7 +104,9 @@ bool KeepAliveSocket::waitForDisconnected(int msecs)
     if (d->reportDeathFirst())
         return state() == UnconnectedState;
     const auto wait = d->blockingWait();
-    return QTcpSocket::waitForDisconnected(msecs);
+    const std::optional<int> left =
+            d->awaitActivity(KeepAliveEngine::BlockingWait::Disconnected, msecs);
+    return left ? QTcpSocket::waitForDisconnected(*left) : state() == UnconnectedState;
 }
 
 qint64 KeepAliveSocket::readData(char *data, qint64 maxSize)

@@ -84,8 +84,23 @@ class KeepAliveEngine;
     queued and closes the descriptor; the kernel then delivers the rest as
     it does for a QTcpSocket (the user timeout is switched off for that).
 
-    \note Keep the socket's event loop running: the pre-read inspection hooks
-    Qt's socket notifiers.
+    \section Blocking use without an event loop
+    In a thread that never runs an event loop (a std::thread, where Qt has no
+    event dispatcher, or a QThread whose run() does not call exec()) use the
+    socket as a QTcpSocket, through waitForReadyRead(), waitForBytesWritten(),
+    waitForDisconnected() and flush(): every byte received before a death is
+    delivered, and the death is reported from within the call that meets it
+    (deadPeer(), then errorOccurred() and disconnected()), with its reason.
+    What needs an event loop is off there, silently: the slow-reader guard
+    (the retransmission bound then also ends a connection whose live peer
+    stops reading for a whole user timeout: RetransmissionTimeout) and the
+    periodic look while Qt does not read (a wait lifts a full read buffer's
+    limit once the kernel shows a death). In Unbuffered mode errorOccurred()
+    and disconnected() follow deadPeer() only from an event loop, and behind
+    a proxy a timed-out proxy connection is reported only from one.
+
+    \note Otherwise keep the socket's event loop running: the pre-read
+    inspection hooks Qt's socket notifiers.
 */
 class QTKEEPALIVE_EXPORT KeepAliveSocket : public QTcpSocket
 {
@@ -119,7 +134,11 @@ public:
         working, keepAliveError() is InvalidOptions and keepAliveErrorString()
         names the field, value and range. Returns false as well when the
         kernel refused an option (OptionRefused); the options are then stored
-        but effectiveKeepAliveOptions() shows what the kernel holds.
+        but effectiveKeepAliveOptions() shows what the kernel holds. On an
+        adopted descriptor that is not a TCP connection (UnsupportedSocket,
+        see setSocketDescriptor()) valid options are stored for the next
+        connection, nothing is applied, and false is returned with that
+        error kept.
     */
     bool setKeepAliveOptions(const KeepAliveOptions &options);
     KeepAliveOptions keepAliveOptions() const;
@@ -163,14 +182,19 @@ public:
     bool flush();
 
     /*!
-        Reimplemented. A death already pending is reported first, as in
-        flush(), and false returned. Blocking waits bypass the notifiers
-        through which the library looks at the kernel before Qt's read: a death
-        met during the wait is still reported (a timeout as KeepAliveTimeout
-        or, if data was outstanding when the wait began, RetransmissionTimeout;
-        a reset as ConnectionReset). Inside a deadPeer() handler the connection
-        is already closed and the waits return false at once, without a second
-        errorOccurred().
+        Reimplemented. Blocking waits bypass the notifiers through which the
+        library looks at the kernel before Qt's read; the wait looks itself
+        (it waits in \c poll() until the connection is ready, and reads
+        \c TCP_INFO when it shows an error), so a death met during the wait
+        is reported with its reason and connectionHealth() as from the event
+        loop. As from a QTcpSocket, waitForReadyRead() first delivers what
+        the peer sent before a death (true) and meets the death at the next
+        call (false). waitForBytesWritten() and waitForDisconnected() report a
+        death pending or coming while they wait through Qt's read path, as
+        flush() does (Qt's write path would drop those bytes);
+        waitForBytesWritten() then returns false, waitForDisconnected() true.
+        Inside a deadPeer() handler the connection is already closed and the
+        waits return false at once, without a second errorOccurred().
     */
     bool waitForReadyRead(int msecs = 30000) override;
     //! Reimplemented; see waitForReadyRead().
@@ -181,6 +205,17 @@ public:
     /*!
         Reimplemented: adopts the descriptor, then applies keepAliveOptions()
         to it. The descriptor then belongs to this socket, as with QTcpSocket.
+
+        Only a connected TCP socket gets keepalive. Anything else is adopted
+        (or refused) exactly as QTcpSocket does it, with the same return
+        value, state() and error(): Qt accepts a listening or unconnected TCP
+        socket, a UDP or UNIX-domain socket and a pipe as connected, and
+        refuses -1 and a closed descriptor. Such a descriptor is left alone:
+        no option is applied to it, deadPeer() is never emitted for it, and
+        keepAliveError() is UnsupportedSocket (keepAliveErrorOccurred() once),
+        with keepAliveErrorString() naming what it is, e.g. "keepalive is not
+        applied: descriptor 7 is a listening TCP socket, not a connected TCP
+        socket".
     */
     bool setSocketDescriptor(qintptr socketDescriptor, SocketState state = ConnectedState,
                              OpenMode openMode = ReadWrite) override;

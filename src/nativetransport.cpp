@@ -1,6 +1,13 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 #include "nativetransport_p.h"
 
+#include "keepaliveplatform_p.h"
+#include "qtinternals_p.h"
+
+#include <QtNetwork/QHostAddress>
+
+using QtInternals::Assumption;
+
 namespace {
 
 // A proxy engine's socket inside a proxied socket: Qt never nests deeper.
@@ -18,43 +25,95 @@ QAbstractSocket *innerSocket(const QObject *owner)
     return nullptr;
 }
 
+QString describeSocket(const QAbstractSocket *socket)
+{
+    return QStringLiteral("%1 connected to %2:%3")
+            .arg(QLatin1String(socket->metaObject()->className()),
+                 socket->peerAddress().toString())
+            .arg(socket->peerPort());
+}
+
 } // namespace
 
 NativeTransport NativeTransport::find(QAbstractSocket *socket)
 {
-    return find(socket, 0);
+    if (!socket || socket->state() != QAbstractSocket::ConnectedState)
+        return {};
+    if (QtInternals::trusted()) {
+        NativeTransport found = find(socket, 0);
+        if (!found.isEmpty())
+            return found;
+    }
+    // The public-API-only mode, a check that just failed, or nothing found
+    // (a proxy engine the application provides, a descriptor that is not a
+    // TCP connection): the socket's own descriptor, if it is this connection.
+    return verified(socket, nullptr);
+}
+
+NativeTransport NativeTransport::verified(QAbstractSocket *socket, QObject *engine)
+{
+    const qintptr descriptor = socket->socketDescriptor();
+    if (!KeepAlivePlatform::isConnectionOf(descriptor, socket))
+        return {};
+    NativeTransport transport;
+    transport.m_socket = socket;
+    transport.m_engine = engine;
+    transport.m_hasEngine = engine != nullptr;
+    transport.m_verified = descriptor;
+    return transport;
 }
 
 NativeTransport NativeTransport::find(QAbstractSocket *socket, int depth)
 {
     if (!socket || depth > MaximumDepth)
         return {};
-    QAbstractSocket *inner = nullptr;
-    for (QObject *child : socket->children()) {
-        if (child->inherits("QNativeSocketEngine")) {
-            NativeTransport transport;
-            transport.m_socket = socket;
-            transport.m_engine = child;
-            return transport;
-        }
-        if (!inner && child->inherits("QAbstractSocketEngine"))
-            inner = innerSocket(child);
+    if (socket->inherits("QSslSocket")) {
+        if (QAbstractSocket *plain = innerSocket(socket))
+            return find(plain, depth + 1);
+        QtInternals::broken(Assumption::SslPlainSocket,
+                            QStringLiteral("no child QTcpSocket in a %1").arg(describeSocket(socket)));
+        return {};
     }
-    if (!inner && socket->inherits("QSslSocket"))
-        inner = innerSocket(socket);
-    return inner ? find(inner, depth + 1) : NativeTransport();
+    QObject *proxyEngine = nullptr;
+    for (QObject *child : socket->children()) {
+        if (child->inherits("QNativeSocketEngine"))
+            return verified(socket, child);
+        if (!proxyEngine && child->inherits("QAbstractSocketEngine"))
+            proxyEngine = child;
+    }
+    if (proxyEngine) {
+        if (QAbstractSocket *inner = innerSocket(proxyEngine))
+            return find(inner, depth + 1);
+        if (proxyEngine->inherits("QSocks5SocketEngine") || proxyEngine->inherits("QHttpSocketEngine"))
+            QtInternals::broken(Assumption::ProxyInnerSocket,
+                                QStringLiteral("%1 has no child QTcpSocket in a %2")
+                                        .arg(QLatin1String(proxyEngine->metaObject()->className()),
+                                             describeSocket(socket)));
+        // Otherwise an engine the application provides: no native connection.
+        return {};
+    }
+    // No engine at all, yet the socket's own descriptor is its connection.
+    if (KeepAlivePlatform::isConnectionOf(socket->socketDescriptor(), socket))
+        QtInternals::broken(Assumption::NativeEngineChild,
+                            QStringLiteral("no child inherits QNativeSocketEngine or "
+                                           "QAbstractSocketEngine in a %1")
+                                    .arg(describeSocket(socket)));
+    return {};
 }
 
 qintptr NativeTransport::descriptor() const
 {
     // The engine pointer going null means Qt deleted it (resetSocketLayer());
     // isValid() asks the engine itself whether its descriptor is still open.
-    if (!m_engine || !m_socket || !m_socket->isValid())
+    if (m_verified == -1 || !m_socket || (m_hasEngine && !m_engine) || !m_socket->isValid())
         return -1;
     const auto state = m_socket->state();
     if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)
         return -1;
-    return m_socket->socketDescriptor();
+    // Qt replaced the connection (a new setSocketDescriptor() on the owner).
+    if (m_socket->socketDescriptor() != m_verified)
+        return -1;
+    return m_verified;
 }
 
 QSocketNotifier *NativeTransport::notifier(QSocketNotifier::Type type) const

@@ -14,7 +14,14 @@
     CONNECT proxy, socketDescriptor() is a per-process counter, not a
     descriptor: the connection lives in the proxy engine's own inner
     QTcpSocket. A QSslSocket keeps it in its inner plain socket. Nothing here
-    ever hands out a number that is not an open descriptor of that engine.
+    ever hands out a number that is not an open descriptor of that
+    connection: a descriptor is used only once its ends are shown to be the
+    ones the owning socket reports (KeepAlivePlatform::isConnectionOf()).
+
+    Finding the engine relies on Qt's internals (QtInternals); each step
+    checks its assumption. In the public-API-only mode (QtInternals::trusted()
+    false) there is no engine: the descriptor is the socket's own
+    socketDescriptor(), when it passes the same check.
 */
 class NativeTransport
 {
@@ -24,8 +31,12 @@ public:
     //! Finds the transport of \a socket's current connection; empty if it has none.
     static NativeTransport find(QAbstractSocket *socket);
 
-    bool isEmpty() const { return !m_engine; }
+    //! No native connection was found (or none that is shown to be this connection's).
+    bool isEmpty() const { return m_verified == -1; }
+    //! Qt's engine; null in the public-API-only mode, and once Qt deleted it.
     QObject *engine() const { return m_engine; }
+    //! Found through Qt's engine (false: the public-API-only mode, or nothing found).
+    bool usesEngine() const { return m_hasEngine; }
     //! The socket that owns the engine: the socket itself, or an inner one.
     QAbstractSocket *socket() const { return m_socket; }
 
@@ -47,7 +58,10 @@ public:
 
 private:
     static NativeTransport find(QAbstractSocket *socket, int depth);
+    static NativeTransport verified(QAbstractSocket *socket, QObject *engine);
 
     QPointer<QAbstractSocket> m_socket;
     QPointer<QObject> m_engine;
+    qintptr m_verified = -1;  //!< the descriptor shown to be this connection's
+    bool m_hasEngine = false; //!< found through Qt's engine (its deletion ends the connection)
 };

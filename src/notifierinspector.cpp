@@ -2,7 +2,10 @@
 #include "notifierinspector_p.h"
 
 #include "keepaliveplatform_p.h"
+#include "qtinternals_p.h"
 #include "stallguard_p.h"
+
+#include <QtCore/QAbstractEventDispatcher>
 
 #include <QtCore/QChildEvent>
 #include <QtCore/QCoreApplication>
@@ -43,6 +46,10 @@ NotifierInspector::NotifierInspector(QAbstractSocket *socket, const NativeTransp
 
 void NotifierInspector::startPauseWatch()
 {
+    // No timer runs in a thread without an event dispatcher (a std::thread
+    // using waitFor...()); the blocking waits see a death there themselves.
+    if (!QAbstractEventDispatcher::instance())
+        return;
     // Created on first use: most connections never see Qt stop reading.
     if (!m_pauseTimer) {
         m_pauseTimer = new QTimer(this);
@@ -59,11 +66,21 @@ void NotifierInspector::attach()
     m_alwaysLook = isUnbuffered() || !KeepAlivePlatform::lastErrorSurvivesQtRead();
     m_readLookDisabled = readLookDisabled();
     // Notifiers are created lazily: the engine's ChildAdded hooks later ones.
-    if (QObject *engine = m_transport->engine()) {
-        engine->installEventFilter(this);
-        for (QObject *child : engine->children())
-            child->installEventFilter(this);
-    }
+    QObject *engine = m_transport->engine();
+    if (!engine)
+        return;
+    engine->installEventFilter(this);
+    for (QObject *child : engine->children())
+        child->installEventFilter(this);
+    // Qt enables reading (creating the read notifier) before it announces a
+    // connection or returns from setSocketDescriptor(); without an event
+    // dispatcher it creates none.
+    if (!m_transport->notifier(QSocketNotifier::Read)
+        && QAbstractEventDispatcher::instance(engine->thread())
+        && m_transport->socket()->openMode().testFlag(QIODevice::ReadOnly))
+        QtInternals::broken(QtInternals::Assumption::NotifierChildren,
+                            QStringLiteral("no read QSocketNotifier among the children of %1")
+                                    .arg(QLatin1String(engine->metaObject()->className())));
 }
 
 bool NotifierInspector::readLookDisabled()
@@ -84,6 +101,7 @@ void NotifierInspector::reset()
     m_unreadNotified = false;
     m_unlooked = false;
     m_reader.clear();
+    m_sawReadActivation = false;
     m_lastReadNs = 0;
     m_lastWriteNs = 0;
     if (m_pauseTimer)
@@ -127,6 +145,7 @@ bool NotifierInspector::eventFilter(QObject *watched, QEvent *event)
 bool NotifierInspector::inspect(QSocketNotifier *notifier)
 {
     const bool read = notifier->type() == QSocketNotifier::Read;
+    m_sawReadActivation = m_sawReadActivation || read;
     if (!lookDue(read)) {
         if (read && m_socket->readBufferSize() > 0 && qtWillStopReading())
             startPauseWatch();
@@ -214,11 +233,19 @@ bool NotifierInspector::qtWillStopReading() const
     return limit > 0 && m_socket->bytesAvailable() >= limit;
 }
 
+void NotifierInspector::readyReadWithoutEngine()
+{
+    m_unreadNotified = isUnbuffered();
+    if (qtWillStopReading())
+        startPauseWatch();
+}
+
 void NotifierInspector::letQtReadTheError(QSocketNotifier *reader)
 {
     // Qt stops reading in ClosingState and while the read buffer is full;
     // then nobody would ever read the error and the socket would hang.
-    if (reader->isEnabled())
+    // Without the engine (public-API-only mode) only the limit can be lifted.
+    if (reader && reader->isEnabled())
         return;
     if (m_socket->state() == QAbstractSocket::ConnectedState && m_socket->readBufferSize() > 0
         && m_transport->socket() == m_socket) {
@@ -226,7 +253,7 @@ void NotifierInspector::letQtReadTheError(QSocketNotifier *reader)
         // holds, then the error; the limit returns at the connection's end.
         m_savedReadBufferSize = m_socket->readBufferSize();
         m_socket->setReadBufferSize(0);
-    } else {
+    } else if (reader) {
         reader->setEnabled(true);
     }
 }
@@ -248,12 +275,37 @@ bool NotifierInspector::reportPendingError()
     const QPointer<QObject> alive(this);
     for (int round = 0; round < 64 && alive && m_transport->descriptor() != -1; ++round) {
         QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read);
-        if (!reader)
-            break;
         letQtReadTheError(reader);
-        QEvent activation(QEvent::SockAct);
-        QCoreApplication::sendEvent(reader, &activation);
+        if (reader) {
+            QEvent activation(QEvent::SockAct);
+            QCoreApplication::sendEvent(reader, &activation);
+        } else if (!readWithoutNotifier()) {
+            // Qt's own call meets the error then, with the evidence taken.
+            return false;
+        }
     }
+    // Each activation reads all the kernel holds, the second at the latest
+    // meets the error and closes the descriptor.
+    if (alive && m_transport->descriptor() != -1 && m_transport->notifier(QSocketNotifier::Read))
+        QtInternals::broken(QtInternals::Assumption::SyntheticSockAct,
+                            QStringLiteral("Qt did not read after 64 activations of its read "
+                                           "notifier with an error pending"));
+    return true;
+}
+
+bool NotifierInspector::readWithoutNotifier()
+{
+    // Without an event dispatcher (a std::thread) Qt creates no notifiers. A
+    // blocking read with nothing to wait for, the error being pending, runs
+    // the same read path (with nothing pending it would time out and report
+    // that). Qt reads only while connected, and only the socket's own engine
+    // is reached this way.
+    QAbstractSocket *owner = m_transport->socket();
+    if (owner != m_socket || owner->state() != QAbstractSocket::ConnectedState
+        || !KeepAlivePlatform::hasPendingError(m_transport->descriptor()))
+        return false;
+    KeepAlivePlatform::clearLastError();
+    owner->QAbstractSocket::waitForReadyRead(0);
     return true;
 }
 
@@ -261,7 +313,9 @@ void NotifierInspector::watchPause()
 {
     const qintptr descriptor = m_transport->descriptor();
     QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read);
-    if (descriptor == -1 || !reader || reader->isEnabled()) {
+    const bool qtReads = m_transport->usesEngine() ? !reader || reader->isEnabled()
+                                               : !qtWillStopReading();
+    if (descriptor == -1 || qtReads) {
         m_pauseTimer->stop(); // gone, or Qt reads again
         return;
     }

@@ -87,8 +87,25 @@ public:
     /*!
         If the kernel holds a pending error, reports it now through Qt's read
         path (buffered) or unbufferedDeathFound (Unbuffered) and returns true.
+        Returns false, with the evidence taken, where Qt cannot be made to
+        read now (no notifier, and closing or behind a proxy): the caller's
+        own call into Qt then meets the error.
     */
     bool reportPendingError();
+    /*!
+        Public-API-only mode (no engine to filter): Qt announced data; keeps
+        looking while Qt does not read (a full read buffer, or Unbuffered
+        data the application has not read).
+    */
+    void readyReadWithoutEngine();
+    /*!
+        Makes Qt's read path meet a pending error: enables \a reader (may be
+        null without the engine) or lifts a full read buffer's limit, which
+        returns at the connection's end.
+    */
+    void letQtReadTheError(QSocketNotifier *reader);
+    //! A read notification of the current connection has passed the filter.
+    bool sawReadActivation() const { return m_sawReadActivation; }
     //! Unbuffered: the application read; Qt reads on notifications again.
     void applicationRead() { m_unreadNotified = false; }
 
@@ -100,9 +117,10 @@ private:
     bool lookDue(bool read);
     bool isUnbuffered() const;
     bool qtWillStopReading() const;
-    void letQtReadTheError(QSocketNotifier *reader);
     void watchPause();
     void startPauseWatch();
+    //! reportPendingError() where Qt created no notifier; false if Qt cannot read now.
+    bool readWithoutNotifier();
 
     QAbstractSocket *const m_socket;
     const NativeTransport *const m_transport;
@@ -119,4 +137,5 @@ private:
     bool m_alwaysLook = false;       //!< Unbuffered, or errno does not survive Qt's read
     bool m_readLookDisabled = false; //!< the testing switch
     bool m_unreadNotified = false;   //!< Unbuffered: Qt announced data the application has not read
+    bool m_sawReadActivation = false; //!< see sawReadActivation()
 };

@@ -49,6 +49,15 @@ enum class KeepAliveError {
     NoError,        //!< the options were accepted (and, if connected, applied)
     InvalidOptions, //!< the options were rejected; nothing changed
     OptionRefused,  //!< the kernel refused one or more options; see the effective options
+    /*!
+        KeepAliveSocket::setSocketDescriptor() was given something other than
+        a connected TCP socket: a listening or unconnected TCP socket, a UDP
+        or UNIX-domain socket, a pipe, a closed descriptor.
+        keepAliveErrorString() names what it is. Nothing is applied to it and
+        no dead peer is reported on it; options set while it is open are
+        stored for the next connection.
+    */
+    UnsupportedSocket,
 };
 Q_ENUM_NS(KeepAliveError)
 

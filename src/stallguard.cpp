@@ -4,6 +4,7 @@
 #include "keepalivelogging_p.h"
 #include "keepaliveplatform_p.h"
 
+#include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QEvent>
 #include <QtCore/QMetaObject>
 #include <QtCore/QTimer>
@@ -144,7 +145,9 @@ void StallGuard::start()
     // data is outstanding (a death met without a look is classified by it):
     // one tick a second, stopped within a second of the last acknowledgement,
     // before any keepalive death (idle + interval >= 2 s) can come.
-    if (m_ticker)
+    // A thread without an event dispatcher (a std::thread using waitFor...())
+    // runs no timer, and Qt would warn: the guard is off there.
+    if (m_ticker || !QAbstractEventDispatcher::instance())
         return;
     m_tick = m_userTimeout > 0ms
             ? std::clamp(m_userTimeout / 4, milliseconds(50), milliseconds(1000))

@@ -241,20 +241,23 @@ std::optional<UsageError> parseCommandLine(QCommandLineParser &parser,
     if (!parser.parse(arguments))
         return UsageError{parser.errorText()};
     const QStringList given = parser.optionNames();
-    for (const QCommandLineOption &option : options) {
+    for (const QString &name : given) {
+        const auto option = std::find_if(options.cbegin(), options.cend(), [&](const auto &o) {
+            return o.names().contains(name);
+        });
+        if (option == options.cend())
+            continue; // --help, --version
         // Every spelling counts (-d 1 --idle 2 included). A flag has no
         // values to count: Qt 6.8+ warns when values() is asked for one.
-        const qsizetype count = option.valueName().isEmpty()
+        const qsizetype count = option->valueName().isEmpty()
                 ? std::count_if(given.cbegin(), given.cend(),
-                                [&](const QString &name) { return option.names().contains(name); })
-                : parser.values(option).size();
-        if (count > 1) {
-            const QString name = option.names().constLast();
+                                [&](const QString &n) { return option->names().contains(n); })
+                : parser.values(*option).size();
+        if (count > 1)
             return UsageError{
                     QStringLiteral("option %1%2 given more than once")
                             .arg(name.size() == 1 ? QStringLiteral("-") : QStringLiteral("--"),
                                  name)};
-        }
     }
     return std::nullopt;
 }

@@ -241,6 +241,109 @@ void checkApply(unsigned short port)
           "hasPendingError() false on a healthy idle connection");
 }
 
+const char *name(Core::DescriptorKind kind)
+{
+    switch (kind) {
+    case Core::DescriptorKind::TcpConnection:
+        return "TcpConnection";
+    case Core::DescriptorKind::Invalid:
+        return "Invalid";
+    case Core::DescriptorKind::NotASocket:
+        return "NotASocket";
+    case Core::DescriptorKind::Listening:
+        return "Listening";
+    case Core::DescriptorKind::Unconnected:
+        return "Unconnected";
+    case Core::DescriptorKind::Udp:
+        return "Udp";
+    case Core::DescriptorKind::Local:
+        return "Local";
+    case Core::DescriptorKind::Other:
+        return "Other";
+    }
+    return "?";
+}
+
+// A socket of \a type bound to 127.0.0.1, closed when it goes.
+class BoundSocket
+{
+public:
+    BoundSocket(int family, int type, int protocol, bool bind)
+    {
+        m_socket = ::socket(family, type, protocol);
+        if (m_socket == INVALID_SOCKET || !bind)
+            return;
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = ::htonl(INADDR_LOOPBACK);
+        if (::bind(m_socket, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0)
+            close();
+    }
+    ~BoundSocket() { close(); }
+    BoundSocket(const BoundSocket &) = delete;
+    BoundSocket &operator=(const BoundSocket &) = delete;
+
+    bool valid() const { return m_socket != INVALID_SOCKET; }
+    Core::NativeHandle handle() const { return Core::NativeHandle(m_socket); }
+    void close()
+    {
+        if (m_socket != INVALID_SOCKET)
+            ::closesocket(m_socket);
+        m_socket = INVALID_SOCKET;
+    }
+
+private:
+    SOCKET m_socket = INVALID_SOCKET;
+};
+
+void checkKind(Core::NativeHandle handle, Core::DescriptorKind expected, const std::string &what)
+{
+    const Core::DescriptorKind kind = Core::classifyDescriptor(handle);
+    check(kind == expected, std::string("classifyDescriptor(): ") + what + " is " + name(expected),
+          name(kind));
+}
+
+void checkDescriptorKinds(unsigned short port)
+{
+    checkKind(-1, Core::DescriptorKind::Invalid, "INVALID_SOCKET");
+    {
+        Connection connection(port, "hold");
+        check(connection.ready(), "connected to the peer (hold)");
+        checkKind(connection.handle(), Core::DescriptorKind::TcpConnection,
+                  "a connected TCP socket");
+    }
+    {
+        Connection connection(port, "reset");
+        check(connection.ready(), "connected to the peer (reset)");
+        milliseconds elapsed{};
+        check(waitForPendingError(connection.handle(), 5s, &elapsed), "RST: hasPendingError() true");
+        checkKind(connection.handle(), Core::DescriptorKind::TcpConnection,
+                  "a TCP socket reset by its peer");
+    }
+    BoundSocket listener(AF_INET, SOCK_STREAM, IPPROTO_TCP, true);
+    check(listener.valid() && ::listen(SOCKET(listener.handle()), 1) == 0, "listening TCP socket");
+    checkKind(listener.handle(), Core::DescriptorKind::Listening, "a listening TCP socket");
+    BoundSocket unconnected(AF_INET, SOCK_STREAM, IPPROTO_TCP, false);
+    checkKind(unconnected.handle(), Core::DescriptorKind::Unconnected, "an unbound TCP socket");
+    BoundSocket bound(AF_INET, SOCK_STREAM, IPPROTO_TCP, true);
+    checkKind(bound.handle(), Core::DescriptorKind::Unconnected, "a bound TCP socket");
+    BoundSocket udp(AF_INET, SOCK_DGRAM, IPPROTO_UDP, true);
+    checkKind(udp.handle(), Core::DescriptorKind::Udp, "a bound UDP socket");
+    BoundSocket local(AF_UNIX, SOCK_STREAM, 0, false);
+    if (local.valid())
+        checkKind(local.handle(), Core::DescriptorKind::Local, "an AF_UNIX stream socket");
+    else
+        lacks("AF_UNIX stream sockets (socket(): WSA error " + std::to_string(::WSAGetLastError())
+              + ")");
+    const Core::NativeHandle closed = udp.handle();
+    udp.close();
+    checkKind(closed, Core::DescriptorKind::NotASocket, "a closed socket handle");
+    check(Core::describe(listener.handle(), Core::DescriptorKind::Listening)
+                  == "descriptor " + std::to_string(listener.handle())
+                          + " is a listening TCP socket, not a connected TCP socket",
+          "describe(): names the descriptor and what it is");
+}
+
 void checkSilentPeer(unsigned short port, int hostProbes)
 {
     Connection connection(port, "silent");
@@ -382,6 +485,7 @@ int main(int argc, char **argv)
     checkApply(port);
     checkFin(port);
     checkReset(port);
+    checkDescriptorKinds(port);
     checkSilentPeer(port, hostProbes);
     ::WSACleanup();
     std::printf("%s: %d failed\n", failures == 0 ? "OK" : "FAILED", failures);

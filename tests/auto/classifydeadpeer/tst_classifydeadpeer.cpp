@@ -86,6 +86,8 @@ private Q_SLOTS:
     void messageNamesSettingsAsApplied();
     void referenceTableMatches();
     void heartbeatMessage();
+    void osErrorAfterClose_data();
+    void osErrorAfterClose();
 };
 
 void tst_ClassifyDeadPeer::classify_data()
@@ -425,6 +427,50 @@ void tst_ClassifyDeadPeer::heartbeatMessage()
              QStringLiteral("peer did not answer 3 application heartbeats (interval 2 s)"));
     QCOMPARE(heartbeatDeathMessage(1, 1500ms),
              QStringLiteral("peer did not answer 1 application heartbeat (interval 1500 ms)"));
+}
+
+// The public-API-only mode: Qt's error code and the kernel's view after Qt
+// closed its descriptor stand in for the read's errno.
+void tst_ClassifyDeadPeer::osErrorAfterClose_data()
+{
+    using State = ConnectionHealth::TcpState;
+    QTest::addColumn<int>("qtError");
+    QTest::addColumn<int>("state");
+    QTest::addColumn<int>("pending");
+    QTest::addColumn<int>("expected");
+    const int closed = int(QAbstractSocket::RemoteHostClosedError);
+    QTest::newRow("timeout") << int(QAbstractSocket::SocketTimeoutError) << int(State::Closed)
+                             << int(OsError::None) << int(OsError::TimedOut);
+    QTest::newRow("remote closed, connection closed: reset")
+            << closed << int(State::Closed) << int(OsError::None) << int(OsError::Reset);
+    QTest::newRow("remote closed, FIN held: orderly")
+            << closed << int(State::CloseWait) << int(OsError::None) << int(OsError::None);
+    QTest::newRow("remote closed, no second handle: orderly")
+            << closed << int(State::Unknown) << int(OsError::None) << int(OsError::None);
+    QTest::newRow("FIN, then a RST for late data: EPIPE pending")
+            << closed << int(State::Closed) << int(OsError::PeerClosed)
+            << int(OsError::PeerClosed);
+    QTest::newRow("network error after the peer's FIN")
+            << int(QAbstractSocket::NetworkError) << int(State::CloseWait) << int(OsError::None)
+            << int(OsError::PeerClosed);
+    QTest::newRow("network error: which ICMP error is unknown")
+            << int(QAbstractSocket::NetworkError) << int(State::Closed) << int(OsError::None)
+            << int(OsError::Other);
+    QTest::newRow("not a death") << int(QAbstractSocket::ProxyConnectionClosedError)
+                                 << int(State::Closed) << int(OsError::None) << int(OsError::None);
+}
+
+void tst_ClassifyDeadPeer::osErrorAfterClose()
+{
+    QFETCH(int, qtError);
+    QFETCH(int, state);
+    QFETCH(int, pending);
+    QFETCH(int, expected);
+    ConnectionHealth health;
+    health.state = ConnectionHealth::TcpState(state);
+    QCOMPARE(int(::osErrorAfterClose(QAbstractSocket::SocketError(qtError), health,
+                                     OsError(pending))),
+             expected);
 }
 
 QTEST_GUILESS_MAIN(tst_ClassifyDeadPeer)

@@ -11,6 +11,7 @@
 #include <QtCore/QMetaProperty>
 #include <QtCore/QRandomGenerator>
 #include <QtCore/QRegularExpression>
+#include <QtCore/QScopeGuard>
 #include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QtTest>
@@ -21,6 +22,7 @@
 #include <memory>
 #include <type_traits>
 
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -146,6 +148,32 @@ struct Descriptor
         return released;
     }
 };
+
+// A loopback TCP connection made with plain socket calls: the accepted end
+// in \a ours, the connecting one in \a theirs.
+bool tcpPair(Descriptor *ours, Descriptor *theirs)
+{
+    Descriptor listener{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    theirs->fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listener.fd < 0 || theirs->fd < 0
+        || ::bind(listener.fd, reinterpret_cast<sockaddr *>(&address), length) != 0
+        || ::getsockname(listener.fd, reinterpret_cast<sockaddr *>(&address), &length) != 0
+        || ::listen(listener.fd, 1) != 0
+        || ::connect(theirs->fd, reinterpret_cast<sockaddr *>(&address), length) != 0)
+        return false;
+    ours->fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    return ours->fd >= 0;
+}
+
+// Linux accepts every valid option on a TCP connection. For the refusal
+// tests, setsockopt() (below) refuses every IPPROTO_TCP option on this
+// descriptor with ENOPROTOOPT, as the kernel does for a socket that is not
+// TCP; -1: none.
+int g_refuseTcpOptionsOn = -1;
 
 // Plain Qt code written for QTcpSocket: no knowledge of KeepAliveSocket.
 // Connects, then sends `upload` while the peer sends `download`; both sides
@@ -315,6 +343,20 @@ struct MessageRecorder
 } // namespace
 
 Q_DECLARE_METATYPE(KernelKeepAlive)
+
+// Interposes the C library's setsockopt() for the whole process, the
+// library's calls included (see g_refuseTcpOptionsOn); everything else
+// passes through.
+extern "C" int setsockopt(int fd, int level, int name, const void *value, socklen_t length) noexcept
+{
+    using Real = int (*)(int, int, int, const void *, socklen_t);
+    static const auto real = reinterpret_cast<Real>(::dlsym(RTLD_NEXT, "setsockopt"));
+    if (fd == g_refuseTcpOptionsOn && level == IPPROTO_TCP) {
+        errno = ENOPROTOOPT;
+        return -1;
+    }
+    return real(fd, level, name, value, length);
+}
 
 class tst_KeepAliveSocket : public QObject
 {
@@ -655,8 +697,12 @@ void tst_KeepAliveSocket::adoptInvalidDescriptor()
     QVERIFY(!socket.setSocketDescriptor(closed));
     QCOMPARE(socket.state(), QAbstractSocket::UnconnectedState);
     QCOMPARE(effectiveChanged.count(), 0);
-    QCOMPARE(keepAliveErrors.count(), 0);
-    QCOMPARE(socket.keepAliveError(), KeepAliveError::NoError);
+    // Refused by Qt; the keepalive error says why nothing was applied (tests/auto/adoption).
+    QCOMPARE(keepAliveErrors.count(), 1);
+    QCOMPARE(socket.keepAliveError(), KeepAliveError::UnsupportedSocket);
+    QCOMPARE(socket.keepAliveErrorString(),
+             QStringLiteral("keepalive is not applied: descriptor %1 is not an open descriptor")
+                     .arg(closed));
 }
 
 void tst_KeepAliveSocket::invalidOptionsWhileConnected_data()
@@ -1000,11 +1046,15 @@ void tst_KeepAliveSocket::enumNames()
 
     const QMetaEnum error = QMetaEnum::fromType<KeepAliveError>();
     QVERIFY(error.isValid());
-    QCOMPARE(error.keyCount(), 3);
+    QCOMPARE(error.keyCount(), 4);
     QCOMPARE(error.valueToKey(int(KeepAliveError::NoError)), "NoError");
     QCOMPARE(error.valueToKey(int(KeepAliveError::InvalidOptions)), "InvalidOptions");
     QCOMPARE(error.valueToKey(int(KeepAliveError::OptionRefused)), "OptionRefused");
+    QCOMPARE(error.valueToKey(int(KeepAliveError::UnsupportedSocket)), "UnsupportedSocket");
+    // Values stay stable: new ones are appended.
     QCOMPARE(int(KeepAliveError::NoError), 0);
+    QCOMPARE(int(KeepAliveError::OptionRefused), 2);
+    QCOMPARE(int(KeepAliveError::UnsupportedSocket), 3);
 
     const QMetaEnum state = QMetaEnum::fromType<ConnectionHealth::TcpState>();
     QVERIFY(state.isValid());
@@ -1042,18 +1092,17 @@ void tst_KeepAliveSocket::keepAliveErrorNotifiesEveryChange()
 
 void tst_KeepAliveSocket::refusedOnAdoption()
 {
-    // A Unix-domain stream socket: Qt adopts any stream socket, the kernel
-    // accepts SO_KEEPALIVE on it but refuses every IPPROTO_TCP option.
-    int pair[2];
-    QCOMPARE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    Descriptor ours{pair[0]};
-    Descriptor other{pair[1]};
-    int value = 0;
-    socklen_t length = sizeof value;
-    const int result = ::getsockopt(ours.fd, IPPROTO_TCP, TCP_KEEPIDLE, &value, &length);
-    const int error = errno;
-    QCOMPARE(result, -1);
-    QCOMPARE(error, EOPNOTSUPP);
+    // A TCP connection whose kernel accepts SO_KEEPALIVE but refuses every
+    // IPPROTO_TCP option (injected: see g_refuseTcpOptionsOn).
+    Descriptor ours;
+    Descriptor other;
+    QVERIFY(tcpPair(&ours, &other));
+    const KernelKeepAlive defaults = kernel(ours.fd);
+    g_refuseTcpOptionsOn = ours.fd;
+    const auto stopRefusing = qScopeGuard([] { g_refuseTcpOptionsOn = -1; });
+    int value = 10;
+    QCOMPARE(::setsockopt(ours.fd, IPPROTO_TCP, TCP_KEEPIDLE, &value, sizeof value), -1);
+    QCOMPARE(errno, ENOPROTOOPT);
 
     KeepAliveSocket socket;
     QVERIFY(socket.setKeepAliveOptions(chosenOptions()));
@@ -1086,22 +1135,20 @@ void tst_KeepAliveSocket::refusedOnAdoption()
     }
     QVERIFY(warned);
 
-    // The read-back shows the truth: SO_KEEPALIVE is on, the rest unknown.
-    QCOMPARE(kernelOption(socket.socketDescriptor(), SOL_SOCKET, SO_KEEPALIVE), 1);
+    // The read-back shows the truth: SO_KEEPALIVE is on, the rest still the
+    // kernel's defaults, not the refused values.
+    KernelKeepAlive expected = defaults;
+    expected.keepAlive = 1;
+    QCOMPARE(kernel(socket), expected);
+    QVERIFY(expected.idle != chosenKernel.idle);
     const EffectiveKeepAliveOptions effective = socket.effectiveKeepAliveOptions();
-    QCOMPARE(effective.knownFields(), Fields(Field::Enabled));
-    QCOMPARE(effective.enabled, std::optional<bool>(true));
-    QCOMPARE(effective.idle, std::nullopt);
-    QCOMPARE(effective.interval, std::nullopt);
-    QCOMPARE(effective.probeCount, std::nullopt);
-    QCOMPARE(effective.userTimeout, std::nullopt);
+    QCOMPARE(effective.knownFields(), allFields);
+    QCOMPARE(fromOptions(effective), expected);
     QCOMPARE(effectiveChanged.count(), 1);
-    QCOMPARE(effectiveChanged.first().first().value<EffectiveKeepAliveOptions>().knownFields(),
-             Fields(Field::Enabled));
+    QCOMPARE(fromOptions(effectiveChanged.first().first().value<EffectiveKeepAliveOptions>()),
+             expected);
     // What was asked for is still what was asked for.
     QCOMPARE(socket.keepAliveOptions(), chosenOptions());
-    // No TCP_INFO either: nothing is invented.
-    QVERIFY(!socket.connectionHealth().isValid());
 
     // The socket still works both ways.
     QCOMPARE(socket.write("to the other end"), qint64(16));
@@ -1124,10 +1171,12 @@ void tst_KeepAliveSocket::refusedOnAdoption()
 
 void tst_KeepAliveSocket::refusedWhileConnected()
 {
-    int pair[2];
-    QCOMPARE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    Descriptor ours{pair[0]};
-    Descriptor other{pair[1]};
+    Descriptor ours;
+    Descriptor other;
+    QVERIFY(tcpPair(&ours, &other));
+    const KernelKeepAlive defaults = kernel(ours.fd);
+    g_refuseTcpOptionsOn = ours.fd;
+    const auto stopRefusing = qScopeGuard([] { g_refuseTcpOptionsOn = -1; });
 
     KeepAliveSocket socket;
     QTest::ignoreMessage(
@@ -1149,8 +1198,10 @@ void tst_KeepAliveSocket::refusedWhileConnected()
     QCOMPARE(keepAliveErrors.count(), 1);
     QCOMPARE(changed.count(), 1);
     QCOMPARE(socket.keepAliveOptions(), disabled);
-    QCOMPARE(kernelOption(socket.socketDescriptor(), SOL_SOCKET, SO_KEEPALIVE), 0);
-    QCOMPARE(socket.effectiveKeepAliveOptions().knownFields(), Fields(Field::Enabled));
+    KernelKeepAlive expected = defaults;
+    expected.keepAlive = 0;
+    QCOMPARE(kernel(socket), expected);
+    QCOMPARE(fromOptions(socket.effectiveKeepAliveOptions()), expected);
     QCOMPARE(socket.effectiveKeepAliveOptions().enabled, std::optional<bool>(false));
 }
 

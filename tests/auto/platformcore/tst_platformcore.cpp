@@ -19,9 +19,19 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #if defined(Q_OS_WIN)
 #  include <winsock2.h>
+#else
+#  include <netinet/in.h>
+#  include <poll.h>
+#  include <sys/socket.h>
+#  include <fcntl.h>
+#  include <unistd.h>
+#endif
+#if defined(Q_OS_LINUX)
+#  include <linux/netlink.h>
 #endif
 
 using namespace std::chrono;
@@ -37,6 +47,7 @@ Q_DECLARE_METATYPE(KeepAliveCore::Profile)
 Q_DECLARE_METATYPE(KeepAliveCore::Settings)
 Q_DECLARE_METATYPE(KeepAliveCore::OsError)
 Q_DECLARE_METATYPE(KeepAliveCore::DurationLimit)
+Q_DECLARE_METATYPE(KeepAliveCore::DescriptorKind)
 
 namespace {
 
@@ -229,6 +240,127 @@ struct Connection
     Core::NativeHandle handle() const { return Core::NativeHandle(client.socketDescriptor()); }
 };
 
+#if !defined(Q_OS_WIN)
+// Descriptors the test made, closed when it ends.
+class OwnedDescriptors
+{
+public:
+    OwnedDescriptors() = default;
+    OwnedDescriptors(const OwnedDescriptors &) = delete;
+    OwnedDescriptors &operator=(const OwnedDescriptors &) = delete;
+    ~OwnedDescriptors()
+    {
+        for (int fd : m_fds)
+            ::close(fd);
+    }
+    int own(int fd)
+    {
+        if (fd >= 0)
+            m_fds.push_back(fd);
+        return fd;
+    }
+    void close(int fd)
+    {
+        m_fds.erase(std::remove(m_fds.begin(), m_fds.end(), fd), m_fds.end());
+        ::close(fd);
+    }
+
+private:
+    std::vector<int> m_fds;
+};
+
+// A socket of \a type bound to 127.0.0.1, port 0; its address in \a address.
+int boundSocket(OwnedDescriptors &own, int type, sockaddr_in *address)
+{
+    const int fd = own.own(::socket(AF_INET, type, 0));
+    *address = sockaddr_in{};
+    address->sin_family = AF_INET;
+    address->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof *address;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr *>(address), length) != 0
+        || ::getsockname(fd, reinterpret_cast<sockaddr *>(address), &length) != 0)
+        return -1;
+    return fd;
+}
+
+// A loopback TCP connection: the connecting end in \a client, the accepted one returned.
+int acceptedConnection(OwnedDescriptors &own, int *client)
+{
+    sockaddr_in address;
+    const int listener = boundSocket(own, SOCK_STREAM, &address);
+    *client = own.own(::socket(AF_INET, SOCK_STREAM, 0));
+    if (listener < 0 || ::listen(listener, 1) != 0 || *client < 0
+        || ::connect(*client, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0)
+        return -1;
+    return own.own(::accept(listener, nullptr, nullptr));
+}
+
+// The descriptor the classifyDescriptor() row \a kind names; -1 where it could not be made.
+int makeDescriptor(const QByteArray &kind, OwnedDescriptors &own)
+{
+    sockaddr_in address;
+    int other = -1;
+    if (kind == "connected TCP, accepted end")
+        return acceptedConnection(own, &other);
+    if (kind == "connected TCP, connecting end")
+        return acceptedConnection(own, &other) >= 0 ? other : -1;
+    if (kind == "TCP closed by the peer (FIN)") {
+        const int accepted = acceptedConnection(own, &other);
+        return ::shutdown(other, SHUT_WR) == 0 ? accepted : -1;
+    }
+    if (kind == "TCP reset by the peer before adoption") {
+        const int accepted = acceptedConnection(own, &other);
+        const linger reset{1, 0};
+        if (accepted < 0 || ::setsockopt(other, SOL_SOCKET, SO_LINGER, &reset, sizeof reset) != 0)
+            return -1;
+        own.close(other);
+        // The RST has arrived once the accepted end shows the error.
+        pollfd entry{accepted, POLLIN, 0};
+        return ::poll(&entry, 1, 10000) == 1 && (entry.revents & POLLERR) ? accepted : -1;
+    }
+    if (kind == "listening TCP") {
+        const int listener = boundSocket(own, SOCK_STREAM, &address);
+        return ::listen(listener, 1) == 0 ? listener : -1;
+    }
+    if (kind == "unconnected TCP")
+        return own.own(::socket(AF_INET, SOCK_STREAM, 0));
+    if (kind == "bound TCP, not listening")
+        return boundSocket(own, SOCK_STREAM, &address);
+    if (kind == "unconnected IPv6 TCP")
+        return own.own(::socket(AF_INET6, SOCK_STREAM, 0));
+    if (kind == "bound UDP")
+        return boundSocket(own, SOCK_DGRAM, &address);
+    if (kind == "connected UDP") {
+        const int peer = boundSocket(own, SOCK_DGRAM, &address);
+        const int udp = own.own(::socket(AF_INET, SOCK_DGRAM, 0));
+        const bool connected = peer >= 0
+                && ::connect(udp, reinterpret_cast<sockaddr *>(&address), sizeof address) == 0;
+        return connected ? udp : -1;
+    }
+    if (kind == "UNIX stream socketpair" || kind == "UNIX datagram socketpair") {
+        int pair[2];
+        if (::socketpair(AF_UNIX, kind.contains("stream") ? SOCK_STREAM : SOCK_DGRAM, 0, pair) != 0)
+            return -1;
+        own.own(pair[1]);
+        return own.own(pair[0]);
+    }
+#  if defined(Q_OS_LINUX)
+    if (kind == "netlink socket")
+        return own.own(::socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
+#  endif
+    if (kind == "pipe") {
+        int ends[2];
+        if (::pipe(ends) != 0)
+            return -1;
+        own.own(ends[1]);
+        return own.own(ends[0]);
+    }
+    if (kind == "device (/dev/null)")
+        return own.own(::open("/dev/null", O_RDONLY));
+    return -1;
+}
+#endif
+
 } // namespace
 
 class tst_PlatformCore : public QObject
@@ -254,6 +386,9 @@ private Q_SLOTS:
     void refusedByTheKernel();
     void readBackOffValues();
     void noConnection();
+    void classifyDescriptor_data();
+    void classifyDescriptor();
+    void classifyInvalidDescriptor();
 };
 
 void tst_PlatformCore::plan_data()
@@ -674,6 +809,75 @@ void tst_PlatformCore::noConnection()
     QVERIFY(!health.rtt);
     const Core::ReadBack read = Core::readBack(-1);
     QVERIFY(!read.enabled && !read.idle && !read.interval && !read.probeCount && !read.userTimeout);
+}
+
+void tst_PlatformCore::classifyDescriptor_data()
+{
+    QTest::addColumn<Core::DescriptorKind>("kind");
+    QTest::addColumn<QString>("what"); // describe() after "descriptor <n> "
+
+    using Kind = Core::DescriptorKind;
+    const QString notConnected = QStringLiteral("is a TCP socket that is not connected");
+    QTest::newRow("connected TCP, accepted end") << Kind::TcpConnection << QString();
+    QTest::newRow("connected TCP, connecting end") << Kind::TcpConnection << QString();
+    // Its end is Qt's to report (RemoteHostClosedError); no dead peer either way.
+    QTest::newRow("TCP closed by the peer (FIN)") << Kind::TcpConnection << QString();
+    // getpeername() fails (ENOTCONN), but the error still pending makes it a
+    // connection whose death is reported.
+    QTest::newRow("TCP reset by the peer before adoption") << Kind::TcpConnection << QString();
+    QTest::newRow("listening TCP")
+            << Kind::Listening
+            << QStringLiteral("is a listening TCP socket, not a connected TCP socket");
+    QTest::newRow("unconnected TCP") << Kind::Unconnected << notConnected;
+    QTest::newRow("bound TCP, not listening") << Kind::Unconnected << notConnected;
+    QTest::newRow("unconnected IPv6 TCP") << Kind::Unconnected << notConnected;
+    const QString udp = QStringLiteral("is a UDP socket, not a TCP socket");
+    QTest::newRow("bound UDP") << Kind::Udp << udp;
+    QTest::newRow("connected UDP") << Kind::Udp << udp;
+    const QString local = QStringLiteral("is a UNIX-domain socket, not a TCP socket");
+    QTest::newRow("UNIX stream socketpair") << Kind::Local << local;
+    QTest::newRow("UNIX datagram socketpair") << Kind::Local << local;
+#if defined(Q_OS_LINUX)
+    QTest::newRow("netlink socket")
+            << Kind::Other
+            << QStringLiteral("is a socket that is neither TCP, UDP nor UNIX-domain");
+#endif
+    QTest::newRow("pipe") << Kind::NotASocket << QStringLiteral("is not a socket");
+    QTest::newRow("device (/dev/null)") << Kind::NotASocket << QStringLiteral("is not a socket");
+}
+
+void tst_PlatformCore::classifyDescriptor()
+{
+#if defined(Q_OS_WIN)
+    QSKIP("POSIX descriptors; tests/windows/tst_windowscore.cpp checks Windows");
+#else
+    QFETCH(Core::DescriptorKind, kind);
+    QFETCH(QString, what);
+
+    OwnedDescriptors own;
+    const int fd = makeDescriptor(QTest::currentDataTag(), own);
+    QVERIFY2(fd >= 0, std::strerror(errno));
+    QCOMPARE(Core::classifyDescriptor(fd), kind);
+    const QString expected =
+            what.isEmpty() ? what : QStringLiteral("descriptor %1 %2").arg(fd).arg(what);
+    QCOMPARE(qString(Core::describe(fd, kind)), expected);
+#endif
+}
+
+void tst_PlatformCore::classifyInvalidDescriptor()
+{
+    QCOMPARE(Core::classifyDescriptor(-1), Core::DescriptorKind::Invalid);
+    QCOMPARE(qString(Core::describe(-1, Core::DescriptorKind::Invalid)),
+             QLatin1String("descriptor -1 is not an open descriptor"));
+#if !defined(Q_OS_WIN)
+    int closed = -1;
+    {
+        OwnedDescriptors own;
+        closed = own.own(::socket(AF_INET, SOCK_STREAM, 0));
+        QVERIFY(closed >= 0);
+    }
+    QCOMPARE(Core::classifyDescriptor(closed), Core::DescriptorKind::Invalid);
+#endif
 }
 
 QTEST_GUILESS_MAIN(tst_PlatformCore)

@@ -20,6 +20,16 @@
 
 namespace DeadPeerTest {
 
+/*!
+    The library runs in its public-API-only mode (the testing switch, see
+    QtInternals in src/qtinternals_p.h): tests assert what that mode
+    documents where it differs.
+*/
+inline bool publicApiOnly()
+{
+    return qEnvironmentVariableIntValue("QTKEEPALIVE_TESTING_PUBLIC_API_ONLY") != 0;
+}
+
 //! The fault tests' keepalive settings: idle 1 s, interval 1 s, 2 probes (bound 3 s).
 inline KeepAliveOptions shortOptions()
 {

@@ -11,8 +11,10 @@ struct pollfd
 
 typedef unsigned int nfds_t; // all three: unsigned int
 
-#define POLLIN 0x0001  // all three: "any readable data available"
-#define POLLERR 0x0008 // all three: "some poll error occurred"
-#define POLLHUP 0x0010 // all three: "file descriptor was hung up"
+#define POLLIN 0x0001   // all three: "any readable data available"
+#define POLLOUT 0x0004  // all three: "file descriptor is writeable"
+#define POLLERR 0x0008  // all three: "some poll error occurred"
+#define POLLHUP 0x0010  // all three: "file descriptor was hung up"
+#define POLLNVAL 0x0020 // all three: "requested events "invalid""
 
 extern "C" int poll(struct pollfd *fds, nfds_t nfds, int timeout);
