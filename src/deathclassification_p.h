@@ -66,8 +66,7 @@ KeepAlivePlatform::OsError osErrorAfterClose(QAbstractSocket::SocketError qtErro
     True when \a osError is an error Qt's failing read turns into \a qtError
     (qnativesocketengine_unix.cpp); None matches nothing.
 */
-bool osErrorMatchesQtError(KeepAlivePlatform::OsError osError,
-                           QAbstractSocket::SocketError qtError);
+bool osErrorMatchesQtError(KeepAlivePlatform::OsError osError, QAbstractSocket::SocketError qtError);
 
 //! The errorString() for \a reason, naming the settings that produced it.
 QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptions &applied,

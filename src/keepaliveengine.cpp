@@ -226,37 +226,9 @@ bool KeepAliveEngine::connectionEnded() const
 
 bool KeepAliveEngine::reportDeathFirst()
 {
-    if (m_drivingRead)
-        return false;
     if (connectionEnded())
         return true;
-    return m_transport.usesEngine() ? m_inspector->reportPendingError() : reportPendingErrorPublicly();
-}
-
-bool KeepAliveEngine::reportPendingErrorPublicly()
-{
-    const qintptr descriptor = m_transport.descriptor();
-    if (descriptor == -1 || !KeepAlivePlatform::hasPendingError(descriptor))
-        return false;
-    if (isUnbuffered()) {
-        takeUnbufferedDeath(descriptor);
-        return true;
-    }
-    // As NotifierInspector::reportPendingError(), through public API: a
-    // zero-timeout wait runs Qt's read path, which keeps what the peer sent
-    // and then meets the error (flush() or waitForBytesWritten() would meet
-    // it in the write path, which drops those bytes).
-    m_inspector->captureEvidence(descriptor);
-    m_inspector->letQtReadTheError(nullptr);
-    const QPointer<KeepAliveEngine> alive(this);
-    m_drivingRead = true;
-    for (int round = 0; round < 64 && m_transport.descriptor() != -1; ++round) {
-        m_socket->waitForReadyRead(0);
-        if (!alive)
-            return true;
-    }
-    m_drivingRead = false;
-    return true;
+    return m_inspector->reportPendingError();
 }
 
 void KeepAliveEngine::onReadyRead()
@@ -274,7 +246,7 @@ void KeepAliveEngine::checkReadActivation()
 {
     // The first readyRead() of a connection that Qt's event loop delivered
     // comes from a read notification the inspector has seen.
-    if (m_readActivationChecked || !m_transport.usesEngine() || m_blockingWaits > 0 || m_drivingRead
+    if (m_readActivationChecked || !m_transport.usesEngine() || m_blockingWaits > 0
         || isUnbuffered() || !QAbstractEventDispatcher::instance(m_socket->thread()))
         return;
     m_readActivationChecked = true;

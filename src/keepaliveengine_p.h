@@ -135,8 +135,6 @@ private:
     void takeUnbufferedDeath(qintptr descriptor);
     //! The public-API-only mode's onErrorOccurred(): the death read after the fact.
     void reportDeathAfterClose(QAbstractSocket::SocketError error);
-    //! The public-API-only mode's reportPendingError(): Qt's read driven through waitForReadyRead(0).
-    bool reportPendingErrorPublicly();
     void releaseRetained();
     void onReadyRead();
     //! The check of Qt's internals that only the socket's signals can make.
@@ -167,9 +165,8 @@ private:
     bool m_dataOutstandingAtBlockingWait = false;
     //! Public-API-only mode: a second handle on the connection (KeepAlivePlatform::retain()).
     qintptr m_retained = -1;
-    bool m_drivingRead = false;      //!< inside reportPendingErrorPublicly()
     bool m_readActivationChecked = false; //!< checkReadActivation() ran for this connection
-    int m_blockingWaits = 0; //!< nesting depth of waitFor...() calls
+    int m_blockingWaits = 0;              //!< nesting depth of waitFor...() calls
     //! Why the current connection is left alone (adopted()); empty for a TCP connection.
     QString m_notTcp;
 };

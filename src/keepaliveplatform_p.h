@@ -15,7 +15,7 @@
 #include <QtCore/QString>
 
 QT_BEGIN_NAMESPACE
-class QAbstractSocket;
+    class QAbstractSocket;
 QT_END_NAMESPACE
 
 #include <chrono>

@@ -438,8 +438,6 @@ NativeHandle retain(NativeHandle)
     return -1;
 }
 
-void release(NativeHandle)
-{
-}
+void release(NativeHandle) { }
 
 } // namespace KeepAliveCore

@@ -417,7 +417,7 @@ Health health(NativeHandle handle);
 //! One end of a TCP connection as the kernel names it.
 struct Endpoint
 {
-    int ipVersion = 0; //!< 4 or 6; an IPv4-mapped IPv6 address is given as IPv4
+    int ipVersion = 0;             //!< 4 or 6; an IPv4-mapped IPv6 address is given as IPv4
     std::uint8_t address[16] = {}; //!< network byte order; IPv4 in the first 4 bytes
     std::uint16_t port = 0;        //!< host byte order
 };

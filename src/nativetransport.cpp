@@ -28,8 +28,7 @@ QAbstractSocket *innerSocket(const QObject *owner)
 QString describeSocket(const QAbstractSocket *socket)
 {
     return QStringLiteral("%1 connected to %2:%3")
-            .arg(QLatin1String(socket->metaObject()->className()),
-                 socket->peerAddress().toString())
+            .arg(QLatin1String(socket->metaObject()->className()), socket->peerAddress().toString())
             .arg(socket->peerPort());
 }
 
@@ -70,8 +69,9 @@ NativeTransport NativeTransport::find(QAbstractSocket *socket, int depth)
     if (socket->inherits("QSslSocket")) {
         if (QAbstractSocket *plain = innerSocket(socket))
             return find(plain, depth + 1);
-        QtInternals::broken(Assumption::SslPlainSocket,
-                            QStringLiteral("no child QTcpSocket in a %1").arg(describeSocket(socket)));
+        QtInternals::broken(
+                Assumption::SslPlainSocket,
+                QStringLiteral("no child QTcpSocket in a %1").arg(describeSocket(socket)));
         return {};
     }
     QObject *proxyEngine = nullptr;
@@ -84,7 +84,8 @@ NativeTransport NativeTransport::find(QAbstractSocket *socket, int depth)
     if (proxyEngine) {
         if (QAbstractSocket *inner = innerSocket(proxyEngine))
             return find(inner, depth + 1);
-        if (proxyEngine->inherits("QSocks5SocketEngine") || proxyEngine->inherits("QHttpSocketEngine"))
+        if (proxyEngine->inherits("QSocks5SocketEngine")
+            || proxyEngine->inherits("QHttpSocketEngine"))
             QtInternals::broken(Assumption::ProxyInnerSocket,
                                 QStringLiteral("%1 has no child QTcpSocket in a %2")
                                         .arg(QLatin1String(proxyEngine->metaObject()->className()),

@@ -295,9 +295,10 @@ bool NotifierInspector::reportPendingError()
 
 bool NotifierInspector::readWithoutNotifier()
 {
-    // Without an event dispatcher (a std::thread) Qt creates no notifiers. A
-    // blocking read with nothing to wait for, the error being pending, runs
-    // the same read path (with nothing pending it would time out and report
+    // Without an event dispatcher (a std::thread) Qt creates no notifiers,
+    // and the public-API-only mode does not use them. A blocking read (Qt's
+    // own, not a subclass's) with nothing to wait for, the error being
+    // pending, runs the same read path (with nothing pending it would time out and report
     // that). Qt reads only while connected, and only the socket's own engine
     // is reached this way.
     QAbstractSocket *owner = m_transport->socket();
@@ -313,8 +314,8 @@ void NotifierInspector::watchPause()
 {
     const qintptr descriptor = m_transport->descriptor();
     QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read);
-    const bool qtReads = m_transport->usesEngine() ? !reader || reader->isEnabled()
-                                               : !qtWillStopReading();
+    const bool qtReads =
+            m_transport->usesEngine() ? !reader || reader->isEnabled() : !qtWillStopReading();
     if (descriptor == -1 || qtReads) {
         m_pauseTimer->stop(); // gone, or Qt reads again
         return;

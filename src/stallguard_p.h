@@ -19,7 +19,7 @@ QT_BEGIN_NAMESPACE
     class QTimer;
 QT_END_NAMESPACE
 
-struct ConnectionHealth;
+class ConnectionHealth;
 class StallTicker;
 
 /*!

@@ -242,9 +242,8 @@ std::optional<UsageError> parseCommandLine(QCommandLineParser &parser,
         return UsageError{parser.errorText()};
     const QStringList given = parser.optionNames();
     for (const QString &name : given) {
-        const auto option = std::find_if(options.cbegin(), options.cend(), [&](const auto &o) {
-            return o.names().contains(name);
-        });
+        const auto option = std::find_if(options.cbegin(), options.cend(),
+                                         [&](const auto &o) { return o.names().contains(name); });
         if (option == options.cend())
             continue; // --help, --version
         // Every spelling counts (-d 1 --idle 2 included). A flag has no

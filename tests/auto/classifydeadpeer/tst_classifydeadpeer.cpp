@@ -448,8 +448,7 @@ void tst_ClassifyDeadPeer::osErrorAfterClose_data()
     QTest::newRow("remote closed, no second handle: orderly")
             << closed << int(State::Unknown) << int(OsError::None) << int(OsError::None);
     QTest::newRow("FIN, then a RST for late data: EPIPE pending")
-            << closed << int(State::Closed) << int(OsError::PeerClosed)
-            << int(OsError::PeerClosed);
+            << closed << int(State::Closed) << int(OsError::PeerClosed) << int(OsError::PeerClosed);
     QTest::newRow("network error after the peer's FIN")
             << int(QAbstractSocket::NetworkError) << int(State::CloseWait) << int(OsError::None)
             << int(OsError::PeerClosed);

@@ -65,7 +65,6 @@ struct KernelKeepAlive
         return a.keepAlive == b.keepAlive && a.idle == b.idle && a.interval == b.interval
                 && a.count == b.count && a.userTimeout == b.userTimeout;
     }
-    friend bool operator!=(const KernelKeepAlive &a, const KernelKeepAlive &b) { return !(a == b); }
 };
 
 QDebug operator<<(QDebug debug, const KernelKeepAlive &k)

@@ -404,10 +404,11 @@ void tst_Proxy::unrelatedSocketWithTheCounterNumberUntouched()
     path.target->write(path.target->readAll());
     QTRY_COMPARE_WITH_TIMEOUT(client.bytesAvailable(), qint64(4), 5000);
     // Refused in the public-API-only mode: the real connection is out of reach.
-    QCOMPARE(client.setKeepAliveOptions(
-                     KeepAliveOptions().setIdle(60s).setInterval(10s).setProbeCount(3).setUserTimeout(
-                             90000ms)),
-             !DeadPeerTest::publicApiOnly());
+    QCOMPARE(
+            client.setKeepAliveOptions(
+                    KeepAliveOptions().setIdle(60s).setInterval(10s).setProbeCount(3).setUserTimeout(
+                            90000ms)),
+            !DeadPeerTest::publicApiOnly());
     client.effectiveKeepAliveOptions();
     client.connectionHealth();
     QCOMPARE(kernelOptions(unrelated), untouched);

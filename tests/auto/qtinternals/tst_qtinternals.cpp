@@ -41,7 +41,7 @@ QByteArray canaryMessage(Assumption assumption, const QString &what)
 }
 
 #define CANARY(assumption, condition, what)                                                        \
-    QVERIFY2(condition, canaryMessage(assumption, what).constData())
+  QVERIFY2(condition, canaryMessage(assumption, what).constData())
 
 QObject *childInheriting(const QObject *parent, const char *className)
 {
@@ -142,9 +142,12 @@ QTcpSocket *tst_QtInternals::connectPair(QAbstractSocket &client)
     if (!m_server->listen(QHostAddress::LocalHost, 0))
         return nullptr;
     client.connectToHost(QHostAddress::LocalHost, m_server->serverPort());
-    if (!QTest::qWaitFor([&] { return client.state() == QAbstractSocket::ConnectedState
-                                       && m_server->hasPendingConnections(); },
-                         Timeout))
+    if (!QTest::qWaitFor(
+                [&] {
+                    return client.state() == QAbstractSocket::ConnectedState
+                            && m_server->hasPendingConnections();
+                },
+                Timeout))
         return nullptr;
     return m_server->nextPendingConnection();
 }
@@ -251,8 +254,8 @@ void tst_QtInternals::errnoSurvivesRead_data()
     QTest::addColumn<bool>("reset");
     QTest::addColumn<int>("expectedErrno");
     QTest::addColumn<int>("expectedError");
-    QTest::newRow("RST: ECONNRESET") << true << ECONNRESET
-                                     << int(QAbstractSocket::RemoteHostClosedError);
+    QTest::newRow("RST: ECONNRESET")
+            << true << ECONNRESET << int(QAbstractSocket::RemoteHostClosedError);
     QTest::newRow("FIN: 0") << false << 0 << int(QAbstractSocket::RemoteHostClosedError);
 }
 
@@ -271,11 +274,10 @@ void tst_QtInternals::errnoSurvivesRead()
     reader->installEventFilter(&filter);
     int errnoAtError = -1;
     QAbstractSocket::SocketError error = QAbstractSocket::UnknownSocketError;
-    connect(&client, &QAbstractSocket::errorOccurred, this,
-            [&](QAbstractSocket::SocketError e) {
-                errnoAtError = errno;
-                error = e;
-            });
+    connect(&client, &QAbstractSocket::errorOccurred, this, [&](QAbstractSocket::SocketError e) {
+        errnoAtError = errno;
+        error = e;
+    });
     if (reset) {
         const linger abortive{1, 0};
         QCOMPARE(::setsockopt(int(peer->socketDescriptor()), SOL_SOCKET, SO_LINGER, &abortive,
@@ -308,9 +310,12 @@ void tst_QtInternals::proxyInnerSocket()
     QTcpSocket client;
     client.setProxy(proxy.proxy());
     client.connectToHost(QStringLiteral("127.0.0.1"), target.serverPort());
-    QVERIFY(QTest::qWaitFor([&] { return client.state() == QAbstractSocket::ConnectedState
-                                         && proxy.clientSockets().size() == 1; },
-                            Timeout));
+    QVERIFY(QTest::qWaitFor(
+            [&] {
+                return client.state() == QAbstractSocket::ConnectedState
+                        && proxy.clientSockets().size() == 1;
+            },
+            Timeout));
     QObject *proxyEngine = childInheriting(&client, "QAbstractSocketEngine");
     CANARY(Assumption::ProxyInnerSocket, proxyEngine,
            QStringLiteral("no child of the proxied socket inherits QAbstractSocketEngine"));
@@ -359,7 +364,8 @@ void tst_QtInternals::sslPlainSocket()
 // is the connection, nothing at all behind a proxy.
 void tst_QtInternals::libraryChecksAgree()
 {
-    const bool publicOnly = qEnvironmentVariableIntValue("QTKEEPALIVE_TESTING_PUBLIC_API_ONLY") != 0;
+    const bool publicOnly =
+            qEnvironmentVariableIntValue("QTKEEPALIVE_TESTING_PUBLIC_API_ONLY") != 0;
     QCOMPARE(QtInternals::trusted(), !publicOnly);
     g_internalsWarnings.clear();
     {
@@ -385,9 +391,9 @@ void tst_QtInternals::libraryChecksAgree()
         client.setProxy(proxy.proxy());
         client.connectToHost(QStringLiteral("127.0.0.1"), target.serverPort());
         QTRY_COMPARE_WITH_TIMEOUT(client.state(), QAbstractSocket::ConnectedState, Timeout);
-        QCOMPARE(client.keepAliveError(), publicOnly
-                         ? KeepAliveSocket::KeepAliveError::OptionRefused
-                         : KeepAliveSocket::KeepAliveError::NoError);
+        QCOMPARE(client.keepAliveError(),
+                 publicOnly ? KeepAliveSocket::KeepAliveError::OptionRefused
+                            : KeepAliveSocket::KeepAliveError::NoError);
         QCOMPARE(client.effectiveKeepAliveOptions().enabled,
                  publicOnly ? std::optional<bool>() : std::optional<bool>(true));
     }

@@ -5,7 +5,7 @@
 
 #include <sys/types.h>
 
-typedef unsigned int socklen_t;  // __uint32_t on all three
+typedef unsigned int socklen_t;    // __uint32_t on all three
 typedef unsigned char sa_family_t; // __uint8_t on all three
 
 #define SOCK_STREAM 1        // all three: "stream socket"
