@@ -83,7 +83,7 @@ void HeartbeatScheduler::schedule(KeepAliveHeartbeat *heartbeat, Kind kind, mill
     m_queues[timeout.count()].touch(keyFor(heartbeat, kind), from);
     // Only an earlier deadline re-arms: activity moves a deadline later, and
     // a timer that fires early finds nothing due and re-arms (rearm()).
-    const Clock::time_point deadline = from + timeout;
+    const Clock::time_point deadline = TimeoutQueue<std::uintptr_t>::deadline(from, timeout);
     if (!m_dispatching && (!m_timer->isActive() || deadline < m_armedFor))
         arm(deadline);
 }
@@ -97,9 +97,8 @@ void HeartbeatScheduler::cancel(KeepAliveHeartbeat *heartbeat, Kind kind, millis
 
 void HeartbeatScheduler::arm(Clock::time_point deadline)
 {
-    const auto wait = ceil<milliseconds>(deadline - Clock::now());
     m_armedFor = deadline;
-    m_timer->start(std::max(wait, milliseconds(0)));
+    m_timer->start(timerWaitUntil(deadline, Clock::now()));
 }
 
 void HeartbeatScheduler::rearm()

@@ -14,6 +14,9 @@
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostAddress>
 
+#include <algorithm>
+#include <limits>
+
 using namespace std::chrono;
 using namespace std::chrono_literals;
 using Kind = HeartbeatScheduler::Kind;
@@ -21,6 +24,41 @@ using Kind = HeartbeatScheduler::Kind;
 constexpr int PhaseSteps = 16;
 
 namespace {
+
+// The longest detection bound: the steady clock's range (292 years of
+// nanoseconds), so that every deadline of the heartbeat is exact and
+// detectionBound() cannot overflow.
+constexpr milliseconds MaxBound = floor<milliseconds>(HeartbeatScheduler::Clock::duration::max());
+
+// The three limits below keep interval × (maxMissed + 1) + jitter <= MaxBound,
+// each computed without overflow from the other two settings (which satisfy it).
+
+milliseconds maxInterval(int maxMissed, milliseconds jitter, bool jitterFollowsInterval)
+{
+    const qint64 periods = qint64(maxMissed) + 1;
+    // A following jitter is interval / 10: interval × (periods + 0.1) <= MaxBound.
+    if (jitterFollowsInterval)
+        return milliseconds(MaxBound.count() * 10 / (periods * 10 + 1));
+    return milliseconds((MaxBound - jitter).count() / periods);
+}
+
+int maxMaxMissed(milliseconds interval, milliseconds jitter)
+{
+    const qint64 periods = (MaxBound - jitter).count() / interval.count();
+    return int(std::min<qint64>(periods - 1, std::numeric_limits<int>::max()));
+}
+
+milliseconds maxJitter(milliseconds interval, int maxMissed)
+{
+    return std::min(interval, MaxBound - interval * (milliseconds::rep(maxMissed) + 1));
+}
+
+QString boundRule()
+{
+    return QStringLiteral("(the detection bound interval × (maxMissed + 1) + jitter must not "
+                          "exceed %1, about 292 years)")
+            .arg(formatDuration(MaxBound));
+}
 
 bool isOpen(QAbstractSocket::SocketState state)
 {
@@ -206,8 +244,10 @@ void KeepAliveHeartbeatPrivate::declareDead()
     socket->disconnectFromHost();
     if (!alive || socket->state() == QAbstractSocket::UnconnectedState)
         return;
-    // Qt holds unsent data and waits for the dead peer to take it.
-    QTimer::singleShot(interval, q, [this, current = connection] {
+    // Qt holds unsent data and waits for the dead peer to take it. A QTimer
+    // holds at most INT_MAX ms: a longer interval waits that long.
+    const milliseconds grace = std::min(interval, milliseconds(std::numeric_limits<int>::max()));
+    QTimer::singleShot(grace, q, [this, current = connection] {
         if (current == connection && socket->state() != QAbstractSocket::UnconnectedState)
             socket->abort();
     });
@@ -279,6 +319,13 @@ bool KeepAliveHeartbeat::setInterval(milliseconds interval)
         return d->reject(QStringLiteral("interval %1 is out of range: it must be at least the "
                                         "jitter (%2)")
                                  .arg(formatDuration(interval), formatDuration(d->jitter)));
+    const milliseconds longest = maxInterval(d->maxMissed, d->jitter, d->jitterFollowsInterval);
+    if (interval > longest)
+        return d->reject(QStringLiteral("interval %1 is out of range: with maxMissed %2 it must be "
+                                        "1 ms .. %3 %4")
+                                 .arg(formatDuration(interval))
+                                 .arg(d->maxMissed)
+                                 .arg(formatDuration(longest), boundRule()));
     d->accepted();
     if (interval == d->interval)
         return true;
@@ -305,6 +352,14 @@ bool KeepAliveHeartbeat::setMaxMissed(int maxMissed)
     if (maxMissed < 1)
         return d->reject(QStringLiteral("maxMissed %1 is out of range: it must be at least 1")
                                  .arg(maxMissed));
+    const int most = maxMaxMissed(d->interval, d->jitter);
+    if (maxMissed > most)
+        return d->reject(QStringLiteral("maxMissed %1 is out of range: with interval %2 it must "
+                                        "be 1 .. %3 %4")
+                                 .arg(maxMissed)
+                                 .arg(formatDuration(d->interval))
+                                 .arg(most)
+                                 .arg(boundRule()));
     d->accepted();
     if (maxMissed == d->maxMissed)
         return true;
@@ -324,6 +379,13 @@ bool KeepAliveHeartbeat::setJitter(milliseconds jitter)
         return d->reject(QStringLiteral("jitter %1 is out of range: it must be 0 ms .. the "
                                         "interval (%2)")
                                  .arg(formatDuration(jitter), formatDuration(d->interval)));
+    const milliseconds largest = maxJitter(d->interval, d->maxMissed);
+    if (jitter > largest)
+        return d->reject(QStringLiteral("jitter %1 is out of range: with interval %2 and "
+                                        "maxMissed %3 it must be 0 ms .. %4 %5")
+                                 .arg(formatDuration(jitter), formatDuration(d->interval))
+                                 .arg(d->maxMissed)
+                                 .arg(formatDuration(largest), boundRule()));
     d->accepted();
     d->jitterFollowsInterval = false;
     if (jitter == d->jitter)
@@ -415,7 +477,7 @@ QString KeepAliveHeartbeat::errorString() const
 
 milliseconds KeepAliveHeartbeat::detectionBound() const
 {
-    return d->interval * (d->maxMissed + 1) + d->jitter;
+    return d->interval * (milliseconds::rep(d->maxMissed) + 1) + d->jitter;
 }
 
 int KeepAliveHeartbeat::missedCount() const

@@ -32,6 +32,14 @@ class KeepAliveHeartbeatPrivate;
     interval() × (maxMissed() + 1) + jitter() after the last byte received
     (detectionBound()), plus the event loop's latency.
 
+    \b{Ranges}: every duration is honoured whatever its length: a wait
+    longer than a QTimer holds (INT_MAX ms, 24.8 days) is made of several.
+    The settings of the ping keep the detection bound within the steady
+    clock's range (about 292 years): setInterval(), setMaxMissed() and
+    setJitter() reject a value that would exceed it, naming the largest
+    allowed. The idle times take any value >= 0; one beyond the clock's
+    range never fires.
+
     The heartbeat only writes what the application configured (pingPayload()
     or pingFunction()); with neither it only detects. It never reads,
     consumes or reorders received data: activity is observed through
@@ -43,7 +51,7 @@ class KeepAliveHeartbeatPrivate;
     \b{Ending the connection}: disconnectFromHost(), not abort(), so the bytes
     received before the death stay readable in the disconnected() handler.
     If Qt still holds unsent data (the dead peer will never take it), the
-    socket is aborted one interval() later.
+    socket is aborted one interval() later (at most 24.8 days).
 
     \b{KeepAliveSocket}: on a KeepAliveSocket the death is also its
     deadPeer(HeartbeatTimeout), once per connection like every death, with
@@ -116,13 +124,25 @@ public:
     QAbstractSocket *socket() const;
 
     std::chrono::milliseconds interval() const;
-    //! Returns false, with errorString() naming value and range, if \a interval <= 0 or < jitter().
+    /*!
+        Returns false, with errorString() naming value and range, if
+        \a interval <= 0, < jitter(), or so long that detectionBound() would
+        exceed the clock's range (see Ranges).
+    */
     bool setInterval(std::chrono::milliseconds interval);
     int maxMissed() const;
-    //! Returns false, with errorString(), if \a maxMissed < 1.
+    /*!
+        Returns false, with errorString() naming value and range, if
+        \a maxMissed < 1 or so large that detectionBound() would exceed the
+        clock's range (with the default 10 s interval: up to about 920
+        million).
+    */
     bool setMaxMissed(int maxMissed);
     std::chrono::milliseconds jitter() const;
-    //! Returns false, with errorString(), unless 0 <= \a jitter <= interval().
+    /*!
+        Returns false, with errorString(), unless 0 <= \a jitter <= interval()
+        and detectionBound() stays within the clock's range.
+    */
     bool setJitter(std::chrono::milliseconds jitter);
     QByteArray pingPayload() const;
     //! Sets the ping; replaces a pingFunction(). Empty: detect only.
@@ -132,13 +152,13 @@ public:
     void setPingFunction(PingFunction function);
 
     std::chrono::milliseconds readerIdleTime() const;
-    //! Returns false, with errorString(), if \a time < 0.
+    //! Returns false, with errorString(), if \a time < 0; any longer time is honoured.
     bool setReaderIdleTime(std::chrono::milliseconds time);
     std::chrono::milliseconds writerIdleTime() const;
-    //! Returns false, with errorString(), if \a time < 0.
+    //! Returns false, with errorString(), if \a time < 0; any longer time is honoured.
     bool setWriterIdleTime(std::chrono::milliseconds time);
     std::chrono::milliseconds allIdleTime() const;
-    //! Returns false, with errorString(), if \a time < 0.
+    //! Returns false, with errorString(), if \a time < 0; any longer time is honoured.
     bool setAllIdleTime(std::chrono::milliseconds time);
 
     QString errorString() const;

@@ -77,6 +77,7 @@ public:
 
     void adopt(KeepAliveSocket *client);
     void refuse(KeepAliveSocket *client);
+    static QList<QTcpSocket *> takePendingQueue(KeepAliveServer *server);
     static void removeFromPendingQueue(KeepAliveServer *server, KeepAliveSocket *client);
     void reject(const QString &message);
 
@@ -224,11 +225,7 @@ void ClientCare::arm()
         m_timer.stop();
         return;
     }
-    const auto due = m_idle.nextExpiry(m_timeout);
-    const auto now = steady_clock::now();
-    // Rounded up: a timer that fires a little early only re-arms.
-    const milliseconds wait = due > now ? ceil<milliseconds>(due - now) : 0ms;
-    m_timer.start(wait);
+    m_timer.start(timerWaitUntil(m_idle.nextExpiry(m_timeout), steady_clock::now()));
 }
 
 void ClientCare::reapIdle()
@@ -380,17 +377,23 @@ void KeepAliveServerPrivate::refuse(KeepAliveSocket *client)
     client->deleteLater();
 }
 
+QList<QTcpSocket *> KeepAliveServerPrivate::takePendingQueue(KeepAliveServer *server)
+{
+    // QTcpServer offers no removal or peeking: the queue is taken whole and
+    // the caller puts back what stays, in its order.
+    QList<QTcpSocket *> queue;
+    while (QTcpSocket *socket = server->QTcpServer::nextPendingConnection())
+        queue.append(socket);
+    return queue;
+}
+
 void KeepAliveServerPrivate::removeFromPendingQueue(KeepAliveServer *server, KeepAliveSocket *client)
 {
-    // QTcpServer offers no removal: take the whole queue and put the others
-    // back in their order. Only when a client dies before it is taken.
-    QList<QTcpSocket *> others;
-    while (QTcpSocket *socket = server->QTcpServer::nextPendingConnection()) {
+    // Only when a client dies before it is taken.
+    for (QTcpSocket *socket : takePendingQueue(server)) {
         if (socket != client)
-            others.append(socket);
+            server->addPendingConnection(socket);
     }
-    for (QTcpSocket *socket : std::as_const(others))
-        server->addPendingConnection(socket);
 }
 
 KeepAliveServer::KeepAliveServer(QObject *parent)
@@ -498,14 +501,23 @@ QString KeepAliveServer::settingErrorString() const
 
 KeepAliveSocket *KeepAliveServer::nextPendingConnection()
 {
-    // Only KeepAliveSockets are queued (incomingConnection()).
-    auto *client = static_cast<KeepAliveSocket *>(QTcpServer::nextPendingConnection());
-    if (client) {
-        const SharedLocker lock(&d->shared->mutex);
-        const auto found = d->shared->clients.find(client);
-        if (found != d->shared->clients.end())
-            found->pending = false;
+    QTcpSocket *next = QTcpServer::nextPendingConnection();
+    if (!next)
+        return nullptr;
+    // A subclass may queue plain QTcpSockets with addPendingConnection():
+    // one goes back to the front, for QTcpServer::nextPendingConnection().
+    auto *client = qobject_cast<KeepAliveSocket *>(next);
+    if (!client) {
+        const QList<QTcpSocket *> rest = KeepAliveServerPrivate::takePendingQueue(this);
+        addPendingConnection(next);
+        for (QTcpSocket *socket : rest)
+            addPendingConnection(socket);
+        return nullptr;
     }
+    const SharedLocker lock(&d->shared->mutex);
+    const auto found = d->shared->clients.find(client);
+    if (found != d->shared->clients.end())
+        found->pending = false;
     return client;
 }
 

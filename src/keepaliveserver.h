@@ -108,6 +108,9 @@ public:
         2 s (the client stopped reading), the socket is abort()ed, which drops
         what it still held. 0 switches reaping off; it also applies to the
         clients already connected, counting from their last activity.
+        Any \a timeout >= 0 is honoured, up to milliseconds::max(): a wait
+        longer than a QTimer holds (INT_MAX ms, 24.8 days) is made of several,
+        and one beyond the steady clock's range (292 years) never ends.
         Returns false for a negative \a timeout, changing nothing
         (settingErrorString() says why).
     */
@@ -126,8 +129,9 @@ public:
         pending queue (QTcpServer still emits newConnection(), and
         nextPendingConnection() returns nullptr for it). The server keeps
         listening; once clients leave, new ones are accepted again. Lowering
-        the limit disconnects nobody. Returns false for a negative \a count,
-        changing nothing (settingErrorString() says why).
+        the limit disconnects nobody. Any \a count from 0 to INT_MAX is
+        valid. Returns false for a negative \a count, changing nothing
+        (settingErrorString() says why).
     */
     bool setMaxClients(int count);
     //! The most clients connected at a time; 0 means unlimited.
@@ -148,6 +152,13 @@ public:
     /*!
         Reimplemented to return the KeepAliveSocket (a child of the server).
         Never returns a client that was lost while pending.
+
+        A subclass may queue plain QTcpSockets itself with
+        addPendingConnection(). When the next pending connection is one of
+        those, this returns nullptr and leaves it first in the queue
+        (hasPendingConnections() stays true): take it with
+        QTcpServer::nextPendingConnection(), which hands out every pending
+        socket whatever its type.
     */
     KeepAliveSocket *nextPendingConnection() override;
 

@@ -4,8 +4,10 @@
 // Internal: the ordered timeout queue of long-connection servers. Pure logic,
 // no Qt, no clock of its own (the caller passes the time). Not installed.
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <limits>
 #include <list>
 #include <unordered_map>
 #include <utility>
@@ -19,6 +21,9 @@
     Every entry shares one timeout. touch() may be given a time slightly in
     the future (a jittered schedule); the order then holds up to that jitter,
     and an entry expires at most that much late.
+
+    Any timeout >= 0 is valid: a deadline beyond the clock's range (292 years
+    of nanoseconds) is TimePoint::max(), never.
 */
 template<typename Key, typename Hash = std::hash<Key>>
 class TimeoutQueue
@@ -55,7 +60,17 @@ public:
     //! The time the front entry expires with \a timeout; only when not empty.
     TimePoint nextExpiry(std::chrono::milliseconds timeout) const
     {
-        return m_order.front().second + timeout;
+        return deadline(m_order.front().second, timeout);
+    }
+
+    //! \a from + \a timeout (>= 0), or TimePoint::max() where the clock's range ends.
+    static TimePoint deadline(TimePoint from, std::chrono::milliseconds timeout)
+    {
+        // Compared in milliseconds: converting a larger timeout to the
+        // clock's nanoseconds would itself overflow.
+        const auto room = std::chrono::floor<std::chrono::milliseconds>(
+                TimePoint::max() - std::max(from, TimePoint{}));
+        return timeout < room ? from + timeout : TimePoint::max();
     }
 
     /*!
@@ -71,7 +86,7 @@ public:
         // expired (a zero timeout) cannot keep the loop going.
         const std::size_t limit = m_order.size();
         std::size_t count = 0;
-        while (count < limit && !m_order.empty() && m_order.front().second + timeout <= now) {
+        while (count < limit && !m_order.empty() && nextExpiry(timeout) <= now) {
             const Key key = m_order.front().first;
             m_where.erase(key);
             m_order.pop_front();
@@ -86,3 +101,21 @@ private:
     Order m_order;
     std::unordered_map<Key, typename Order::iterator, Hash> m_where;
 };
+
+/*!
+    The interval to arm a QTimer with for \a deadline at \a now: rounded up
+    (a timer that fires early only re-arms), and at most INT_MAX ms, the
+    longest a QTimer holds (it takes an int; a longer one wraps negative and
+    is refused). A longer wait is chained: the timer fires, nothing is due,
+    and it is armed again for the rest.
+*/
+inline std::chrono::milliseconds timerWaitUntil(std::chrono::steady_clock::time_point deadline,
+                                                std::chrono::steady_clock::time_point now)
+{
+    constexpr std::chrono::milliseconds longest{std::numeric_limits<int>::max()};
+    if (deadline <= now)
+        return std::chrono::milliseconds(0);
+    if (now <= std::chrono::steady_clock::time_point::max() - longest && now + longest <= deadline)
+        return longest;
+    return std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+}

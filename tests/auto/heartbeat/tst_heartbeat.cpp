@@ -17,6 +17,7 @@
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QProcess>
+#include <QtCore/QRandomGenerator>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QThread>
@@ -32,6 +33,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -231,6 +233,41 @@ bool echoes(QAbstractSocket *socket, const QByteArray &message)
     return socket->read(message.size()) == message;
 }
 
+// Every warning while it lives, after Qt Test's own handler has seen it.
+class WarningTrap
+{
+public:
+    WarningTrap()
+    {
+        s_trap = this;
+        m_previous = qInstallMessageHandler(&WarningTrap::handle);
+    }
+    ~WarningTrap()
+    {
+        qInstallMessageHandler(m_previous);
+        s_trap = nullptr;
+    }
+    QStringList warnings;
+
+private:
+    static void handle(QtMsgType type, const QMessageLogContext &context, const QString &message)
+    {
+        if (type != QtDebugMsg && type != QtInfoMsg)
+            s_trap->warnings << message;
+        s_trap->m_previous(type, context, message);
+    }
+    static inline WarningTrap *s_trap = nullptr;
+    QtMessageHandler m_previous = nullptr;
+};
+
+// As the library writes a duration in its messages.
+QString durationText(milliseconds value)
+{
+    if (value.count() != 0 && value.count() % 1000 == 0)
+        return QStringLiteral("%1 s").arg(value.count() / 1000);
+    return QStringLiteral("%1 ms").arg(value.count());
+}
+
 } // namespace
 
 class tst_Heartbeat : public QObject
@@ -249,6 +286,8 @@ private Q_SLOTS:
     void idleNotifications();
     void invalidSettingsRejected_data();
     void invalidSettingsRejected();
+    void extremeSettings_data();
+    void extremeSettings();
     void defaults();
     void followsSocketToAnotherThread();
     void thousandHeartbeatsOneTimer();
@@ -598,6 +637,12 @@ void tst_Heartbeat::invalidSettingsRejected_data()
             << QStringLiteral("interval") << qint64(50)
             << QStringLiteral("interval 50 ms is out of range: it must be at least the jitter "
                               "(100 ms)");
+    QTest::newRow("interval beyond the clock")
+            << QStringLiteral("interval") << std::numeric_limits<qint64>::max()
+            << QStringLiteral("interval 9223372036854775807 ms is out of range: with maxMissed 2 "
+                              "it must be 1 ms .. 3074457345584 ms (the detection bound interval "
+                              "× (maxMissed + 1) + jitter must not exceed 9223372036854 ms, about "
+                              "292 years)");
     QTest::newRow("maxMissed 0") << QStringLiteral("maxMissed") << qint64(0)
                                  << QStringLiteral("maxMissed 0 is out of range: it must be at "
                                                    "least 1");
@@ -684,6 +729,135 @@ void tst_Heartbeat::invalidSettingsRejected()
     // A valid setting clears the message.
     QVERIFY(heartbeat->setMaxMissed(4));
     QVERIFY(heartbeat->errorString().isEmpty());
+}
+
+void tst_Heartbeat::extremeSettings_data()
+{
+    QTest::addColumn<quint32>("seed");
+    // Fixed seeds: a failure is reproduced by its row.
+    for (const quint32 seed : {1u, 20240611u, 0xC0FFEEu})
+        QTest::addRow("seed %u", seed) << seed;
+}
+
+// Every duration and count setter with values at and beyond the edges of
+// QTimer (int milliseconds), the clock and milliseconds: each is either
+// accepted, and then reads back with a detection bound that adds up, or
+// rejected with a message naming it; never a Qt warning (a wrapped QTimer
+// interval: "Timers cannot have negative intervals"), never UB.
+void tst_Heartbeat::extremeSettings()
+{
+    QFETCH(quint32, seed);
+    qInfo("seed %u", seed);
+    QRandomGenerator random(seed);
+
+    Peer peer;
+    QTcpSocket socket;
+    auto *heartbeat = new KeepAliveHeartbeat(&socket);
+    QVERIFY(connectTo(&socket, peer.port()));
+
+    constexpr qint64 intMax = std::numeric_limits<int>::max();
+    const std::vector<milliseconds> durations = {0ms,
+                                                 -1ms,
+                                                 1ms,
+                                                 milliseconds(intMax),
+                                                 milliseconds(intMax + 1),
+                                                 hours(24 * 30),
+                                                 hours(24 * 31),
+                                                 hours(24 * 365 * 300),
+                                                 milliseconds::max(),
+                                                 milliseconds::min(),
+                                                 -hours(24 * 365)};
+    const std::vector<int> counts = {
+            0, -1, 1, 2, 1000, std::numeric_limits<int>::max(), std::numeric_limits<int>::min()};
+    const QStringList setters = {QStringLiteral("interval"),       QStringLiteral("maxMissed"),
+                                 QStringLiteral("jitter"),         QStringLiteral("readerIdleTime"),
+                                 QStringLiteral("writerIdleTime"), QStringLiteral("allIdleTime")};
+
+    WarningTrap trap;
+    for (int call = 0; call < 300; ++call) {
+        const QString setter = setters.at(random.bounded(int(setters.size())));
+        // Mostly the edges, sometimes anything a milliseconds can hold.
+        const milliseconds duration = random.bounded(4) == 0
+                ? milliseconds(qint64(random.generate64()))
+                : durations.at(random.bounded(int(durations.size())));
+        const int count = random.bounded(4) == 0 ? int(random.generate())
+                                                 : counts.at(random.bounded(int(counts.size())));
+        const QString value = setter == QLatin1String("maxMissed") ? QString::number(count)
+                                                                   : durationText(duration);
+        const QString what = QStringLiteral("call %1: %2(%3)").arg(call).arg(setter, value);
+        const QVariantList before{QVariant::fromValue(heartbeat->interval()),
+                                  heartbeat->maxMissed(),
+                                  QVariant::fromValue(heartbeat->jitter()),
+                                  QVariant::fromValue(heartbeat->readerIdleTime()),
+                                  QVariant::fromValue(heartbeat->writerIdleTime()),
+                                  QVariant::fromValue(heartbeat->allIdleTime())};
+        trap.warnings.clear();
+
+        bool accepted = false;
+        bool readsBack = false;
+        if (setter == QLatin1String("interval")) {
+            accepted = heartbeat->setInterval(duration);
+            readsBack = heartbeat->interval() == duration;
+        } else if (setter == QLatin1String("maxMissed")) {
+            accepted = heartbeat->setMaxMissed(count);
+            readsBack = heartbeat->maxMissed() == count;
+        } else if (setter == QLatin1String("jitter")) {
+            accepted = heartbeat->setJitter(duration);
+            readsBack = heartbeat->jitter() == duration;
+        } else if (setter == QLatin1String("readerIdleTime")) {
+            accepted = heartbeat->setReaderIdleTime(duration);
+            readsBack = heartbeat->readerIdleTime() == duration;
+        } else if (setter == QLatin1String("writerIdleTime")) {
+            accepted = heartbeat->setWriterIdleTime(duration);
+            readsBack = heartbeat->writerIdleTime() == duration;
+        } else {
+            accepted = heartbeat->setAllIdleTime(duration);
+            readsBack = heartbeat->allIdleTime() == duration;
+        }
+
+        if (accepted) {
+            QVERIFY2(readsBack, qPrintable(what));
+            QVERIFY2(heartbeat->errorString().isEmpty(), qPrintable(what));
+            QVERIFY2(trap.warnings.isEmpty(),
+                     qPrintable(what + QStringLiteral(": ") + trap.warnings.join(u'|')));
+        } else {
+            const QVariantList after{QVariant::fromValue(heartbeat->interval()),
+                                     heartbeat->maxMissed(),
+                                     QVariant::fromValue(heartbeat->jitter()),
+                                     QVariant::fromValue(heartbeat->readerIdleTime()),
+                                     QVariant::fromValue(heartbeat->writerIdleTime()),
+                                     QVariant::fromValue(heartbeat->allIdleTime())};
+            QVERIFY2(after == before, qPrintable(what));
+            const QString message = heartbeat->errorString();
+            // Names the setting, the value and the range.
+            QVERIFY2(message.startsWith(setter + u' ' + value
+                                        + QStringLiteral(" is out of range: ")),
+                     qPrintable(what + QStringLiteral(": ") + message));
+            // The library's own warning is the message; nothing else.
+            QCOMPARE(trap.warnings, QStringList(QStringLiteral("KeepAliveHeartbeat: ") + message));
+        }
+        // The detection bound adds up: interval x (maxMissed + 1) + jitter,
+        // checked by division so that the check itself cannot overflow.
+        const milliseconds bound = heartbeat->detectionBound();
+        const qint64 periods = qint64(heartbeat->maxMissed()) + 1;
+        QVERIFY2(bound >= heartbeat->jitter(), qPrintable(what));
+        QVERIFY2((bound - heartbeat->jitter()).count() % periods == 0, qPrintable(what));
+        QVERIFY2((bound - heartbeat->jitter()).count() / periods == heartbeat->interval().count(),
+                 qPrintable(what));
+    }
+
+    // Still working: short settings ping and declare the silent peer dead.
+    trap.warnings.clear();
+    QVERIFY(heartbeat->setReaderIdleTime(0ms));
+    QVERIFY(heartbeat->setWriterIdleTime(0ms));
+    QVERIFY(heartbeat->setAllIdleTime(0ms));
+    if (heartbeat->jitter() > 100ms)
+        QVERIFY(heartbeat->setJitter(0ms));
+    QVERIFY(heartbeat->setInterval(100ms));
+    QVERIFY(heartbeat->setMaxMissed(1));
+    QSignalSpy timedOut(heartbeat, &KeepAliveHeartbeat::heartbeatTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(timedOut.count(), 1, 5000);
+    QVERIFY2(trap.warnings.isEmpty(), qPrintable(trap.warnings.join(u'|')));
 }
 
 void tst_Heartbeat::defaults()

@@ -19,6 +19,7 @@
 #include <QtCore/QHash>
 #include <QtCore/QMutex>
 #include <QtCore/QPointer>
+#include <QtCore/QRandomGenerator>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QSet>
 #include <QtCore/QThread>
@@ -29,6 +30,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -186,6 +188,64 @@ private:
     std::unique_ptr<QObject> m_context;
 };
 
+// Every warning while it lives, after Qt Test's own handler has seen it.
+class WarningTrap
+{
+public:
+    WarningTrap()
+    {
+        s_trap = this;
+        m_previous = qInstallMessageHandler(&WarningTrap::handle);
+    }
+    ~WarningTrap()
+    {
+        qInstallMessageHandler(m_previous);
+        s_trap = nullptr;
+    }
+    QStringList warnings;
+
+private:
+    static void handle(QtMsgType type, const QMessageLogContext &context, const QString &message)
+    {
+        if (type != QtDebugMsg && type != QtInfoMsg)
+            s_trap->warnings << message;
+        s_trap->m_previous(type, context, message);
+    }
+    static inline WarningTrap *s_trap = nullptr;
+    QtMessageHandler m_previous = nullptr;
+};
+
+// As the library writes a duration in its messages.
+QString durationText(std::chrono::milliseconds value)
+{
+    if (value.count() != 0 && value.count() % 1000 == 0)
+        return QStringLiteral("%1 s").arg(value.count() / 1000);
+    return QStringLiteral("%1 ms").arg(value.count());
+}
+
+// Queues plain QTcpSockets, QTcpServer's documented pattern, for the
+// connections marked plain; KeepAliveServer's own for the others.
+class MixedQueueServer : public KeepAliveServer
+{
+public:
+    QList<bool> plain; //!< per accepted connection, in order
+    int accepted = 0;
+
+protected:
+    void incomingConnection(qintptr descriptor) override
+    {
+        if (!plain.value(accepted++)) {
+            KeepAliveServer::incomingConnection(descriptor);
+            return;
+        }
+        auto *socket = new QTcpSocket(this);
+        if (socket->setSocketDescriptor(descriptor))
+            addPendingConnection(socket);
+        else
+            delete socket;
+    }
+};
+
 } // namespace
 
 class tst_Server : public QObject
@@ -198,6 +258,10 @@ private Q_SLOTS:
 
     void invalidSettingsRejected();
     void propertiesNotifyOnlyOnChange();
+    void extremeSettings_data();
+    void extremeSettings();
+    void plainSocketsInThePendingQueue_data();
+    void plainSocketsInThePendingQueue();
     void acceptedClientsGetTheOptions();
     void deadClientReported();
     void deadPendingClientFreed();
@@ -330,6 +394,142 @@ void tst_Server::propertiesNotifyOnlyOnChange()
     QCOMPARE(server.property("idleTimeout").value<std::chrono::milliseconds>(), 3000ms);
     QCOMPARE(server.property("maxClients").toInt(), 4);
     QCOMPARE(server.property("keepAliveOptions").value<KeepAliveOptions>(), shortOptions());
+}
+
+void tst_Server::extremeSettings_data()
+{
+    QTest::addColumn<quint32>("seed");
+    // Fixed seeds: a failure is reproduced by its row.
+    for (const quint32 seed : {1u, 20240611u, 0xC0FFEEu})
+        QTest::addRow("seed %u", seed) << seed;
+}
+
+// setIdleTimeout() and setMaxClients() with values at and beyond the edges
+// of QTimer (int milliseconds), the clock and milliseconds, with a client
+// in the server's care (so that the idle timer is armed): each is accepted
+// and reads back, or rejected with a message naming it; never a Qt warning
+// (a wrapped QTimer interval: "Timers cannot have negative intervals"),
+// never UB.
+void tst_Server::extremeSettings()
+{
+    using std::chrono::hours;
+    using std::chrono::milliseconds;
+    QFETCH(quint32, seed);
+    qInfo("seed %u", seed);
+    QRandomGenerator random(seed);
+
+    ServerWatch watch(m_server.get());
+    KeepAliveSocket *serverSide = nullptr;
+    QVERIFY(connectClient(&serverSide));
+
+    constexpr qint64 intMax = std::numeric_limits<int>::max();
+    const std::vector<milliseconds> durations = {0ms,
+                                                 -1ms,
+                                                 1ms,
+                                                 milliseconds(intMax),
+                                                 milliseconds(intMax + 1),
+                                                 hours(24 * 30),
+                                                 hours(720),
+                                                 hours(24 * 365 * 300),
+                                                 milliseconds::max(),
+                                                 milliseconds::min(),
+                                                 -hours(24 * 365)};
+    const std::vector<int> counts = {0, -1, 1, std::numeric_limits<int>::max(),
+                                     std::numeric_limits<int>::min()};
+
+    WarningTrap trap;
+    for (int call = 0; call < 200; ++call) {
+        const bool idle = random.bounded(2) == 0;
+        // Mostly the edges, sometimes anything the type can hold.
+        const milliseconds duration = random.bounded(4) == 0
+                ? milliseconds(qint64(random.generate64()))
+                : durations.at(random.bounded(int(durations.size())));
+        const int count = random.bounded(4) == 0 ? int(random.generate())
+                                                 : counts.at(random.bounded(int(counts.size())));
+        const QString what = idle
+                ? QStringLiteral("call %1: setIdleTimeout(%2)").arg(call).arg(durationText(duration))
+                : QStringLiteral("call %1: setMaxClients(%2)").arg(call).arg(count);
+        const milliseconds timeoutBefore = m_server->idleTimeout();
+        const int maxBefore = m_server->maxClients();
+        trap.warnings.clear();
+
+        const bool accepted =
+                idle ? m_server->setIdleTimeout(duration) : m_server->setMaxClients(count);
+        if (accepted) {
+            QVERIFY2(idle ? m_server->idleTimeout() == duration : m_server->maxClients() == count,
+                     qPrintable(what));
+            QVERIFY2(m_server->settingErrorString().isEmpty(), qPrintable(what));
+            QVERIFY2(trap.warnings.isEmpty(),
+                     qPrintable(what + QStringLiteral(": ") + trap.warnings.join(u'|')));
+        } else {
+            QCOMPARE(m_server->idleTimeout(), timeoutBefore);
+            QCOMPARE(m_server->maxClients(), maxBefore);
+            const QString message = m_server->settingErrorString();
+            const QString value = idle ? durationText(duration) : QString::number(count);
+            QVERIFY2(message.contains(value), qPrintable(what + QStringLiteral(": ") + message));
+            // The library's own warning is the message; nothing else.
+            QCOMPARE(trap.warnings, QStringList(message));
+        }
+    }
+    // Nobody is reaped by a wrapped wait, and reaping still works.
+    for (const milliseconds timeout :
+         {milliseconds(hours(720)), milliseconds(intMax + 1), milliseconds::max()}) {
+        QVERIFY(m_server->setIdleTimeout(timeout));
+        QTest::qWait(20);
+        QVERIFY2(watch.lost.empty(), qPrintable(durationText(timeout)));
+    }
+    trap.warnings.clear();
+    QVERIFY(m_server->setIdleTimeout(300ms));
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lost.size(), std::size_t(1), 5000);
+    QCOMPARE(watch.lost.front().reason, Loss::IdleTimeout);
+    QVERIFY2(trap.warnings.isEmpty(), qPrintable(trap.warnings.join(u'|')));
+}
+
+void tst_Server::plainSocketsInThePendingQueue_data()
+{
+    QTest::addColumn<QList<bool>>("plain");
+    QTest::newRow("plain") << QList<bool>{true};
+    QTest::newRow("plain, then KeepAliveSocket") << QList<bool>{true, false};
+    QTest::newRow("KeepAliveSocket, then plain") << QList<bool>{false, true};
+    QTest::newRow("plain between two") << QList<bool>{false, true, false};
+}
+
+// A subclass that queues plain QTcpSockets with addPendingConnection():
+// nextPendingConnection() returns nullptr for one (never a plain socket cast
+// to KeepAliveSocket) and leaves it first in the queue, where
+// QTcpServer::nextPendingConnection() hands it out; the order is kept.
+void tst_Server::plainSocketsInThePendingQueue()
+{
+    QFETCH(QList<bool>, plain);
+    MixedQueueServer server;
+    server.plain = plain;
+    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    std::vector<std::unique_ptr<QTcpSocket>> clients;
+    for (int i = 0; i < plain.size(); ++i) {
+        clients.push_back(std::make_unique<QTcpSocket>());
+        clients.back()->connectToHost(QHostAddress::LocalHost, server.serverPort());
+        QVERIFY(clients.back()->waitForConnected(5000));
+        QTRY_COMPARE_WITH_TIMEOUT(server.accepted, i + 1, 5000); // accepted in this order
+    }
+    for (int i = 0; i < plain.size(); ++i) {
+        const quint16 port = clients[i]->localPort();
+        QVERIFY(server.hasPendingConnections());
+        KeepAliveSocket *next = server.nextPendingConnection();
+        if (!plain[i]) {
+            QVERIFY(next);
+            QCOMPARE(next->peerPort(), port);
+            continue;
+        }
+        QCOMPARE(next, nullptr);
+        QVERIFY(server.hasPendingConnections());
+        QCOMPARE(server.nextPendingConnection(), nullptr); // still first
+        QTcpSocket *socket = server.QTcpServer::nextPendingConnection();
+        QVERIFY(socket);
+        QVERIFY(!qobject_cast<KeepAliveSocket *>(socket));
+        QCOMPARE(socket->peerPort(), port);
+    }
+    QVERIFY(!server.hasPendingConnections());
+    QCOMPARE(server.nextPendingConnection(), nullptr);
 }
 
 void tst_Server::acceptedClientsGetTheOptions()

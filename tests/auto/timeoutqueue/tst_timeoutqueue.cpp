@@ -7,9 +7,12 @@
 
 #include <QtTest/QtTest>
 
+#include <limits>
 #include <vector>
 
 using namespace std::chrono_literals;
+using std::chrono::hours;
+using std::chrono::milliseconds;
 using Queue = TimeoutQueue<int>;
 using TimePoint = Queue::TimePoint;
 
@@ -23,6 +26,8 @@ std::vector<int> expireAll(Queue &queue, TimePoint now, std::chrono::millisecond
     queue.expire(now, timeout, [&](int key) { keys.push_back(key); });
     return keys;
 }
+
+constexpr qint64 IntMax = std::numeric_limits<int>::max();
 
 } // namespace
 
@@ -38,6 +43,11 @@ private Q_SLOTS:
     void zeroTimeoutCannotLoop();
     void jitteredTouchesAreLateAtMostTheJitter();
     void manyEntriesFewExpired();
+    void deadlinesSaturate_data();
+    void deadlinesSaturate();
+    void timerWait_data();
+    void timerWait();
+    void longWaitsAreChained();
 };
 
 void tst_TimeoutQueue::expiresOldestFirstAndStops()
@@ -126,6 +136,90 @@ void tst_TimeoutQueue::manyEntriesFewExpired()
         queue.touch(key, start + std::chrono::milliseconds(key));
     QCOMPARE(expireAll(queue, start + 1s + 2ms, 1s), std::vector<int>({0, 1, 2}));
     QCOMPARE(queue.size(), std::size_t(count - 3));
+}
+
+void tst_TimeoutQueue::deadlinesSaturate_data()
+{
+    QTest::addColumn<milliseconds>("timeout");
+    QTest::addColumn<bool>("representable");
+    QTest::newRow("0") << milliseconds(0) << true;
+    QTest::newRow("INT_MAX + 1 ms") << milliseconds(IntMax + 1) << true;
+    QTest::newRow("30 days") << milliseconds(hours(24 * 30)) << true;
+    QTest::newRow("200 years") << milliseconds(hours(24 * 365 * 200)) << true;
+    QTest::newRow("300 years") << milliseconds(hours(24 * 365 * 300)) << false;
+    QTest::newRow("milliseconds::max()") << milliseconds::max() << false;
+}
+
+// A timeout beyond the clock's range (steady_clock counts nanoseconds:
+// 292 years) is "never", not an overflow that wraps into the past.
+void tst_TimeoutQueue::deadlinesSaturate()
+{
+    QFETCH(milliseconds, timeout);
+    QFETCH(bool, representable);
+    const TimePoint now = start + hours(24);
+    Queue queue;
+    queue.touch(1, now);
+    if (representable) {
+        QCOMPARE(queue.nextExpiry(timeout), now + timeout);
+        QCOMPARE(Queue::deadline(now, timeout), now + timeout);
+    } else {
+        QCOMPARE(queue.nextExpiry(timeout), TimePoint::max());
+        QCOMPARE(Queue::deadline(now, timeout), TimePoint::max());
+    }
+    QCOMPARE(expireAll(queue, TimePoint::max() - 1ms, timeout).size(),
+             std::size_t(representable ? 1 : 0));
+}
+
+void tst_TimeoutQueue::timerWait_data()
+{
+    QTest::addColumn<milliseconds>("until");
+    QTest::addColumn<milliseconds>("wait");
+    QTest::newRow("past") << milliseconds(-5) << milliseconds(0);
+    QTest::newRow("now") << milliseconds(0) << milliseconds(0);
+    QTest::newRow("1 ms") << milliseconds(1) << milliseconds(1);
+    QTest::newRow("INT_MAX ms") << milliseconds(IntMax) << milliseconds(IntMax);
+    QTest::newRow("INT_MAX + 1 ms: chained") << milliseconds(IntMax + 1) << milliseconds(IntMax);
+    QTest::newRow("30 days: chained") << milliseconds(hours(24 * 30)) << milliseconds(IntMax);
+}
+
+// The wait a QTimer (an int of milliseconds) is armed with: never more than
+// INT_MAX ms, so that a longer wait is chained instead of wrapping negative.
+void tst_TimeoutQueue::timerWait()
+{
+    QFETCH(milliseconds, until);
+    QFETCH(milliseconds, wait);
+    const TimePoint now = start + hours(1);
+    QCOMPARE(timerWaitUntil(now + until, now), wait);
+    // Rounded up: a timer that fires early only re-arms.
+    QCOMPARE(timerWaitUntil(now + until - std::chrono::microseconds(500), now),
+             std::max(milliseconds(0), wait));
+}
+
+// A 30-day idle timeout: the timer fires after INT_MAX ms, finds nothing
+// expired, is armed for the rest, and the entry expires at its deadline.
+void tst_TimeoutQueue::longWaitsAreChained()
+{
+    const milliseconds timeout = hours(24 * 30);
+    Queue queue;
+    queue.touch(1, start);
+    TimePoint now = start;
+    std::vector<milliseconds> waits;
+    while (!queue.isEmpty() && waits.size() < 10) {
+        const milliseconds wait = timerWaitUntil(queue.nextExpiry(timeout), now);
+        waits.push_back(wait);
+        now += wait; // the timer fires
+        QCOMPARE(expireAll(queue, now, timeout).empty(), now < start + timeout);
+    }
+    QCOMPARE(waits,
+             std::vector<milliseconds>({milliseconds(IntMax), timeout - milliseconds(IntMax)}));
+    QCOMPARE(now, start + timeout);
+
+    // A timeout the clock cannot represent is waited for in INT_MAX chunks forever.
+    Queue never;
+    never.touch(1, start);
+    QCOMPARE(timerWaitUntil(never.nextExpiry(milliseconds::max()), start), milliseconds(IntMax));
+    QCOMPARE(timerWaitUntil(never.nextExpiry(milliseconds::max()), TimePoint::max() - 1ms),
+             milliseconds(1));
 }
 
 QTEST_APPLESS_MAIN(tst_TimeoutQueue)
