@@ -80,8 +80,16 @@ OsError osErrorAfterClose(QAbstractSocket::SocketError qtError, const Connection
     case QAbstractSocket::NetworkError:
         return finReceived ? OsError::PeerClosed : OsError::Other;
     default:
-        return OsError::None;
+        break;
     }
+    // Qt's write path gives no code of its own for ETIMEDOUT (Qt 6.4:
+    // UnfinishedSocketOperationError); a connection the kernel closed
+    // after probes or retransmissions timed out.
+    if (state != State::Closed)
+        return OsError::None;
+    const bool counted = afterClose.probes.value_or(0) > 0 || afterClose.retransmits.value_or(0) > 0
+            || afterClose.backoff.value_or(0) > 0;
+    return counted ? OsError::TimedOut : OsError::Other;
 }
 
 QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError, OsError osError,

@@ -56,7 +56,9 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
     connection, an orderly close (None) when it holds the peer's FIN or
     cannot say; a RST that answered our data after the peer's FIN leaves
     EPIPE pending behind the end-of-file Qt read (PeerClosed). NetworkError
-    hides which ICMP error it was: Other.
+    hides which ICMP error it was: Other. Any other code (Qt's write path
+    has none for ETIMEDOUT) on a connection the kernel closed: TimedOut after
+    probes or retransmissions, else Other.
 */
 KeepAlivePlatform::OsError osErrorAfterClose(QAbstractSocket::SocketError qtError,
                                              const ConnectionHealth &afterClose,

@@ -237,6 +237,20 @@ void KeepAliveEngine::onReadyRead()
         // Public-API-only mode: a full read buffer stops Qt's reading, and no
         // notification shows a death until the application reads.
         m_inspector->readyReadWithoutEngine();
+        // Data, then an error behind it (a reset after the peer's last
+        // bytes) with our own data queued: nothing keeps Qt's write
+        // notifier from meeting it first, and abort() would drop the bytes.
+        // Qt's read path meets it before the next notification instead
+        // (posted events come first).
+        if (m_socket->bytesToWrite() > 0
+            && KeepAlivePlatform::hasPendingError(m_transport.descriptor()))
+            QMetaObject::invokeMethod(
+                    this,
+                    [this, current = m_connection] {
+                        if (current == m_connection && !m_deathReported)
+                            m_inspector->reportPendingError();
+                    },
+                    Qt::QueuedConnection);
         return;
     }
     checkReadActivation();
@@ -320,9 +334,7 @@ void KeepAliveEngine::onErrorOccurred(QAbstractSocket::SocketError error)
     if (!isOpen(m_socket->state()))
         return;
     if (!m_transport.usesEngine()) {
-        // A waitFor...() that timed out leaves the connection open: no death.
-        if (m_transport.descriptor() == -1)
-            reportDeathAfterClose(error);
+        reportDeathAfterClose(error);
         return;
     }
     DeathEvidence seen;
@@ -388,6 +400,16 @@ void KeepAliveEngine::reportDeathAfterClose(QAbstractSocket::SocketError error)
     // kernel's view (state, probes, retransmissions) of the connection.
     DeathEvidence seen;
     seen.health = KeepAlivePlatform::health(m_retained);
+    // An error that left the connection open is no death: a waitFor...()
+    // that timed out, or (a QSslSocket) a TLS error. Where the kernel's view
+    // has no state (no second handle, no TCP_INFO), Qt's closed descriptor
+    // tells.
+    using State = ConnectionHealth::TcpState;
+    const bool open = seen.health.state == State::Unknown ? m_transport.descriptor() != -1
+                                                          : seen.health.state == State::Established
+                    && !KeepAlivePlatform::hasPendingError(m_retained);
+    if (open)
+        return;
     const OsError pending =
             m_retained != -1 ? KeepAlivePlatform::takePendingError(m_retained) : OsError::None;
     releaseRetained();
@@ -398,7 +420,10 @@ void KeepAliveEngine::reportDeathAfterClose(QAbstractSocket::SocketError error)
     const OsError osError = osErrorAfterClose(error, seen.health, pending);
     if (osError == OsError::None)
         return;
-    reportDeath(error, osError, seen, OsErrorSource::SeenBeforeRead);
+    // errorString() and error() say what the kernel showed, not a code Qt's
+    // write path left undecided.
+    reportDeath(osErrorMatchesQtError(osError, error) ? error : qtErrorFor(osError), osError, seen,
+                OsErrorSource::SeenBeforeRead);
 }
 
 DeathEvidence KeepAliveEngine::unlookedEvidence(OsError osError) const

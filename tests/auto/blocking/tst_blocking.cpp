@@ -51,6 +51,9 @@
 using namespace std::chrono_literals;
 
 using DeadPeerTest::boundMs;
+using DeadPeerTest::keepAliveTimeoutMessage;
+using DeadPeerTest::resetMessage;
+using DeadPeerTest::retransmissionTimeoutMessage;
 using DeadPeerTest::shortOptions;
 using DeadPeerTest::unacknowledgedBytes;
 using Reason = KeepAliveSocket::DeadPeerReason;
@@ -90,23 +93,6 @@ const QByteArray &payload()
 }
 
 const QByteArray Request("request");
-
-QString keepAliveTimeoutMessage()
-{
-    return QStringLiteral("peer did not answer 2 keepalive probes (idle 1 s, interval 1 s)");
-}
-
-QString retransmissionTimeoutMessage()
-{
-    return QStringLiteral(
-            "peer did not acknowledge sent data within the 3 s user timeout (idle 1 s, "
-            "interval 1 s)");
-}
-
-QString resetMessage()
-{
-    return QStringLiteral("connection reset by peer (RST received)");
-}
 
 // Every message Qt prints, from any thread, that is a warning or worse or
 // names timers or socket notifiers ("Timers can only be used with threads

@@ -88,6 +88,7 @@ private Q_SLOTS:
     void heartbeatMessage();
     void osErrorAfterClose_data();
     void osErrorAfterClose();
+    void osErrorAfterCloseOfTheWritePath();
 };
 
 void tst_ClassifyDeadPeer::classify_data()
@@ -455,8 +456,12 @@ void tst_ClassifyDeadPeer::osErrorAfterClose_data()
     QTest::newRow("network error: which ICMP error is unknown")
             << int(QAbstractSocket::NetworkError) << int(State::Closed) << int(OsError::None)
             << int(OsError::Other);
-    QTest::newRow("not a death") << int(QAbstractSocket::ProxyConnectionClosedError)
-                                 << int(State::Closed) << int(OsError::None) << int(OsError::None);
+    QTest::newRow("no death: the connection is open")
+            << int(QAbstractSocket::UnfinishedSocketOperationError) << int(State::Established)
+            << int(OsError::None) << int(OsError::None);
+    QTest::newRow("closed, no code from Qt's write path, no counters: other")
+            << int(QAbstractSocket::UnfinishedSocketOperationError) << int(State::Closed)
+            << int(OsError::None) << int(OsError::Other);
 }
 
 void tst_ClassifyDeadPeer::osErrorAfterClose()
@@ -470,6 +475,22 @@ void tst_ClassifyDeadPeer::osErrorAfterClose()
     QCOMPARE(int(::osErrorAfterClose(QAbstractSocket::SocketError(qtError), health,
                                      OsError(pending))),
              expected);
+}
+
+// Qt's write path has no code for ETIMEDOUT: the kernel's counters tell.
+void tst_ClassifyDeadPeer::osErrorAfterCloseOfTheWritePath()
+{
+    ConnectionHealth health;
+    health.state = ConnectionHealth::TcpState::Closed;
+    health.retransmits = 4;
+    QCOMPARE(::osErrorAfterClose(QAbstractSocket::UnfinishedSocketOperationError, health,
+                                 OsError::None),
+             OsError::TimedOut);
+    health.retransmits = 0;
+    health.probes = 2;
+    QCOMPARE(::osErrorAfterClose(QAbstractSocket::UnfinishedSocketOperationError, health,
+                                 OsError::None),
+             OsError::TimedOut);
 }
 
 QTEST_GUILESS_MAIN(tst_ClassifyDeadPeer)

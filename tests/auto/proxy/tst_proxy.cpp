@@ -60,11 +60,6 @@ using namespace DeadPeerTest;
 
 namespace {
 
-QString resetMessage()
-{
-    return QStringLiteral("connection reset by peer (RST received)");
-}
-
 bool setIntOption(int descriptor, int level, int option, int value)
 {
     return ::setsockopt(descriptor, level, option, &value, sizeof value) == 0;

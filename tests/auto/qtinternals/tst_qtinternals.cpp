@@ -62,6 +62,14 @@ QSocketNotifier *notifierOf(const QObject *engine, QSocketNotifier::Type type)
     return nullptr;
 }
 
+// The read notifier of a connected socket's native engine, found as the
+// library finds it.
+QSocketNotifier *readNotifierOf(const QAbstractSocket *socket)
+{
+    const QObject *engine = childInheriting(socket, "QNativeSocketEngine");
+    return engine ? notifierOf(engine, QSocketNotifier::Read) : nullptr;
+}
+
 // Records what passes the read notifier, and clears errno there as the
 // library does, so that the read's own errno is what errorOccurred() sees.
 class ActivationFilter : public QObject
@@ -213,8 +221,7 @@ void tst_QtInternals::sockActDelivery()
     QTcpSocket client;
     QTcpSocket *peer = connectPair(client);
     QVERIFY(peer);
-    QSocketNotifier *reader =
-            notifierOf(childInheriting(&client, "QNativeSocketEngine"), QSocketNotifier::Read);
+    QSocketNotifier *reader = readNotifierOf(&client);
     QVERIFY(reader);
     ActivationFilter filter;
     reader->installEventFilter(&filter);
@@ -232,8 +239,7 @@ void tst_QtInternals::syntheticSockAct()
     QTcpSocket client;
     QTcpSocket *peer = connectPair(client);
     QVERIFY(peer);
-    QSocketNotifier *reader =
-            notifierOf(childInheriting(&client, "QNativeSocketEngine"), QSocketNotifier::Read);
+    QSocketNotifier *reader = readNotifierOf(&client);
     QVERIFY(reader);
     // In the kernel, not yet read by Qt (no event loop turn in between).
     peer->write("ping");
@@ -267,8 +273,7 @@ void tst_QtInternals::errnoSurvivesRead()
     QTcpSocket client;
     QTcpSocket *peer = connectPair(client);
     QVERIFY(peer);
-    QSocketNotifier *reader =
-            notifierOf(childInheriting(&client, "QNativeSocketEngine"), QSocketNotifier::Read);
+    QSocketNotifier *reader = readNotifierOf(&client);
     QVERIFY(reader);
     ActivationFilter filter;
     reader->installEventFilter(&filter);

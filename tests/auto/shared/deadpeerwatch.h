@@ -43,6 +43,25 @@ inline qint64 boundMs()
     return shortOptions().detectionBound().count();
 }
 
+//! errorString() of a KeepAliveTimeout with shortOptions().
+inline QString keepAliveTimeoutMessage()
+{
+    return QStringLiteral("peer did not answer 2 keepalive probes (idle 1 s, interval 1 s)");
+}
+
+//! errorString() of a RetransmissionTimeout with shortOptions().
+inline QString retransmissionTimeoutMessage()
+{
+    return QStringLiteral("peer did not acknowledge sent data within the 3 s user timeout (idle "
+                          "1 s, interval 1 s)");
+}
+
+//! errorString() of a ConnectionReset.
+inline QString resetMessage()
+{
+    return QStringLiteral("connection reset by peer (RST received)");
+}
+
 //! Bytes in the kernel's send queue not yet acknowledged (SIOCOUTQ: unsent + in flight), -1 on error.
 inline int unacknowledgedBytes(qintptr descriptor)
 {
