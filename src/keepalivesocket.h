@@ -100,7 +100,13 @@ class KeepAliveEngine;
     a proxy a timed-out proxy connection is reported only from one.
 
     \note Otherwise keep the socket's event loop running: the pre-read
-    inspection hooks Qt's socket notifiers.
+    inspection hooks Qt's socket notifiers. That inspection, and finding the
+    connection behind a proxy, rely on how Qt implements its sockets; each
+    assumption is checked where it is used. When one fails on the Qt at
+    hand, the library logs one warning naming it (category
+    \c qtkeepalive.qtinternals) and uses Qt's public API only for the
+    connections that follow: deaths are still reported, never with a wrong
+    reason (README, "Platform support").
 */
 class QTKEEPALIVE_EXPORT KeepAliveSocket : public QTcpSocket
 {

@@ -562,7 +562,10 @@ void tst_DeadPeer::slowReaderIsNotDead()
         QCOMPARE(watch.deadPeerSpy.count(), 0);
         QCOMPARE(watch.errorSpy.count(), 0);
         QVERIFY(stalledOnZeroWindow(client));
-        QVERIFY(client.bytesToWrite() >= 1 << 20);
+        // Still a chunk queued in Qt: the writer tops up below 1 MiB, and
+        // whatever the kernel took between two of its ticks (a window probe
+        // answered with a few bytes of window) is no end of the stall.
+        QVERIFY(client.bytesToWrite() >= chunk.size());
         const ConnectionHealth health = client.connectionHealth();
         longestAckAge =
                 std::max<qint64>(longestAckAge, health.sinceLastAckReceived.value_or(0ms).count());
