@@ -8,7 +8,6 @@
 #include "stallguard_p.h"
 
 #include <QtCore/QAbstractEventDispatcher>
-
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QMetaObject>
 #include <QtNetwork/QHostAddress>

@@ -9,6 +9,7 @@
 // 2 probes (bound 3 s).
 
 #include "../shared/deadpeerwatch.h"
+#include "../shared/warningtrap.h"
 
 #include <KeepAliveHeartbeat>
 #include <KeepAliveSocket>
@@ -232,33 +233,6 @@ bool echoes(QAbstractSocket *socket, const QByteArray &message)
         QTest::qWait(10);
     return socket->read(message.size()) == message;
 }
-
-// Every warning while it lives, after Qt Test's own handler has seen it.
-class WarningTrap
-{
-public:
-    WarningTrap()
-    {
-        s_trap = this;
-        m_previous = qInstallMessageHandler(&WarningTrap::handle);
-    }
-    ~WarningTrap()
-    {
-        qInstallMessageHandler(m_previous);
-        s_trap = nullptr;
-    }
-    QStringList warnings;
-
-private:
-    static void handle(QtMsgType type, const QMessageLogContext &context, const QString &message)
-    {
-        if (type != QtDebugMsg && type != QtInfoMsg)
-            s_trap->warnings << message;
-        s_trap->m_previous(type, context, message);
-    }
-    static inline WarningTrap *s_trap = nullptr;
-    QtMessageHandler m_previous = nullptr;
-};
 
 // As the library writes a duration in its messages.
 QString durationText(milliseconds value)

@@ -11,6 +11,7 @@
 #include <KeepAliveHeartbeat>
 #include <KeepAliveServer>
 #include "../shared/deadpeerwatch.h"
+#include "../shared/warningtrap.h"
 
 #include <KeepAliveSocket>
 #include <keepalivetesting.h>
@@ -186,33 +187,6 @@ public:
 
 private:
     std::unique_ptr<QObject> m_context;
-};
-
-// Every warning while it lives, after Qt Test's own handler has seen it.
-class WarningTrap
-{
-public:
-    WarningTrap()
-    {
-        s_trap = this;
-        m_previous = qInstallMessageHandler(&WarningTrap::handle);
-    }
-    ~WarningTrap()
-    {
-        qInstallMessageHandler(m_previous);
-        s_trap = nullptr;
-    }
-    QStringList warnings;
-
-private:
-    static void handle(QtMsgType type, const QMessageLogContext &context, const QString &message)
-    {
-        if (type != QtDebugMsg && type != QtInfoMsg)
-            s_trap->warnings << message;
-        s_trap->m_previous(type, context, message);
-    }
-    static inline WarningTrap *s_trap = nullptr;
-    QtMessageHandler m_previous = nullptr;
 };
 
 // As the library writes a duration in its messages.
