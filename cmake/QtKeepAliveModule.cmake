@@ -8,6 +8,7 @@
 #     [INCLUDE_DIRECTORIES <dir>...] public include directories in the build tree
 #     [LIBRARIES <target>...]       public dependencies
 #     [PRIVATE_LIBRARIES <target>...]
+#     [NO_EXPORT_MACRO]             its headers do not use QTKEEPALIVE_EXPORT
 #     [INTERNAL])                   not installed, built only when a test links it
 #
 # One library module of this project (the library itself, the testing kit,
@@ -17,7 +18,7 @@
 
 function(qtkeepalive_add_module target)
     cmake_parse_arguments(
-        arg "INTERNAL" "EXPORT_NAME;TYPE"
+        arg "INTERNAL;NO_EXPORT_MACRO" "EXPORT_NAME;TYPE"
         "SOURCES;PUBLIC_HEADERS;INCLUDE_DIRECTORIES;LIBRARIES;PRIVATE_LIBRARIES" ${ARGN}
     )
     if(arg_UNPARSED_ARGUMENTS OR NOT arg_EXPORT_NAME OR NOT arg_SOURCES)
@@ -49,7 +50,14 @@ function(qtkeepalive_add_module target)
         )
     else()
         # Consumers of a static library must not see dllimport declarations.
-        target_compile_definitions(${target} PUBLIC QTKEEPALIVE_STATIC)
+        # Only for a module whose headers use the export macro: a static
+        # module without it (the testing kit) would otherwise pass the define
+        # on to executables that also link the shared library, which then
+        # see its classes without dllimport (on Windows: unresolved symbols,
+        # and "signal not found" for the classes' staticMetaObject).
+        if(NOT arg_NO_EXPORT_MACRO)
+            target_compile_definitions(${target} PUBLIC QTKEEPALIVE_STATIC)
+        endif()
         set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
     endif()
 

@@ -98,13 +98,21 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
     return classifyDeadPeer(qtError, osError, evidence,
                             KeepAlivePlatform::lastErrorSurvivesQtRead()
                                     ? OsErrorSource::QtRead
-                                    : OsErrorSource::SeenBeforeRead);
+                                    : OsErrorSource::LookedBeforeRead);
 }
 
 QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError, OsError osError,
                                              const DeathEvidence &evidence, OsErrorSource source)
 {
-    if (source == OsErrorSource::SeenBeforeRead) {
+    if (source == OsErrorSource::LookedBeforeRead && osError == OsError::None) {
+        // The kernel showed no error just before the read: the peer's FIN
+        // (what followed it, a RST answering our data, is an orderly close
+        // too). Any other code: an error that came between the look and the
+        // read, told by Qt's code alone.
+        if (qtError == QAbstractSocket::RemoteHostClosedError)
+            return Reason::None;
+        osError = fromQtError(qtError);
+    } else if (source != OsErrorSource::QtRead) {
         // Windows: Qt's code says nothing about the cause (qnativesocketengine_win.cpp
         // reads WSAETIMEDOUT and WSAENETRESET as NetworkError, WSAECONNABORTED
         // as RemoteHostClosedError, and a timed-out connection whose recv()
@@ -174,10 +182,17 @@ AppliedSettings appliedSettings(const KeepAliveOptions &applied)
                     .arg(formatSeconds(KeepAlivePlatform::roundUp(applied.idle(), limits.idle)),
                          formatSeconds(
                                  KeepAlivePlatform::roundUp(applied.interval(), limits.interval)));
-    result.userTimeout = KeepAlivePlatform::roundUp(applied.userTimeout(), limits.userTimeout);
+    // Where the platform has no per-socket bound (Wine refuses TCP_MAXRT),
+    // none was applied, whatever the options derive.
+    const bool settable =
+            KeepAlivePlatform::supportedFields().testFlag(KeepAliveOptions::Field::UserTimeout);
+    result.userTimeout =
+            settable ? KeepAlivePlatform::roundUp(applied.userTimeout(), limits.userTimeout) : 0ms;
     result.retransmissionBound = result.userTimeout > 0ms
             ? QStringLiteral("the %1 user timeout").arg(formatSeconds(result.userTimeout))
-            : QStringLiteral("the kernel's retransmission limit (user timeout off)");
+            : settable ? QStringLiteral("the kernel's retransmission limit (user timeout off)")
+                       : QStringLiteral("the system's retransmission limit (no per-socket "
+                                        "bound on this platform)");
     return result;
 }
 

@@ -28,8 +28,20 @@ struct DeathEvidence
 enum class OsErrorSource {
     //! The error of Qt's failing read itself (POSIX errno): checked against Qt's code.
     QtRead,
-    //! The pending error seen before Qt's read (Windows, see KeepAlivePlatform::lastError()).
+    /*!
+        A pending error seen some other way than by a look just before Qt's
+        read (the public-API-only mode's view after the close); nothing seen:
+        Qt's code is all there is.
+    */
     SeenBeforeRead,
+    /*!
+        The look just before Qt's read (Windows: every notification and every
+        blocking wait looks, see KeepAlivePlatform::lastError()): the error it
+        saw, or None when it saw none, and then a read that met "remote host
+        closed" met the peer's orderly end-of-file (Qt's Windows engine reads
+        a FIN, a reset and, under Wine, a keepalive death all as 0 bytes).
+    */
+    LookedBeforeRead,
 };
 
 /*!

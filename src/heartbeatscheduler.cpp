@@ -3,6 +3,7 @@
 
 #include "keepaliveheartbeat_p.h"
 
+#include <QtCore/QThread>
 #include <QtCore/QTimer>
 
 #include <vector>
@@ -32,6 +33,17 @@ HeartbeatScheduler::HeartbeatScheduler() : m_timer(new QTimer(this))
     // A coarse timer may fire 5 % late: 50 ms on a 1 s interval, taken from the bound.
     m_timer->setTimerType(Qt::PreciseTimer);
     connect(m_timer, &QTimer::timeout, this, &HeartbeatScheduler::onTimeout);
+    // QThread::finished is emitted in the finishing thread: the last chance
+    // to stop this thread's timer and free what it owns.
+    connect(thread(), &QThread::finished, this, &HeartbeatScheduler::threadEnded,
+            Qt::DirectConnection);
+}
+
+void HeartbeatScheduler::threadEnded()
+{
+    for (KeepAliveHeartbeat *heartbeat : m_heartbeats)
+        KeepAliveHeartbeatPrivate::get(heartbeat)->scheduler = nullptr;
+    delete this;
 }
 
 HeartbeatScheduler::~HeartbeatScheduler()

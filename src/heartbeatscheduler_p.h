@@ -63,6 +63,8 @@ private:
     explicit HeartbeatScheduler();
     ~HeartbeatScheduler() override;
     void onTimeout();
+    //! The thread is finishing: the timer is stopped and the scheduler deleted there.
+    void threadEnded();
     void arm(Clock::time_point deadline);
     void rearm();
 

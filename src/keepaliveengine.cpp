@@ -10,6 +10,7 @@
 #include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QMetaObject>
+#include <QtCore/QPointer>
 #include <QtNetwork/QHostAddress>
 
 #include <algorithm>
@@ -54,8 +55,9 @@ KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
     connect(socket, &QAbstractSocket::connected, this, [this] { startConnection(); });
     connect(socket, &QAbstractSocket::errorOccurred, this, &KeepAliveEngine::onErrorOccurred);
     connect(socket, &QAbstractSocket::disconnected, this, &KeepAliveEngine::onDisconnected);
-    connect(socket, &QAbstractSocket::stateChanged, this, &KeepAliveEngine::onClosing);
+    connect(socket, &QAbstractSocket::stateChanged, this, &KeepAliveEngine::onStateChanged);
     connect(socket, &QIODevice::bytesWritten, this, [this] {
+        m_inspector->noteWrite();
         if (m_notTcp.isEmpty())
             m_guard->start();
         onClosing();
@@ -186,6 +188,9 @@ void KeepAliveEngine::applyOptions()
     milliseconds shortestDeath = userTimeout > 0ms ? userTimeout : milliseconds::max();
     if (m_options.isEnabled())
         shortestDeath = std::min(shortestDeath, m_options.idle() + m_options.interval());
+    m_inspector->setKeepAliveSilence(m_options.isEnabled() ? std::optional<milliseconds>(
+                                             m_options.idle() + m_options.interval())
+                                                           : std::nullopt);
     m_inspector->setQuietGap(std::clamp(shortestDeath / 2, milliseconds(1), milliseconds(1000)));
     const qintptr descriptor = m_transport.descriptor();
     if (descriptor == -1) {
@@ -460,13 +465,42 @@ void KeepAliveEngine::reportDeath(QAbstractSocket::SocketError error, OsError os
                   seen.health);
 }
 
-bool KeepAliveEngine::reportHeartbeatDeath(const QString &message)
+void KeepAliveEngine::expectHeartbeatDeath(const QString &message)
 {
-    if (m_deathReported || !m_notTcp.isEmpty() || !isOpen(m_socket->state()))
+    m_heartbeatDeath = HeartbeatDeath{message, KeepAlivePlatform::health(m_transport.descriptor())};
+}
+
+bool KeepAliveEngine::reportHeartbeatDeath()
+{
+    const std::optional<HeartbeatDeath> death = std::exchange(m_heartbeatDeath, std::nullopt);
+    if (!death || !isOpen(m_socket->state()))
         return false;
-    announceDeath(DeadPeerReason::HeartbeatTimeout, QAbstractSocket::SocketTimeoutError, message,
-                  KeepAlivePlatform::health(m_transport.descriptor()));
+    announceHeartbeatDeath(*death);
     return true;
+}
+
+void KeepAliveEngine::announceHeartbeatDeath(const HeartbeatDeath &death)
+{
+    if (m_deathReported || !m_notTcp.isEmpty())
+        return;
+    const QPointer<KeepAliveEngine> alive(this);
+    announceDeath(DeadPeerReason::HeartbeatTimeout, QAbstractSocket::SocketTimeoutError,
+                  death.message, death.health);
+    if (alive)
+        Q_EMIT m_socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
+}
+
+void KeepAliveEngine::readBeforeClose()
+{
+    const qintptr descriptor = m_transport.descriptor();
+    if (m_socket->state() != QAbstractSocket::ConnectedState || descriptor == -1
+        || m_transport.socket() != m_socket || isUnbuffered())
+        return;
+    m_inspector->liftReadLimit();
+    // Qt's own blocking read, once: it takes all the kernel holds. Only when
+    // something is there: with nothing, it would time out and report that.
+    if (KeepAlivePlatform::awaitReadiness(descriptor, true, false, 0ms).readable)
+        m_socket->QAbstractSocket::waitForReadyRead(0);
 }
 
 void KeepAliveEngine::announceDeath(DeadPeerReason reason, QAbstractSocket::SocketError error,
@@ -553,6 +587,7 @@ bool KeepAliveEngine::refuseUnbufferedWrite()
 void KeepAliveEngine::onDisconnected()
 {
     m_notTcp.clear();
+    m_heartbeatDeath.reset();
     releaseRetained();
     m_inspector->reset();
     m_guard->stop();
@@ -561,6 +596,15 @@ void KeepAliveEngine::onDisconnected()
         m_lastEffective = {};
         Q_EMIT effectiveOptionsChanged(m_lastEffective);
     }
+}
+
+void KeepAliveEngine::onStateChanged(QAbstractSocket::SocketState state)
+{
+    // A heartbeatTimeout() handler that closes the connection itself: the
+    // death comes first, as it would after the handler.
+    if (m_heartbeatDeath && state != QAbstractSocket::ConnectedState)
+        announceHeartbeatDeath(*std::exchange(m_heartbeatDeath, std::nullopt));
+    onClosing();
 }
 
 void KeepAliveEngine::onClosing()

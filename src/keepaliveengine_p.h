@@ -100,14 +100,30 @@ public:
     bool connectionEnded() const;
 
     /*!
-        A KeepAliveHeartbeat on this socket declared the peer dead: reports
-        HeartbeatTimeout with \a message as errorString() (no classification:
-        the kernel saw nothing wrong), once per connection like every death.
-        Returns false when this connection's death was already reported or
-        the connection is not open. The caller emits errorOccurred() and ends
-        the connection.
+        A KeepAliveHeartbeat on this socket is about to declare the peer
+        dead (heartbeatTimeout()) with \a message. If a handler of that
+        signal ends the connection itself (abort(), close(),
+        disconnectFromHost()), the death is reported as it closes, before
+        disconnected(); otherwise reportHeartbeatDeath() reports it.
     */
-    bool reportHeartbeatDeath(const QString &message);
+    void expectHeartbeatDeath(const QString &message);
+    /*!
+        Reports the death expectHeartbeatDeath() announced as HeartbeatTimeout
+        (no classification: the kernel saw nothing wrong), once per connection
+        like every death: deadPeer(), then the socket's
+        errorOccurred(SocketTimeoutError). Returns false when nothing was
+        expected, this connection's death was already reported or the
+        connection is not open. The caller ends the connection.
+    */
+    bool reportHeartbeatDeath();
+    /*!
+        Before the application's own close of a connection that is still
+        open: makes Qt read what the kernel holds, past a read buffer limit
+        (restored when the connection ends), so that the close neither drops
+        received bytes nor resets the peer (the kernel sends a RST when it
+        closes with unread data).
+    */
+    void readBeforeClose();
 
 Q_SIGNALS:
     void optionsChanged(const KeepAliveOptions &options);
@@ -118,6 +134,12 @@ Q_SIGNALS:
     void deadPeer(QtKeepAlive::DeadPeerReason reason);
 
 private:
+    //! See expectHeartbeatDeath().
+    struct HeartbeatDeath
+    {
+        QString message;
+        ConnectionHealth health; //!< at the verdict: a handler may close the descriptor
+    };
     void beginBlockingWait();
     //! Before a call into Qt that may meet a death during a blocking wait.
     void beforeBlockingCall();
@@ -142,7 +164,9 @@ private:
     //! What is known of a death that Qt's read met on a notification that did not look.
     DeathEvidence unlookedEvidence(KeepAlivePlatform::OsError osError) const;
     void onDisconnected();
+    void onStateChanged(QAbstractSocket::SocketState state);
     void onClosing();
+    void announceHeartbeatDeath(const HeartbeatDeath &death);
     bool isUnbuffered() const;
 
     QAbstractSocket *const m_socket;
@@ -157,6 +181,7 @@ private:
     QtKeepAlive::DeadPeerReason m_reason = QtKeepAlive::DeadPeerReason::None;
     quint64 m_connection = 0;     //!< counts connections; queued work checks it is still current
     bool m_deathReported = false; //!< deadPeer() was emitted for the current connection
+    std::optional<HeartbeatDeath> m_heartbeatDeath;  //!< see expectHeartbeatDeath()
     std::optional<ConnectionHealth> m_healthAtDeath; //!< connectionHealth() after the death
     //! Unbuffered: the error taken from the kernel, for errorOccurred() at the end.
     std::optional<QAbstractSocket::SocketError> m_unbufferedError;

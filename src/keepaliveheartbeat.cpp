@@ -218,7 +218,8 @@ void KeepAliveHeartbeatPrivate::declareDead()
     stop();
     const QString message = heartbeatDeathMessage(missed, interval);
     // A KeepAliveSocket's engine logs the death itself.
-    auto *engine = socket->findChild<KeepAliveEngine *>(QString(), Qt::FindDirectChildrenOnly);
+    const QPointer<KeepAliveEngine> engine =
+            socket->findChild<KeepAliveEngine *>(QString(), Qt::FindDirectChildrenOnly);
     if (!engine)
         qCInfo(lcKeepAlive).noquote() << "dead peer" << socket->peerAddress().toString()
                                       << socket->peerPort() << "HeartbeatTimeout" << message;
@@ -226,30 +227,38 @@ void KeepAliveHeartbeatPrivate::declareDead()
     errorFromDeath = true;
     Q_EMIT q->errorStringChanged(errorString);
 
+    // The verdict stands whatever the handlers do: one that ends the
+    // connection itself still sees deadPeer() first (the engine reports it
+    // as the socket closes), and one that deletes this heartbeat does not
+    // keep the dead connection open. Nothing of this object is used after
+    // the signal unless it is still alive.
+    if (engine)
+        engine->expectHeartbeatDeath(message);
+    const QPointer<QAbstractSocket> target(socket);
     const QPointer<KeepAliveHeartbeat> alive(q);
-    Q_EMIT q->heartbeatTimeout();
-    if (!alive || !isOpen(socket->state()))
-        return;
-    // A KeepAliveSocket reports it as its own death: deadPeer(HeartbeatTimeout),
-    // once per connection whatever else the engine saw.
-    if (engine && engine->reportHeartbeatDeath(message)) {
-        if (!alive || !isOpen(socket->state()))
-            return;
-        Q_EMIT socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
-        if (!alive || !isOpen(socket->state()))
-            return;
-    }
-    // Not abort(): that closes the device and drops what was received;
-    // disconnectFromHost() keeps it readable in disconnected().
-    socket->disconnectFromHost();
-    if (!alive || socket->state() == QAbstractSocket::UnconnectedState)
-        return;
+    const quint64 current = connection;
     // Qt holds unsent data and waits for the dead peer to take it. A QTimer
     // holds at most INT_MAX ms: a longer interval waits that long.
     const milliseconds grace = std::min(interval, milliseconds(std::numeric_limits<int>::max()));
-    QTimer::singleShot(grace, q, [this, current = connection] {
-        if (current == connection && socket->state() != QAbstractSocket::UnconnectedState)
-            socket->abort();
+    Q_EMIT q->heartbeatTimeout();
+
+    // A KeepAliveSocket reports it as its own death: deadPeer(HeartbeatTimeout),
+    // once per connection whatever else the engine saw.
+    if (engine)
+        engine->reportHeartbeatDeath();
+    if (!target || !isOpen(target->state()))
+        return;
+    // Not abort(): that closes the device and drops what was received;
+    // disconnectFromHost() keeps it readable in disconnected().
+    target->disconnectFromHost();
+    if (!target || target->state() == QAbstractSocket::UnconnectedState)
+        return;
+    QTimer::singleShot(grace, target, [target, alive, current] {
+        // Not a later connection of the same socket.
+        if (alive && KeepAliveHeartbeatPrivate::get(alive)->connection != current)
+            return;
+        if (target->state() == QAbstractSocket::ClosingState)
+            target->abort();
     });
 }
 

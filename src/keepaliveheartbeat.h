@@ -182,7 +182,13 @@ Q_SIGNALS:
     /*!
         The peer did not answer maxMissed() pings: emitted once per
         connection, just before the connection is ended. errorString() has
-        the message. Never \c delete the socket here; use deleteLater().
+        the message. A handler may end the connection itself (abort(),
+        close(), disconnectFromHost()), deleteLater() the socket or delete
+        this heartbeat: the verdict stands. The connection is ended anyway,
+        and on a KeepAliveSocket deadPeer(HeartbeatTimeout) and
+        errorOccurred() still come before disconnected() (a KeepAliveServer
+        reports the client lost with HeartbeatTimeout). Never \c delete the
+        socket here; use deleteLater().
     */
     void heartbeatTimeout();
     void readerIdle();

@@ -23,6 +23,7 @@
 #include <climits>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 // ws2ipdef.h values; Windows SDKs before 10.0.16299 and MinGW-w64 before v11 lack them.
@@ -99,6 +100,33 @@ bool atLeast1709()
     return info.dwMajorVersion > 10 || (info.dwMajorVersion == 10 && info.dwBuildNumber >= 16299);
 }
 
+// Under Wine (ntdll exports wine_get_version), sockets are the host
+// kernel's: SIO_KEEPALIVE_VALS sets idle and interval there and leaves the
+// host's probe count in force, which the host's /proc tells (Wine maps the
+// Unix root as drive Z: in every prefix it creates). Empty on Windows, or
+// where it cannot be read.
+std::optional<int> wineHostProbeCount()
+{
+    const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
+    if (!ntdll || !::GetProcAddress(ntdll, "wine_get_version"))
+        return std::nullopt;
+    const HANDLE file =
+            ::CreateFileW(L"Z:\\proc\\sys\\net\\ipv4\\tcp_keepalive_probes", GENERIC_READ,
+                          FILE_SHARE_READ, nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+    if (file == INVALID_HANDLE_VALUE)
+        return std::nullopt;
+    char text[16] = {};
+    DWORD length = 0;
+    const bool read = ::ReadFile(file, text, sizeof text - 1, &length, nullptr);
+    ::CloseHandle(file);
+    if (!read || length == 0)
+        return std::nullopt;
+    const long count = std::strtol(text, nullptr, 10);
+    if (count < 1 || count > 255)
+        return std::nullopt;
+    return int(count);
+}
+
 WindowsSupport probe()
 {
     WindowsSupport support;
@@ -133,6 +161,7 @@ WindowsSupport probe()
     }
     if (started)
         ::WSACleanup();
+    support.hostProbeCount = wineHostProbeCount();
     return support;
 }
 

@@ -83,7 +83,7 @@ struct Limits
     DurationLimit userTimeout;
     int minimumProbeCount;
     int maximumProbeCount;
-    //! Probes the platform really sends when the count cannot be set (Windows SIO_KEEPALIVE_VALS: 10), else 0.
+    //! Probes the platform really sends when the count cannot be set (Windows SIO_KEEPALIVE_VALS: 10; Wine: the host's), else 0.
     int fixedProbeCount;
     /*!
         False where the retransmission bound does not end a connection whose
@@ -161,6 +161,12 @@ struct WindowsSupport
     int maxRtError = 0;
     //! A fresh socket's TCP_MAXRT (seconds), where it could be read.
     std::optional<std::uint32_t> defaultMaxRt;
+    /*!
+        Under Wine: the probe count of the host's kernel (Linux
+        net.ipv4.tcp_keepalive_probes), which Wine's SIO_KEEPALIVE_VALS leaves
+        in force instead of Windows' fixed 10; empty on Windows.
+    */
+    std::optional<int> hostProbeCount;
 };
 
 //! The Windows numbers windowsProfile() uses, checked against the SDK in keepaliveplatform_win.cpp.

@@ -65,10 +65,12 @@ Profile windowsProfile(const WindowsSupport &support)
         // Values set with SIO_KEEPALIVE_VALS cannot be read back: unknown then.
         options.keepAliveValues = true;
         // The count is accepted (and ignored) so that options valid on newer
-        // Windows stay valid; detectionBound() uses the fixed 10.
+        // Windows stay valid; detectionBound() uses the fixed 10, or under
+        // Wine the host kernel's count (Linux: 9 by default).
         const DurationLimit sioTime{1ms, longestMs, 1ms};
-        profile.limits = Limits{
-                sioTime, sioTime, userTimeout, 1, maximumProbeCount, sioFixedProbeCount, true};
+        const int fixedProbeCount = support.hostProbeCount.value_or(sioFixedProbeCount);
+        profile.limits =
+                Limits{sioTime, sioTime, userTimeout, 1, maximumProbeCount, fixedProbeCount, true};
     }
     return profile;
 }

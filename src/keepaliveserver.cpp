@@ -4,14 +4,16 @@
 #include "keepaliveengine_p.h"
 #include "keepaliveformat_p.h"
 #include "keepalivelogging_p.h"
+#include "qtinternals_p.h"
 #include "timeoutqueue_p.h"
 
 #include <QtCore/QEvent>
 #include <QtCore/QHash>
 #include <QtCore/QList>
 #include <QtCore/QMutex>
-#include <QtCore/QSet>
 #include <QtCore/QPointer>
+#include <QtCore/QSet>
+#include <QtCore/QSocketNotifier>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostAddress>
@@ -36,6 +38,32 @@ class ClientTie;
 class ClientCare;
 
 /*!
+    Whether a server accepts, as pauseAccepting() or a full pending queue
+    left it: QTcpServer's nextPendingConnection() accepts again, which is
+    only right when it hands a connection out.
+*/
+class AcceptState
+{
+public:
+    explicit AcceptState(const QTcpServer *server)
+        : m_server(server),
+          m_notifier(QtInternals::acceptNotifier(server)),
+          m_enabled(!m_notifier || m_notifier->isEnabled())
+    {
+    }
+    void restore() const
+    {
+        if (!m_enabled && m_notifier && QtInternals::acceptNotifier(m_server) == m_notifier)
+            m_notifier->setEnabled(false);
+    }
+
+private:
+    const QTcpServer *const m_server;
+    const QPointer<QSocketNotifier> m_notifier;
+    const bool m_enabled;
+};
+
+/*!
     What the server and its clients in every thread share. Clients may live
     in other threads than the server (moveToThread() after setParent(nullptr)),
     so everything here is guarded by the mutex; it is recursive because
@@ -49,8 +77,9 @@ struct ServerShared
     struct Client
     {
         bool pending = true; //!< still in QTcpServer's pending queue
+        bool lost = false;   //!< clientLost() was emitted; counted until it disconnects
     };
-    //! The live clients: accepted, not yet lost, disconnected or destroyed.
+    //! The clients counted: accepted, not yet disconnected or destroyed.
     QHash<const KeepAliveSocket *, Client> clients;
     //! The idle-reaping care of each thread that has clients of this server.
     QHash<QThread *, ClientCare *> cares;
@@ -75,10 +104,16 @@ public:
     }
     ~KeepAliveServerPrivate();
 
-    void adopt(KeepAliveSocket *client);
+    //! Takes \a client into care and queues it; false if it was refused over the limit.
+    bool addClient(KeepAliveSocket *client);
     void refuse(KeepAliveSocket *client);
-    static QList<QTcpSocket *> takePendingQueue(KeepAliveServer *server);
-    static void removeFromPendingQueue(KeepAliveServer *server, KeepAliveSocket *client);
+    /*!
+        Puts \a first (if any) at the front of the pending queue and drops
+        \a dropped (if any) from it, with the shared lock held; accepting
+        is left as \a accepting found it.
+    */
+    static void rebuildPendingQueue(KeepAliveServer *server, const AcceptState &accepting,
+                                    QTcpSocket *first, const QTcpSocket *dropped);
     void reject(const QString &message);
 
     KeepAliveServer *const q;
@@ -104,6 +139,9 @@ public:
         m_timer.setSingleShot(true);
         m_timer.setTimerType(Qt::PreciseTimer);
         connect(&m_timer, &QTimer::timeout, this, &ClientCare::reapIdle);
+        // Emitted in the finishing thread, before it stops: later, a
+        // deleteLater() would never run and the timer could not be stopped.
+        connect(thread(), &QThread::finished, this, &ClientCare::threadEnded, Qt::DirectConnection);
     }
 
     void attach(ClientTie *tie);
@@ -118,10 +156,12 @@ public:
 private:
     void arm();
     void reapIdle();
+    //! This thread is finishing: nothing here may be left to another thread.
+    void threadEnded();
 
     const std::shared_ptr<ServerShared> m_shared;
     QSet<ClientTie *> m_ties;
-    //! The clients by their last activity, while idle reaping is on.
+    //! The clients by their last activity, whether or not reaping is on.
     TimeoutQueue<ClientTie *> m_idle;
     milliseconds m_timeout = 0ms; //!< the idle timeout m_idle is kept for
     QTimer m_timer{this};
@@ -146,8 +186,12 @@ public:
         False if it was lost before, has left, or the server is gone.
     */
     bool lose(ClientLossReason reason, const ConnectionHealth &health);
-    //! Called by the care of this thread when the client was idle too long.
-    void reap();
+    /*!
+        Called by the care of this thread when the client received nothing
+        for \a timeout as far as readyRead() tells: false if the kernel says
+        bytes arrived meanwhile (the client is active), else it is reaped.
+    */
+    bool reap(std::chrono::milliseconds timeout);
     void detachFromCare();
     void careReleased() { m_care = nullptr; }
 
@@ -165,11 +209,9 @@ private:
 void ClientCare::attach(ClientTie *tie)
 {
     m_ties.insert(tie);
+    m_idle.touch(tie, steady_clock::now());
     refresh();
-    if (m_timeout > 0ms) {
-        m_idle.touch(tie, steady_clock::now());
-        arm();
-    }
+    arm();
 }
 
 void ClientCare::detach(ClientTie *tie)
@@ -187,8 +229,8 @@ void ClientCare::detach(ClientTie *tie)
 
 void ClientCare::touch(ClientTie *tie)
 {
-    if (m_timeout > 0ms)
-        m_idle.touch(tie, steady_clock::now());
+    // Also while reaping is off: a timeout set later counts from here.
+    m_idle.touch(tie, steady_clock::now());
 }
 
 void ClientCare::refresh()
@@ -196,16 +238,7 @@ void ClientCare::refresh()
     const milliseconds timeout = m_shared->idleTimeout();
     if (timeout == m_timeout)
         return;
-    const bool wasOn = m_timeout > 0ms;
     m_timeout = timeout;
-    if (timeout == 0ms) {
-        m_idle = {};
-    } else if (!wasOn) {
-        // Counted from now: activity is not recorded while reaping is off.
-        const auto now = steady_clock::now();
-        for (ClientTie *tie : std::as_const(m_ties))
-            m_idle.touch(tie, now);
-    }
     arm();
 }
 
@@ -230,8 +263,26 @@ void ClientCare::arm()
 
 void ClientCare::reapIdle()
 {
-    m_idle.expire(steady_clock::now(), m_timeout, [](ClientTie *tie) { tie->reap(); });
+    const milliseconds timeout = m_timeout;
+    m_idle.expire(steady_clock::now(), timeout, [this, timeout](ClientTie *tie) {
+        if (!tie->reap(timeout) && m_ties.contains(tie))
+            m_idle.touch(tie, steady_clock::now());
+    });
     arm();
+}
+
+void ClientCare::threadEnded()
+{
+    m_timer.stop();
+    for (ClientTie *tie : std::as_const(m_ties))
+        tie->careReleased();
+    m_ties.clear();
+    {
+        const SharedLocker lock(&m_shared->mutex);
+        if (m_shared->cares.value(thread()) == this)
+            m_shared->cares.remove(thread());
+    }
+    delete this;
 }
 
 ClientTie::ClientTie(KeepAliveSocket *client, std::shared_ptr<ServerShared> shared)
@@ -301,33 +352,42 @@ void ClientTie::forget()
 bool ClientTie::lose(ClientLossReason reason, const ConnectionHealth &health)
 {
     const SharedLocker lock(&m_shared->mutex);
-    const auto found = m_shared->clients.constFind(m_client);
-    if (found == m_shared->clients.cend())
+    const auto found = m_shared->clients.find(m_client);
+    if (found == m_shared->clients.end() || found->lost)
         return false; // already lost, or gone
     KeepAliveServer *const server = m_shared->server;
     // Only a client in the server's thread can be in its pending queue (it
     // is the server's child); one the application moved away is its own.
     const bool pending = found->pending && server && server->thread() == QThread::currentThread();
-    m_shared->clients.erase(found);
+    // Still counted until it disconnects (or is deleted, if pending).
+    found->lost = true;
     detachFromCare();
     if (!server)
         return false;
     // Out of the queue before the signal: a handler that takes the pending
     // connections must not get the one that is about to be deleted.
     if (pending)
-        KeepAliveServerPrivate::removeFromPendingQueue(server, m_client);
+        KeepAliveServerPrivate::rebuildPendingQueue(server, AcceptState(server), nullptr, m_client);
     Q_EMIT server->clientLost(m_client, reason, health);
     if (pending)
         m_client->deleteLater();
     return true;
 }
 
-void ClientTie::reap()
+bool ClientTie::reap(milliseconds timeout)
 {
     KeepAliveSocket *const client = m_client;
+    // Activity is bytes reaching the kernel: Qt stops reading, and
+    // readyRead() stops, while the read buffer is full (setReadBufferSize()).
+    const ConnectionHealth health = client->connectionHealth();
+    if (health.sinceLastDataReceived && *health.sinceLastDataReceived < timeout)
+        return false;
+    // Nothing received is lost, and the client gets a FIN, not a RST.
+    if (auto *engine = client->findChild<KeepAliveEngine *>(QString(), Qt::FindDirectChildrenOnly))
+        engine->readBeforeClose();
     if (!lose(ClientLossReason::IdleTimeout, client->connectionHealth())
         || client->state() == QAbstractSocket::UnconnectedState) {
-        return;
+        return true;
     }
     client->disconnectFromHost();
     if (client->state() == QAbstractSocket::ClosingState) {
@@ -337,6 +397,7 @@ void ClientTie::reap()
                 client->abort();
         });
     }
+    return true;
 }
 
 KeepAliveServerPrivate::~KeepAliveServerPrivate()
@@ -356,14 +417,20 @@ void KeepAliveServerPrivate::reject(const QString &message)
     qCWarning(lcKeepAlive).noquote() << message;
 }
 
-void KeepAliveServerPrivate::adopt(KeepAliveSocket *client)
+bool KeepAliveServerPrivate::addClient(KeepAliveSocket *client)
 {
+    if (maxClients > 0 && q->clientCount() >= maxClients) {
+        refuse(client);
+        return false;
+    }
     auto *tie = new ClientTie(client, shared);
     {
         const SharedLocker lock(&shared->mutex);
         shared->clients.insert(client, {});
     }
     tie->attachToCare();
+    q->addPendingConnection(client);
+    return true;
 }
 
 void KeepAliveServerPrivate::refuse(KeepAliveSocket *client)
@@ -377,23 +444,29 @@ void KeepAliveServerPrivate::refuse(KeepAliveSocket *client)
     client->deleteLater();
 }
 
-QList<QTcpSocket *> KeepAliveServerPrivate::takePendingQueue(KeepAliveServer *server)
+void KeepAliveServerPrivate::rebuildPendingQueue(KeepAliveServer *server,
+                                                 const AcceptState &accepting, QTcpSocket *first,
+                                                 const QTcpSocket *dropped)
 {
     // QTcpServer offers no removal or peeking: the queue is taken whole and
-    // the caller puts back what stays, in its order.
+    // put back. Taking it makes QTcpServer accept again (as any
+    // nextPendingConnection() does) and putting it back announces each
+    // socket again (pendingConnectionAvailable()); an application that
+    // paused accepting, or counts announcements, must see neither.
     QList<QTcpSocket *> queue;
     while (QTcpSocket *socket = server->QTcpServer::nextPendingConnection())
         queue.append(socket);
-    return queue;
-}
-
-void KeepAliveServerPrivate::removeFromPendingQueue(KeepAliveServer *server, KeepAliveSocket *client)
-{
-    // Only when a client dies before it is taken.
-    for (QTcpSocket *socket : takePendingQueue(server)) {
-        if (socket != client)
-            server->addPendingConnection(socket);
+    {
+        // Only the server's thread emits its signals while the shared lock is held.
+        const QSignalBlocker quiet(server);
+        if (first)
+            server->addPendingConnection(first);
+        for (QTcpSocket *socket : std::as_const(queue)) {
+            if (socket != dropped)
+                server->addPendingConnection(socket);
+        }
     }
+    accepting.restore();
 }
 
 KeepAliveServer::KeepAliveServer(QObject *parent)
@@ -501,20 +574,20 @@ QString KeepAliveServer::settingErrorString() const
 
 KeepAliveSocket *KeepAliveServer::nextPendingConnection()
 {
+    if (!hasPendingConnections())
+        return nullptr;
+    const AcceptState accepting(this);
     QTcpSocket *next = QTcpServer::nextPendingConnection();
     if (!next)
         return nullptr;
     // A subclass may queue plain QTcpSockets with addPendingConnection():
     // one goes back to the front, for QTcpServer::nextPendingConnection().
     auto *client = qobject_cast<KeepAliveSocket *>(next);
+    const SharedLocker lock(&d->shared->mutex);
     if (!client) {
-        const QList<QTcpSocket *> rest = KeepAliveServerPrivate::takePendingQueue(this);
-        addPendingConnection(next);
-        for (QTcpSocket *socket : rest)
-            addPendingConnection(socket);
+        KeepAliveServerPrivate::rebuildPendingQueue(this, accepting, next, nullptr);
         return nullptr;
     }
-    const SharedLocker lock(&d->shared->mutex);
     const auto found = d->shared->clients.find(client);
     if (found != d->shared->clients.end())
         found->pending = false;
@@ -531,10 +604,26 @@ void KeepAliveServer::incomingConnection(qintptr socketDescriptor)
         delete client;
         return;
     }
-    if (d->maxClients > 0 && clientCount() >= d->maxClients) {
-        d->refuse(client);
-        return;
+    d->addClient(client);
+}
+
+bool KeepAliveServer::addPendingClient(KeepAliveSocket *client)
+{
+    if (!client || client->state() != QAbstractSocket::ConnectedState
+        || client->thread() != thread()) {
+        qCWarning(lcKeepAlive).noquote()
+                << "KeepAliveServer::addPendingClient: the client must be a connected socket "
+                   "in the server's thread";
+        return false;
     }
-    d->adopt(client);
-    addPendingConnection(client);
+    {
+        const SharedLocker lock(&d->shared->mutex);
+        if (d->shared->clients.contains(client)) {
+            qCWarning(lcKeepAlive).noquote()
+                    << "KeepAliveServer::addPendingClient: the client is already in the "
+                       "server's care";
+            return false;
+        }
+    }
+    return d->addClient(client);
 }

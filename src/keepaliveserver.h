@@ -32,8 +32,20 @@ class KeepAliveServerPrivate;
     or not the socket was taken with nextPendingConnection() yet. A dead
     client that was never taken is removed from the pending queue before the
     signal and freed with deleteLater() after it; nextPendingConnection()
-    never returns it, not even inside a clientLost() handler. An orderly close by the client (FIN) and the application's own
-    close(), abort() or disconnectFromHost() are not losses.
+    never returns it, not even inside a clientLost() handler. An orderly
+    close by the client (FIN) and the application's own close(), abort() or
+    disconnectFromHost() are not losses — except inside a
+    KeepAliveHeartbeat::heartbeatTimeout() handler, where the heartbeat's
+    verdict stands: the client is lost with HeartbeatTimeout.
+
+    \section QTcpServer's semantics
+    Everything QTcpServer does is kept: pauseAccepting() holds while
+    pending clients die (their removal from the queue does not resume
+    accepting, as QTcpServer::nextPendingConnection() would), each client
+    is announced once by pendingConnectionAvailable(), and
+    maxPendingConnections() counts the pending queue. (In the
+    public-API-only mode, see the README, removing a dead pending client
+    resumes a paused server.)
 
     Idle reaping uses one timer per server and thread that has its clients,
     whatever the number of clients: clients are kept in the order of their
@@ -53,8 +65,12 @@ class KeepAliveServerPrivate;
     clientCount() may be called from any thread; the other members, as for
     any QObject, from the server's thread. The server's bookkeeping is locked
     while clientLost() is emitted, so a handler in another thread must not
-    wait for the server's thread (Qt::BlockingQueuedConnection). Once the server is destroyed, the clients it no longer owns are
-    the application's alone: no reaping, no clientLost().
+    wait for the server's thread (Qt::BlockingQueuedConnection). A worker
+    thread may finish before its clients: what the server keeps for that
+    thread is freed as it finishes, and the clients may be deleted later
+    from any thread; they are no longer reaped there (no event loop runs),
+    but count until deleted. Once the server is destroyed, the clients it
+    no longer owns are the application's alone: no reaping, no clientLost().
 */
 class QTKEEPALIVE_EXPORT KeepAliveServer : public QTcpServer
 {
@@ -98,16 +114,21 @@ public:
     QString keepAliveErrorString() const;
 
     /*!
-        Closes a client that has received nothing for \a timeout (activity is
-        bytes received: the socket's readyRead()), with
-        clientLost(client, IdleTimeout, health). The client is closed with
-        disconnectFromHost(): what we queued is still sent, and the bytes it
-        sent that the application has not read stay readable in the
-        clientLost() and disconnected() handlers. No deadPeer() or
+        Closes a client that has sent nothing for \a timeout, with
+        clientLost(client, IdleTimeout, health). Activity is bytes from the
+        client reaching the kernel (readyRead(), and where the kernel says
+        when it last received data — Linux, macOS, FreeBSD — also bytes that
+        wait behind a full read buffer, setReadBufferSize(), for which Qt
+        emits no readyRead()). The client is closed with
+        disconnectFromHost(): what we queued is still sent; every byte it
+        sent is read first, past a read buffer limit, and stays readable in
+        the clientLost() and disconnected() handlers (so the client gets a
+        FIN, not the RST of a close with unread data). No deadPeer() or
         errorOccurred() is emitted. If our queued data cannot leave within
         2 s (the client stopped reading), the socket is abort()ed, which drops
-        what it still held. 0 switches reaping off; it also applies to the
-        clients already connected, counting from their last activity.
+        what it still held. 0 switches reaping off. A new timeout applies to
+        the clients already connected too, counting from their last
+        activity, also activity while reaping was off.
         Any \a timeout >= 0 is honoured, up to milliseconds::max(): a wait
         longer than a QTimer holds (INT_MAX ms, 24.8 days) is made of several,
         and one beyond the steady clock's range (292 years) never ends.
@@ -121,7 +142,8 @@ public:
     /*!
         Limits the clients connected at a time to \a count (0: unlimited).
         Clients count from their acceptance, pending or taken, until they
-        disconnect or are destroyed. A connection beyond the limit is refused:
+        disconnect or are destroyed — a client lost (reaped, say) but still
+        closing counts until its disconnected(). A connection beyond the limit is refused:
         clientLost(client, RefusedOverLimit, ConnectionHealth()) is emitted
         (peerAddress() is readable in the handler), a warning naming the peer
         and the limit is logged (category \c qtkeepalive.socket), and the
@@ -139,7 +161,7 @@ public:
 
     /*!
         The clients counted against maxClients(): accepted, pending or taken,
-        in any thread, still connected. Thread-safe.
+        in any thread, not yet disconnected or destroyed. Thread-safe.
     */
     int clientCount() const;
 
@@ -187,10 +209,31 @@ Q_SIGNALS:
 protected:
     /*!
         Reimplemented: creates a KeepAliveSocket child, gives it
-        keepAliveOptions(), adopts \a socketDescriptor and adds it to the
-        pending queue — or refuses it when maxClients() are connected.
+        keepAliveOptions(), adopts \a socketDescriptor and hands it to
+        addPendingClient().
+
+        A subclass that creates its own sockets (a KeepAliveSocket subclass,
+        say) overrides this without calling it, and hands each connected
+        socket to addPendingClient() — not to addPendingConnection(), which
+        queues it outside the server's care: not counted, never reaped, its
+        loss not reported.
     */
     void incomingConnection(qintptr socketDescriptor) override;
+
+    /*!
+        Takes \a client, a connected KeepAliveSocket in the server's thread
+        (normally created in an incomingConnection() override), into the
+        server's care and the pending queue, as incomingConnection() does
+        with the sockets it creates: counted against maxClients(), reaped
+        when idle, its loss reported by clientLost(). Its keepalive options
+        are its own: give it keepAliveOptions() for the server's. Returns
+        false, with a warning, when \a client is null, not connected, in
+        another thread or already in the server's care (nothing changes), and
+        when maxClients() are already connected: then it is refused as any
+        connection over the limit (clientLost() with RefusedOverLimit,
+        abort(), deleteLater()).
+    */
+    bool addPendingClient(KeepAliveSocket *client);
 
 private:
     friend class KeepAliveServerPrivate;

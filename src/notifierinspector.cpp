@@ -95,9 +95,20 @@ void NotifierInspector::setQuietGap(std::chrono::milliseconds gap)
     m_quietGapNs = qint64(gap.count()) * 1000000;
 }
 
+void NotifierInspector::setKeepAliveSilence(std::optional<std::chrono::milliseconds> silence)
+{
+    m_keepAliveSilenceNs = silence ? qint64(silence->count()) * 1000000 : -1;
+}
+
+void NotifierInspector::noteWrite()
+{
+    m_lastWrittenNs = coarseNowNs();
+}
+
 void NotifierInspector::reset()
 {
     m_evidence.reset();
+    m_lastWrittenNs = 0;
     m_unreadNotified = false;
     m_unlooked = false;
     m_reader.clear();
@@ -119,9 +130,20 @@ std::optional<DeathEvidence> NotifierInspector::takeEvidence()
 
 void NotifierInspector::captureEvidence(qintptr descriptor)
 {
-    if (!m_evidence)
-        m_evidence = DeathEvidence{KeepAlivePlatform::health(descriptor), m_guard->isBridged(),
-                                   m_guard->isWatching()};
+    if (m_evidence)
+        return;
+    DeathEvidence evidence{KeepAlivePlatform::health(descriptor), m_guard->isBridged(),
+                           m_guard->isWatching() || m_socket->bytesToWrite() > 0};
+    evidence.keepAliveOff = m_keepAliveSilenceNs < 0;
+    // Where the kernel counts no unacknowledged data (Wine: no SIO_TCP_INFO)
+    // the guard's watch ends at its first tick. Keepalive probes only after
+    // idle of silence once everything sent was acknowledged, and dies at
+    // least one interval later: a write more recent than idle + interval
+    // was still unacknowledged at the death, a retransmission death.
+    if (!evidence.health.unackedSegments && m_lastWrittenNs != 0
+        && coarseNowNs() - m_lastWrittenNs < m_keepAliveSilenceNs)
+        evidence.dataOutstanding = true;
+    m_evidence = evidence;
 }
 
 bool NotifierInspector::isUnbuffered() const
@@ -133,8 +155,10 @@ bool NotifierInspector::eventFilter(QObject *watched, QEvent *event)
 {
     // Every notification of the connection passes here; when no look is due
     // that costs a few loads, a coarse clock read and a thread-local store.
-    // Only QSocketNotifiers receive SockAct.
-    if (event->type() == QEvent::SockAct)
+    // Only QSocketNotifiers receive SockAct, and SockClose: Qt's Windows
+    // event dispatcher delivers FD_CLOSE (a FIN, a reset, a keepalive death)
+    // to the read notifier as SockClose, and Qt reads the socket on it.
+    if (event->type() == QEvent::SockAct || event->type() == QEvent::SockClose)
         return m_transport->ownsNotifier(watched)
                 && inspect(static_cast<QSocketNotifier *>(watched));
     if (event->type() == QEvent::ChildAdded && watched == m_transport->engine())
@@ -247,15 +271,22 @@ void NotifierInspector::letQtReadTheError(QSocketNotifier *reader)
     // Without the engine (public-API-only mode) only the limit can be lifted.
     if (reader && reader->isEnabled())
         return;
-    if (m_socket->state() == QAbstractSocket::ConnectedState && m_socket->readBufferSize() > 0
-        && m_transport->socket() == m_socket) {
-        // Lifting the limit makes Qt read (and keep) what the kernel still
-        // holds, then the error; the limit returns at the connection's end.
-        m_savedReadBufferSize = m_socket->readBufferSize();
-        m_socket->setReadBufferSize(0);
-    } else if (reader) {
+    // Lifting the limit makes Qt read (and keep) what the kernel still
+    // holds, then the error.
+    if (!liftReadLimit() && reader)
         reader->setEnabled(true);
-    }
+}
+
+bool NotifierInspector::liftReadLimit()
+{
+    if (m_socket->state() != QAbstractSocket::ConnectedState || m_socket->readBufferSize() == 0
+        || m_transport->socket() != m_socket)
+        return false;
+    // The limit returns at the connection's end (reset()).
+    if (!m_savedReadBufferSize)
+        m_savedReadBufferSize = m_socket->readBufferSize();
+    m_socket->setReadBufferSize(0);
+    return true;
 }
 
 bool NotifierInspector::reportPendingError()

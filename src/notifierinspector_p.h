@@ -67,6 +67,14 @@ public:
     {
         return std::chrono::milliseconds(m_quietGapNs / 1000000);
     }
+    /*!
+        The shortest silence after which keepalive can declare a death
+        (idle + interval); nothing: keepalive is off. Tells a timeout death
+        whose platform counts no unacknowledged data (Wine) by the last write.
+    */
+    void setKeepAliveSilence(std::optional<std::chrono::milliseconds> silence);
+    //! Qt has just written to the kernel (bytesWritten()).
+    void noteWrite();
 
     /*!
         True when Qt's last read or write on a notification ran without a
@@ -104,6 +112,12 @@ public:
         returns at the connection's end.
     */
     void letQtReadTheError(QSocketNotifier *reader);
+    /*!
+        Lifts the socket's read buffer limit (setReadBufferSize()) until the
+        connection ends, so that Qt reads all the kernel holds; false where
+        there is none to lift (or the socket does not own the connection).
+    */
+    bool liftReadLimit();
     //! A read notification of the current connection has passed the filter.
     bool sawReadActivation() const { return m_sawReadActivation; }
     //! Unbuffered: the application read; Qt reads on notifications again.
@@ -132,6 +146,8 @@ private:
     qint64 m_quietGapNs = 1000000000;
     qint64 m_lastReadNs = 0;            //!< coarse monotonic time of the last read notification
     qint64 m_lastWriteNs = 0;           //!< and of the last write notification
+    qint64 m_lastWrittenNs = 0;         //!< and of the last bytesWritten(); 0: none yet
+    qint64 m_keepAliveSilenceNs = -1;   //!< see setKeepAliveSilence(); -1: keepalive off
     QPointer<QSocketNotifier> m_reader; //!< the engine's read notifier, once looked up
     bool m_unlooked = false;
     bool m_alwaysLook = false;       //!< Unbuffered, or errno does not survive Qt's read

@@ -8,6 +8,11 @@
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QString>
 
+QT_BEGIN_NAMESPACE
+class QSocketNotifier;
+class QTcpServer;
+QT_END_NAMESPACE
+
 Q_DECLARE_LOGGING_CATEGORY(lcQtInternals)
 
 /*!
@@ -38,6 +43,10 @@ enum class Assumption {
     SockActDelivery,
     //! A QEvent::SockAct sent to the read notifier makes Qt read the socket.
     SyntheticSockAct,
+    //! Windows: the end of a connection (FD_CLOSE: a FIN, a reset, a timeout)
+    //! reaches the read notifier as QEvent::SockClose, through event filters,
+    //! and Qt reads the socket on it.
+    SockCloseDelivery,
     //! The errno of Qt's failing read is still set when errorOccurred() is
     //! emitted, and matches the Qt error code (POSIX).
     ErrnoSurvivesRead,
@@ -46,7 +55,19 @@ enum class Assumption {
     ProxyInnerSocket,
     //! A QSslSocket keeps its TCP connection in a child QTcpSocket.
     SslPlainSocket,
+    //! A listening QTcpServer's engine is its child, and the engine's read
+    //! QSocketNotifier (enabled while accepting) is the engine's child.
+    ServerAcceptNotifier,
 };
+
+/*!
+    The read notifier through which a listening \a server accepts: disabled
+    by pauseAccepting() and while the pending queue is full, enabled again
+    by resumeAccepting() and QTcpServer::nextPendingConnection(). Null when
+    the server is not listening, or (with a warning, see broken()) when Qt
+    no longer keeps it where ServerAcceptNotifier says. Only while trusted().
+*/
+QSocketNotifier *acceptNotifier(const QTcpServer *server);
 
 //! A short name for \a assumption, as the warning and the canaries print it.
 QString describe(Assumption assumption);

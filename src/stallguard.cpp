@@ -7,6 +7,7 @@
 #include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QEvent>
 #include <QtCore/QMetaObject>
+#include <QtCore/QThread>
 #include <QtCore/QTimer>
 
 #include <algorithm>
@@ -29,6 +30,22 @@ StallTicker *StallTicker::forCurrentThread()
     if (!t_ticker)
         t_ticker = new StallTicker;
     return t_ticker;
+}
+
+StallTicker::StallTicker()
+{
+    // QThread::finished is emitted in the finishing thread: the last chance
+    // to stop this thread's timers and free what it owns.
+    connect(thread(), &QThread::finished, this, &StallTicker::threadEnded, Qt::DirectConnection);
+}
+
+void StallTicker::threadEnded()
+{
+    for (const auto &[tick, bucket] : m_buckets) {
+        for (StallGuard *guard : bucket.guards)
+            guard->tickerEnded();
+    }
+    delete this;
 }
 
 StallTicker::~StallTicker()

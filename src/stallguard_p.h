@@ -51,6 +51,8 @@ public:
     void optionsApplied();
 
     bool isWatching() const { return m_ticker != nullptr; }
+    //! The ticker of this thread is gone with the thread: the watch ends.
+    void tickerEnded() { m_ticker = nullptr; }
     bool isBridged() const { return m_bridged; }
 
     //! One look at the connection; called by the thread's StallTicker.
@@ -97,9 +99,11 @@ private:
         std::unordered_map<StallGuard *, std::size_t> where; //!< index into guards
     };
 
-    StallTicker() = default;
+    StallTicker();
     ~StallTicker() override;
     void onTick(std::chrono::milliseconds::rep tick);
+    //! The thread is finishing: the timers are stopped and the ticker deleted there.
+    void threadEnded();
 
     std::map<std::chrono::milliseconds::rep, Bucket> m_buckets;
     std::size_t m_count = 0;

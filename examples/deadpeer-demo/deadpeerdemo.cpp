@@ -20,6 +20,9 @@
 #  include <netinet/tcp.h>
 #  include <sys/socket.h>
 #  include <cerrno>
+#elif defined(Q_OS_WIN)
+#  include <winsock2.h>
+#  include <mstcpip.h>
 #endif
 
 using namespace std::chrono;
@@ -102,9 +105,26 @@ bool setKeepAliveByHand(QTcpSocket *socket, const KeepAliveOptions &options, QSt
         }
     }
     return true;
+#elif defined(Q_OS_WIN)
+    // What Windows articles show: SIO_KEEPALIVE_VALS, milliseconds, idle and
+    // interval only (Windows sends 10 probes; under Wine the host's count).
+    tcp_keepalive values{};
+    values.onoff = 1;
+    values.keepalivetime = ULONG(options.idle().count());
+    values.keepaliveinterval = ULONG(options.interval().count());
+    DWORD returned = 0;
+    if (::WSAIoctl(SOCKET(socket->socketDescriptor()), SIO_KEEPALIVE_VALS, &values, sizeof values,
+                   nullptr, 0, &returned, nullptr, nullptr)
+        != 0) {
+        *error = QStringLiteral("WSAIoctl(SIO_KEEPALIVE_VALS) failed: WSA error %1")
+                         .arg(::WSAGetLastError());
+        return false;
+    }
+    return true;
 #else
     Q_UNUSED(options)
-    *error = QStringLiteral("the by-hand keepalive settings are written for Linux only");
+    *error = QStringLiteral("the by-hand keepalive settings are written for Linux and Windows "
+                            "only");
     return false;
 #endif
 }
@@ -429,6 +449,18 @@ DemoResult runDemo(const DemoSettings &settings,
         return result;
     }
     for (Scenario scenario : settings.scenarios) {
+#if !defined(Q_OS_LINUX)
+        // The in-process peers fall silent through a Linux socket filter. On
+        // Windows under Wine, tests/auto/crossfaults silences a Linux peer
+        // in a network namespace instead.
+        if (scenario == Scenario::Idle || scenario == Scenario::Busy) {
+            result.notApplicable.append(
+                    {scenario,
+                     QStringLiteral("silencing a peer on this machine needs Linux socket "
+                                    "filters (SO_ATTACH_FILTER)")});
+            continue;
+        }
+#endif
         ScenarioRun run(scenario, settings, &server, progress);
         result.error = run.run();
         if (!result.error.isEmpty()) {

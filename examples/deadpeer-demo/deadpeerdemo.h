@@ -72,6 +72,8 @@ struct DemoResult
     QList<Observation> observations;
     //! Set when a scenario could not be prepared; the observations then stop there.
     QString error;
+    //! Scenarios this platform cannot stage, each with the reason.
+    QList<QPair<Scenario, QString>> notApplicable;
 };
 
 /*!

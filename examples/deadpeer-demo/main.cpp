@@ -112,9 +112,12 @@ QString parseSettings(const QCommandLineParser &parser, DemoSettings *settings)
     return {};
 }
 
-// "5 s", or "1.5 s" for values that are not whole seconds.
+// "5 s", or "1.5 s" for values that are not whole seconds; "none" for no
+// bound (detectionBound() where nothing bounds data in flight).
 QString formatDuration(milliseconds value)
 {
+    if (value == milliseconds::max())
+        return QStringLiteral("none");
     if (value.count() % 1000 == 0)
         return QStringLiteral("%1 s").arg(value.count() / 1000);
     return QStringLiteral("%1 s").arg(double(value.count()) / 1000.0);
@@ -212,8 +215,9 @@ void printTable(const DemoSettings &settings, const QList<Observation> &observat
 }
 
 // Lists what KeepAliveSocket did not report as expected; empty when all is well.
-QStringList unexpectedResults(const DemoSettings &settings, const QList<Observation> &observations)
+QStringList unexpectedResults(const DemoSettings &settings, const DemoResult &result)
 {
+    const QList<Observation> &observations = result.observations;
     using Reason = KeepAliveSocket::DeadPeerReason;
     const auto reasonName = [](Reason reason) {
         return QString::fromLatin1(QMetaEnum::fromType<Reason>().valueToKey(int(reason)));
@@ -221,6 +225,9 @@ QStringList unexpectedResults(const DemoSettings &settings, const QList<Observat
 
     QStringList problems;
     for (Scenario scenario : settings.scenarios) {
+        if (std::any_of(result.notApplicable.begin(), result.notApplicable.end(),
+                        [scenario](const auto &skipped) { return skipped.first == scenario; }))
+            continue;
         const auto found = std::find_if(observations.begin(), observations.end(),
                                         [scenario](const Observation &observation) {
                                             return observation.client == ClientKind::KeepAlive
@@ -289,8 +296,11 @@ int main(int argc, char *argv[])
         printError(parser.errorText());
         return ExitUsage;
     }
-    if (parser.isSet(helpOption))
-        parser.showHelp(ExitSuccess);
+    if (parser.isSet(helpOption)) {
+        // Not showHelp(): on Windows without a console that is a message box.
+        QTextStream(stdout) << parser.helpText() << Qt::flush;
+        return ExitSuccess;
+    }
     if (!parser.positionalArguments().isEmpty()) {
         printError(QStringLiteral("unexpected argument \"%1\" (see --help)")
                            .arg(parser.positionalArguments().constFirst()));
@@ -311,6 +321,8 @@ int main(int argc, char *argv[])
     print();
     printTable(settings, result.observations);
     print();
+    for (const auto &[scenario, why] : result.notApplicable)
+        print(QStringLiteral("%1: not applicable here: %2.").arg(scenarioName(scenario), why));
     if (settings.scenarios.contains(Scenario::Reset)) {
         print(QStringLiteral("A QTcpSocket reports a reset with the RemoteHostClosedError of an "
                              "orderly close%1.")
@@ -324,7 +336,7 @@ int main(int argc, char *argv[])
         printError(result.error);
         return ExitUnexpected;
     }
-    if (const QStringList problems = unexpectedResults(settings, result.observations);
+    if (const QStringList problems = unexpectedResults(settings, result);
         !problems.isEmpty()) {
         for (const QString &problem : problems)
             printError(QStringLiteral("KeepAliveSocket, %1").arg(problem));

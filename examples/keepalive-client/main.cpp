@@ -491,9 +491,9 @@ int main(int argc, char *argv[])
     if (const std::optional<UsageError> error = parseCommandLine(parser, options, app.arguments()))
         return usage(*error);
     if (parser.isSet(QStringLiteral("help")))
-        parser.showHelp(ExitOrderly);
+        return printHelp(parser);
     if (parser.isSet(QStringLiteral("version")))
-        parser.showVersion();
+        return printVersion();
 
     Settings settings;
     UsageError error;

@@ -406,9 +406,9 @@ int main(int argc, char *argv[])
     if (const std::optional<UsageError> error = parseCommandLine(parser, options, app.arguments()))
         return usage(*error);
     if (parser.isSet(QStringLiteral("help")))
-        parser.showHelp(ExitOrderly);
+        return printHelp(parser);
     if (parser.isSet(QStringLiteral("version")))
-        parser.showVersion();
+        return printVersion();
     if (!parser.positionalArguments().isEmpty())
         return usage({QStringLiteral("unexpected argument \"%1\" (see --help)")
                               .arg(parser.positionalArguments().constFirst())});

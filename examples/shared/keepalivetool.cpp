@@ -13,6 +13,12 @@
 #include <cmath>
 #include <cstdio>
 
+#ifdef Q_OS_WIN
+#  include <QtCore/QPointer>
+
+#  include <windows.h>
+#endif
+
 #ifdef Q_OS_UNIX
 #  include <QtCore/QSocketNotifier>
 
@@ -506,6 +512,19 @@ void printError(const QString &message)
     err << QCoreApplication::applicationName() << ": " << message << Qt::endl;
 }
 
+int printHelp(const QCommandLineParser &parser)
+{
+    QTextStream(stdout) << parser.helpText() << Qt::flush;
+    return ExitOrderly;
+}
+
+int printVersion()
+{
+    QTextStream(stdout) << QCoreApplication::applicationName() << ' '
+                        << QCoreApplication::applicationVersion() << Qt::endl;
+    return ExitOrderly;
+}
+
 int usage(const UsageError &error)
 {
     printError(error.message);
@@ -535,8 +554,44 @@ void onSignal(int number)
 } // namespace
 #endif
 
+#ifdef Q_OS_WIN
+namespace {
+QPointer<StopSignals> stopSignals;
+
+BOOL WINAPI onConsoleEvent(DWORD type)
+{
+    QString name;
+    switch (type) {
+    case CTRL_C_EVENT:
+        name = QStringLiteral("CTRL_C_EVENT");
+        break;
+    case CTRL_BREAK_EVENT:
+        name = QStringLiteral("CTRL_BREAK_EVENT");
+        break;
+    case CTRL_CLOSE_EVENT:
+        name = QStringLiteral("CTRL_CLOSE_EVENT");
+        break;
+    default:
+        return FALSE; // logoff, shutdown: the default handling
+    }
+    // Another thread: the event loop runs the stop. Returning TRUE keeps
+    // the default handler (ExitProcess) from ending the process first;
+    // after CTRL_CLOSE_EVENT Windows ends it anyway a few seconds later.
+    if (StopSignals *target = stopSignals.data())
+        QMetaObject::invokeMethod(
+                target, [target, name] { Q_EMIT target->stopRequested(name); },
+                Qt::QueuedConnection);
+    return TRUE;
+}
+} // namespace
+#endif
+
 StopSignals::StopSignals(QObject *parent) : QObject(parent)
 {
+#ifdef Q_OS_WIN
+    stopSignals = this;
+    ::SetConsoleCtrlHandler(onConsoleEvent, TRUE);
+#endif
 #ifdef Q_OS_UNIX
     if (::pipe(signalPipe) != 0)
         return;
@@ -562,6 +617,10 @@ StopSignals::StopSignals(QObject *parent) : QObject(parent)
 
 StopSignals::~StopSignals()
 {
+#ifdef Q_OS_WIN
+    ::SetConsoleCtrlHandler(onConsoleEvent, FALSE);
+    stopSignals = nullptr;
+#endif
 #ifdef Q_OS_UNIX
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGTERM, SIG_DFL);

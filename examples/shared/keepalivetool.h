@@ -136,6 +136,15 @@ private:
 
 //! Writes "program: message" as one line on stderr.
 void printError(const QString &message);
+/*!
+    Prints \a parser's help text on stdout and returns ExitOrderly. Not
+    QCommandLineParser::showHelp(): on Windows, in a process without a
+    console (a service, a program run by another without one, Wine headless),
+    that shows a message box instead and the text never reaches the output.
+*/
+int printHelp(const QCommandLineParser &parser);
+//! Prints "program version" on stdout and returns ExitOrderly (see printHelp()).
+int printVersion();
 //! Prints \a error as printError() does and returns ExitUsage, for main()'s return.
 int usage(const UsageError &error);
 
@@ -148,7 +157,10 @@ void setUpTool(const QString &name);
 
 /*!
     Turns SIGINT and SIGTERM into the signal stopRequested() in the event
-    loop (a self-pipe read by a QSocketNotifier). One instance per process.
+    loop (a self-pipe read by a QSocketNotifier); on Windows the console's
+    Ctrl+C, Ctrl+Break and close events (SetConsoleCtrlHandler(), whose
+    handler runs in a thread of its own: queued to the event loop). One
+    instance per process.
 */
 class StopSignals : public QObject
 {
@@ -158,7 +170,7 @@ public:
     ~StopSignals() override;
 
 Q_SIGNALS:
-    //! \a name is "SIGINT" or "SIGTERM".
+    //! \a name is "SIGINT", "SIGTERM", "CTRL_C_EVENT", "CTRL_BREAK_EVENT" or "CTRL_CLOSE_EVENT".
     void stopRequested(const QString &name);
 };
 

@@ -17,6 +17,7 @@
 #include "heartbeatscheduler_p.h"
 
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QPointer>
 #include <QtCore/QProcess>
 #include <QtCore/QRandomGenerator>
 #include <QtCore/QRegularExpression>
@@ -256,6 +257,8 @@ private Q_SLOTS:
     void detectOnlyNeverWrites();
     void plainSocketKeepsReceivedBytes();
     void keepAliveSocketReportsDeadPeerOnce();
+    void handlersInsideHeartbeatTimeout_data();
+    void handlersInsideHeartbeatTimeout();
     void sslThroughStalledRelay();
     void idleNotifications();
     void invalidSettingsRejected_data();
@@ -500,6 +503,69 @@ void tst_Heartbeat::keepAliveSocketReportsDeadPeerOnce()
     QCOMPARE(client.deadPeerReason(), Reason::None);
     QVERIFY(heartbeat->errorString().isEmpty());
     QTRY_COMPARE_WITH_TIMEOUT(watch.deadPeerSpy.count(), 2, int(BoundMs + 1000));
+}
+
+// What a heartbeatTimeout() handler does does not cancel the verdict: the
+// connection ends, and a KeepAliveSocket reports deadPeer(HeartbeatTimeout)
+// and errorOccurred() before disconnected(), whether the handler ends the
+// connection itself or deletes the heartbeat.
+void tst_Heartbeat::handlersInsideHeartbeatTimeout_data()
+{
+    QTest::addColumn<QString>("action");
+    QTest::addColumn<bool>("keepAliveSocket");
+    for (const char *action : {"delete the heartbeat", "abort", "close", "disconnectFromHost"}) {
+        QTest::addRow("%s, KeepAliveSocket", action) << QString::fromLatin1(action) << true;
+        QTest::addRow("%s, QTcpSocket", action) << QString::fromLatin1(action) << false;
+    }
+}
+
+void tst_Heartbeat::handlersInsideHeartbeatTimeout()
+{
+    QFETCH(QString, action);
+    QFETCH(bool, keepAliveSocket);
+    Peer peer; // accepts, and never answers a ping
+    const std::unique_ptr<QTcpSocket> socket =
+            keepAliveSocket ? std::make_unique<KeepAliveSocket>() : std::make_unique<QTcpSocket>();
+    QPointer<KeepAliveHeartbeat> heartbeat = new KeepAliveHeartbeat(socket.get());
+    QVERIFY(heartbeat->setInterval(300ms));
+    QVERIFY(heartbeat->setMaxMissed(1));
+    QVERIFY(heartbeat->setJitter(0ms));
+    heartbeat->setPingPayload("PING\n");
+    QStringList events;
+    connect(heartbeat, &KeepAliveHeartbeat::heartbeatTimeout, this, [&] {
+        events << QStringLiteral("heartbeatTimeout");
+        if (action == QLatin1String("delete the heartbeat"))
+            delete heartbeat.data();
+        else if (action == QLatin1String("abort"))
+            socket->abort();
+        else if (action == QLatin1String("close"))
+            socket->close();
+        else
+            socket->disconnectFromHost();
+    });
+    if (auto *client = qobject_cast<KeepAliveSocket *>(socket.get())) {
+        connect(client, &KeepAliveSocket::deadPeer, this,
+                [&](Reason reason) { events << QStringLiteral("deadPeer %1").arg(int(reason)); });
+    }
+    connect(socket.get(), &QAbstractSocket::errorOccurred, this,
+            [&] { events << QStringLiteral("errorOccurred"); });
+    connect(socket.get(), &QAbstractSocket::disconnected, this,
+            [&] { events << QStringLiteral("disconnected"); });
+    QVERIFY(connectTo(socket.get(), peer.port()));
+
+    QTRY_VERIFY_WITH_TIMEOUT(events.contains(QStringLiteral("disconnected")), 5000);
+    QStringList expected{QStringLiteral("heartbeatTimeout")};
+    if (keepAliveSocket)
+        expected << QStringLiteral("deadPeer %1").arg(int(Reason::HeartbeatTimeout))
+                 << QStringLiteral("errorOccurred");
+    expected << QStringLiteral("disconnected");
+    QCOMPARE(events, expected);
+    QCOMPARE(socket->state(), QAbstractSocket::UnconnectedState);
+    if (auto *client = qobject_cast<KeepAliveSocket *>(socket.get()))
+        QCOMPARE(client->deadPeerReason(), Reason::HeartbeatTimeout);
+    QCOMPARE(heartbeat.isNull(), action == QLatin1String("delete the heartbeat"));
+    QTest::qWait(400); // nothing more, not even from the grace timer
+    QCOMPARE(events, expected);
 }
 
 void tst_Heartbeat::sslThroughStalledRelay()

@@ -14,9 +14,11 @@
 
 #include <chrono>
 
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
+#if defined(Q_OS_LINUX)
+#  include <linux/sockios.h>
+#  include <sys/ioctl.h>
+#  include <sys/socket.h>
+#endif
 
 namespace DeadPeerTest {
 
@@ -62,6 +64,7 @@ inline QString resetMessage()
     return QStringLiteral("connection reset by peer (RST received)");
 }
 
+#if defined(Q_OS_LINUX)
 //! Bytes in the kernel's send queue not yet acknowledged (SIOCOUTQ: unsent + in flight), -1 on error.
 inline int unacknowledgedBytes(qintptr descriptor)
 {
@@ -80,6 +83,7 @@ inline int intOption(qintptr descriptor, int level, int option)
         return -1;
     return value;
 }
+#endif
 
 using Reason = KeepAliveSocket::DeadPeerReason;
 

@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+# Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#
+# The Linux side of the crossfaults test: the Windows test program, run under
+# Wine, gets its faults made for real by a Linux peer in a network namespace.
+# Wine programs use the host's network stack, so the peer's link going down,
+# its socket reset or closed, or its process stopped (SIGSTOP) reach the
+# Windows program exactly as they would reach a Linux one.
+#
+#   peerhelper.py run [--wine WINE] -- PROGRAM [ARGS...]
+#       as root: starts the control channel on 127.0.0.1, runs PROGRAM (under
+#       WINE when given) with KEEPALIVE_PEER_CONTROL=127.0.0.1:PORT in its
+#       environment, answers its commands, and removes everything it created
+#       when PROGRAM ends; exits with PROGRAM's exit code. Without root or
+#       `ip` it exits 77 (skipped), and 1 under CI=true.
+#   peerhelper.py peer
+#       the peer itself, started by `run` inside the namespace (internal).
+#
+# Control protocol, one line per command and one answer line ("ok ..." or
+# "error TEXT"):
+#   setup          a fresh namespace (the previous one removed): veth pair
+#                  qxfh<pid> (host, 10.214.N.1/30) and qxfp<pid> (namespace,
+#                  10.214.N.2/30) with permanent neighbour entries, and the
+#                  peer process listening there.
+#                  -> ok PEER_ADDRESS PEER_PORT HOST_ADDRESS HOST_PROBES
+#   connect PORT   the peer connects to HOST_ADDRESS:PORT (a server on the
+#                  Windows side)
+#   wait           until the peer has a connection (accepted or made)
+#   send N         the peer sends N bytes of the test pattern (byte i is
+#                  (7 i + 3) mod 256) and waits until they are all sent
+#   echo           the peer answers everything it receives from now on
+#   silence        the peer's link goes down: the peer's host is gone, it
+#                  drops every segment and never answers
+#   reset          the peer closes with SO_LINGER {1, 0}: a RST
+#   close          the peer closes in an orderly way (FIN), after reading
+#                  everything it was sent
+#   stop / cont    SIGSTOP / SIGCONT to the peer process: a hung peer whose
+#                  kernel still acknowledges
+#   usertimeout MS TCP_USER_TIMEOUT on the Windows program's end (see
+#                  shorten_retransmissions())
+#   teardown       the namespace and the peer removed
+#
+# Everything is bounded in time; the namespace carries the helper's pid in its
+# name, and leftovers of killed runs (whose pid is gone) are removed at start.
+
+import ctypes
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+SKIPPED = 77
+COMMAND_TIMEOUT = 10
+SYS_PIDFD_GETFD = 438  # x86-64, Linux 5.6+
+TCP_USER_TIMEOUT = 18
+
+
+def pattern(count):
+    return bytes(((i * 7 + 3) & 0xFF) for i in range(count))
+
+
+def ip(*arguments, check=True):
+    result = subprocess.run(["ip", *arguments], capture_output=True, text=True,
+                            timeout=COMMAND_TIMEOUT)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(arguments)}: {result.stderr.strip()}")
+    return result
+
+
+# --- the peer, inside the namespace --------------------------------------------------
+
+def peer_main():
+    """Listens on the namespace's address; acts on commands read from stdin."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((os.environ["PEER_ADDRESS"], 0))
+    listener.listen(4)
+    print(f"port {listener.getsockname()[1]}", flush=True)
+    connection = None
+    held = []
+    echo = False
+    commands = sys.stdin.buffer
+
+    def answer(text):
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    while True:
+        watched = [listener, commands] + ([connection] if connection else [])
+        readable, _, _ = select.select(watched, [], [], 1.0)
+        if listener in readable:
+            accepted, _ = listener.accept()
+            if connection:
+                connection.close()
+            connection = accepted
+        if connection and connection in readable:
+            try:
+                data = connection.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                connection.close()
+                connection = None
+            elif echo:
+                connection.sendall(data)
+        if commands in readable:
+            line = commands.readline().decode().strip()
+            if not line:
+                return
+            verb, _, argument = line.partition(" ")
+            try:
+                if verb == "connect":
+                    if connection:
+                        connection.close()
+                    connection = socket.create_connection(
+                        (os.environ["HOST_ADDRESS"], int(argument)), timeout=COMMAND_TIMEOUT)
+                    connection.settimeout(None)
+                    answer("ok")
+                elif verb == "has-connection":
+                    answer("ok" if connection else "no")
+                elif verb == "send":
+                    connection.sendall(pattern(int(argument)))
+                    answer("ok")
+                elif verb == "echo":
+                    echo = True
+                    answer("ok")
+                elif verb == "reset":
+                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                          bytes([1, 0, 0, 0, 0, 0, 0, 0]))
+                    connection.close()
+                    connection = None
+                    answer("ok")
+                elif verb == "close":
+                    # Everything received is read first: unread data would
+                    # turn the close into a RST.
+                    connection.setblocking(False)
+                    try:
+                        while connection.recv(65536):
+                            pass
+                    except BlockingIOError:
+                        pass
+                    connection.setblocking(True)
+                    connection.shutdown(socket.SHUT_WR)
+                    connection.close()
+                    connection = None
+                    answer("ok")
+                elif verb == "forget":
+                    # The link is down: the socket stays open (a close would
+                    # queue a FIN) until the namespace goes.
+                    held.append(connection)
+                    connection = None
+                    answer("ok")
+                elif verb == "remote-port":
+                    current = connection or (held[-1] if held else None)
+                    answer(f"ok {current.getpeername()[1]}")
+                else:
+                    answer(f"error unknown peer command {verb}")
+            except (OSError, AttributeError, ValueError) as error:
+                answer(f"error {verb}: {error}")
+
+
+# --- the controller, in the host's namespace -----------------------------------------
+
+class Namespace:
+    def __init__(self):
+        self.pid = os.getpid()
+        self.name = f"qtka-xf-{self.pid}"
+        self.host_link = f"qxfh{self.pid}"
+        self.peer_link = f"qxfp{self.pid}"
+        subnet = 4 * (self.pid % 60)  # a /30 of its own per helper
+        self.host_address = f"10.214.{(self.pid // 60) % 250}.{subnet + 1}"
+        self.peer_address = f"10.214.{(self.pid // 60) % 250}.{subnet + 2}"
+        self.peer = None
+        self.peer_port = 0
+        self.exists = False
+
+    def setup(self):
+        self.teardown()
+        ip("netns", "add", self.name)
+        self.exists = True
+        ip("link", "add", self.host_link, "address", "02:14:00:00:00:01", "type", "veth",
+           "peer", "name", self.peer_link, "address", "02:14:00:00:00:02",
+           "netns", self.name)
+        ip("address", "add", f"{self.host_address}/30", "dev", self.host_link)
+        ip("link", "set", self.host_link, "up")
+        ip("-n", self.name, "address", "add", f"{self.peer_address}/30", "dev",
+           self.peer_link)
+        ip("-n", self.name, "link", "set", self.peer_link, "up")
+        ip("-n", self.name, "link", "set", "lo", "up")
+        # Without address resolution a busy socket towards a downed link
+        # would die of EHOSTUNREACH instead of a silent-peer timeout.
+        ip("neigh", "replace", self.peer_address, "lladdr", "02:14:00:00:00:02", "dev",
+           self.host_link, "nud", "permanent")
+        ip("-n", self.name, "neigh", "replace", self.host_address, "lladdr",
+           "02:14:00:00:00:01", "dev", self.peer_link, "nud", "permanent")
+        environment = dict(os.environ, PEER_ADDRESS=self.peer_address,
+                           HOST_ADDRESS=self.host_address)
+        self.peer = subprocess.Popen(
+            ["ip", "netns", "exec", self.name, sys.executable, os.path.abspath(__file__),
+             "peer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment)
+        line = self.read_peer()
+        if not line.startswith("port "):
+            raise RuntimeError(f"peer did not start: {line!r}")
+        self.peer_port = int(line.split()[1])
+        with open("/proc/sys/net/ipv4/tcp_keepalive_probes") as file:
+            probes = int(file.read().strip())
+        return f"ok {self.peer_address} {self.peer_port} {self.host_address} {probes}"
+
+    def read_peer(self):
+        ready, _, _ = select.select([self.peer.stdout], [], [], COMMAND_TIMEOUT)
+        if not ready:
+            raise RuntimeError("the peer did not answer")
+        return self.peer.stdout.readline().decode().strip()
+
+    def tell_peer(self, line):
+        self.peer.stdin.write((line + "\n").encode())
+        self.peer.stdin.flush()
+        return self.read_peer()
+
+    def shorten_retransmissions(self, milliseconds):
+        """TCP_USER_TIMEOUT on the Windows program's end of the connection.
+
+        Wine refuses TCP_MAXRT, so the host kernel's retransmission limit
+        (tcp_retries2, about 15 minutes) ends a connection with data in
+        flight. This shortens it for that one socket, from outside: the
+        socket is the host kernel's, held by wineserver and the program, and
+        pidfd_getfd() gives a second descriptor of it. The program then sees
+        what it sees at the end of the kernel's own limit (WSAETIMEDOUT).
+        """
+        reply = self.tell_peer("remote-port")
+        if not reply.startswith("ok "):
+            return reply
+        port = int(reply.split()[1])
+        listing = subprocess.run(
+            ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+            capture_output=True, text=True, timeout=COMMAND_TIMEOUT).stdout
+        owners = re.findall(r"pid=(\d+),fd=(\d+)", listing)
+        if not owners:
+            return f"error no process holds the socket of local port {port}: {listing!r}"
+        pid, fd = (int(value) for value in owners[0])
+        libc = ctypes.CDLL(None, use_errno=True)
+        pidfd = os.pidfd_open(pid)
+        try:
+            duplicate = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+            if duplicate < 0:
+                return f"error pidfd_getfd: {os.strerror(ctypes.get_errno())}"
+            with socket.socket(fileno=duplicate) as held:
+                held.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, milliseconds)
+        finally:
+            os.close(pidfd)
+        return "ok"
+
+    def teardown(self):
+        if self.peer:
+            self.peer.send_signal(signal.SIGCONT)
+            self.peer.kill()
+            self.peer.wait(COMMAND_TIMEOUT)
+            self.peer = None
+        if self.exists:
+            # The host's end of the veth pair goes with its peer end.
+            ip("netns", "del", self.name, check=False)
+            ip("link", "del", self.host_link, check=False)
+            self.exists = False
+
+    def command(self, line):
+        verb, _, argument = line.partition(" ")
+        if verb == "setup":
+            return self.setup()
+        if verb == "teardown":
+            self.teardown()
+            return "ok"
+        if not self.peer:
+            return "error no namespace (send setup first)"
+        if verb == "silence":
+            ip("-n", self.name, "link", "set", self.peer_link, "down")
+            return self.tell_peer("forget")
+        if verb == "stop":
+            self.peer.send_signal(signal.SIGSTOP)
+            return "ok"
+        if verb == "cont":
+            self.peer.send_signal(signal.SIGCONT)
+            return "ok"
+        if verb == "wait":
+            deadline = time.monotonic() + COMMAND_TIMEOUT
+            while time.monotonic() < deadline:
+                if self.tell_peer("has-connection") == "ok":
+                    return "ok"
+                time.sleep(0.05)
+            return "error the peer has no connection"
+        if verb == "usertimeout":
+            return self.shorten_retransmissions(int(argument))
+        if verb in ("connect", "send", "echo", "reset", "close"):
+            return self.tell_peer(line)
+        return f"error unknown command {verb}"
+
+
+def remove_leftovers():
+    listed = ip("netns", "list", check=False).stdout
+    for name in re.findall(r"^qtka-xf-(\d+)", listed, re.MULTILINE):
+        if not os.path.exists(f"/proc/{name}"):
+            ip("netns", "del", f"qtka-xf-{name}", check=False)
+            ip("link", "del", f"qxfh{name}", check=False)
+            print(f"removed the leftover namespace qtka-xf-{name}")
+
+
+def serve(control, namespace, done):
+    control.settimeout(0.5)
+    while not done.is_set():
+        try:
+            connection, _ = control.accept()
+        except socket.timeout:
+            continue
+        with connection, connection.makefile("rwb") as stream:
+            for raw in stream:
+                line = raw.decode().strip()
+                try:
+                    reply = namespace.command(line)
+                except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+                    reply = f"error {line}: {error}"
+                print(f"peerhelper: {line} -> {reply}", flush=True)
+                stream.write((reply + "\n").encode())
+                stream.flush()
+
+
+def run_main(wine, program):
+    unavailable = None
+    if os.geteuid() != 0:
+        unavailable = "needs root for network namespaces and veth devices"
+    elif subprocess.run(["which", "ip"], capture_output=True).returncode != 0:
+        unavailable = "needs iproute2 (ip)"
+    if unavailable:
+        if os.environ.get("CI") == "true":
+            print(f"FAIL (CI=true, no skipping): {unavailable}")
+            return 1
+        print(f"SKIP {unavailable}")
+        return SKIPPED
+    remove_leftovers()
+    namespace = Namespace()
+    control = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    control.bind(("127.0.0.1", 0))
+    control.listen(1)
+    done = threading.Event()
+    server = threading.Thread(target=serve, args=(control, namespace, done), daemon=True)
+    server.start()
+    environment = dict(os.environ,
+                       KEEPALIVE_PEER_CONTROL=f"127.0.0.1:{control.getsockname()[1]}")
+    command = ([wine] if wine else []) + program
+    status = 1
+    try:
+        status = subprocess.run(command, env=environment).returncode
+    finally:
+        done.set()
+        server.join(5)
+        namespace.teardown()
+        control.close()
+    return status
+
+
+def main():
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["peer"]:
+        peer_main()
+        return 0
+    if arguments[:1] != ["run"]:
+        print(__doc__ or "usage: peerhelper.py run [--wine WINE] -- PROGRAM [ARGS...]")
+        return 2
+    arguments = arguments[1:]
+    wine = None
+    if arguments[:1] == ["--wine"] and len(arguments) > 1:
+        wine = arguments[1]
+        arguments = arguments[2:]
+    if arguments[:1] == ["--"]:
+        arguments = arguments[1:]
+    if not arguments:
+        print("peerhelper.py run: no program given")
+        return 2
+    return run_main(wine, arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
