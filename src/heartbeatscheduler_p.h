@@ -26,9 +26,11 @@ class KeepAliveHeartbeat;
     deadline comes earlier than the one it is armed for (a timer that fires
     early finds nothing expired and re-arms).
 
-    Created on first use in a thread, deleted (deleteLater()) when that
-    thread's last heartbeat leaves. Heartbeats live in the thread of their
-    socket; KeepAliveHeartbeat moves its entries when the socket moves.
+    Created on first use in a thread, deleted at once (not deleteLater(): a
+    thread may end without another event loop turn) when that thread's last
+    heartbeat leaves, or when the thread finishes. Heartbeats live in the
+    thread of their socket; KeepAliveHeartbeat moves its entries when the
+    socket moves.
 */
 class HeartbeatScheduler : public QObject
 {

@@ -616,7 +616,8 @@ void KeepAliveEngine::onClosing()
     // The application's own disconnectFromHost(): once Qt's buffer is empty
     // it closes the descriptor and the kernel sends the rest on its own. With
     // the guard gone, a user timeout left on it would cut off a live slow
-    // reader that a plain QTcpSocket serves to the end (FACTS: zero window).
+    // reader that a plain QTcpSocket serves to the end (the user timeout also
+    // bounds a zero window that the peer keeps answering).
     if (m_socket->state() != QAbstractSocket::ClosingState || m_socket->bytesToWrite() > 0)
         return;
     const qintptr descriptor = m_transport.descriptor();

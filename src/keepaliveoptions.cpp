@@ -194,6 +194,27 @@ milliseconds KeepAliveOptions::detectionBound() const
     return std::max({byCount, byUserTimeout, userTimeout});
 }
 
+milliseconds KeepAliveOptions::idleDetectionBound() const
+{
+    if (!m_enabled || !isValid())
+        return milliseconds::max();
+    const auto &limits = KeepAlivePlatform::limits();
+    const milliseconds idle = KeepAlivePlatform::roundUp(m_idle, limits.idle);
+    const milliseconds interval = KeepAlivePlatform::roundUp(m_interval, limits.interval);
+    const int probes = limits.fixedProbeCount > 0 ? limits.fixedProbeCount : m_probeCount;
+    const milliseconds byCount = saturatingAdd(idle, saturatingMultiply(interval, probes));
+    // A user timeout is applied only where the platform has one per socket.
+    const milliseconds userTimeout = supportedFields().testFlag(Field::UserTimeout)
+            ? KeepAlivePlatform::roundUp(this->userTimeout(), limits.userTimeout)
+            : 0ms;
+    if (userTimeout <= idle)
+        return byCount;
+    const milliseconds past = userTimeout - idle;
+    const milliseconds::rep ticks =
+            past.count() / interval.count() + (past.count() % interval.count() != 0);
+    return std::max(byCount, saturatingAdd(idle, saturatingMultiply(interval, ticks)));
+}
+
 QString KeepAliveOptions::validationError() const
 {
     const auto &limits = KeepAlivePlatform::limits();

@@ -117,6 +117,18 @@ public:
         is not bounded there.
     */
     std::chrono::milliseconds detectionBound() const;
+    /*!
+        Worst-case time from the peer's last sign of life until an \e idle
+        connection (no data in flight) is declared dead: idle + interval ×
+        the probes the running platform really sends (its fixed count where
+        the count cannot be set: 10 on Windows before 10 1709, the host's
+        under Wine), or the first probe tick past the user timeout where one
+        is applied and larger, with the values as the platform applies them.
+        Unlike detectionBound(), it holds where nothing bounds data in
+        flight. Returns \c std::chrono::milliseconds::max() with keepalive
+        disabled or options that are not valid.
+    */
+    std::chrono::milliseconds idleDetectionBound() const;
 
     /*!
         Returns an empty string when the options can be applied on the running

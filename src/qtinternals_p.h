@@ -9,8 +9,8 @@
 #include <QtCore/QString>
 
 QT_BEGIN_NAMESPACE
-class QSocketNotifier;
-class QTcpServer;
+    class QSocketNotifier;
+    class QTcpServer;
 QT_END_NAMESPACE
 
 Q_DECLARE_LOGGING_CATEGORY(lcQtInternals)

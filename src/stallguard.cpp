@@ -208,7 +208,7 @@ void StallGuard::watch()
     const quint32 notSent = health.notSentBytes.value_or(0);
     const quint32 unacked = health.unackedSegments.value_or(0);
     // Two ways a live peer that stops reading stalls our send side, both of
-    // which TCP_USER_TIMEOUT would end (FACTS: 3.5 s with 3000 ms):
+    // which TCP_USER_TIMEOUT would end (measured: 3.5 s with 3000 ms):
     // - zero window: data queued, nothing in flight; the peer answers window
     //   probes (every ACK resets tcpi_probes to 0);
     // - a window shrunk below what is in flight: retransmissions that the

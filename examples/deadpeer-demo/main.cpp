@@ -90,7 +90,10 @@ QString parseSettings(const QCommandLineParser &parser, DemoSettings *settings)
                     .arg(MaximumWaitSeconds);
         settings->wait = seconds(wait);
     } else {
-        const milliseconds bound = settings->options.detectionBound();
+        // Without a bound for data in flight (Windows under Wine), the idle one.
+        milliseconds bound = settings->options.detectionBound();
+        if (bound == milliseconds::max())
+            bound = settings->options.idleDetectionBound();
         settings->wait = bound == milliseconds::max() ? seconds(MaximumWaitSeconds)
                                                       : ceil<seconds>(bound) + WaitMargin;
     }
@@ -134,6 +137,15 @@ void printHeader(const DemoSettings &settings)
                          "to it:"));
     print(QStringLiteral("  %1  as it comes (keepalive off)")
                   .arg(clientName(ClientKind::Plain).leftJustified(indent)));
+#if defined(Q_OS_WIN)
+    print(QStringLiteral("  %1  KeepAliveOption on, then WSAIoctl() SIO_KEEPALIVE_VALS idle %2 "
+                         "ms,")
+                  .arg(clientName(ClientKind::ByHand).leftJustified(indent))
+                  .arg(options.idle().count()));
+    print(QStringLiteral("  %1  interval %2 ms; the probe count cannot be set (the usual recipe)")
+                  .arg(QString(indent, QLatin1Char(' ')))
+                  .arg(options.interval().count()));
+#else
     print(QStringLiteral("  %1  KeepAliveOption on, then setsockopt() TCP_KEEPIDLE %2,")
                   .arg(clientName(ClientKind::ByHand).leftJustified(indent))
                   .arg(ceil<seconds>(options.idle()).count()));
@@ -141,13 +153,22 @@ void printHeader(const DemoSettings &settings)
                   .arg(QString(indent, QLatin1Char(' ')))
                   .arg(ceil<seconds>(options.interval()).count())
                   .arg(options.probeCount()));
+#endif
     print(QStringLiteral("  %1  KeepAliveOptions idle %2, interval %3, %4 probes;")
                   .arg(clientName(ClientKind::KeepAlive).leftJustified(indent),
                        formatDuration(options.idle()), formatDuration(options.interval()))
                   .arg(options.probeCount()));
-    print(QStringLiteral("  %1  automatic user timeout %2, detection bound %3")
-                  .arg(QString(indent, QLatin1Char(' ')), formatDuration(options.userTimeout()),
-                       formatDuration(options.detectionBound())));
+    // Where the platform has no per-socket user timeout (Windows under
+    // Wine: TCP_MAXRT refused), none is applied and only the idle bound holds.
+    const bool userTimeoutApplied =
+            KeepAliveOptions::supportedFields().testFlag(KeepAliveOptions::Field::UserTimeout);
+    print(QStringLiteral("  %1  %2, detection bound %3 (idle: %4)")
+                  .arg(QString(indent, QLatin1Char(' ')),
+                       userTimeoutApplied ? QStringLiteral("automatic user timeout %1")
+                                                    .arg(formatDuration(options.userTimeout()))
+                                          : QStringLiteral("no user timeout on this platform"),
+                       formatDuration(options.detectionBound()),
+                       formatDuration(options.idleDetectionBound())));
     print();
     print(QStringLiteral("Scenarios (the peer is the server's end of each connection):"));
     for (Scenario scenario : settings.scenarios)
@@ -336,8 +357,7 @@ int main(int argc, char *argv[])
         printError(result.error);
         return ExitUnexpected;
     }
-    if (const QStringList problems = unexpectedResults(settings, result);
-        !problems.isEmpty()) {
+    if (const QStringList problems = unexpectedResults(settings, result); !problems.isEmpty()) {
         for (const QString &problem : problems)
             printError(QStringLiteral("KeepAliveSocket, %1").arg(problem));
         return ExitUnexpected;

@@ -192,21 +192,29 @@ public:
     }
 
 private:
-    // The bound of an idle connection: with the user timeout off it still has one.
-    milliseconds idleBound() const
+    // The bound of an idle connection: with the user timeout off, or no
+    // per-socket user timeout on the platform (Windows under Wine), it
+    // still has one.
+    milliseconds idleBound() const { return m_settings.options.idleDetectionBound(); }
+
+    QString unboundedWhy() const
     {
-        return KeepAliveOptions(m_settings.options)
-                .setUserTimeoutMode(KeepAliveOptions::UserTimeoutMode::Automatic)
-                .detectionBound();
+        const KeepAliveOptions &options = m_settings.options;
+        if (!options.isEnabled())
+            return QStringLiteral("keepalive off");
+        if (options.userTimeoutMode() == KeepAliveOptions::UserTimeoutMode::Off)
+            return QStringLiteral("user timeout off");
+        return QStringLiteral("no user timeout on this platform");
     }
 
     QString boundText() const
     {
         const KeepAliveOptions &options = m_settings.options;
-        QString text = options.userTimeoutMode() == KeepAliveOptions::UserTimeoutMode::Off
+        const bool unbounded = options.detectionBound() == milliseconds::max();
+        QString text = unbounded
                 ? QStringLiteral("detection bound:  %1 while idle; none with data in flight "
-                                 "(user timeout off)")
-                          .arg(formatDuration(idleBound()))
+                                 "(%2)")
+                          .arg(formatDuration(idleBound()), unboundedWhy())
                 : QStringLiteral("detection bound:  %1, idle or with data in flight")
                           .arg(formatDuration(options.detectionBound()));
         if (m_heartbeat)

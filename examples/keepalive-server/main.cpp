@@ -120,9 +120,10 @@ public:
                      {QStringLiteral("port"), m_server.serverPort()}},
                     true);
         m_out.setting(QStringLiteral("requested"),
-                      QStringLiteral("keepalive:        %1, detection bound %2")
+                      QStringLiteral("keepalive:        %1, detection bound %2 (idle: %3)")
                               .arg(describe(m_settings.options),
-                                   formatDuration(m_settings.options.detectionBound())),
+                                   formatDuration(m_settings.options.detectionBound()),
+                                   formatDuration(m_settings.options.idleDetectionBound())),
                       toJson(m_settings.options));
         m_out.setting(
                 QStringLiteral("server-settings"),

@@ -2,7 +2,7 @@
 //
 // The one place that turns the kernel's evidence of a dead connection into a
 // DeadPeerReason, and the errorString() that goes with it, tested directly
-// with the evidence the real deaths leave (FACTS.md: keepalive death leaves
+// with the evidence the real deaths leave (measured on Linux: a keepalive death leaves
 // tcpi_probes > 0 and tcpi_retransmits 0, a retransmission death the
 // opposite; ECONNRESET reads as RemoteHostClosedError; EHOSTUNREACH and
 // ENETUNREACH as NetworkError).

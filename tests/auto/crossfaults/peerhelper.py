@@ -18,10 +18,12 @@
 #
 # Control protocol, one line per command and one answer line ("ok ..." or
 # "error TEXT"):
-#   setup          a fresh namespace (the previous one removed): veth pair
-#                  qxfh<pid> (host, 10.214.N.1/30) and qxfp<pid> (namespace,
-#                  10.214.N.2/30) with permanent neighbour entries, and the
-#                  peer process listening there.
+#   setup [routed] a fresh namespace (the previous one removed): veth pair
+#                  qxfh<pid> (host, 10.214.N.M+1/30) and qxfp<pid> (namespace,
+#                  10.214.N.M+2/30) with permanent neighbour entries, and the
+#                  peer process listening there; routed: a router namespace
+#                  between them (host 10.214.N.M+1 - router - peer
+#                  10.215.N.M+2, a route to the peer's /30 on the host's end).
 #                  -> ok PEER_ADDRESS PEER_PORT HOST_ADDRESS HOST_PROBES
 #   connect PORT   the peer connects to HOST_ADDRESS:PORT (a server on the
 #                  Windows side)
@@ -34,6 +36,8 @@
 #   reset          the peer closes with SO_LINGER {1, 0}: a RST
 #   close          the peer closes in an orderly way (FIN), after reading
 #                  everything it was sent
+#   unreachable    (routed) the router answers for the peer with ICMP host
+#                  unreachable (an `unreachable` route)
 #   stop / cont    SIGSTOP / SIGCONT to the peer process: a hung peer whose
 #                  kernel still acknowledges
 #   usertimeout MS TCP_USER_TIMEOUT on the Windows program's end (see
@@ -170,34 +174,51 @@ class Namespace:
     def __init__(self):
         self.pid = os.getpid()
         self.name = f"qtka-xf-{self.pid}"
+        self.router = f"qtka-xr-{self.pid}"
         self.host_link = f"qxfh{self.pid}"
         self.peer_link = f"qxfp{self.pid}"
+        self.router_host_link = f"qxfr{self.pid}"
+        self.router_peer_link = f"qxfq{self.pid}"
         subnet = 4 * (self.pid % 60)  # a /30 of its own per helper
-        self.host_address = f"10.214.{(self.pid // 60) % 250}.{subnet + 1}"
-        self.peer_address = f"10.214.{(self.pid // 60) % 250}.{subnet + 2}"
+        third = (self.pid // 60) % 250
+        self.host_address = f"10.214.{third}.{subnet + 1}"
+        self.router_host_address = f"10.214.{third}.{subnet + 2}"
+        self.peer_net = f"10.215.{third}.{subnet}"
+        self.router_peer_address = f"10.215.{third}.{subnet + 1}"
+        self.direct_peer_address = f"10.214.{third}.{subnet + 2}"
+        self.routed_peer_address = f"10.215.{third}.{subnet + 2}"
+        self.peer_address = self.direct_peer_address
         self.peer = None
         self.peer_port = 0
         self.exists = False
+        self.routed = False
 
-    def setup(self):
+    def setup(self, routed=False):
+        """The peer's namespace, joined to the host by a veth pair; with
+        routed, a router namespace between them (host - router - peer), so
+        that the router can answer for a vanished peer with ICMP."""
         self.teardown()
         ip("netns", "add", self.name)
         self.exists = True
-        ip("link", "add", self.host_link, "address", "02:14:00:00:00:01", "type", "veth",
-           "peer", "name", self.peer_link, "address", "02:14:00:00:00:02",
-           "netns", self.name)
-        ip("address", "add", f"{self.host_address}/30", "dev", self.host_link)
-        ip("link", "set", self.host_link, "up")
-        ip("-n", self.name, "address", "add", f"{self.peer_address}/30", "dev",
-           self.peer_link)
-        ip("-n", self.name, "link", "set", self.peer_link, "up")
+        self.routed = routed
+        if routed:
+            ip("netns", "add", self.router)
+            self.peer_address = self.routed_peer_address
+            self.link("", self.host_link, self.host_address, "01",
+                      self.router, self.router_host_link, self.router_host_address, "03")
+            self.link(self.router, self.router_peer_link, self.router_peer_address, "04",
+                      self.name, self.peer_link, self.peer_address, "02")
+            ip("route", "add", f"{self.peer_net}/30", "via", self.router_host_address,
+               "dev", self.host_link)
+            ip("-n", self.name, "route", "add", "default", "via", self.router_peer_address)
+            subprocess.run(["ip", "netns", "exec", self.router, "sysctl", "-qw",
+                            "net.ipv4.ip_forward=1"], check=True, timeout=COMMAND_TIMEOUT)
+            ip("-n", self.router, "link", "set", "lo", "up")
+        else:
+            self.peer_address = self.direct_peer_address
+            self.link("", self.host_link, self.host_address, "01",
+                      self.name, self.peer_link, self.peer_address, "02")
         ip("-n", self.name, "link", "set", "lo", "up")
-        # Without address resolution a busy socket towards a downed link
-        # would die of EHOSTUNREACH instead of a silent-peer timeout.
-        ip("neigh", "replace", self.peer_address, "lladdr", "02:14:00:00:00:02", "dev",
-           self.host_link, "nud", "permanent")
-        ip("-n", self.name, "neigh", "replace", self.host_address, "lladdr",
-           "02:14:00:00:00:01", "dev", self.peer_link, "nud", "permanent")
         environment = dict(os.environ, PEER_ADDRESS=self.peer_address,
                            HOST_ADDRESS=self.host_address)
         self.peer = subprocess.Popen(
@@ -210,6 +231,24 @@ class Namespace:
         with open("/proc/sys/net/ipv4/tcp_keepalive_probes") as file:
             probes = int(file.read().strip())
         return f"ok {self.peer_address} {self.peer_port} {self.host_address} {probes}"
+
+    def link(self, ns_a, dev_a, address_a, mac_a, ns_b, dev_b, address_b, mac_b):
+        """A veth pair between two namespaces ("" is the host's), addressed
+        in one /30, up, with permanent neighbour entries: without address
+        resolution a busy socket towards a downed link would die of
+        EHOSTUNREACH instead of a silent-peer timeout."""
+        def at(ns):
+            return ["-n", ns] if ns else []
+        mac = "02:14:00:00:00:"
+        ip(*at(ns_a), "link", "add", dev_a, "address", mac + mac_a, "type", "veth", "peer",
+           "name", dev_b, "address", mac + mac_b, "netns", ns_b)
+        for ns, dev, address in ((ns_a, dev_a, address_a), (ns_b, dev_b, address_b)):
+            ip(*at(ns), "address", "add", f"{address}/30", "dev", dev)
+            ip(*at(ns), "link", "set", dev, "up")
+        ip(*at(ns_a), "neigh", "replace", address_b, "lladdr", mac + mac_b, "dev", dev_a, "nud",
+           "permanent")
+        ip(*at(ns_b), "neigh", "replace", address_a, "lladdr", mac + mac_a, "dev", dev_b, "nud",
+           "permanent")
 
     def read_peer(self):
         ready, _, _ = select.select([self.peer.stdout], [], [], COMMAND_TIMEOUT)
@@ -262,15 +301,18 @@ class Namespace:
             self.peer.wait(COMMAND_TIMEOUT)
             self.peer = None
         if self.exists:
-            # The host's end of the veth pair goes with its peer end.
+            # The host's end of the veth pair (and the route through it) goes
+            # with its other end.
             ip("netns", "del", self.name, check=False)
+            if self.routed:
+                ip("netns", "del", self.router, check=False)
             ip("link", "del", self.host_link, check=False)
             self.exists = False
 
     def command(self, line):
         verb, _, argument = line.partition(" ")
         if verb == "setup":
-            return self.setup()
+            return self.setup(routed=argument == "routed")
         if verb == "teardown":
             self.teardown()
             return "ok"
@@ -279,6 +321,12 @@ class Namespace:
         if verb == "silence":
             ip("-n", self.name, "link", "set", self.peer_link, "down")
             return self.tell_peer("forget")
+        if verb == "unreachable":
+            if not self.routed:
+                return "error unreachable needs setup routed"
+            # The router answers for the vanished peer with ICMP host unreachable.
+            ip("-n", self.router, "route", "replace", "unreachable", f"{self.peer_address}/32")
+            return "ok"
         if verb == "stop":
             self.peer.send_signal(signal.SIGSTOP)
             return "ok"
@@ -301,11 +349,11 @@ class Namespace:
 
 def remove_leftovers():
     listed = ip("netns", "list", check=False).stdout
-    for name in re.findall(r"^qtka-xf-(\d+)", listed, re.MULTILINE):
+    for kind, name in re.findall(r"^qtka-(xf|xr)-(\d+)", listed, re.MULTILINE):
         if not os.path.exists(f"/proc/{name}"):
-            ip("netns", "del", f"qtka-xf-{name}", check=False)
+            ip("netns", "del", f"qtka-{kind}-{name}", check=False)
             ip("link", "del", f"qxfh{name}", check=False)
-            print(f"removed the leftover namespace qtka-xf-{name}")
+            print(f"removed the leftover namespace qtka-{kind}-{name}")
 
 
 def serve(control, namespace, done):

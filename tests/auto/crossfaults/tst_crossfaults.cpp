@@ -19,7 +19,9 @@
 // applied), and then has the helper shorten the host kernel's
 // retransmission limit for this one socket (TCP_USER_TIMEOUT from outside):
 // the death that follows is what the kernel's own limit gives, WSAETIMEDOUT
-// with data in flight, only sooner.
+// with data in flight, only sooner. The same holds for a peer whose router
+// answers for it with ICMP host unreachable (a router namespace between the
+// host and the peer): the soft error it leaves is what that limit reports.
 //
 // Without the helper (no KEEPALIVE_PEER_CONTROL) the test skips, except
 // under CI=true, where a skip would hide a regression: it fails there.
@@ -108,9 +110,13 @@ private Q_SLOTS:
     void orderlyClose();
     void hungPeerHeartbeat_data() { sides(); }
     void hungPeerHeartbeat();
+    void unreachablePeer_data() { sides(); }
+    void unreachablePeer();
 
 private:
     void sides();
+    //! Sends \a line ("setup" or "setup routed") and takes the peer's addresses from the answer.
+    bool setUpPeer(const QString &line);
     //! Sends \a line to the helper, failing the test on an error.
     QStringList control(const QString &line);
     //! A connection to the peer on the side under test; the peer has sent its payload.
@@ -165,17 +171,25 @@ QStringList tst_CrossFaults::control(const QString &line)
     return error.isEmpty() ? answer : QStringList{QStringLiteral("error")};
 }
 
-void tst_CrossFaults::init()
+bool tst_CrossFaults::setUpPeer(const QString &line)
 {
-    const QStringList setup = control(QStringLiteral("setup"));
-    QCOMPARE(setup.size(), 4);
+    const QStringList setup = control(line);
+    if (setup.size() != 4)
+        return false;
     m_peerAddress = setup.at(0);
     m_peerPort = quint16(setup.at(1).toUInt());
     m_hostAddress = setup.at(2);
     m_hostProbes = setup.at(3).toInt();
-    QVERIFY(m_hostProbes >= 1);
-    // The probe count the library reports is the one the host kernel uses.
+    return m_hostProbes >= 1;
+}
+
+void tst_CrossFaults::init()
+{
+    QVERIFY(setUpPeer(QStringLiteral("setup")));
+    // Nothing bounds data in flight under Wine; the idle bound the library
+    // reports counts the probes the host kernel really sends.
     QCOMPARE(shortOptions().detectionBound(), milliseconds::max());
+    QCOMPARE(shortOptions().idleDetectionBound(), idleBound());
 }
 
 void tst_CrossFaults::cleanup()
@@ -364,6 +378,42 @@ void tst_CrossFaults::hungPeerHeartbeat()
     QCOMPARE(watch.events.first(), QStringLiteral("deadPeer"));
     QCOMPARE(watch.deadPeerSpy.count(), 1);
     VERIFY_LOST(Reason::HeartbeatTimeout);
+}
+
+void tst_CrossFaults::unreachablePeer()
+{
+    // host - router - peer: the peer's host vanishes and the router answers
+    // for it with ICMP host unreachable. Linux (the host kernel under Wine)
+    // ignores ICMP errors quoting a keepalive probe, so only data in flight
+    // meets them: they become the socket's soft error, which the end of the
+    // retransmission limit reports instead of a timeout.
+    QVERIFY(setUpPeer(QStringLiteral("setup routed")));
+    KeepAliveSocket *socket = connectToPeer();
+    QVERIFY(socket);
+    Watch watch(socket);
+    sendPayload(socket);
+    QCOMPARE(control(QStringLiteral("unreachable")), QStringList());
+    QTimer sender;
+    connect(&sender, &QTimer::timeout, socket, [socket] {
+        if (socket->state() == QAbstractSocket::ConnectedState)
+            socket->write(QByteArray(64, 'u'));
+    });
+    sender.start(200);
+    // ICMP errors alone end nothing: TCP keeps retransmitting.
+    QTest::qWait(3000);
+    QCOMPARE(watch.deadPeerSpy.count(), 0);
+    QCOMPARE(socket->state(), QAbstractSocket::ConnectedState);
+    QCOMPARE(control(QStringLiteral("usertimeout 3000")), QStringList());
+    watch.clock.restart();
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 20000);
+    sender.stop();
+    qInfo("unreachable peer: dead %lld ms after the retransmission limit was set to 3 s",
+          watch.deadPeerAt);
+    verifyDeath(watch, Reason::HostUnreachable, QAbstractSocket::RemoteHostClosedError,
+                QStringLiteral("peer host unreachable (ICMP host unreachable until the system's "
+                               "retransmission limit (no per-socket bound on this platform) "
+                               "ended the connection)"));
+    VERIFY_LOST(Reason::HostUnreachable);
 }
 
 QTEST_GUILESS_MAIN(tst_CrossFaults)

@@ -79,7 +79,7 @@ qint64 netnsBoundMs()
 // peer comes back with the same one (same NIC), and every neighbour entry is
 // permanent: without address resolution there is no resolution failure,
 // which would end a busy connection with an EHOSTUNREACH of the client's own
-// making (FACTS.md) instead of the router's ICMP.
+// making instead of the router's ICMP.
 struct Interface
 {
     const char *name;

@@ -95,6 +95,8 @@ private Q_SLOTS:
     void userTimeout();
     void detectionBound_data();
     void detectionBound();
+    void idleDetectionBound_data();
+    void idleDetectionBound();
     void validation_data();
     void validation();
     void shortUserTimeoutRejectedBySocket_data();
@@ -431,6 +433,37 @@ void tst_KeepAliveOptions::detectionBound()
     QFETCH(KeepAliveOptions, options);
     QFETCH(milliseconds, expected);
     QCOMPARE(options.detectionBound().count(), expected.count());
+}
+
+void tst_KeepAliveOptions::idleDetectionBound_data()
+{
+    QTest::addColumn<KeepAliveOptions>("options");
+    QTest::addColumn<milliseconds>("expected");
+
+    const KeepAliveOptions base = KeepAliveOptions().setIdle(10s).setInterval(2s).setProbeCount(3);
+    const milliseconds none = milliseconds::max();
+
+    QTest::newRow("automatic") << base << milliseconds(16s);
+    // Nothing bounds data in flight, the idle connection is still bounded.
+    QTest::newRow("off") << KeepAliveOptions(base).setUserTimeoutMode(Mode::Off)
+                         << milliseconds(16s);
+    QTest::newRow("explicit smaller")
+            << KeepAliveOptions(base).setUserTimeout(5s) << milliseconds(16s);
+    // Linux gives up at the first probe tick (10 + 2k s) at or past the user timeout.
+    QTest::newRow("explicit larger, between probe ticks")
+            << KeepAliveOptions(base).setUserTimeout(31s) << milliseconds(32s);
+    QTest::newRow("sub-second rounded up")
+            << KeepAliveOptions().setIdle(1500ms).setInterval(500ms).setProbeCount(3)
+            << milliseconds(5s);
+    QTest::newRow("disabled") << KeepAliveOptions(base).setEnabled(false) << none;
+    QTest::newRow("invalid") << KeepAliveOptions(base).setProbeCount(0) << none;
+}
+
+void tst_KeepAliveOptions::idleDetectionBound()
+{
+    QFETCH(KeepAliveOptions, options);
+    QFETCH(milliseconds, expected);
+    QCOMPARE(options.idleDetectionBound().count(), expected.count());
 }
 
 void tst_KeepAliveOptions::validation_data()

@@ -410,8 +410,7 @@ void tst_QtInternals::serverAcceptNotifier()
            QStringLiteral("a listening QTcpServer has no child inheriting QNativeSocketEngine"));
     QSocketNotifier *accepting = notifierOf(engine, QSocketNotifier::Read);
     CANARY(Assumption::ServerAcceptNotifier,
-           accepting && accepting->isEnabled()
-                   && accepting->socket() == server.socketDescriptor(),
+           accepting && accepting->isEnabled() && accepting->socket() == server.socketDescriptor(),
            QStringLiteral("no enabled read notifier on the listening descriptor"));
     server.pauseAccepting();
     CANARY(Assumption::ServerAcceptNotifier, !accepting->isEnabled(),
