@@ -112,6 +112,8 @@ private Q_SLOTS:
     void hungPeerHeartbeat();
     void unreachablePeer_data() { sides(); }
     void unreachablePeer();
+    void pendingClientLost_data();
+    void pendingClientLost();
 
 private:
     void sides();
@@ -414,6 +416,51 @@ void tst_CrossFaults::unreachablePeer()
                                "retransmission limit (no per-socket bound on this platform) "
                                "ended the connection)"));
     VERIFY_LOST(Reason::HostUnreachable);
+}
+
+// A server client that dies before the application takes it: reported once
+// with its reason, out of the pending queue, freed by the server.
+void tst_CrossFaults::pendingClientLost_data()
+{
+    QTest::addColumn<QString>("fault");
+    QTest::addColumn<Reason>("reason");
+    QTest::newRow("silent idle peer") << QStringLiteral("silence") << Reason::KeepAliveTimeout;
+    QTest::newRow("reset") << QStringLiteral("reset") << Reason::ConnectionReset;
+}
+
+void tst_CrossFaults::pendingClientLost()
+{
+    QFETCH(QString, fault);
+    QFETCH(Reason, reason);
+    m_server = std::make_unique<KeepAliveServer>();
+    QVERIFY(m_server->setKeepAliveOptions(shortOptions()));
+    m_lost = std::make_unique<QSignalSpy>(m_server.get(), &KeepAliveServer::clientLost);
+    QVERIFY(m_server->listen(QHostAddress(m_hostAddress), 0));
+    QCOMPARE(control(QStringLiteral("connect %1").arg(m_server->serverPort())), QStringList());
+    QTRY_COMPARE_WITH_TIMEOUT(m_server->clientCount(), 1, ControlTimeoutMs);
+    const QList<KeepAliveSocket *> children = m_server->findChildren<KeepAliveSocket *>();
+    QCOMPARE(children.size(), 1);
+    const QPointer<KeepAliveSocket> pending = children.first();
+    qint64 availableAtLost = -1;
+    connect(m_server.get(), &KeepAliveServer::clientLost, this,
+            [&](KeepAliveSocket *client) { availableAtLost = client->bytesAvailable(); });
+    const QByteArray payload = peerPayload();
+    QCOMPARE(control(QStringLiteral("send %1").arg(payload.size())), QStringList());
+    QTRY_COMPARE_WITH_TIMEOUT(pending->bytesAvailable(), qint64(payload.size()), ControlTimeoutMs);
+
+    QCOMPARE(control(fault), QStringList());
+    QElapsedTimer clock;
+    clock.start();
+    QTRY_COMPARE_WITH_TIMEOUT(m_lost->count(), 1, int((idleBound() + 5s).count()));
+    qInfo("pending client, %s: clientLost after %lld ms", qPrintable(fault), clock.elapsed());
+    QCOMPARE(m_lost->at(0).at(1).value<QtKeepAlive::ClientLossReason>(),
+             QtKeepAlive::clientLossReason(reason));
+    QCOMPARE(availableAtLost, qint64(payload.size()));
+    QVERIFY(!m_server->nextPendingConnection());
+    QTRY_VERIFY_WITH_TIMEOUT(pending.isNull(), 2000);
+    QCOMPARE(m_server->clientCount(), 0);
+    QTest::qWait(500);
+    QCOMPARE(m_lost->count(), 1);
 }
 
 QTEST_GUILESS_MAIN(tst_CrossFaults)

@@ -6,7 +6,13 @@
 #   cmake -DMODE=<mode> -DSOURCE_DIR=<source tree> -DWORK_DIR=<scratch dir>
 #         [-DGENERATOR=...] [-DCXX_COMPILER=...] [-DBUILD_TYPE=...]
 #         [-DQT6_DIR=...] [-DWERROR=ON] [-DQMAKE=...] [-DMAKE=...]
+#         [-DTOOLCHAIN_FILE=... -DEMULATOR=... -DWINE_DLL_DIRS=dir|dir...]
 #         -P packaging.cmake
+#
+# With TOOLCHAIN_FILE (a cross build for Windows) everything is built with
+# that toolchain and the consumer runs under EMULATOR (Wine), with the DLLs
+# it needs copied next to it, as a Windows user deploys them: the installed
+# library's, then those in WINE_DLL_DIRS (Qt, the MinGW-w64 runtime).
 #
 # MODE:
 #   installed  shared library, cmake --install into a prefix, find_package() consumer
@@ -50,7 +56,9 @@ set(configure_arguments "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}")
 if(GENERATOR)
     list(APPEND configure_arguments -G "${GENERATOR}")
 endif()
-if(CXX_COMPILER)
+if(TOOLCHAIN_FILE)
+    list(APPEND configure_arguments "-DCMAKE_TOOLCHAIN_FILE=${TOOLCHAIN_FILE}")
+elseif(CXX_COMPILER)
     list(APPEND configure_arguments "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
 endif()
 if(QT6_DIR)
@@ -112,7 +120,19 @@ function(run_consumer executable)
     # An installed shared library outside the system paths is found the way
     # users find it: through the loader's search path.
     set(library_dirs "${WORK_DIR}/prefix/lib" "${WORK_DIR}/prefix/lib64" "${WORK_DIR}/prefix/bin")
-    if(CMAKE_HOST_WIN32)
+    if(EMULATOR)
+        string(REPLACE "|" ";" dll_dirs "${WINE_DLL_DIRS}")
+        get_filename_component(executable_dir "${executable}" DIRECTORY)
+        foreach(directory IN LISTS library_dirs dll_dirs)
+            file(GLOB dlls "${directory}/*.dll")
+            if(dlls)
+                file(COPY ${dlls} DESTINATION "${executable_dir}")
+            endif()
+        endforeach()
+        step("run ${executable} under ${EMULATOR}"
+             "${CMAKE_COMMAND}" -E env WINEDEBUG=-all "${EMULATOR}" "${executable}")
+        return()
+    elseif(CMAKE_HOST_WIN32)
         list(APPEND library_dirs "$ENV{PATH}")
         string(REPLACE ";" "\\;" path_value "${library_dirs}")
         set(environment "PATH=${path_value}")
@@ -137,8 +157,13 @@ if(MODE STREQUAL "installed" OR MODE STREQUAL "static")
         endif()
     endif()
     check_installed_layout("${prefix}")
-    build_and_run_cmake_consumer("${consumers}/cmake-consumer"
-                                 "-DCMAKE_PREFIX_PATH=${prefix}")
+    set(package_location "-DCMAKE_PREFIX_PATH=${prefix}")
+    if(TOOLCHAIN_FILE)
+        # A cross toolchain re-roots CMAKE_PREFIX_PATH under its find root
+        # (Qt's MinGW one does): a cross user names the package directory.
+        set(package_location "-DQtKeepAlive_DIR=${prefix}/lib/cmake/QtKeepAlive")
+    endif()
+    build_and_run_cmake_consumer("${consumers}/cmake-consumer" "${package_location}")
 elseif(MODE STREQUAL "subdir")
     build_and_run_cmake_consumer("${consumers}/subdir-consumer"
                                  "-DQTKEEPALIVE_SOURCE_DIR=${SOURCE_DIR}"
@@ -157,7 +182,8 @@ elseif(MODE STREQUAL "qmake")
         list(APPEND qmake_arguments
              "QMAKE_CXXFLAGS += -Werror -isystem $$[QT_INSTALL_HEADERS] -isystem $$[QT_INSTALL_HEADERS]/QtCore -isystem $$[QT_INSTALL_HEADERS]/QtNetwork")
     endif()
-    step("qmake the consumer" "${QMAKE}" "${consumers}/qmake-consumer/consumer.pro" ${qmake_arguments})
+    step("qmake the consumer" "${QMAKE}" ${qmake_arguments}
+         "${consumers}/qmake-consumer/consumer.pro")
     step("build the consumer" "${MAKE}" -j${jobs})
     if(EXISTS "${WORK_DIR}/consumer")
         run_consumer("${WORK_DIR}/consumer")
