@@ -8,6 +8,7 @@
 #include <QtCore/QEventLoop>
 #include <QtCore/QMetaEnum>
 #include <QtCore/QTimer>
+#include <QtNetwork/QHostAddress>
 #include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 
@@ -31,6 +32,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto ConnectTimeout = 5s;
+constexpr qsizetype ClientCount = 3;
 // What each client sends in the busy scenario; never acknowledged by the silent peer.
 constexpr QByteArrayView BusyPayload = "ping\n";
 
@@ -144,11 +146,14 @@ struct Connection
 class ScenarioRun
 {
 public:
+    // Peers: the server's ends of \a server, or through \a remote when it is not null.
     ScenarioRun(Scenario scenario, const DemoSettings &settings, QTcpServer *server,
+                QtKeepAliveTesting::PeerControl *remote,
                 const std::function<void(const QString &)> &progress)
         : m_scenario(scenario),
           m_settings(settings),
           m_server(server),
+          m_remote(remote),
           m_progress(progress)
     {
         for (std::size_t i = 0; i < m_connections.size(); ++i) {
@@ -195,6 +200,55 @@ public:
 private:
     QString connectClients()
     {
+        return m_remote ? connectClientsToRemotePeer() : connectClientsToServer();
+    }
+
+    // Every client connected, within ConnectTimeout.
+    bool waitForClients(const std::function<bool()> &alsoDone)
+    {
+        return runEventLoopUntil(
+                [&] {
+                    return alsoDone()
+                            && std::all_of(m_connections.begin(), m_connections.end(),
+                                           [](const Connection &connection) {
+                                               return connection.client->state()
+                                                       == QAbstractSocket::ConnectedState;
+                                           });
+                },
+                QDeadlineTimer(ConnectTimeout));
+    }
+
+    QString connectClientsToRemotePeer()
+    {
+        QString error;
+        const QStringList setup = m_remote->command(QStringLiteral("setup"), &error);
+        if (setup.size() < 2)
+            return error.isEmpty() ? QStringLiteral("the peer helper's setup gave no address")
+                                   : error;
+        const QHostAddress address(setup.at(0));
+        const quint16 port = quint16(setup.at(1).toUInt());
+        for (Connection &connection : m_connections) {
+            connection.client = createClient(connection);
+            connection.client->connectToHost(address, port);
+        }
+        if (!waitForClients([] { return true; }))
+            return QStringLiteral("the clients did not connect to the peer at %1 port %2 "
+                                  "within %3 s")
+                    .arg(address.toString())
+                    .arg(port)
+                    .arg(ConnectTimeout.count());
+        m_remote->command(QStringLiteral("wait %1").arg(ClientCount), &error);
+        if (!error.isEmpty())
+            return error;
+        for (Connection &connection : m_connections) {
+            if (QString error = configure(connection); !error.isEmpty())
+                return QStringLiteral("%1: %2").arg(clientName(connection.kind), error);
+        }
+        return {};
+    }
+
+    QString connectClientsToServer()
+    {
         QList<QTcpSocket *> accepted;
         QObject::connect(m_server, &QTcpServer::newConnection, &m_context, [&] {
             while (QTcpSocket *socket = m_server->nextPendingConnection()) {
@@ -207,16 +261,8 @@ private:
             connection.client = createClient(connection);
             connection.client->connectToHost(m_server->serverAddress(), m_server->serverPort());
         }
-        const bool connected = runEventLoopUntil(
-                [&] {
-                    return accepted.size() == qsizetype(m_connections.size())
-                            && std::all_of(m_connections.begin(), m_connections.end(),
-                                           [](const Connection &connection) {
-                                               return connection.client->state()
-                                                       == QAbstractSocket::ConnectedState;
-                                           });
-                },
-                QDeadlineTimer(ConnectTimeout));
+        const bool connected =
+                waitForClients([&] { return accepted.size() == qsizetype(m_connections.size()); });
         QObject::disconnect(m_server, nullptr, &m_context, nullptr);
         if (!connected)
             return QStringLiteral("the clients did not connect to %1 port %2 within %3 s")
@@ -297,25 +343,56 @@ private:
         return {};
     }
 
+    // The helper's peer dies once for all connections.
+    QString killRemotePeer()
+    {
+        QString command;
+        switch (m_scenario) {
+        case Scenario::Idle:
+        case Scenario::Busy:
+            command = QStringLiteral("silence");
+            break;
+        case Scenario::Reset:
+            command = QStringLiteral("reset");
+            break;
+        case Scenario::Close:
+            command = QStringLiteral("close");
+            break;
+        }
+        QString error;
+        m_remote->command(command, &error);
+        return error;
+    }
+
+    QString killLocalPeer(Connection &connection)
+    {
+        QString error;
+        switch (m_scenario) {
+        case Scenario::Idle:
+        case Scenario::Busy:
+            QtKeepAliveTesting::silence(connection.peer, &error);
+            break;
+        case Scenario::Reset:
+            QtKeepAliveTesting::resetConnection(connection.peer, &error);
+            break;
+        case Scenario::Close:
+            connection.peer->disconnectFromHost();
+            break;
+        }
+        return error;
+    }
+
     QString killPeers()
     {
-        for (Connection &connection : m_connections) {
-            QString error;
-            bool killed = true;
-            switch (m_scenario) {
-            case Scenario::Idle:
-            case Scenario::Busy:
-                killed = QtKeepAliveTesting::silence(connection.peer, &error);
-                break;
-            case Scenario::Reset:
-                killed = QtKeepAliveTesting::resetConnection(connection.peer, &error);
-                break;
-            case Scenario::Close:
-                connection.peer->disconnectFromHost();
-                break;
-            }
-            if (!killed)
+        if (m_remote) {
+            if (QString error = killRemotePeer(); !error.isEmpty())
                 return error;
+        }
+        for (Connection &connection : m_connections) {
+            if (!m_remote) {
+                if (QString error = killLocalPeer(connection); !error.isEmpty())
+                    return error;
+            }
             connection.sincePeerDeath.start();
             if (m_scenario == Scenario::Busy) {
                 connection.client->write(BusyPayload.data(), BusyPayload.size());
@@ -349,9 +426,10 @@ private:
     Scenario m_scenario;
     const DemoSettings &m_settings;
     QTcpServer *m_server;
+    QtKeepAliveTesting::PeerControl *m_remote;
     const std::function<void(const QString &)> &m_progress;
     bool m_observing = false;
-    std::array<Connection, std::size(Clients)> m_connections;
+    std::array<Connection, ClientCount> m_connections;
     // Owns the sockets. Declared last so that it is destroyed first, while the connections that
     // the sockets' signal handlers refer to still exist.
     QObject m_context;
@@ -407,7 +485,11 @@ QString clientName(ClientKind kind)
     case ClientKind::Plain:
         return QStringLiteral("QTcpSocket");
     case ClientKind::ByHand:
+#if defined(Q_OS_WIN)
+        return QStringLiteral("QTcpSocket + WSAIoctl");
+#else
         return QStringLiteral("QTcpSocket + setsockopt");
+#endif
     case ClientKind::KeepAlive:
         return QStringLiteral("KeepAliveSocket");
     }
@@ -422,6 +504,11 @@ QList<ClientKind> allClients()
 QString formatSeconds(milliseconds value)
 {
     return QString::number(double(value.count()) / 1000.0, 'f', 2);
+}
+
+bool dataInFlightBounded()
+{
+    return KeepAliveOptions::supportedFields().testFlag(KeepAliveOptions::Field::UserTimeout);
 }
 
 KeepAliveSocket::DeadPeerReason expectedReason(Scenario scenario)
@@ -444,24 +531,28 @@ DemoResult runDemo(const DemoSettings &settings,
 {
     DemoResult result;
     QTcpServer server;
-    if (!server.listen(QHostAddress::LocalHost, 0)) {
+    std::optional<QtKeepAliveTesting::PeerControl> remote;
+    if (!settings.peerControl.isEmpty()) {
+        remote.emplace();
+        if (!remote->open(settings.peerControl, &result.error))
+            return result;
+    } else if (!server.listen(QHostAddress::LocalHost, 0)) {
         result.error = QStringLiteral("cannot listen on 127.0.0.1: %1").arg(server.errorString());
         return result;
     }
     for (Scenario scenario : settings.scenarios) {
 #if !defined(Q_OS_LINUX)
-        // The in-process peers fall silent through a Linux socket filter. On
-        // Windows under Wine, tests/auto/crossfaults silences a Linux peer
-        // in a network namespace instead.
-        if (scenario == Scenario::Idle || scenario == Scenario::Busy) {
+        // The peers in this process fall silent through a Linux socket filter.
+        if (!remote && (scenario == Scenario::Idle || scenario == Scenario::Busy)) {
             result.notApplicable.append(
                     {scenario,
                      QStringLiteral("silencing a peer on this machine needs Linux socket "
-                                    "filters (SO_ATTACH_FILTER)")});
+                                    "filters (SO_ATTACH_FILTER); with a Linux host, run the "
+                                    "demo under tests/auto/crossfaults/peerhelper.py")});
             continue;
         }
 #endif
-        ScenarioRun run(scenario, settings, &server, progress);
+        ScenarioRun run(scenario, settings, &server, remote ? &*remote : nullptr, progress);
         result.error = run.run();
         if (!result.error.isEmpty()) {
             result.error =
@@ -469,6 +560,10 @@ DemoResult runDemo(const DemoSettings &settings,
             break;
         }
         result.observations += run.observations();
+    }
+    if (remote) {
+        QString ignored;
+        remote->command(QStringLiteral("teardown"), &ignored);
     }
     return result;
 }

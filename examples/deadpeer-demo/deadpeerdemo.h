@@ -23,6 +23,7 @@ enum class Scenario {
 enum class ClientKind {
     Plain,     //!< QTcpSocket as it comes
     ByHand,    //!< QTcpSocket with KeepAliveOption and TCP_KEEPIDLE/INTVL/CNT set with setsockopt()
+               //!< (on Windows: SIO_KEEPALIVE_VALS set with WSAIoctl())
     KeepAlive, //!< KeepAliveSocket with the same idle, interval and count
 };
 
@@ -42,6 +43,14 @@ QString formatSeconds(std::chrono::milliseconds value);
 //! The DeadPeerReason KeepAliveSocket should report; None for Close (no deadPeer() expected).
 KeepAliveSocket::DeadPeerReason expectedReason(Scenario scenario);
 
+/*!
+    Whether this platform bounds how long data may stay unacknowledged on
+    one connection (a user timeout: TCP_USER_TIMEOUT, TCP_MAXRT). Where it
+    does not (Windows under Wine refuses TCP_MAXRT), no client notices the
+    busy scenario before the system's own retransmission limit.
+*/
+bool dataInFlightBounded();
+
 struct DemoSettings
 {
     //! Idle, interval and count for both keepalive clients; KeepAliveSocket also gets the
@@ -50,6 +59,15 @@ struct DemoSettings
     //! How long each scenario waits for the clients to notice.
     std::chrono::seconds wait{0};
     QList<Scenario> scenarios;
+    /*!
+        Where the peers are. Empty: the server's ends in this process, made
+        silent with a Linux socket filter. "HOST:PORT": the control channel
+        of tests/auto/crossfaults/peerhelper.py, whose peer is a Linux
+        process in a network namespace (its link goes down, its socket is
+        reset or closed); the way to run every scenario on Windows, under
+        Wine, where no socket filter exists.
+    */
+    QString peerControl;
 };
 
 //! What one client noticed in one scenario.
@@ -77,8 +95,9 @@ struct DemoResult
 };
 
 /*!
-    Starts a QTcpServer on 127.0.0.1 (port 0) and runs settings.scenarios one
-    after the other, each with three fresh connections. \a progress receives
+    Starts a QTcpServer on 127.0.0.1 (port 0), or sets up a peer through
+    settings.peerControl, and runs settings.scenarios one after the other,
+    each with three fresh connections. \a progress receives
     a line for every step and every detection as it happens. Needs a running
     QCoreApplication.
 */

@@ -1,7 +1,9 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 #include "keepalivetesting.h"
 
+#include <QtCore/QElapsedTimer>
 #include <QtNetwork/QAbstractSocket>
+#include <QtNetwork/QHostAddress>
 
 #if defined(Q_OS_LINUX)
 #  include <linux/filter.h>
@@ -67,6 +69,61 @@ bool resetConnection(QAbstractSocket *socket, QString *errorMessage)
                     QStringLiteral("resetConnection: SO_LINGER failed: %1").arg(qt_error_string()));
     socket->abort();
     return true;
+}
+
+QString PeerControl::addressFromEnvironment()
+{
+    return qEnvironmentVariable("KEEPALIVE_PEER_CONTROL");
+}
+
+bool PeerControl::isValidAddress(const QString &address)
+{
+    if (address.count(QLatin1Char(':')) != 1)
+        return false;
+    bool validPort = false;
+    const uint port = address.section(QLatin1Char(':'), 1, 1).toUInt(&validPort);
+    return !QHostAddress(address.section(QLatin1Char(':'), 0, 0)).isNull() && validPort && port >= 1
+            && port <= 65535;
+}
+
+bool PeerControl::open(const QString &address, QString *errorMessage)
+{
+    if (!isValidAddress(address))
+        return fail(errorMessage,
+                    QStringLiteral("peer control address \"%1\" is not HOST:PORT (an IP "
+                                   "address, a port 1..65535)")
+                            .arg(address));
+    m_socket.abort();
+    m_socket.connectToHost(QHostAddress(address.section(QLatin1Char(':'), 0, 0)),
+                           quint16(address.section(QLatin1Char(':'), 1, 1).toUInt()));
+    if (m_socket.waitForConnected(ControlTimeoutMs))
+        return true;
+    return fail(errorMessage,
+                QStringLiteral("peer control %1: %2").arg(address, m_socket.errorString()));
+}
+
+bool PeerControl::isOpen() const
+{
+    return m_socket.state() == QAbstractSocket::ConnectedState;
+}
+
+QStringList PeerControl::command(const QString &line, QString *errorMessage)
+{
+    m_socket.write(line.toUtf8() + '\n');
+    QElapsedTimer clock;
+    clock.start();
+    while (!m_socket.canReadLine() && isOpen() && clock.elapsed() < ControlTimeoutMs)
+        m_socket.waitForReadyRead(int(ControlTimeoutMs - clock.elapsed()));
+    const QString reply = QString::fromUtf8(m_socket.readLine()).trimmed();
+    QStringList words = reply.split(QLatin1Char(' '), Qt::SkipEmptyParts);
+    if (words.value(0) != QStringLiteral("ok")) {
+        fail(errorMessage,
+             QStringLiteral("%1: %2").arg(line,
+                                          reply.isEmpty() ? QStringLiteral("no answer") : reply));
+        return {};
+    }
+    words.removeFirst();
+    return words;
 }
 
 } // namespace QtKeepAliveTesting

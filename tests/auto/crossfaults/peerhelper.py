@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 # Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 #
-# The Linux side of the crossfaults test: the Windows test program, run under
-# Wine, gets its faults made for real by a Linux peer in a network namespace.
+# The Linux side of the crossfaults test and of deadpeer-demo on Windows: the
+# Windows program, run under Wine, gets its faults made for real by a Linux
+# peer in a network namespace (the program's end of the control channel is
+# QtKeepAliveTesting::PeerControl).
 # Wine programs use the host's network stack, so the peer's link going down,
 # its socket reset or closed, or its process stopped (SIGSTOP) reach the
 # Windows program exactly as they would reach a Linux one.
@@ -27,15 +29,17 @@
 #                  -> ok PEER_ADDRESS PEER_PORT HOST_ADDRESS HOST_PROBES
 #   connect PORT   the peer connects to HOST_ADDRESS:PORT (a server on the
 #                  Windows side)
-#   wait           until the peer has a connection (accepted or made)
+#   wait [N]       until the peer has N connections (default 1; accepted,
+#                  or the one made by connect, which replaces the others)
 #   send N         the peer sends N bytes of the test pattern (byte i is
-#                  (7 i + 3) mod 256) and waits until they are all sent
+#                  (7 i + 3) mod 256) on its newest connection and waits
+#                  until they are all sent
 #   echo           the peer answers everything it receives from now on
 #   silence        the peer's link goes down: the peer's host is gone, it
 #                  drops every segment and never answers
-#   reset          the peer closes with SO_LINGER {1, 0}: a RST
-#   close          the peer closes in an orderly way (FIN), after reading
-#                  everything it was sent
+#   reset          the peer closes every connection with SO_LINGER {1, 0}: a RST
+#   close          the peer closes every connection in an orderly way (FIN),
+#                  after reading everything it was sent
 #   unreachable    (routed) the router answers for the peer with ICMP host
 #                  unreachable (an `unreachable` route)
 #   stop / cont    SIGSTOP / SIGCONT to the peer process: a hung peer whose
@@ -79,13 +83,17 @@ def ip(*arguments, check=True):
 # --- the peer, inside the namespace --------------------------------------------------
 
 def peer_main():
-    """Listens on the namespace's address; acts on commands read from stdin."""
+    """Listens on the namespace's address; acts on commands read from stdin.
+
+    Holds every connection it accepted (several at once: deadpeer-demo
+    connects three clients); reset, close, forget and echo act on all of
+    them, send and remote-port on the newest."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((os.environ["PEER_ADDRESS"], 0))
-    listener.listen(4)
+    listener.listen(8)
     print(f"port {listener.getsockname()[1]}", flush=True)
-    connection = None
+    connections = []
     held = []
     echo = False
     commands = sys.stdin.buffer
@@ -94,22 +102,34 @@ def peer_main():
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
+    def newest():
+        if not connections:
+            raise ValueError("no connection")
+        return connections[-1]
+
+    def drain(connection):
+        # Everything received is read first: unread data would turn a close
+        # into a RST.
+        connection.setblocking(False)
+        try:
+            while connection.recv(65536):
+                pass
+        except (BlockingIOError, ConnectionError):
+            pass
+        connection.setblocking(True)
+
     while True:
-        watched = [listener, commands] + ([connection] if connection else [])
-        readable, _, _ = select.select(watched, [], [], 1.0)
+        readable, _, _ = select.select([listener, commands] + connections, [], [], 1.0)
         if listener in readable:
-            accepted, _ = listener.accept()
-            if connection:
-                connection.close()
-            connection = accepted
-        if connection and connection in readable:
+            connections.append(listener.accept()[0])
+        for connection in [c for c in connections if c in readable]:
             try:
                 data = connection.recv(65536)
             except OSError:
                 data = b""
             if not data:
                 connection.close()
-                connection = None
+                connections.remove(connection)
             elif echo:
                 connection.sendall(data)
         if commands in readable:
@@ -119,48 +139,45 @@ def peer_main():
             verb, _, argument = line.partition(" ")
             try:
                 if verb == "connect":
-                    if connection:
+                    for connection in connections:
                         connection.close()
                     connection = socket.create_connection(
                         (os.environ["HOST_ADDRESS"], int(argument)), timeout=COMMAND_TIMEOUT)
                     connection.settimeout(None)
+                    connections = [connection]
                     answer("ok")
-                elif verb == "has-connection":
-                    answer("ok" if connection else "no")
+                elif verb == "connections":
+                    answer(f"ok {len(connections)}")
                 elif verb == "send":
-                    connection.sendall(pattern(int(argument)))
+                    newest().sendall(pattern(int(argument)))
                     answer("ok")
                 elif verb == "echo":
                     echo = True
                     answer("ok")
                 elif verb == "reset":
-                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                          bytes([1, 0, 0, 0, 0, 0, 0, 0]))
-                    connection.close()
-                    connection = None
+                    newest()
+                    for connection in connections:
+                        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                              bytes([1, 0, 0, 0, 0, 0, 0, 0]))
+                        connection.close()
+                    connections = []
                     answer("ok")
                 elif verb == "close":
-                    # Everything received is read first: unread data would
-                    # turn the close into a RST.
-                    connection.setblocking(False)
-                    try:
-                        while connection.recv(65536):
-                            pass
-                    except BlockingIOError:
-                        pass
-                    connection.setblocking(True)
-                    connection.shutdown(socket.SHUT_WR)
-                    connection.close()
-                    connection = None
+                    newest()
+                    for connection in connections:
+                        drain(connection)
+                        connection.shutdown(socket.SHUT_WR)
+                        connection.close()
+                    connections = []
                     answer("ok")
                 elif verb == "forget":
-                    # The link is down: the socket stays open (a close would
+                    # The link is down: the sockets stay open (a close would
                     # queue a FIN) until the namespace goes.
-                    held.append(connection)
-                    connection = None
+                    held.extend(connections)
+                    connections = []
                     answer("ok")
                 elif verb == "remote-port":
-                    current = connection or (held[-1] if held else None)
+                    current = connections[-1] if connections else (held[-1] if held else None)
                     answer(f"ok {current.getpeername()[1]}")
                 else:
                     answer(f"error unknown peer command {verb}")
@@ -334,12 +351,14 @@ class Namespace:
             self.peer.send_signal(signal.SIGCONT)
             return "ok"
         if verb == "wait":
+            wanted = int(argument or "1")
             deadline = time.monotonic() + COMMAND_TIMEOUT
             while time.monotonic() < deadline:
-                if self.tell_peer("has-connection") == "ok":
+                reply = self.tell_peer("connections")
+                if reply.startswith("ok ") and int(reply.split()[1]) >= wanted:
                     return "ok"
                 time.sleep(0.05)
-            return "error the peer has no connection"
+            return f"error the peer does not have {wanted} connection(s)"
         if verb == "usertimeout":
             return self.shorten_retransmissions(int(argument))
         if verb in ("connect", "send", "echo", "reset", "close"):

@@ -28,6 +28,8 @@
 
 #include "../shared/deadpeerwatch.h"
 
+#include <keepalivetesting.h>
+
 #include <KeepAliveHeartbeat>
 #include <KeepAliveServer>
 #include <KeepAliveSocket>
@@ -49,45 +51,7 @@ using namespace DeadPeerTest;
 
 namespace {
 
-constexpr int ControlTimeoutMs = 15000;
-
-// The control channel to peerhelper.py.
-class PeerControl
-{
-public:
-    bool open(const QString &address, QString *error)
-    {
-        const QString host = address.section(QLatin1Char(':'), 0, 0);
-        const quint16 port = quint16(address.section(QLatin1Char(':'), 1, 1).toUInt());
-        m_socket.connectToHost(QHostAddress(host), port);
-        if (m_socket.waitForConnected(ControlTimeoutMs))
-            return true;
-        *error = m_socket.errorString();
-        return false;
-    }
-
-    //! Sends \a line; the answer without its "ok" (empty), or a failure's text in *error.
-    QStringList command(const QString &line, QString *error)
-    {
-        m_socket.write(line.toUtf8() + '\n');
-        QElapsedTimer clock;
-        clock.start();
-        while (!m_socket.canReadLine() && clock.elapsed() < ControlTimeoutMs)
-            m_socket.waitForReadyRead(int(ControlTimeoutMs - clock.elapsed()));
-        const QString reply = QString::fromUtf8(m_socket.readLine()).trimmed();
-        QStringList words = reply.split(QLatin1Char(' '), Qt::SkipEmptyParts);
-        if (words.value(0) != QStringLiteral("ok")) {
-            *error = QStringLiteral("%1: %2").arg(
-                    line, reply.isEmpty() ? QStringLiteral("no answer") : reply);
-            return {};
-        }
-        words.removeFirst();
-        return words;
-    }
-
-private:
-    QTcpSocket m_socket;
-};
+constexpr int ControlTimeoutMs = QtKeepAliveTesting::PeerControl::ControlTimeoutMs;
 
 } // namespace
 
@@ -128,7 +92,7 @@ private:
     //! The Wine bound of an idle peer: idle + interval × the host's probe count.
     milliseconds idleBound() const { return 1s + 1s * m_hostProbes; }
 
-    PeerControl m_control;
+    QtKeepAliveTesting::PeerControl m_control;
     bool m_available = false;
     QString m_peerAddress;
     quint16 m_peerPort = 0;
@@ -142,7 +106,7 @@ private:
 
 void tst_CrossFaults::initTestCase()
 {
-    const QString address = qEnvironmentVariable("KEEPALIVE_PEER_CONTROL");
+    const QString address = QtKeepAliveTesting::PeerControl::addressFromEnvironment();
     if (address.isEmpty()) {
         const QString why = QStringLiteral("no peer helper (run through peerhelper.py run)");
         if (qEnvironmentVariable("CI") == QStringLiteral("true"))

@@ -7,6 +7,7 @@
 #         [-DGENERATOR=...] [-DCXX_COMPILER=...] [-DBUILD_TYPE=...]
 #         [-DQT6_DIR=...] [-DWERROR=ON] [-DQMAKE=...] [-DMAKE=...]
 #         [-DTOOLCHAIN_FILE=... -DEMULATOR=... -DWINE_DLL_DIRS=dir|dir...]
+#         [-DQT_CONF=... -DTARGET_SPEC=... -DCROSS_CXX=...]
 #         -P packaging.cmake
 #
 # With TOOLCHAIN_FILE (a cross build for Windows) everything is built with
@@ -18,7 +19,9 @@
 #   installed  shared library, cmake --install into a prefix, find_package() consumer
 #   static     the same with BUILD_SHARED_LIBS=OFF
 #   subdir     a consumer that add_subdirectory()s the source tree
-#   qmake      a qmake6 consumer that include()s qt_keepalive.pri
+#   qmake      a qmake6 consumer that include()s qt_keepalive.pri; cross-built
+#              with QT_CONF (the target Qt's target_qt.conf), TARGET_SPEC (its
+#              qmake spec) and CROSS_CXX (the cross g++)
 #
 # Every step's output is shown; the first failing step fails the test.
 
@@ -181,6 +184,24 @@ elseif(MODE STREQUAL "qmake")
         # them for imported targets. GCC 16 warns inside qchar.h.
         list(APPEND qmake_arguments
              "QMAKE_CXXFLAGS += -Werror -isystem $$[QT_INSTALL_HEADERS] -isystem $$[QT_INSTALL_HEADERS]/QtCore -isystem $$[QT_INSTALL_HEADERS]/QtNetwork")
+    endif()
+    if(QT_CONF)
+        # Cross-building (see CMakeLists.txt): a spec of our own that sets
+        # the cross compilers, then reads TARGET_SPEC's.
+        get_filename_component(compiler_name "${CROSS_CXX}" NAME)
+        if(NOT compiler_name MATCHES "^(.*-)g\\+\\+(.*)$")
+            message(FATAL_ERROR "packaging.cmake: CROSS_CXX ${CROSS_CXX} is not a GNU cross g++")
+        endif()
+        set(cross_compile "${CMAKE_MATCH_1}")
+        string(REGEX REPLACE "g\\+\\+([^/]*)$" "gcc\\1" cross_cc "${CROSS_CXX}")
+        set(spec "${WORK_DIR}/spec/cross-g++")
+        file(WRITE "${spec}/qmake.conf"
+             "CROSS_COMPILE = ${cross_compile}\n"
+             "include(${TARGET_SPEC}/qmake.conf)\n"
+             "QMAKE_CC = ${cross_cc}\nQMAKE_LINK_C = ${cross_cc}\n"
+             "QMAKE_CXX = ${CROSS_CXX}\nQMAKE_LINK = ${CROSS_CXX}\n")
+        file(WRITE "${spec}/qplatformdefs.h" "#include \"${TARGET_SPEC}/qplatformdefs.h\"\n")
+        list(PREPEND qmake_arguments -qtconf "${QT_CONF}" -spec "${spec}")
     endif()
     step("qmake the consumer" "${QMAKE}" ${qmake_arguments}
          "${consumers}/qmake-consumer/consumer.pro")
