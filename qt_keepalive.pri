@@ -34,6 +34,7 @@ HEADERS += \
     $$PWD/src/effectivekeepaliveoptions.h \
     $$PWD/src/keepaliveformat_p.h \
     $$PWD/src/keepalivesocket.h \
+    $$PWD/src/keepalivesslsocket.h \
     $$PWD/src/keepaliveserver.h \
     $$PWD/src/connectionhealth.h \
     $$PWD/src/keepaliveheartbeat.h \
@@ -55,6 +56,7 @@ SOURCES += \
     $$PWD/src/keepaliveoptions.cpp \
     $$PWD/src/effectivekeepaliveoptions.cpp \
     $$PWD/src/keepalivesocket.cpp \
+    $$PWD/src/keepalivesslsocket.cpp \
     $$PWD/src/keepaliveserver.cpp \
     $$PWD/src/keepaliveengine.cpp \
     $$PWD/src/deathclassification.cpp \

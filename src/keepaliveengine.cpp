@@ -246,7 +246,7 @@ void KeepAliveEngine::onReadyRead()
         // notifier from meeting it first, and abort() would drop the bytes.
         // Qt's read path meets it before the next notification instead
         // (posted events come first).
-        if (m_socket->bytesToWrite() > 0
+        if (hasQueuedWrites(m_socket)
             && KeepAlivePlatform::hasPendingError(m_transport.descriptor()))
             QMetaObject::invokeMethod(
                     this,
@@ -284,7 +284,7 @@ void KeepAliveEngine::beforeBlockingCall()
 {
     KeepAlivePlatform::clearLastError();
     const ConnectionHealth health = KeepAlivePlatform::health(m_transport.descriptor());
-    m_dataOutstandingAtBlockingWait = m_socket->bytesToWrite() > 0
+    m_dataOutstandingAtBlockingWait = hasQueuedWrites(m_socket)
             || health.unackedSegments.value_or(0) > 0 || health.notSentBytes.value_or(0) > 0;
 }
 
@@ -296,7 +296,7 @@ std::optional<int> KeepAliveEngine::awaitActivity(BlockingWait kind, int msecs)
     while (m_socket->state() == QAbstractSocket::ConnectedState
            && m_transport.socket() == m_socket) {
         const qintptr descriptor = m_transport.descriptor();
-        const bool writing = m_socket->bytesToWrite() > 0;
+        const bool writing = hasQueuedWrites(m_socket);
         if (descriptor == -1 || (kind == BlockingWait::BytesWritten && !writing))
             break;
         // As Qt's waitForBytesWritten(): no reading into a full read buffer.
@@ -418,8 +418,8 @@ void KeepAliveEngine::reportDeathAfterClose(QAbstractSocket::SocketError error)
             m_retained != -1 ? KeepAlivePlatform::takePendingError(m_retained) : OsError::None;
     releaseRetained();
     seen.sendStalled = m_guard->isBridged();
-    seen.dataOutstanding = m_guard->isWatching() || m_socket->bytesToWrite() > 0
-            || m_dataOutstandingAtBlockingWait;
+    seen.dataOutstanding =
+            m_guard->isWatching() || hasQueuedWrites(m_socket) || m_dataOutstandingAtBlockingWait;
     seen.keepAliveOff = !m_options.isEnabled();
     const OsError osError = osErrorAfterClose(error, seen.health, pending);
     if (osError == OsError::None)
@@ -443,7 +443,7 @@ DeathEvidence KeepAliveEngine::unlookedEvidence(OsError osError) const
     // The stall watch runs while sent data is outstanding, with or without a
     // user timeout: a timeout death with data outstanding is a retransmission
     // death (keepalive never probes then).
-    seen.dataOutstanding = m_guard->isWatching() || m_socket->bytesToWrite() > 0;
+    seen.dataOutstanding = m_guard->isWatching() || hasQueuedWrites(m_socket);
     seen.keepAliveOff = !m_options.isEnabled();
     return seen;
 }
@@ -618,7 +618,7 @@ void KeepAliveEngine::onClosing()
     // the guard gone, a user timeout left on it would cut off a live slow
     // reader that a plain QTcpSocket serves to the end (the user timeout also
     // bounds a zero window that the peer keeps answering).
-    if (m_socket->state() != QAbstractSocket::ClosingState || m_socket->bytesToWrite() > 0)
+    if (m_socket->state() != QAbstractSocket::ClosingState || hasQueuedWrites(m_socket))
         return;
     const qintptr descriptor = m_transport.descriptor();
     if (descriptor != -1 && m_options.userTimeout() > 0ms)

@@ -57,6 +57,12 @@ public:
     QString errorString() const { return m_errorString; }
     QtKeepAlive::DeadPeerReason deadPeerReason() const { return m_reason; }
     ConnectionHealth health() const;
+    /*!
+        The socket that holds the current (or last) TCP connection: the
+        socket itself, or the inner one of a proxy engine or a QSslSocket;
+        null before the first connection.
+    */
+    QAbstractSocket *transportSocket() const { return m_transport.socket(); }
 
     // Hooks for the socket subclass.
     /*!
@@ -98,6 +104,62 @@ public:
     bool refuseUnbufferedWrite();
     //! Any write: true once Qt has closed the connection's descriptor.
     bool connectionEnded() const;
+
+    /*!
+        The socket classes' reimplementations, written once for
+        KeepAliveSocket and KeepAliveSslSocket: each takes the base class's
+        own function as \a qt (QTcpSocket's, QSslSocket's).
+    */
+    template<typename Socket>
+    void forwardSignalsTo(Socket *socket);
+    //! flush(): a pending death is reported before Qt's write path can drop received bytes.
+    template<typename QtFlush>
+    bool flush(QtFlush qt)
+    {
+        return !reportDeathFirst() && qt();
+    }
+    template<typename QtWait>
+    bool waitForReadyRead(int msecs, QtWait qt)
+    {
+        // A death already pending is met by Qt's own read, as with a
+        // QTcpSocket: after what the peer sent before it.
+        if (connectionEnded())
+            return false;
+        const auto wait = blockingWait();
+        const std::optional<int> left = awaitActivity(BlockingWait::ReadyRead, msecs);
+        return left && qt(*left);
+    }
+    template<typename QtWait>
+    bool waitForBytesWritten(int msecs, QtWait qt)
+    {
+        if (reportDeathFirst())
+            return false;
+        const auto wait = blockingWait();
+        const std::optional<int> left = awaitActivity(BlockingWait::BytesWritten, msecs);
+        return left && qt(*left);
+    }
+    template<typename QtWait>
+    bool waitForDisconnected(int msecs, QtWait qt)
+    {
+        if (reportDeathFirst())
+            return m_socket->state() == QAbstractSocket::UnconnectedState;
+        const auto wait = blockingWait();
+        const std::optional<int> left = awaitActivity(BlockingWait::Disconnected, msecs);
+        return left ? qt(*left) : m_socket->state() == QAbstractSocket::UnconnectedState;
+    }
+    template<typename QtRead>
+    qint64 readData(QtRead qt)
+    {
+        if (!isUnbuffered())
+            return qt();
+        const QAbstractSocket::SocketState before = m_socket->state();
+        beforeUnbufferedRead();
+        const qint64 read = qt();
+        afterUnbufferedRead(read, before);
+        return read;
+    }
+    //! writeData(): nothing can be sent once the connection is dead; errorString() says why.
+    bool refuseWrite() { return connectionEnded() || refuseUnbufferedWrite(); }
 
     /*!
         A KeepAliveHeartbeat on this socket is about to declare the peer
@@ -195,3 +257,15 @@ private:
     //! Why the current connection is left alone (adopted()); empty for a TCP connection.
     QString m_notTcp;
 };
+
+template<typename Socket>
+void KeepAliveEngine::forwardSignalsTo(Socket *socket)
+{
+    connect(this, &KeepAliveEngine::optionsChanged, socket, &Socket::keepAliveOptionsChanged);
+    connect(this, &KeepAliveEngine::effectiveOptionsChanged, socket,
+            &Socket::effectiveKeepAliveOptionsChanged);
+    connect(this, &KeepAliveEngine::errorChanged, socket, &Socket::keepAliveErrorChanged);
+    connect(this, &KeepAliveEngine::errorOccurred, socket, &Socket::keepAliveErrorOccurred);
+    connect(this, &KeepAliveEngine::deadPeerReasonChanged, socket, &Socket::deadPeerReasonChanged);
+    connect(this, &KeepAliveEngine::deadPeer, socket, &Socket::deadPeer);
+}

@@ -12,14 +12,7 @@ KeepAliveSocket::KeepAliveSocket(QObject *parent) : QTcpSocket(parent), d(new Ke
         setSocketError(error);
         setErrorString(message);
     };
-    connect(d, &KeepAliveEngine::optionsChanged, this, &KeepAliveSocket::keepAliveOptionsChanged);
-    connect(d, &KeepAliveEngine::effectiveOptionsChanged, this,
-            &KeepAliveSocket::effectiveKeepAliveOptionsChanged);
-    connect(d, &KeepAliveEngine::errorChanged, this, &KeepAliveSocket::keepAliveErrorChanged);
-    connect(d, &KeepAliveEngine::errorOccurred, this, &KeepAliveSocket::keepAliveErrorOccurred);
-    connect(d, &KeepAliveEngine::deadPeerReasonChanged, this,
-            &KeepAliveSocket::deadPeerReasonChanged);
-    connect(d, &KeepAliveEngine::deadPeer, this, &KeepAliveSocket::deadPeer);
+    d->forwardSignalsTo(this);
 }
 
 KeepAliveSocket::~KeepAliveSocket()
@@ -74,56 +67,33 @@ bool KeepAliveSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState 
 
 bool KeepAliveSocket::flush()
 {
-    return !d->reportDeathFirst() && QTcpSocket::flush();
+    return d->flush([this] { return QTcpSocket::flush(); });
 }
 
 bool KeepAliveSocket::waitForReadyRead(int msecs)
 {
-    // A death already pending is met by Qt's own read, as with a QTcpSocket:
-    // after what the peer sent before it.
-    if (d->connectionEnded())
-        return false;
-    const auto wait = d->blockingWait();
-    const std::optional<int> left =
-            d->awaitActivity(KeepAliveEngine::BlockingWait::ReadyRead, msecs);
-    return left && QTcpSocket::waitForReadyRead(*left);
+    return d->waitForReadyRead(msecs,
+                               [this](int left) { return QTcpSocket::waitForReadyRead(left); });
 }
 
 bool KeepAliveSocket::waitForBytesWritten(int msecs)
 {
-    if (d->reportDeathFirst())
-        return false;
-    const auto wait = d->blockingWait();
-    const std::optional<int> left =
-            d->awaitActivity(KeepAliveEngine::BlockingWait::BytesWritten, msecs);
-    return left && QTcpSocket::waitForBytesWritten(*left);
+    return d->waitForBytesWritten(
+            msecs, [this](int left) { return QTcpSocket::waitForBytesWritten(left); });
 }
 
 bool KeepAliveSocket::waitForDisconnected(int msecs)
 {
-    if (d->reportDeathFirst())
-        return state() == UnconnectedState;
-    const auto wait = d->blockingWait();
-    const std::optional<int> left =
-            d->awaitActivity(KeepAliveEngine::BlockingWait::Disconnected, msecs);
-    return left ? QTcpSocket::waitForDisconnected(*left) : state() == UnconnectedState;
+    return d->waitForDisconnected(
+            msecs, [this](int left) { return QTcpSocket::waitForDisconnected(left); });
 }
 
 qint64 KeepAliveSocket::readData(char *data, qint64 maxSize)
 {
-    if (!openMode().testFlag(Unbuffered))
-        return QTcpSocket::readData(data, maxSize);
-    const SocketState before = state();
-    d->beforeUnbufferedRead();
-    const qint64 read = QTcpSocket::readData(data, maxSize);
-    d->afterUnbufferedRead(read, before);
-    return read;
+    return d->readData([&] { return QTcpSocket::readData(data, maxSize); });
 }
 
 qint64 KeepAliveSocket::writeData(const char *data, qint64 size)
 {
-    // Nothing can be sent once the connection is dead; errorString() keeps saying why.
-    if (d->connectionEnded() || d->refuseUnbufferedWrite())
-        return -1;
-    return QTcpSocket::writeData(data, size);
+    return d->refuseWrite() ? -1 : QTcpSocket::writeData(data, size);
 }

@@ -5,6 +5,9 @@
 #include "qtinternals_p.h"
 
 #include <QtNetwork/QHostAddress>
+#if QT_CONFIG(ssl)
+#  include <QtNetwork/QSslSocket>
+#endif
 
 using QtInternals::Assumption;
 
@@ -33,6 +36,17 @@ QString describeSocket(const QAbstractSocket *socket)
 }
 
 } // namespace
+
+bool hasQueuedWrites(const QAbstractSocket *socket)
+{
+    if (socket->bytesToWrite() > 0)
+        return true;
+#if QT_CONFIG(ssl)
+    if (const auto *tls = qobject_cast<const QSslSocket *>(socket))
+        return tls->encryptedBytesToWrite() > 0;
+#endif
+    return false;
+}
 
 NativeTransport NativeTransport::find(QAbstractSocket *socket)
 {

@@ -8,6 +8,14 @@
 #include <QtNetwork/QAbstractSocket>
 
 /*!
+    Whether Qt still holds bytes that \a socket is to send: in its own write
+    buffer, or for a QSslSocket encrypted in its inner socket's
+    (QSslSocket::bytesToWrite() counts only what is not encrypted yet).
+    Public API only.
+*/
+bool hasQueuedWrites(const QAbstractSocket *socket);
+
+/*!
     The socket whose Qt engine owns the real TCP descriptor, and that engine.
 
     For a plain socket that is the socket itself. Behind a SOCKS5 or HTTP

@@ -133,7 +133,7 @@ void NotifierInspector::captureEvidence(qintptr descriptor)
     if (m_evidence)
         return;
     DeathEvidence evidence{KeepAlivePlatform::health(descriptor), m_guard->isBridged(),
-                           m_guard->isWatching() || m_socket->bytesToWrite() > 0};
+                           m_guard->isWatching() || hasQueuedWrites(m_socket)};
     evidence.keepAliveOff = m_keepAliveSilenceNs < 0;
     // Where the kernel counts no unacknowledged data (Wine: no SIO_TCP_INFO)
     // the guard's watch ends at its first tick. Keepalive probes only after

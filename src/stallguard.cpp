@@ -230,7 +230,7 @@ void StallGuard::watch()
         m_stallSince.invalidate();
         m_bridged = false;
     }
-    if (unacked == 0 && notSent == 0 && m_socket->bytesToWrite() == 0)
+    if (unacked == 0 && notSent == 0 && !hasQueuedWrites(m_socket))
         endWatch();
 }
 

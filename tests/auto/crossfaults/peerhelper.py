@@ -46,6 +46,16 @@
 #                  kernel still acknowledges
 #   usertimeout MS TCP_USER_TIMEOUT on the Windows program's end (see
 #                  shorten_retransmissions())
+#   tls-server CERT KEY
+#                  `openssl s_server` in the namespace on PEER_ADDRESS, a
+#                  third-party TLS peer (the same link, the same faults)
+#                  -> ok PORT
+#   tls-send N     s_server sends N bytes of the test pattern to its client
+#   kill-connections
+#                  `ss -K` in the namespace: the peer's kernel aborts its
+#                  connections, a RST to the other end
+#   tls-exit       s_server is killed: its kernel closes the connection
+#                  with a FIN and no TLS close_notify
 #   teardown       the namespace and the peer removed
 #
 # Everything is bounded in time; the namespace carries the helper's pid in its
@@ -66,6 +76,7 @@ SKIPPED = 77
 COMMAND_TIMEOUT = 10
 SYS_PIDFD_GETFD = 438  # x86-64, Linux 5.6+
 TCP_USER_TIMEOUT = 18
+TLS_PORT = 4433
 
 
 def pattern(count):
@@ -207,6 +218,7 @@ class Namespace:
         self.peer_address = self.direct_peer_address
         self.peer = None
         self.peer_port = 0
+        self.tls_server = None
         self.exists = False
         self.routed = False
 
@@ -311,7 +323,36 @@ class Namespace:
             os.close(pidfd)
         return "ok"
 
+    def start_tls_server(self, certificate, key):
+        """openssl s_server on the peer's address; -quiet: it forwards its
+        stdin to the client byte for byte and takes no commands from it."""
+        self.stop_tls_server()
+        port = TLS_PORT
+        self.tls_server = subprocess.Popen(
+            ["ip", "netns", "exec", self.name, "openssl", "s_server", "-quiet", "-accept",
+             f"{self.peer_address}:{port}", "-cert", certificate, "-key", key],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + COMMAND_TIMEOUT
+        while time.monotonic() < deadline:
+            listening = subprocess.run(
+                ["ip", "netns", "exec", self.name, "ss", "-Htln", f"( sport = :{port} )"],
+                capture_output=True, text=True, timeout=COMMAND_TIMEOUT).stdout
+            if listening.strip():
+                return f"ok {port}"
+            if self.tls_server.poll() is not None:
+                return f"error openssl s_server exited with {self.tls_server.returncode}"
+            time.sleep(0.05)
+        return "error openssl s_server is not listening"
+
+    def stop_tls_server(self):
+        if self.tls_server:
+            self.tls_server.send_signal(signal.SIGCONT)
+            self.tls_server.kill()
+            self.tls_server.wait(COMMAND_TIMEOUT)
+            self.tls_server = None
+
     def teardown(self):
+        self.stop_tls_server()
         if self.peer:
             self.peer.send_signal(signal.SIGCONT)
             self.peer.kill()
@@ -359,6 +400,24 @@ class Namespace:
                     return "ok"
                 time.sleep(0.05)
             return f"error the peer does not have {wanted} connection(s)"
+        if verb == "tls-server":
+            certificate, _, key = argument.partition(" ")
+            return self.start_tls_server(certificate, key)
+        if verb == "tls-send":
+            if not self.tls_server:
+                return "error no tls-server"
+            self.tls_server.stdin.write(pattern(int(argument)))
+            self.tls_server.stdin.flush()
+            return "ok"
+        if verb == "tls-exit":
+            if not self.tls_server:
+                return "error no tls-server"
+            self.stop_tls_server()
+            return "ok"
+        if verb == "kill-connections":
+            subprocess.run(["ip", "netns", "exec", self.name, "ss", "-HK", "state", "established"],
+                           capture_output=True, check=True, timeout=COMMAND_TIMEOUT)
+            return "ok"
         if verb == "usertimeout":
             return self.shorten_retransmissions(int(argument))
         if verb in ("connect", "send", "echo", "reset", "close"):

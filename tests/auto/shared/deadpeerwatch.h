@@ -5,6 +5,7 @@
 // dead connection, as an application sees it.
 
 #include <KeepAliveSocket>
+#include <KeepAliveSslSocket>
 
 #include <QtCore/QDebug>
 #include <QtCore/QElapsedTimer>
@@ -13,6 +14,7 @@
 #include <QtTest/QTest>
 
 #include <chrono>
+#include <utility>
 
 #if defined(Q_OS_LINUX)
 #  include <linux/sockios.h>
@@ -87,6 +89,53 @@ inline int intOption(qintptr descriptor, int level, int option)
 
 using Reason = KeepAliveSocket::DeadPeerReason;
 
+/*!
+    Calls \a function with \a socket as the library class it is
+    (KeepAliveSocket or KeepAliveSslSocket): the family's tests are written
+    once for both.
+*/
+template<typename Function>
+decltype(auto) asClient(QAbstractSocket *socket, Function &&function)
+{
+    if (auto *tls = qobject_cast<KeepAliveSslSocket *>(socket))
+        return std::forward<Function>(function)(tls);
+    return std::forward<Function>(function)(static_cast<KeepAliveSocket *>(socket));
+}
+
+inline bool setKeepAliveOptions(QAbstractSocket &client, const KeepAliveOptions &options)
+{
+    return asClient(&client, [&](auto *socket) { return socket->setKeepAliveOptions(options); });
+}
+
+inline KeepAliveSocket::DeadPeerReason deadPeerReasonOf(QAbstractSocket &client)
+{
+    return asClient(&client, [](auto *socket) { return socket->deadPeerReason(); });
+}
+
+inline ConnectionHealth connectionHealthOf(QAbstractSocket &client)
+{
+    return asClient(&client, [](auto *socket) { return socket->connectionHealth(); });
+}
+
+inline EffectiveKeepAliveOptions effectiveOptionsOf(QAbstractSocket &client)
+{
+    return asClient(&client, [](auto *socket) { return socket->effectiveKeepAliveOptions(); });
+}
+
+//! What Qt holds to send: for TLS, encrypted bytes too (bytesToWrite() counts plaintext only).
+inline qint64 queuedBytes(QAbstractSocket &client)
+{
+    if (auto *tls = qobject_cast<QSslSocket *>(&client))
+        return tls->bytesToWrite() + tls->encryptedBytesToWrite();
+    return client.bytesToWrite();
+}
+
+//! The library's flush(), not QAbstractSocket's (which is not virtual).
+inline bool flushClient(QAbstractSocket &client)
+{
+    return asClient(&client, [](auto *socket) { return socket->flush(); });
+}
+
 // What the peer sends just before it dies; the client application never reads
 // it before the deadPeer() and disconnected() handlers. Binary, so that any
 // loss, truncation or duplication shows.
@@ -110,22 +159,17 @@ inline QString describe(const ConnectionHealth &health)
 class Watch : public QObject
 {
 public:
-    explicit Watch(KeepAliveSocket *socket)
+    //! \a socket is a KeepAliveSocket or a KeepAliveSslSocket.
+    explicit Watch(QAbstractSocket *socket)
         : socket(socket),
-          deadPeerSpy(socket, &KeepAliveSocket::deadPeer),
+          deadPeerSpy(socket, SIGNAL(deadPeer(QtKeepAlive::DeadPeerReason))),
           errorSpy(socket, &QAbstractSocket::errorOccurred),
           disconnectedSpy(socket, &QAbstractSocket::disconnected)
     {
         clock.start();
-        connect(socket, &KeepAliveSocket::deadPeer, this, [this](Reason reason) {
-            events << QStringLiteral("deadPeer");
-            deadPeerAt = clock.elapsed();
-            reasonArgument = reason;
-            reasonGetter = this->socket->deadPeerReason();
-            errorStringAtDeadPeer = this->socket->errorString();
-            availableAtDeadPeer = this->socket->bytesAvailable();
-            peekedAtDeadPeer = this->socket->peek(this->socket->bytesAvailable());
-            localPortAtDeadPeer = this->socket->localPort();
+        asClient(socket, [this](auto *client) {
+            using Client = std::remove_pointer_t<decltype(client)>;
+            connect(client, &Client::deadPeer, this, [this](Reason reason) { onDeadPeer(reason); });
         });
         connect(socket, &QAbstractSocket::errorOccurred, this,
                 [this](QAbstractSocket::SocketError error) {
@@ -142,7 +186,7 @@ public:
         });
     }
 
-    KeepAliveSocket *const socket;
+    QAbstractSocket *const socket;
     //! Started with the watch; tests restart it at the fault (or the last traffic before it).
     QElapsedTimer clock;
     QSignalSpy deadPeerSpy;
@@ -161,6 +205,19 @@ public:
     QAbstractSocket::SocketError error = QAbstractSocket::UnknownSocketError;
     QString errorString;
     QByteArray readAtDisconnected;
+
+private:
+    void onDeadPeer(Reason reason)
+    {
+        events << QStringLiteral("deadPeer");
+        deadPeerAt = clock.elapsed();
+        reasonArgument = reason;
+        reasonGetter = deadPeerReasonOf(*socket);
+        errorStringAtDeadPeer = socket->errorString();
+        availableAtDeadPeer = socket->bytesAvailable();
+        peekedAtDeadPeer = socket->peek(socket->bytesAvailable());
+        localPortAtDeadPeer = socket->localPort();
+    }
 };
 
 // Asserts what the application saw of one dead connection, after
@@ -177,7 +234,7 @@ inline void verifyDeath(Watch &watch, Reason reason, QAbstractSocket::SocketErro
     QCOMPARE(watch.deadPeerSpy.at(0).at(0).value<Reason>(), reason);
     QCOMPARE(watch.reasonArgument, reason);
     QCOMPARE(watch.reasonGetter, reason);
-    QCOMPARE(watch.socket->deadPeerReason(), reason);
+    QCOMPARE(deadPeerReasonOf(*watch.socket), reason);
     QCOMPARE(watch.events,
              QStringList({QStringLiteral("deadPeer"), QStringLiteral("errorOccurred"),
                           QStringLiteral("disconnected")}));
@@ -198,7 +255,7 @@ inline void verifyDeath(Watch &watch, Reason reason, QAbstractSocket::SocketErro
     QCOMPARE(watch.deadPeerSpy.count(), 1);
     QCOMPARE(watch.errorSpy.count(), 1);
     QCOMPARE(watch.disconnectedSpy.count(), 1);
-    QCOMPARE(watch.socket->deadPeerReason(), reason);
+    QCOMPARE(deadPeerReasonOf(*watch.socket), reason);
     QCOMPARE(watch.socket->errorString(), message);
 }
 
