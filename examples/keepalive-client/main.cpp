@@ -10,12 +10,15 @@
 
 #include <KeepAliveHeartbeat>
 #include <KeepAliveSocket>
+#include <KeepAliveSslSocket>
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QJsonArray>
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostAddress>
+#include <QtNetwork/QSslCipher>
+#include <QtNetwork/QSslConfiguration>
 
 #include <optional>
 
@@ -83,26 +86,44 @@ struct Settings
     milliseconds connectTimeout = 10s;
     bool json = false;
     bool quiet = false;
+    //! TLS: set for --tls; the CA certificates to trust (--ca; empty: the system's).
+    bool tls = false;
+    QList<QSslCertificate> caCertificates;
+    bool insecure = false;
+    QString serverName; //!< --sni; empty: the host
 };
 
 class Client : public QObject
 {
+    // Calls \a function with the library's socket as the class it is.
+    template<typename Function>
+    decltype(auto) withLibrarySocket(Function &&function) const
+    {
+        return m_tls ? function(m_tls) : function(m_plain);
+    }
+
 public:
     Client(const Settings &settings, Output &out) : m_settings(settings), m_out(out)
     {
-        m_socket = new KeepAliveSocket(this);
-        m_socket->setKeepAliveOptions(settings.options); // validated while parsing
+        if (settings.tls)
+            m_socket = m_tls = createTlsSocket();
+        else
+            m_socket = m_plain = new KeepAliveSocket(this);
+        withLibrarySocket([&](auto *socket) {
+            using Socket = std::remove_pointer_t<decltype(socket)>;
+            socket->setKeepAliveOptions(settings.options); // validated while parsing
+            connect(socket, &Socket::deadPeer, this, &Client::onDeadPeer);
+            connect(socket, &Socket::keepAliveErrorOccurred, this, [this, socket] {
+                m_out.event(QStringLiteral("option-refused"),
+                            QStringLiteral("the kernel refused an option: %1")
+                                    .arg(socket->keepAliveErrorString()),
+                            {{QStringLiteral("message"), socket->keepAliveErrorString()}}, true);
+            });
+        });
         connect(m_socket, &QAbstractSocket::connected, this, &Client::onConnected);
         connect(m_socket, &QIODevice::readyRead, this, &Client::onReadyRead);
-        connect(m_socket, &KeepAliveSocket::deadPeer, this, &Client::onDeadPeer);
         connect(m_socket, &QAbstractSocket::errorOccurred, this, &Client::onError);
         connect(m_socket, &QAbstractSocket::disconnected, this, &Client::onDisconnected);
-        connect(m_socket, &KeepAliveSocket::keepAliveErrorOccurred, this, [this] {
-            m_out.event(QStringLiteral("option-refused"),
-                        QStringLiteral("the kernel refused an option: %1")
-                                .arg(m_socket->keepAliveErrorString()),
-                        {{QStringLiteral("message"), m_socket->keepAliveErrorString()}}, true);
-        });
         m_connectTimer.setSingleShot(true);
         connect(&m_connectTimer, &QTimer::timeout, this, [this] {
             fail(QStringLiteral("could not connect to %1: no answer within %2")
@@ -171,7 +192,10 @@ public:
         }
         m_out.setting(QStringLiteral("bound"), boundText(), boundJson());
         m_connectTimer.start(m_settings.connectTimeout);
-        m_socket->connectToHost(m_settings.target.host, m_settings.target.port);
+        if (m_tls)
+            m_tls->connectToHostEncrypted(m_settings.target.host, m_settings.target.port);
+        else
+            m_socket->connectToHost(m_settings.target.host, m_settings.target.port);
     }
 
     void stop(const QString &signalName)
@@ -192,6 +216,56 @@ public:
     }
 
 private:
+    KeepAliveSslSocket *createTlsSocket()
+    {
+        auto *socket = new KeepAliveSslSocket(this);
+        if (!m_settings.caCertificates.isEmpty()) {
+            QSslConfiguration configuration = socket->sslConfiguration();
+            configuration.setCaCertificates(m_settings.caCertificates);
+            socket->setSslConfiguration(configuration);
+        }
+        if (!m_settings.serverName.isEmpty())
+            socket->setPeerVerifyName(m_settings.serverName);
+        connect(socket, &QSslSocket::sslErrors, this, [this, socket](const QList<QSslError> &errors) {
+            QStringList messages;
+            for (const QSslError &error : errors)
+                messages << error.errorString();
+            if (m_settings.insecure) {
+                m_out.event(QStringLiteral("tls-insecure"),
+                            QStringLiteral("TLS: accepted despite --insecure: %1")
+                                    .arg(messages.join(QStringLiteral("; "))),
+                            {{QStringLiteral("errors"), QJsonArray::fromStringList(messages)}},
+                            true);
+                socket->ignoreSslErrors();
+            } else {
+                fail(QStringLiteral("TLS: the server's certificate is not trusted: %1 (see --ca, "
+                                    "--sni, --insecure)")
+                             .arg(messages.join(QStringLiteral("; "))),
+                     ExitNetwork);
+            }
+        });
+        connect(socket, &QSslSocket::encrypted, this, [this, socket] {
+            const QSslCipher cipher = socket->sessionCipher();
+            const QString subject = socket->peerCertificate()
+                                            .subjectInfo(QSslCertificate::CommonName)
+                                            .join(QStringLiteral(", "));
+            m_out.event(QStringLiteral("tls"),
+                        QStringLiteral("TLS: %1, %2, peer certificate \"%3\"")
+                                .arg(cipher.protocolString(), cipher.name(), subject),
+                        {{QStringLiteral("protocol"), cipher.protocolString()},
+                         {QStringLiteral("cipher"), cipher.name()},
+                         {QStringLiteral("peerCertificate"), subject}},
+                        true);
+        });
+        connect(socket, &KeepAliveSslSocket::closeTruncated, this, [this] {
+            m_out.event(QStringLiteral("tls-truncated"),
+                        QStringLiteral("TLS: the peer closed without close_notify (the last data "
+                                       "may be cut short)"),
+                        {}, true);
+        });
+        return socket;
+    }
+
     // The bound of an idle connection: with the user timeout off, or no
     // per-socket user timeout on the platform (Windows under Wine), it
     // still has one.
@@ -254,7 +328,8 @@ private:
                     true);
 
         // Applied by the library when the connection came up, then read back with getsockopt().
-        const EffectiveKeepAliveOptions effective = m_socket->effectiveKeepAliveOptions();
+        const EffectiveKeepAliveOptions effective =
+                withLibrarySocket([](auto *socket) { return socket->effectiveKeepAliveOptions(); });
         const QStringList unread = unreadFields(effective);
         QJsonObject fields = toJson(effective);
         fields.insert(QStringLiteral("notReadBack"), QJsonArray::fromStringList(unread));
@@ -332,7 +407,8 @@ private:
         onReadyRead();
         m_dead = true;
         m_sendTimer.stop();
-        const ConnectionHealth health = m_socket->connectionHealth();
+        const ConnectionHealth health =
+                withLibrarySocket([](auto *socket) { return socket->connectionHealth(); });
         const QString reasonName = enumName(reason);
 
         // How long the peer was silent: for the heartbeat, since its last bytes;
@@ -414,7 +490,10 @@ private:
 
     void fail(const QString &message, ExitCode code)
     {
+        if (m_finished)
+            return; // e.g. Qt's error after a TLS verification failure reported here
         m_connectTimer.stop();
+        m_connected = false; // the abort() below is no close by the peer
         m_socket->abort();
         printError(message);
         finish(code);
@@ -432,7 +511,9 @@ private:
 
     const Settings m_settings;
     Output &m_out;
-    KeepAliveSocket *m_socket = nullptr;
+    QAbstractSocket *m_socket = nullptr;
+    KeepAliveSocket *m_plain = nullptr;  //!< m_socket without --tls
+    KeepAliveSslSocket *m_tls = nullptr; //!< m_socket with --tls
     KeepAliveHeartbeat *m_heartbeat = nullptr;
     QString m_heartbeatText;
     QTimer m_connectTimer;
@@ -447,6 +528,37 @@ private:
     bool m_stopping = false;
     bool m_finished = false;
 };
+
+// --tls and the options that need it.
+std::optional<UsageError> parseTlsSettings(const QCommandLineParser &parser, Settings *settings)
+{
+    settings->tls = parser.isSet(QStringLiteral("tls"));
+    for (const char *option : {"ca", "insecure", "sni"}) {
+        if (!settings->tls && parser.isSet(QString::fromLatin1(option)))
+            return UsageError{QStringLiteral("--%1 needs --tls").arg(QString::fromLatin1(option))};
+    }
+    if (!settings->tls)
+        return std::nullopt;
+    if (!QSslSocket::supportsSsl())
+        return UsageError{QStringLiteral("--tls: this Qt has no TLS backend (%1)")
+                                  .arg(QSslSocket::activeBackend())};
+    settings->insecure = parser.isSet(QStringLiteral("insecure"));
+    if (parser.isSet(QStringLiteral("ca"))) {
+        if (settings->insecure)
+            return UsageError{QStringLiteral("--ca and --insecure: choose one")};
+        const QString file = parser.value(QStringLiteral("ca"));
+        settings->caCertificates = QSslCertificate::fromPath(
+                file, QSsl::Pem, QSslCertificate::PatternSyntax::FixedString);
+        if (settings->caCertificates.isEmpty())
+            return UsageError{
+                    QStringLiteral("--ca \"%1\": no PEM certificate could be read from it")
+                            .arg(file)};
+    }
+    settings->serverName = parser.value(QStringLiteral("sni"));
+    if (parser.isSet(QStringLiteral("sni")) && settings->serverName.isEmpty())
+        return UsageError{QStringLiteral("--sni: empty name")};
+    return std::nullopt;
+}
 
 } // namespace
 
@@ -487,6 +599,21 @@ int main(int argc, char *argv[])
             {QStringLiteral("connect-timeout"),
              QStringLiteral("Give up connecting after DURATION (exit 3). Default 10 s."),
              QStringLiteral("duration")},
+            {QStringLiteral("tls"),
+             QStringLiteral("Speak TLS (KeepAliveSslSocket): keepalive applies to the TCP "
+                            "connection under it. The server's certificate must be trusted (the "
+                            "system's CAs, or --ca) and name the host (or --sni).")},
+            {QStringLiteral("ca"),
+             QStringLiteral("With --tls: trust the CA certificates in FILE (PEM) instead of the "
+                            "system's."),
+             QStringLiteral("file")},
+            {QStringLiteral("insecure"),
+             QStringLiteral("With --tls: accept any certificate (self-signed test servers); the "
+                            "errors are printed.")},
+            {QStringLiteral("sni"),
+             QStringLiteral("With --tls: the server name sent (SNI) and verified in the "
+                            "certificate, instead of the host."),
+             QStringLiteral("name")},
             {QStringLiteral("quiet"),
              QStringLiteral("Print only the connection, its end and the exit code.")},
             {QStringLiteral("json"),
@@ -571,6 +698,8 @@ int main(int argc, char *argv[])
                                   .arg(parser.value(QStringLiteral("connect-timeout")))});
         settings.connectTimeout = *timeout;
     }
+    if (const std::optional<UsageError> tlsError = parseTlsSettings(parser, &settings))
+        return usage(*tlsError);
     settings.json = parser.isSet(QStringLiteral("json"));
     settings.quiet = parser.isSet(QStringLiteral("quiet"));
 

@@ -39,6 +39,7 @@
 #include <keepalivetesting.h>
 
 #include "../shared/iproute.h"
+#include "../shared/tlsfixture.h"
 
 #include <memory>
 #include <vector>
@@ -151,6 +152,8 @@ private Q_SLOTS:
     void cleanup();
 
     void clientReportsSilencedPeer();
+    void tlsClientReportsSilencedPeer();
+    void tlsClientRefusesUntrustedServer();
     void pulledCableBetweenNamespaces();
     void heartbeatDetectsStoppedServer();
     void serverReapsIdleClient();
@@ -277,6 +280,75 @@ void tst_Examples::clientReportsSilencedPeer()
                                     "retransmits 0"))),
              client->transcript());
     QVERIFY2(out.trimmed().endsWith(QStringLiteral("exit 1")), client->transcript());
+}
+
+// keepalive-client --tls against a QSslServer whose end of the connection
+// falls silent: the same death as over plain TCP, after the TLS session.
+void tst_Examples::tlsClientReportsSilencedPeer()
+{
+    VERIFY_TLS_AVAILABLE();
+    const std::unique_ptr<QTcpServer> peer = DeadPeerTest::makeServer(DeadPeerTest::Transport::Tls);
+    QVERIFY(peer->listen(QHostAddress::LocalHost));
+    Tool *client =
+            start(ClientProgram,
+                  ShortOptions
+                          + QStringList{QStringLiteral("--tls"), QStringLiteral("--ca"),
+                                        DeadPeerTest::TlsCredentials::instance().certificatePath,
+                                        QStringLiteral("--sni"), QStringLiteral("localhost"),
+                                        QStringLiteral("--json"),
+                                        QStringLiteral("127.0.0.1:%1").arg(peer->serverPort())});
+    // Handed out once the handshake is done.
+    QTRY_VERIFY2_WITH_TIMEOUT(peer->hasPendingConnections(), client->transcript(), StartTimeoutMs);
+    QTcpSocket *accepted = peer->nextPendingConnection();
+    // The server's last TLS records (its session tickets) acknowledged
+    // first: a silenced peer would retransmit them, and each copy that
+    // reaches the client is a sign of life.
+    QTRY_COMPARE_WITH_TIMEOUT(DeadPeerTest::unacknowledgedBytes(accepted->socketDescriptor()), 0,
+                              StartTimeoutMs);
+    QString error;
+    QVERIFY2(QtKeepAliveTesting::silence(accepted, &error), qPrintable(error));
+    QElapsedTimer sinceSilenced;
+    sinceSilenced.start();
+
+    QTRY_VERIFY2_WITH_TIMEOUT(!client->isRunning(), client->transcript(), BoundMs + 10000);
+    const qint64 exitedAfter = sinceSilenced.elapsed();
+    qInfo("TLS client exited %lld ms after the silence (bound %lld ms)", exitedAfter, BoundMs);
+    QVERIFY2(exitedAfter <= BoundMs + MarginMs, client->transcript());
+    QCOMPARE(client->process.exitCode(), 1);
+    QVERIFY2(client->err.isEmpty(), client->transcript());
+    const QList<QJsonObject> events = jsonLines(client->out, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QJsonObject tls = firstEvent(events, QStringLiteral("tls"));
+    QVERIFY2(tls.value(QStringLiteral("protocol")).toString().startsWith(QStringLiteral("TLSv1.")),
+             client->transcript());
+    QCOMPARE(tls.value(QStringLiteral("peerCertificate")).toString(),
+             QStringLiteral("qt-keepalive-test"));
+    const QJsonObject death = firstEvent(events, QStringLiteral("dead-peer"));
+    QCOMPARE(death.value(QStringLiteral("reason")).toString(), QStringLiteral("KeepAliveTimeout"));
+    QCOMPARE(death.value(QStringLiteral("errorString")).toString(),
+             QStringLiteral("peer did not answer 2 keepalive probes (idle 1 s, interval 1 s)"));
+    QCOMPARE(firstEvent(events, QStringLiteral("exit")).value(QStringLiteral("code")).toInt(), 1);
+}
+
+// Without --ca the self-signed test certificate is refused: exit 3, one line
+// naming the reason and the options that help.
+void tst_Examples::tlsClientRefusesUntrustedServer()
+{
+    VERIFY_TLS_AVAILABLE();
+    const std::unique_ptr<QTcpServer> peer = DeadPeerTest::makeServer(DeadPeerTest::Transport::Tls);
+    QVERIFY(peer->listen(QHostAddress::LocalHost));
+    Tool *client = start(ClientProgram,
+                         {QStringLiteral("--tls"), QStringLiteral("--quiet"),
+                          QStringLiteral("127.0.0.1:%1").arg(peer->serverPort())});
+    QTRY_VERIFY2_WITH_TIMEOUT(!client->isRunning(), client->transcript(), StartTimeoutMs);
+    QCOMPARE(client->process.exitStatus(), QProcess::NormalExit);
+    QVERIFY2(client->process.exitCode() == 3, client->transcript());
+    const QString errors = client->errors();
+    QVERIFY2(errors.count(QLatin1Char('\n')) == 1
+                     && errors.contains(QStringLiteral("certificate is not trusted"))
+                     && errors.contains(QStringLiteral("--ca")),
+             client->transcript());
+    QVERIFY2(client->output().trimmed().endsWith(QStringLiteral("exit 3")), client->transcript());
 }
 
 void tst_Examples::pulledCableBetweenNamespaces()
@@ -607,6 +679,13 @@ void tst_Examples::badArguments_data()
         list({"--idle-timeout 0"}));
     row("server idle-timeout negative", server, port0 + list({"--idle-timeout", "-1"}),
         list({"--idle-timeout -1", "negative"}));
+    row("insecure without tls", client, list({"--insecure"}) << to, list({"--insecure", "--tls"}));
+    row("sni without tls", client, list({"--sni", "example.org"}) << to, list({"--sni", "--tls"}));
+    row("ca file missing", client, list({"--tls", "--ca", "/nonexistent/ca.pem"}) << to,
+        list({"--ca", "/nonexistent/ca.pem"}));
+    row("ca and insecure", client,
+        list({"--tls", "--ca", "/nonexistent/ca.pem", "--insecure"}) << to,
+        list({"--ca", "--insecure"}));
     row("server max-clients negative", server, port0 + list({"--max-clients", "-1"}),
         list({"--max-clients -1", "negative"}));
     row("server max-clients not a number", server, port0 + list({"--max-clients", "many"}),
