@@ -21,7 +21,9 @@
 #include <KeepAliveSocket>
 #include <keepalivetesting.h>
 
+#include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QScopeGuard>
 #include <QtCore/QHash>
 #include <QtCore/QMetaEnum>
 #include <QtCore/QSet>
@@ -34,10 +36,12 @@
 #include <QtTest/QTest>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include <linux/sockios.h>
@@ -123,6 +127,8 @@ private Q_SLOTS:
     void peerOrderlyClose_data() { transports(); }
     void peerOrderlyClose();
     void tlsCloseWithoutCloseNotify();
+    void tlsInThreadWithoutEventLoop();
+    void tlsOpensBuffered();
     void localClose_data();
     void localClose();
     void deathWhileQtIsNotReading_data();
@@ -476,6 +482,110 @@ void tst_DeadPeer::tlsCloseWithoutCloseNotify()
     QVERIFY(!client.isCloseTruncated());
     QCOMPARE(events.count(QStringLiteral("closeTruncated")), 1);
     QCOMPARE(watch.deadPeerSpy.count(), 0);
+}
+
+// KeepAliveSslSocket used the blocking way in a std::thread (no event
+// dispatcher): the handshake, the peer's bytes and its silent death all met
+// inside waitFor...() calls, reported as from an event loop.
+void tst_DeadPeer::tlsInThreadWithoutEventLoop()
+{
+    m_server = makeServer(Transport::Tls);
+    QVERIFY(listen(*m_server));
+    const quint16 port = m_server->serverPort();
+    struct Outcome
+    {
+        QString failure;
+        QStringList events;
+        QByteArray received;
+        Reason reason = Reason::None;
+        ConnectionHealth healthAtDeadPeer;
+        QString errorString;
+    } outcome;
+    std::atomic<bool> encrypted{false};
+    std::atomic<bool> done{false};
+    std::thread thread([&] {
+        KeepAliveSslSocket client;
+        trustTestCertificate(client);
+        client.setKeepAliveOptions(shortOptions());
+        QObject::connect(&client, &KeepAliveSslSocket::deadPeer, [&](Reason reason) {
+            outcome.events << QStringLiteral("deadPeer");
+            outcome.reason = reason;
+            outcome.healthAtDeadPeer = client.connectionHealth();
+            outcome.received += client.readAll();
+        });
+        QObject::connect(&client, &QAbstractSocket::errorOccurred,
+                         [&] { outcome.events << QStringLiteral("errorOccurred"); });
+        QObject::connect(&client, &QAbstractSocket::disconnected,
+                         [&] { outcome.events << QStringLiteral("disconnected"); });
+        client.connectToHostEncrypted(TestAddress.toString(), port);
+        if (!client.waitForEncrypted(10000)) {
+            outcome.failure = QStringLiteral("no TLS session: %1").arg(client.errorString());
+            done = true;
+            return;
+        }
+        encrypted = true;
+        const QDeadlineTimer deadline(int(boundMs()) + 15000);
+        while (client.state() == QAbstractSocket::ConnectedState && !deadline.hasExpired()) {
+            if (client.waitForReadyRead(int(deadline.remainingTime())))
+                outcome.received += client.readAll();
+        }
+        outcome.errorString = client.errorString();
+        done = true;
+    });
+    const auto joined = qScopeGuard([&] { thread.join(); });
+
+    QTRY_VERIFY_WITH_TIMEOUT(m_server->hasPendingConnections() || done, 10000);
+    QVERIFY2(outcome.failure.isEmpty() || !done, qPrintable(outcome.failure));
+    QTcpSocket *peer = m_server->nextPendingConnection();
+    QVERIFY(peer);
+    QTRY_VERIFY_WITH_TIMEOUT(encrypted || done, 10000);
+    QCOMPARE(peer->write(peerPayload()), qint64(peerPayload().size()));
+    // Everything the peer sent (its session tickets too) acknowledged before it falls silent.
+    QTRY_COMPARE_WITH_TIMEOUT(unacknowledgedBytes(peer->socketDescriptor()), 0, 5000);
+    QVERIFY(silence(peer));
+    QElapsedTimer sinceSilence;
+    sinceSilence.start();
+    QTRY_VERIFY_WITH_TIMEOUT(done, int(boundMs()) + 15000);
+    const qint64 endedAfter = sinceSilence.elapsed();
+    qInfo("TLS in a std::thread: the wait reported the death %lld ms after the silence, bound "
+          "%lld ms",
+          endedAfter, boundMs());
+
+    QVERIFY2(outcome.failure.isEmpty(), qPrintable(outcome.failure));
+    QCOMPARE(outcome.events,
+             QStringList({QStringLiteral("deadPeer"), QStringLiteral("errorOccurred"),
+                          QStringLiteral("disconnected")}));
+    QCOMPARE(outcome.reason, Reason::KeepAliveTimeout);
+    QCOMPARE(outcome.errorString, keepAliveTimeoutMessage());
+    QCOMPARE(outcome.received, peerPayload());
+    QCOMPARE(outcome.healthAtDeadPeer.state, ConnectionHealth::TcpState::Closed);
+    QVERIFY2(outcome.healthAtDeadPeer.probes.value_or(0) >= 1,
+             qPrintable(describe(outcome.healthAtDeadPeer)));
+    QVERIFY2(endedAfter <= boundMs() + 1500, qPrintable(QString::number(endedAfter)));
+}
+
+// Unbuffered asked for a TLS connection: opened buffered (QSslSocket decrypts
+// into its own buffer, and Qt 6.4 ends an Unbuffered inner connection
+// silently), data flows and a death is still reported.
+void tst_DeadPeer::tlsOpensBuffered()
+{
+    m_server = makeServer(Transport::Tls);
+    QVERIFY(listen(*m_server));
+    KeepAliveSslSocket client;
+    trustTestCertificate(client);
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    client.connectToHostEncrypted(TestAddress.toString(), m_server->serverPort(),
+                                  QIODevice::ReadWrite | QIODevice::Unbuffered);
+    QTRY_VERIFY_WITH_TIMEOUT(m_server->hasPendingConnections() && client.isEncrypted(), 5000);
+    QCOMPARE(client.openMode(), QIODevice::ReadWrite);
+    QTcpSocket *peer = m_server->nextPendingConnection();
+    Watch watch(&client);
+    QVERIFY(deliverPeerPayload(peer, client));
+    QString message;
+    QVERIFY2(QtKeepAliveTesting::resetConnection(peer, &message), qPrintable(message));
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
+    verifyDeath(watch, Reason::ConnectionReset, QAbstractSocket::RemoteHostClosedError,
+                resetMessage());
 }
 
 void tst_DeadPeer::localClose_data()
@@ -1156,6 +1266,11 @@ void tst_DeadPeer::deathSeenThroughBlockingWait()
     QCOMPARE(deadPeerReasonOf(client), Reason::KeepAliveTimeout);
     QCOMPARE(client.error(), QAbstractSocket::SocketTimeoutError);
     QVERIFY2(watch.deadPeerAt <= boundMs() + 1000, qPrintable(QString::number(watch.deadPeerAt)));
+    // The wait looked at the kernel before Qt's read met the death: the
+    // whole TCP_INFO at the death, not only the state.
+    const ConnectionHealth atDeath = connectionHealthOf(client);
+    QCOMPARE(atDeath.state, ConnectionHealth::TcpState::Closed);
+    QVERIFY2(atDeath.probes.value_or(0) >= 1, qPrintable(describe(atDeath)));
 }
 
 #include "tst_deadpeer.moc"
