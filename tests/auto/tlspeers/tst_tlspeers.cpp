@@ -199,8 +199,11 @@ void tst_TlsPeers::peerExitsWithoutCloseNotify()
     QCOMPARE(control(QStringLiteral("tls-exit")), QStringList());
 
     QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
-    QCOMPARE(truncated.count(), 1);
-    QVERIFY(client->isCloseTruncated());
+    // Telling the closes apart needs the TCP connection under TLS: not in
+    // the public-API-only mode, where the header says it is never reported.
+    const bool told = !publicApiOnly();
+    QCOMPARE(truncated.count(), told ? 1 : 0);
+    QCOMPARE(client->isCloseTruncated(), told);
     QCOMPARE(watch.deadPeerSpy.count(), 0);
     QCOMPARE(client->deadPeerReason(), Reason::None);
     QCOMPARE(watch.error, QAbstractSocket::RemoteHostClosedError);
