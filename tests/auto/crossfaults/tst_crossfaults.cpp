@@ -27,6 +27,7 @@
 // under CI=true, where a skip would hide a regression: it fails there.
 
 #include "../shared/deadpeerwatch.h"
+#include "../shared/peercontrol.h"
 
 #include <keepalivetesting.h>
 
@@ -106,15 +107,7 @@ private:
 
 void tst_CrossFaults::initTestCase()
 {
-    const QString address = QtKeepAliveTesting::PeerControl::addressFromEnvironment();
-    if (address.isEmpty()) {
-        const QString why = QStringLiteral("no peer helper (run through peerhelper.py run)");
-        if (qEnvironmentVariable("CI") == QStringLiteral("true"))
-            QFAIL(qPrintable(QStringLiteral("CI=true, no skipping: %1").arg(why)));
-        QSKIP(qPrintable(why));
-    }
-    QString error;
-    QVERIFY2(m_control.open(address, &error), qPrintable(error));
+    OPEN_PEER_CONTROL(m_control);
     m_available = true;
     // Wine: SIO_KEEPALIVE_VALS, no probe count and no retransmission bound per socket.
     QVERIFY(!KeepAliveOptions::supportedFields().testFlag(KeepAliveOptions::Field::ProbeCount));
@@ -130,11 +123,7 @@ void tst_CrossFaults::sides()
 
 QStringList tst_CrossFaults::control(const QString &line)
 {
-    QString error;
-    const QStringList answer = m_control.command(line, &error);
-    if (!error.isEmpty())
-        qWarning().noquote() << "peer helper:" << error;
-    return error.isEmpty() ? answer : QStringList{QStringLiteral("error")};
+    return peerCommand(m_control, line);
 }
 
 bool tst_CrossFaults::setUpPeer(const QString &line)

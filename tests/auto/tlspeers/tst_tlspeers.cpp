@@ -18,6 +18,7 @@
 // under CI=true, where a skip would hide a regression: it fails there.
 
 #include "../shared/deadpeerwatch.h"
+#include "../shared/peercontrol.h"
 #include "../shared/tlsfixture.h"
 
 #include <KeepAliveSslSocket>
@@ -67,25 +68,13 @@ private:
 void tst_TlsPeers::initTestCase()
 {
     VERIFY_TLS_AVAILABLE();
-    const QString address = QtKeepAliveTesting::PeerControl::addressFromEnvironment();
-    if (address.isEmpty()) {
-        const QString why = QStringLiteral("no peer helper (run through peerhelper.py run)");
-        if (qEnvironmentVariable("CI") == QStringLiteral("true"))
-            QFAIL(qPrintable(QStringLiteral("CI=true, no skipping: %1").arg(why)));
-        QSKIP(qPrintable(why));
-    }
-    QString error;
-    QVERIFY2(m_control.open(address, &error), qPrintable(error));
+    OPEN_PEER_CONTROL(m_control);
     m_available = true;
 }
 
 QStringList tst_TlsPeers::control(const QString &line)
 {
-    QString error;
-    const QStringList answer = m_control.command(line, &error);
-    if (!error.isEmpty())
-        qWarning().noquote() << "peer helper:" << error;
-    return error.isEmpty() ? answer : QStringList{QStringLiteral("error")};
+    return peerCommand(m_control, line);
 }
 
 void tst_TlsPeers::init()
