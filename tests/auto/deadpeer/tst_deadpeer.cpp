@@ -16,6 +16,7 @@
 // timeout, so the detection bound is 3 s.
 
 #include "../shared/deadpeerwatch.h"
+#include "../shared/testproxy.h"
 #include "../shared/tlsfixture.h"
 
 #include <KeepAliveSocket>
@@ -28,6 +29,7 @@
 #include <QtCore/QMetaEnum>
 #include <QtCore/QSet>
 #include <QtCore/QStringList>
+#include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostAddress>
 #include <QtNetwork/QTcpServer>
@@ -130,6 +132,9 @@ private Q_SLOTS:
     void tlsInThreadWithoutEventLoop();
     void tlsOpensBuffered();
     void tlsServerSideAdoptsDescriptor();
+    void tlsHandshakeFailureIsNoDeadPeer();
+    void tlsThroughSocksProxy();
+    void tlsAfterMoveToThread();
     void localClose_data();
     void localClose();
     void deathWhileQtIsNotReading_data();
@@ -633,6 +638,143 @@ void tst_DeadPeer::tlsServerSideAdoptsDescriptor()
                 resetMessage());
 }
 
+// A failed handshake keeps Qt's meaning (SslHandshakeFailedError, Qt's
+// message): the peer answered, it is no dead peer.
+void tst_DeadPeer::tlsHandshakeFailureIsNoDeadPeer()
+{
+    m_server = makeServer(Transport::Tls);
+    QVERIFY(listen(*m_server));
+    KeepAliveSslSocket client; // trusts the system's CAs only: the test certificate is refused
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QSslSocket reference;
+    Watch watch(&client);
+    QSignalSpy sslErrors(&client, &QSslSocket::sslErrors);
+    QSignalSpy referenceErrors(&reference, &QAbstractSocket::errorOccurred);
+    client.connectToHostEncrypted(TestAddress.toString(), m_server->serverPort());
+    reference.connectToHostEncrypted(TestAddress.toString(), m_server->serverPort());
+    QTRY_VERIFY_WITH_TIMEOUT(!watch.errorSpy.isEmpty() && !referenceErrors.isEmpty(), 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(client.state(), QAbstractSocket::UnconnectedState, 5000);
+    QCOMPARE(sslErrors.count(), 1);
+    QCOMPARE(watch.error, QAbstractSocket::SslHandshakeFailedError);
+    QCOMPARE(watch.error, reference.error());
+    QCOMPARE(client.errorString(), reference.errorString());
+    QTest::qWait(500);
+    QCOMPARE(watch.deadPeerSpy.count(), 0);
+    QCOMPARE(client.deadPeerReason(), Reason::None);
+    QVERIFY(!client.isCloseTruncated());
+}
+
+// Behind a SOCKS5 proxy, the options apply to the TCP connection to the
+// proxy under TLS, and that connection's silent death is reported.
+void tst_DeadPeer::tlsThroughSocksProxy()
+{
+    m_server = makeServer(Transport::Tls);
+    QVERIFY(listen(*m_server));
+    TestProxy proxy(QNetworkProxy::Socks5Proxy);
+    QVERIFY(proxy.listen());
+    KeepAliveSslSocket client;
+    trustTestCertificate(client);
+    client.setProxy(proxy.proxy());
+    QVERIFY(client.setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = connectPeer(*m_server, client);
+    QVERIFY(peer);
+    QCOMPARE(proxy.clientSockets().size(), 1);
+    QTcpSocket *proxySide = proxy.clientSockets().constFirst();
+    if (!publicApiOnly())
+        QCOMPARE(client.effectiveKeepAliveOptions().userTimeout, 3000ms);
+    Watch watch(&client);
+    peer->write(peerPayload());
+    QTRY_COMPARE_WITH_TIMEOUT(client.bytesAvailable(), qint64(peerPayload().size()), 5000);
+    // The proxy's last bytes acknowledged: its retransmissions would be signs of life.
+    QTRY_COMPARE_WITH_TIMEOUT(unacknowledgedBytes(proxySide->socketDescriptor()), 0, 5000);
+    watch.clock.start();
+    QVERIFY(silence(proxySide));
+    if (publicApiOnly()) {
+        // As for a plain socket behind a proxy (tests/auto/proxy): no
+        // keepalive on the real connection, and Qt's proxy engines ignore its
+        // timeout; the socket stays connected, as a QSslSocket does.
+        QTest::qWait(int(boundMs()) + 2000);
+        QCOMPARE(watch.deadPeerSpy.count(), 0);
+        QCOMPARE(client.state(), QAbstractSocket::ConnectedState);
+        return;
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
+    qInfo("TLS through SOCKS5, the proxy connection silent: deadPeer after %lld ms, bound %lld ms",
+          watch.deadPeerAt, boundMs());
+    qWarning() << "DEBUGEV" << watch.events << watch.errorSpy << watch.errorString
+               << watch.errorStringAtDeadPeer;
+    QCOMPARE(watch.deadPeerSpy.count(), 1);
+    QCOMPARE(watch.reasonArgument, Reason::KeepAliveTimeout);
+    QCOMPARE(watch.errorStringAtDeadPeer, keepAliveTimeoutMessage());
+    QCOMPARE(watch.events.first(), QStringLiteral("deadPeer"));
+    QCOMPARE(watch.events.last(), QStringLiteral("disconnected"));
+    QCOMPARE(watch.peekedAtDeadPeer, peerPayload());
+    QCOMPARE(watch.readAtDisconnected, peerPayload());
+    QVERIFY2(watch.deadPeerAt >= boundMs() * 9 / 10, qPrintable(QString::number(watch.deadPeerAt)));
+    QVERIFY2(watch.deadPeerAt <= boundMs() + 1500, qPrintable(QString::number(watch.deadPeerAt)));
+    // Known defect: the library ends the connection with disconnectFromHost(),
+    // and QSslSocket then sends close_notify into the dead proxy connection,
+    // which fails with a second errorOccurred(UnknownSocketError) that
+    // overwrites errorString().
+    QEXPECT_FAIL("", "QSslSocket's close_notify into the dead proxy connection adds an error",
+                 Continue);
+    QCOMPARE(watch.errorSpy.count(), 1);
+    QEXPECT_FAIL("", "QSslSocket's close_notify into the dead proxy connection adds an error",
+                 Continue);
+    QCOMPARE(client.errorString(), keepAliveTimeoutMessage());
+}
+
+// Moved to a worker thread once encrypted: the death is seen and reported
+// there, with the decrypted bytes readable in the handler.
+void tst_DeadPeer::tlsAfterMoveToThread()
+{
+    m_server = makeServer(Transport::Tls);
+    QVERIFY(listen(*m_server));
+    QThread worker;
+    worker.start();
+    auto *client = new KeepAliveSslSocket;
+    // Deleted in the thread it lives in, while that thread still runs.
+    const auto stopped = qScopeGuard([&] {
+        if (client->thread() == &worker)
+            QMetaObject::invokeMethod(
+                    client, [client] { delete client; }, Qt::BlockingQueuedConnection);
+        else
+            delete client;
+        worker.quit();
+        worker.wait();
+    });
+    trustTestCertificate(*client);
+    QVERIFY(client->setKeepAliveOptions(shortOptions()));
+    QTcpSocket *peer = connectPeer(*m_server, *client);
+    QVERIFY(peer);
+    std::atomic<bool> dead{false};
+    QThread *deadIn = nullptr;
+    Reason reason = Reason::None;
+    QByteArray readAtDeath;
+    connect(
+            client, &KeepAliveSslSocket::deadPeer, client,
+            [&, client](Reason why) {
+                deadIn = QThread::currentThread();
+                reason = why;
+                readAtDeath = client->readAll();
+                dead = true;
+            },
+            Qt::DirectConnection);
+    QVERIFY(deliverPeerPayload(peer, *client));
+    client->moveToThread(&worker);
+    QVERIFY(silence(peer));
+    QElapsedTimer sinceSilence;
+    sinceSilence.start();
+    QTRY_VERIFY_WITH_TIMEOUT(dead, int(boundMs()) + 5000);
+    qInfo("TLS socket in a worker thread: deadPeer %lld ms after the silence",
+          sinceSilence.elapsed());
+    QCOMPARE(deadIn, &worker);
+    QCOMPARE(reason, Reason::KeepAliveTimeout);
+    QCOMPARE(readAtDeath, peerPayload());
+    QVERIFY2(sinceSilence.elapsed() <= boundMs() + 1500,
+             qPrintable(QString::number(sinceSilence.elapsed())));
+}
+
 void tst_DeadPeer::localClose_data()
 {
     QTest::addColumn<Transport>("transport");
@@ -837,10 +979,23 @@ void tst_DeadPeer::slowReaderIsNotDead()
     stall.start();
     QTRY_VERIFY_WITH_TIMEOUT(stalledOnZeroWindow(client), 5000);
     const qint64 stalledAfter = stall.elapsed();
-    // The kernel's send buffer grows for a while into the stall; with TLS,
-    // Qt hands it what it encrypted a little later. The stall is held once
-    // Qt keeps a chunk the kernel does not take.
-    QTRY_VERIFY_WITH_TIMEOUT(queuedBytes(client) >= chunk.size(), 5000);
+    // The kernel's send buffer grows for a while into the stall (to 4 MiB
+    // here), and with TLS Qt hands it what it encrypted a little later. The
+    // stall is held once the kernel's queue has stopped growing and Qt keeps
+    // a chunk it does not take.
+    {
+        qint64 previousNotSent = -1;
+        bool full = false;
+        QElapsedTimer settling;
+        settling.start();
+        while (!full && settling.elapsed() < 10000) {
+            QTest::qWait(250);
+            const qint64 notSent = connectionHealthOf(client).notSentBytes.value_or(-1);
+            full = notSent > 0 && notSent == previousNotSent && queuedBytes(client) >= chunk.size();
+            previousNotSent = notSent;
+        }
+        QVERIFY2(full, qPrintable(describe(connectionHealthOf(client))));
+    }
 
     // Hold the stall for three times the bound: connected, no error, the send
     // side stuck on the closed window throughout.
