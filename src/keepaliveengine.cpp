@@ -125,11 +125,6 @@ EffectiveKeepAliveOptions KeepAliveEngine::effectiveOptions() const
 
 ConnectionHealth KeepAliveEngine::health() const
 {
-    // Once the death is reported, its snapshot: a QSslSocket in the
-    // public-API-only mode still shows its inner connection's number while
-    // it emits the death, though that descriptor is closed.
-    if (m_deathReported)
-        return m_healthAtDeath.value_or(ConnectionHealth());
     const qintptr descriptor = m_transport.descriptor();
     if (descriptor != -1)
         return KeepAlivePlatform::health(descriptor);

@@ -73,6 +73,10 @@ NativeTransport NativeTransport::verified(QAbstractSocket *socket, QObject *engi
     transport.m_engine = engine;
     transport.m_hasEngine = engine != nullptr;
     transport.m_verified = descriptor;
+    // A QSslSocket reports its inner connection's number until its own
+    // disconnected(), also after the inner socket has closed it (while the
+    // death is being reported): nothing public tells, the ends do.
+    transport.m_verifyEachUse = !engine && socket->inherits("QSslSocket");
     return transport;
 }
 
@@ -127,6 +131,8 @@ qintptr NativeTransport::descriptor() const
         return -1;
     // Qt replaced the connection (a new setSocketDescriptor() on the owner).
     if (m_socket->socketDescriptor() != m_verified)
+        return -1;
+    if (m_verifyEachUse && !KeepAlivePlatform::isConnectionOf(m_verified, m_socket))
         return -1;
     return m_verified;
 }

@@ -72,4 +72,6 @@ private:
     QPointer<QObject> m_engine;
     qintptr m_verified = -1;  //!< the descriptor shown to be this connection's
     bool m_hasEngine = false; //!< found through Qt's engine (its deletion ends the connection)
+    //! A QSslSocket's own number (public-API-only mode): checked again at every use.
+    bool m_verifyEachUse = false;
 };
