@@ -36,6 +36,8 @@ HEADERS += \
     $$PWD/src/keepalivesocket.h \
     $$PWD/src/keepalivesslsocket.h \
     $$PWD/src/keepaliveserver.h \
+    $$PWD/src/keepalivesslserver.h \
+    $$PWD/src/servercore_p.h \
     $$PWD/src/connectionhealth.h \
     $$PWD/src/keepaliveheartbeat.h \
     $$PWD/src/keepaliveheartbeat_p.h \
@@ -58,6 +60,8 @@ SOURCES += \
     $$PWD/src/keepalivesocket.cpp \
     $$PWD/src/keepalivesslsocket.cpp \
     $$PWD/src/keepaliveserver.cpp \
+    $$PWD/src/keepalivesslserver.cpp \
+    $$PWD/src/servercore.cpp \
     $$PWD/src/keepaliveengine.cpp \
     $$PWD/src/deathclassification.cpp \
     $$PWD/src/notifierinspector.cpp \

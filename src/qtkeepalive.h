@@ -80,6 +80,12 @@ enum class ClientLossReason {
     IdleTimeout,
     //! KeepAliveServer::maxClients() were already connected; the server aborted the connection.
     RefusedOverLimit,
+    //! A TLS client did not finish its handshake within
+    //! KeepAliveSslServer::handshakeTimeout(); the server aborted the connection.
+    HandshakeTimeout,
+    //! A TLS client's handshake failed (QSslServer::errorOccurred() says how) or the client
+    //! closed before its end.
+    HandshakeFailed,
 };
 Q_ENUM_NS(ClientLossReason)
 

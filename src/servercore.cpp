@@ -1,0 +1,564 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#include "servercore_p.h"
+
+#include "keepaliveengine_p.h"
+#include "keepaliveformat_p.h"
+#include "keepalivelogging_p.h"
+#include "qtinternals_p.h"
+#include "timeoutqueue_p.h"
+
+#include <QtCore/QEvent>
+#include <QtCore/QHash>
+#include <QtCore/QList>
+#include <QtCore/QMutex>
+#include <QtCore/QPointer>
+#include <QtCore/QSet>
+#include <QtCore/QSocketNotifier>
+#include <QtCore/QThread>
+#include <QtCore/QTimer>
+#include <QtNetwork/QHostAddress>
+#include <QtNetwork/QTcpServer>
+#include <QtNetwork/QTcpSocket>
+
+#include <atomic>
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+using QtKeepAlive::ClientLossReason;
+using QtKeepAlive::KeepAliveError;
+
+namespace {
+
+/*!
+    QTcpServer::addPendingConnection(), protected, for the public classes'
+    core: a pointer to the member, taken through a class that makes it public.
+*/
+struct PendingQueue : QTcpServer
+{
+    using QTcpServer::addPendingConnection;
+};
+void addPending(QTcpServer *server, QTcpSocket *socket)
+{
+    constexpr auto add = &PendingQueue::addPendingConnection;
+    (server->*add)(socket);
+}
+
+// How long an idle client closed with disconnectFromHost() may take to send
+// what we queued before it is aborted (a client that stopped reading).
+constexpr milliseconds CloseGrace = 2s;
+
+/*!
+    Whether a server accepts, as pauseAccepting() or a full pending queue
+    left it: QTcpServer's nextPendingConnection() accepts again, which is
+    only right when it hands a connection out.
+*/
+class AcceptState
+{
+public:
+    explicit AcceptState(const QTcpServer *server)
+        : m_server(server),
+          m_notifier(QtInternals::acceptNotifier(server)),
+          m_enabled(!m_notifier || m_notifier->isEnabled())
+    {
+    }
+    void restore() const
+    {
+        if (!m_enabled && m_notifier && QtInternals::acceptNotifier(m_server) == m_notifier)
+            m_notifier->setEnabled(false);
+    }
+
+private:
+    const QTcpServer *const m_server;
+    const QPointer<QSocketNotifier> m_notifier;
+    const bool m_enabled;
+};
+
+/*!
+    Puts \a first (if any) at the front of \a server's pending queue and
+    drops \a dropped (if any) from it, with the shared lock held; accepting
+    is left as \a accepting found it.
+*/
+void rebuildPendingQueue(QTcpServer *server, const AcceptState &accepting, QTcpSocket *first,
+                         const QTcpSocket *dropped)
+{
+    // QTcpServer offers no removal or peeking: the queue is taken whole and
+    // put back. Taking it makes QTcpServer accept again (as any
+    // nextPendingConnection() does) and putting it back announces each
+    // socket again (pendingConnectionAvailable()); an application that
+    // paused accepting, or counts announcements, must see neither.
+    QList<QTcpSocket *> queue;
+    while (QTcpSocket *socket = server->QTcpServer::nextPendingConnection())
+        queue.append(socket);
+    {
+        // Only the server's thread emits its signals while the shared lock is held.
+        const QSignalBlocker quiet(server);
+        if (first)
+            addPending(server, first);
+        for (QTcpSocket *socket : std::as_const(queue)) {
+            if (socket != dropped)
+                addPending(server, socket);
+        }
+    }
+    accepting.restore();
+}
+
+} // namespace
+
+/*!
+    What the server and its clients in every thread share. Clients may live
+    in other threads than the server (moveToThread() after setParent(nullptr)),
+    so everything here is guarded by the mutex; it is recursive because
+    clientLost() is emitted with it held (the server cannot be destroyed
+    during the emission) and a handler may call back into the server.
+*/
+struct ServerShared
+{
+    mutable QRecursiveMutex mutex;
+    QTcpServer *server = nullptr; //!< null once the server is destroyed
+    ServerCore::LostSignal lost;  //!< the server's clientLost(), while it exists
+    struct Client
+    {
+        enum class Stage {
+            Admitted, //!< counted, not queued yet (a TLS handshake under way)
+            Pending,  //!< in QTcpServer's pending queue
+            Taken,    //!< handed out by nextPendingConnection()
+        };
+        ClientTie *tie = nullptr;
+        Stage stage = Stage::Admitted;
+        bool lost = false; //!< clientLost() was emitted; counted until it disconnects
+    };
+    //! The clients counted: accepted, not yet disconnected or destroyed.
+    QHash<const QTcpSocket *, Client> clients;
+    //! The idle-reaping care of each thread that has clients of this server.
+    QHash<QThread *, ClientCare *> cares;
+    std::atomic<milliseconds::rep> idleTimeoutMs{0};
+
+    milliseconds idleTimeout() const { return milliseconds(idleTimeoutMs.load()); }
+};
+using SharedLocker = QMutexLocker<QRecursiveMutex>;
+
+/*!
+    The server's care of its clients in one thread: their order of last
+    activity and the one timer that reaps the idle ones. Lives in that
+    thread and is only used there; deleted when its last client leaves.
+*/
+class ClientCare : public QObject
+{
+public:
+    explicit ClientCare(std::shared_ptr<ServerShared> shared) : m_shared(std::move(shared))
+    {
+        m_timer.setSingleShot(true);
+        m_timer.setTimerType(Qt::PreciseTimer);
+        connect(&m_timer, &QTimer::timeout, this, &ClientCare::reapIdle);
+        // Emitted in the finishing thread, before it stops: later, a
+        // deleteLater() would never run and the timer could not be stopped.
+        connect(thread(), &QThread::finished, this, &ClientCare::threadEnded, Qt::DirectConnection);
+    }
+
+    void attach(ClientTie *tie);
+    //! Drops \a tie; the last one out deletes the care.
+    void detach(ClientTie *tie);
+    void touch(ClientTie *tie);
+    //! Picks up a new idle timeout (queued from the server's thread).
+    void refresh();
+    //! The server is gone: its clients here are no longer cared for.
+    void release();
+
+private:
+    void arm();
+    void reapIdle();
+    //! This thread is finishing: nothing here may be left to another thread.
+    void threadEnded();
+    void leaveShared();
+
+    const std::shared_ptr<ServerShared> m_shared;
+    QSet<ClientTie *> m_ties;
+    //! The clients by their last activity, whether or not reaping is on.
+    TimeoutQueue<ClientTie *> m_idle;
+    milliseconds m_timeout = 0ms; //!< the idle timeout m_idle is kept for
+    QTimer m_timer{this};
+};
+
+void ClientCare::attach(ClientTie *tie)
+{
+    m_ties.insert(tie);
+    m_idle.touch(tie, steady_clock::now());
+    refresh();
+    arm();
+}
+
+void ClientCare::detach(ClientTie *tie)
+{
+    m_ties.remove(tie);
+    m_idle.remove(tie);
+    if (!m_ties.isEmpty())
+        return;
+    m_timer.stop();
+    leaveShared();
+    deleteLater();
+}
+
+void ClientCare::touch(ClientTie *tie)
+{
+    // Also while reaping is off: a timeout set later counts from here.
+    m_idle.touch(tie, steady_clock::now());
+}
+
+void ClientCare::refresh()
+{
+    const milliseconds timeout = m_shared->idleTimeout();
+    if (timeout == m_timeout)
+        return;
+    m_timeout = timeout;
+    arm();
+}
+
+void ClientCare::release()
+{
+    for (ClientTie *tie : std::as_const(m_ties))
+        tie->careReleased();
+    m_ties.clear();
+    m_idle = {};
+    m_timer.stop();
+    deleteLater();
+}
+
+void ClientCare::arm()
+{
+    if (m_idle.isEmpty() || m_timeout <= 0ms) {
+        m_timer.stop();
+        return;
+    }
+    m_timer.start(timerWaitUntil(m_idle.nextExpiry(m_timeout), steady_clock::now()));
+}
+
+void ClientCare::reapIdle()
+{
+    const milliseconds timeout = m_timeout;
+    m_idle.expire(steady_clock::now(), timeout, [this, timeout](ClientTie *tie) {
+        if (!tie->reap(timeout) && m_ties.contains(tie))
+            m_idle.touch(tie, steady_clock::now());
+    });
+    arm();
+}
+
+void ClientCare::threadEnded()
+{
+    m_timer.stop();
+    for (ClientTie *tie : std::as_const(m_ties))
+        tie->careReleased();
+    m_ties.clear();
+    leaveShared();
+    delete this;
+}
+
+void ClientCare::leaveShared()
+{
+    const SharedLocker lock(&m_shared->mutex);
+    if (m_shared->cares.value(thread()) == this)
+        m_shared->cares.remove(thread());
+}
+
+ClientTie::ClientTie(QTcpSocket *client, KeepAliveEngine *engine,
+                     std::shared_ptr<ServerShared> shared)
+    : QObject(client),
+      m_client(client),
+      m_engine(engine),
+      m_shared(std::move(shared))
+{
+    // Connected before the application can connect anything: these run first.
+    connect(client, &QAbstractSocket::disconnected, this, [this] {
+        forget();
+        deleteLater();
+    });
+    connect(client, &QIODevice::readyRead, this, [this] {
+        if (m_care)
+            m_care->touch(this);
+    });
+}
+
+// With the client (its child): only pointers are used, ~QAbstractSocket() has run.
+ClientTie::~ClientTie()
+{
+    forget();
+}
+
+void ClientTie::attachToCare()
+{
+    if (m_care)
+        return;
+    const SharedLocker lock(&m_shared->mutex);
+    const auto found = m_shared->clients.constFind(m_client);
+    if (!m_shared->server || found == m_shared->clients.cend()
+        || found->stage == ServerShared::Client::Stage::Admitted) {
+        return;
+    }
+    ClientCare *&care = m_shared->cares[QThread::currentThread()];
+    if (!care)
+        care = new ClientCare(m_shared);
+    m_care = care;
+    m_care->attach(this);
+}
+
+void ClientTie::detachFromCare()
+{
+    if (ClientCare *care = std::exchange(m_care, nullptr))
+        care->detach(this);
+}
+
+bool ClientTie::event(QEvent *event)
+{
+    if (event->type() == QEvent::ThreadChange) {
+        // Sent in the old thread, just before the move. The queued call
+        // moves along with this object and runs in the new thread.
+        detachFromCare();
+        QMetaObject::invokeMethod(
+                this, [this] { attachToCare(); }, Qt::QueuedConnection);
+    }
+    return QObject::event(event);
+}
+
+void ClientTie::forget()
+{
+    detachFromCare();
+    const SharedLocker lock(&m_shared->mutex);
+    m_shared->clients.remove(m_client);
+}
+
+bool ClientTie::lose(ClientLossReason reason, const ConnectionHealth &health)
+{
+    using Stage = ServerShared::Client::Stage;
+    const SharedLocker lock(&m_shared->mutex);
+    const auto found = m_shared->clients.find(m_client);
+    if (found == m_shared->clients.end() || found->lost)
+        return false; // already lost, or gone
+    QTcpServer *const server = m_shared->server;
+    // Only a client in the server's thread can still be the server's (its
+    // child, maybe in its pending queue); one the application took is its own.
+    const bool owned =
+            found->stage != Stage::Taken && server && server->thread() == QThread::currentThread();
+    const bool queued = owned && found->stage == Stage::Pending;
+    // Still counted until it disconnects (or is deleted, if owned).
+    found->lost = true;
+    detachFromCare();
+    if (!server)
+        return false;
+    // Out of the queue before the signal: a handler that takes the pending
+    // connections must not get the one that is about to be deleted.
+    if (queued)
+        rebuildPendingQueue(server, AcceptState(server), nullptr, m_client);
+    m_shared->lost(m_client, reason, health);
+    if (owned)
+        m_client->deleteLater();
+    return true;
+}
+
+void ClientTie::loseToDeath(QtKeepAlive::DeadPeerReason reason)
+{
+    lose(QtKeepAlive::clientLossReason(reason), health());
+}
+
+ConnectionHealth ClientTie::health() const
+{
+    return m_engine->health();
+}
+
+bool ClientTie::reap(milliseconds timeout)
+{
+    QTcpSocket *const client = m_client;
+    // Activity is bytes reaching the kernel: Qt stops reading, and
+    // readyRead() stops, while the read buffer is full (setReadBufferSize()).
+    const ConnectionHealth before = health();
+    if (before.sinceLastDataReceived && *before.sinceLastDataReceived < timeout)
+        return false;
+    // Nothing received is lost, and the client gets a FIN, not a RST.
+    m_engine->readBeforeClose();
+    if (!lose(ClientLossReason::IdleTimeout, health())
+        || client->state() == QAbstractSocket::UnconnectedState) {
+        return true;
+    }
+    client->disconnectFromHost();
+    if (client->state() == QAbstractSocket::ClosingState) {
+        // Our queued data could not leave yet.
+        QTimer::singleShot(CloseGrace, client, [client] {
+            if (client->state() == QAbstractSocket::ClosingState)
+                client->abort();
+        });
+    }
+    return true;
+}
+
+ServerCore::ServerCore(QTcpServer *server, LostSignal lost)
+    : m_server(server),
+      m_shared(std::make_shared<ServerShared>())
+{
+    m_shared->server = server;
+    m_shared->lost = std::move(lost);
+}
+
+ServerCore::~ServerCore()
+{
+    const SharedLocker lock(&m_shared->mutex);
+    m_shared->server = nullptr;
+    m_shared->lost = nullptr;
+    // Each care lets go of its clients in its own thread (at once in this
+    // one); clients still parented to the server are deleted with it next.
+    const auto cares = std::exchange(m_shared->cares, {});
+    for (ClientCare *care : cares)
+        QMetaObject::invokeMethod(care, [care] { care->release(); });
+}
+
+ServerCore::Change ServerCore::setOptions(const KeepAliveOptions &options)
+{
+    const QString problem = invalidKeepAliveOptionsMessage(options);
+    m_error = problem.isEmpty() ? KeepAliveError::NoError : KeepAliveError::InvalidOptions;
+    m_errorString = problem;
+    if (!problem.isEmpty()) {
+        reject(problem);
+        return Change::Rejected;
+    }
+    accept();
+    if (options == m_options)
+        return Change::Unchanged;
+    m_options = options;
+    return Change::Changed;
+}
+
+ServerCore::Change ServerCore::setIdleTimeout(milliseconds timeout)
+{
+    if (timeout < 0ms) {
+        reject(QStringLiteral("invalid idle timeout: %1 is negative (0 switches reaping off)")
+                       .arg(formatDuration(timeout)));
+        return Change::Rejected;
+    }
+    accept();
+    if (timeout == m_idleTimeout)
+        return Change::Unchanged;
+    m_idleTimeout = timeout;
+    const SharedLocker lock(&m_shared->mutex);
+    // GCC 12 at -O3 (seen with MinGW-w64) takes this store for a write
+    // into a region of size 0 (-Wstringop-overflow, a false positive).
+    QT_WARNING_PUSH
+    QT_WARNING_DISABLE_GCC("-Wstringop-overflow")
+    m_shared->idleTimeoutMs = timeout.count();
+    QT_WARNING_POP
+    // Directly for this thread's care, queued for the others.
+    for (ClientCare *care : std::as_const(m_shared->cares))
+        QMetaObject::invokeMethod(care, [care] { care->refresh(); });
+    return Change::Changed;
+}
+
+ServerCore::Change ServerCore::setMaxClients(int count)
+{
+    if (count < 0) {
+        reject(QStringLiteral("invalid maximum number of clients: %1 is negative "
+                              "(0 means unlimited)")
+                       .arg(count));
+        return Change::Rejected;
+    }
+    accept();
+    if (count == m_maxClients)
+        return Change::Unchanged;
+    m_maxClients = count;
+    return Change::Changed;
+}
+
+void ServerCore::reject(const QString &message)
+{
+    m_settingErrorString = message;
+    qCWarning(lcKeepAlive).noquote() << message;
+}
+
+int ServerCore::clientCount() const
+{
+    const SharedLocker lock(&m_shared->mutex);
+    return int(m_shared->clients.size());
+}
+
+bool ServerCore::isNewClient(const QTcpSocket *client, const char *function) const
+{
+    if (!client || client->state() != QAbstractSocket::ConnectedState
+        || client->thread() != m_server->thread()) {
+        qCWarning(lcKeepAlive).noquote().nospace()
+                << function << ": the client must be a connected socket in the server's thread";
+        return false;
+    }
+    const SharedLocker lock(&m_shared->mutex);
+    if (m_shared->clients.contains(client)) {
+        qCWarning(lcKeepAlive).noquote().nospace()
+                << function << ": the client is already in the server's care";
+        return false;
+    }
+    return true;
+}
+
+ClientTie *ServerCore::tieClient(QTcpSocket *client)
+{
+    if (m_maxClients > 0 && clientCount() >= m_maxClients) {
+        refuse(client);
+        return nullptr;
+    }
+    auto *engine = client->findChild<KeepAliveEngine *>(QString(), Qt::FindDirectChildrenOnly);
+    Q_ASSERT(engine);
+    auto *tie = new ClientTie(client, engine, m_shared);
+    const SharedLocker lock(&m_shared->mutex);
+    m_shared->clients.insert(client, {tie, ServerShared::Client::Stage::Admitted, false});
+    return tie;
+}
+
+void ServerCore::queue(QTcpSocket *client)
+{
+    ClientTie *tie = nullptr;
+    {
+        const SharedLocker lock(&m_shared->mutex);
+        const auto found = m_shared->clients.find(client);
+        if (found == m_shared->clients.end() || found->lost)
+            return;
+        found->stage = ServerShared::Client::Stage::Pending;
+        tie = found->tie;
+    }
+    tie->attachToCare();
+    addPending(m_server, client);
+}
+
+bool ServerCore::lose(QTcpSocket *client, ClientLossReason reason)
+{
+    ClientTie *tie = nullptr;
+    {
+        const SharedLocker lock(&m_shared->mutex);
+        tie = m_shared->clients.value(client).tie;
+    }
+    return tie && tie->lose(reason, tie->health());
+}
+
+void ServerCore::refuse(QTcpSocket *client)
+{
+    qCWarning(lcKeepAlive).nospace().noquote()
+            << "refused client " << client->peerAddress().toString() << ":" << client->peerPort()
+            << ": the server already has " << clientCount() << " clients (maxClients "
+            << m_maxClients << ")";
+    m_shared->lost(client, ClientLossReason::RefusedOverLimit, ConnectionHealth());
+    client->abort();
+    client->deleteLater();
+}
+
+QTcpSocket *ServerCore::takePending(const QMetaObject &type)
+{
+    if (!m_server->hasPendingConnections())
+        return nullptr;
+    const AcceptState accepting(m_server);
+    QTcpSocket *next = m_server->QTcpServer::nextPendingConnection();
+    if (!next)
+        return nullptr;
+    const SharedLocker lock(&m_shared->mutex);
+    // A subclass may queue plain QTcpSockets with addPendingConnection():
+    // one goes back to the front, for QTcpServer::nextPendingConnection().
+    if (!type.cast(next)) {
+        rebuildPendingQueue(m_server, accepting, next, nullptr);
+        return nullptr;
+    }
+    const auto found = m_shared->clients.find(next);
+    if (found != m_shared->clients.end())
+        found->stage = ServerShared::Client::Stage::Taken;
+    return next;
+}

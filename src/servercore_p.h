@@ -1,0 +1,165 @@
+// Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
+#pragma once
+
+// Internal: the server side written once, for KeepAliveServer and
+// KeepAliveSslServer. Not installed.
+
+#include "connectionhealth.h"
+#include "keepaliveoptions.h"
+#include "qtkeepalive.h"
+
+#include <QtCore/QObject>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+class QTcpServer;
+class QTcpSocket;
+class KeepAliveEngine;
+class ClientCare;
+struct ServerShared;
+
+/*!
+    The server's hold on one client: a child of the client, so that it moves
+    with it to any thread and its connections to the client's signals are
+    direct there and run before the application's. Destroyed with the
+    client, or when the client leaves the server.
+*/
+class ClientTie : public QObject
+{
+public:
+    ClientTie(QTcpSocket *client, KeepAliveEngine *engine, std::shared_ptr<ServerShared> shared);
+    ~ClientTie() override;
+
+    //! Joins the care of the current thread, if the client is still the server's and queued.
+    void attachToCare();
+    /*!
+        Reports the loss of the client once, with the shared lock held.
+        False if it was lost before, has left, or the server is gone.
+    */
+    bool lose(QtKeepAlive::ClientLossReason reason, const ConnectionHealth &health);
+    //! The client's deadPeer(): lost with the matching reason and the snapshot at the death.
+    void loseToDeath(QtKeepAlive::DeadPeerReason reason);
+    //! The client's connectionHealth() (the snapshot at its death, once dead).
+    ConnectionHealth health() const;
+    /*!
+        Called by the care of this thread when the client received nothing
+        for \a timeout as far as readyRead() tells: false if the kernel says
+        bytes arrived meanwhile (the client is active), else it is reaped.
+    */
+    bool reap(std::chrono::milliseconds timeout);
+    void detachFromCare();
+    void careReleased() { m_care = nullptr; }
+
+protected:
+    bool event(QEvent *event) override;
+
+private:
+    void forget();
+
+    QTcpSocket *const m_client;
+    KeepAliveEngine *const m_engine;
+    const std::shared_ptr<ServerShared> m_shared;
+    ClientCare *m_care = nullptr; //!< the care of this thread; null while moving
+};
+
+/*!
+    Everything a keepalive server does for its clients, whatever their
+    class: the settings and their checks, the count and maxClients(), the
+    ties that report each loss once, idle reaping with one timer per thread,
+    and QTcpServer's pending queue kept honest. The public server classes
+    own one and stay thin: they create their sockets, emit their own
+    signals, and hand each connected socket to admit() and then queue()
+    (at once for plain TCP, after the handshake for TLS).
+*/
+class ServerCore
+{
+public:
+    //! Emits the public class's clientLost() for \a client.
+    using LostSignal = std::function<void(QTcpSocket *client, QtKeepAlive::ClientLossReason reason,
+                                          const ConnectionHealth &atDeath)>;
+    //! What a setter did: the public class emits its NOTIFY signal for Changed.
+    enum class Change { Rejected, Unchanged, Changed };
+
+    ServerCore(QTcpServer *server, LostSignal lost);
+    ~ServerCore();
+    ServerCore(const ServerCore &) = delete;
+    ServerCore &operator=(const ServerCore &) = delete;
+
+    Change setOptions(const KeepAliveOptions &options);
+    Change setIdleTimeout(std::chrono::milliseconds timeout);
+    Change setMaxClients(int count);
+    //! Rejects a setting of the public class: settingErrorString() and a warning.
+    void reject(const QString &message);
+    //! A setting of the public class was accepted.
+    void accept() { m_settingErrorString.clear(); }
+
+    const KeepAliveOptions &options() const { return m_options; }
+    QtKeepAlive::KeepAliveError error() const { return m_error; }
+    QString errorString() const { return m_errorString; }
+    QString settingErrorString() const { return m_settingErrorString; }
+    std::chrono::milliseconds idleTimeout() const { return m_idleTimeout; }
+    int maxClients() const { return m_maxClients; }
+    int clientCount() const;
+
+    /*!
+        Whether \a client may be handed to admit() by a subclass's
+        addPendingClient() (named \a function in the warning): connected, in
+        the server's thread, not yet in its care.
+    */
+    bool isNewClient(const QTcpSocket *client, const char *function) const;
+    /*!
+        Counts \a client (connected, in the server's thread, the server's
+        child) and ties it to the server, which from now reports its loss
+        with the Socket class's deadPeer(); not queued yet. Over maxClients()
+        it is refused instead: clientLost() with RefusedOverLimit, abort(),
+        deleteLater(), and false.
+    */
+    template<typename Socket>
+    bool admit(Socket *client)
+    {
+        ClientTie *tie = tieClient(client);
+        if (!tie)
+            return false;
+        QObject::connect(client, &Socket::deadPeer, tie,
+                         [tie](QtKeepAlive::DeadPeerReason reason) { tie->loseToDeath(reason); });
+        return true;
+    }
+    //! Puts an admitted \a client into the pending queue and starts its idle care.
+    void queue(QTcpSocket *client);
+    /*!
+        Reports the loss of an admitted \a client with \a reason (a TLS
+        handshake that timed out or failed) once; a client not yet queued is
+        deleted later. False if it was lost before or is not the server's.
+    */
+    bool lose(QTcpSocket *client, QtKeepAlive::ClientLossReason reason);
+    /*!
+        nextPendingConnection(): the next pending connection if it is a
+        \a type. Another kind (a plain QTcpSocket a subclass queued) stays
+        first in the queue, and nullptr is returned.
+    */
+    QTcpSocket *takePending(const QMetaObject &type);
+
+private:
+    ClientTie *tieClient(QTcpSocket *client);
+    void refuse(QTcpSocket *client);
+
+    QTcpServer *const m_server;
+    const std::shared_ptr<ServerShared> m_shared;
+    KeepAliveOptions m_options;
+    QtKeepAlive::KeepAliveError m_error = QtKeepAlive::KeepAliveError::NoError;
+    QString m_errorString;
+    QString m_settingErrorString;
+    std::chrono::milliseconds m_idleTimeout{0};
+    int m_maxClients = 0;
+};
+
+//! A setter's result for the public class: notifies with \a notify when it changed anything.
+template<typename Notify>
+bool notifyChange(ServerCore::Change change, Notify notify)
+{
+    if (change == ServerCore::Change::Changed)
+        notify();
+    return change != ServerCore::Change::Rejected;
+}
