@@ -50,12 +50,17 @@
 #                  `openssl s_server` in the namespace on PEER_ADDRESS, a
 #                  third-party TLS peer (the same link, the same faults)
 #                  -> ok PORT
-#   tls-send N     s_server sends N bytes of the test pattern to its client
+#   tls-client PORT
+#                  `openssl s_client` in the namespace connects to
+#                  HOST_ADDRESS:PORT (a TLS server on the program's side)
+#                  and finishes its handshake; it replaces s_server
+#   tls-send N     s_server (or s_client) sends N bytes of the test pattern
+#                  to its other end
 #   kill-connections
 #                  `ss -K` in the namespace: the peer's kernel aborts its
 #                  connections, a RST to the other end
-#   tls-exit       s_server is killed: its kernel closes the connection
-#                  with a FIN and no TLS close_notify
+#   tls-exit       s_server (or s_client) is killed: its kernel closes the
+#                  connection with a FIN and no TLS close_notify
 #   teardown       the namespace and the peer removed
 #
 # Everything is bounded in time; the namespace carries the helper's pid in its
@@ -218,7 +223,7 @@ class Namespace:
         self.peer_address = self.direct_peer_address
         self.peer = None
         self.peer_port = 0
-        self.tls_server = None
+        self.tls_peer = None
         self.exists = False
         self.routed = False
 
@@ -326,9 +331,9 @@ class Namespace:
     def start_tls_server(self, certificate, key):
         """openssl s_server on the peer's address; -quiet: it forwards its
         stdin to the client byte for byte and takes no commands from it."""
-        self.stop_tls_server()
+        self.stop_tls_peer()
         port = TLS_PORT
-        self.tls_server = subprocess.Popen(
+        self.tls_peer = subprocess.Popen(
             ["ip", "netns", "exec", self.name, "openssl", "s_server", "-quiet", "-accept",
              f"{self.peer_address}:{port}", "-cert", certificate, "-key", key],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -339,20 +344,53 @@ class Namespace:
                 capture_output=True, text=True, timeout=COMMAND_TIMEOUT).stdout
             if listening.strip():
                 return f"ok {port}"
-            if self.tls_server.poll() is not None:
-                return f"error openssl s_server exited with {self.tls_server.returncode}"
+            if self.tls_peer.poll() is not None:
+                return f"error openssl s_server exited with {self.tls_peer.returncode}"
             time.sleep(0.05)
         return "error openssl s_server is not listening"
 
-    def stop_tls_server(self):
-        if self.tls_server:
-            self.tls_server.send_signal(signal.SIGCONT)
-            self.tls_server.kill()
-            self.tls_server.wait(COMMAND_TIMEOUT)
-            self.tls_server = None
+    def start_tls_client(self, port):
+        """openssl s_client connected to a server on the host's address;
+        -quiet: it forwards its stdin byte for byte and ignores its EOF."""
+        self.stop_tls_peer()
+        self.tls_peer = subprocess.Popen(
+            ["ip", "netns", "exec", self.name, "openssl", "s_client", "-quiet", "-connect",
+             f"{self.host_address}:{port}"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + COMMAND_TIMEOUT
+        while time.monotonic() < deadline:
+            connected = subprocess.run(
+                ["ip", "netns", "exec", self.name, "ss", "-Htn", "state", "established",
+                 f"( dport = :{port} )"],
+                capture_output=True, text=True, timeout=COMMAND_TIMEOUT).stdout
+            if connected.strip():
+                return "ok"
+            if self.tls_peer.poll() is not None:
+                return f"error openssl s_client exited with {self.tls_peer.returncode}"
+            time.sleep(0.05)
+        return "error openssl s_client did not connect"
+
+    def wait_until_read(self):
+        """Until every connection in the namespace has an empty receive
+        queue (bounded: at most COMMAND_TIMEOUT)."""
+        deadline = time.monotonic() + COMMAND_TIMEOUT
+        while time.monotonic() < deadline:
+            listing = subprocess.run(
+                ["ip", "netns", "exec", self.name, "ss", "-Htn", "state", "established"],
+                capture_output=True, text=True, timeout=COMMAND_TIMEOUT).stdout
+            if all(line.split()[0] == "0" for line in listing.splitlines() if line.strip()):
+                return
+            time.sleep(0.05)
+
+    def stop_tls_peer(self):
+        if self.tls_peer:
+            self.tls_peer.send_signal(signal.SIGCONT)
+            self.tls_peer.kill()
+            self.tls_peer.wait(COMMAND_TIMEOUT)
+            self.tls_peer = None
 
     def teardown(self):
-        self.stop_tls_server()
+        self.stop_tls_peer()
         if self.peer:
             self.peer.send_signal(signal.SIGCONT)
             self.peer.kill()
@@ -403,16 +441,21 @@ class Namespace:
         if verb == "tls-server":
             certificate, _, key = argument.partition(" ")
             return self.start_tls_server(certificate, key)
+        if verb == "tls-client":
+            return self.start_tls_client(int(argument))
         if verb == "tls-send":
-            if not self.tls_server:
-                return "error no tls-server"
-            self.tls_server.stdin.write(pattern(int(argument)))
-            self.tls_server.stdin.flush()
+            if not self.tls_peer:
+                return "error no tls-server or tls-client"
+            self.tls_peer.stdin.write(pattern(int(argument)))
+            self.tls_peer.stdin.flush()
             return "ok"
         if verb == "tls-exit":
-            if not self.tls_server:
-                return "error no tls-server"
-            self.stop_tls_server()
+            if not self.tls_peer:
+                return "error no tls-server or tls-client"
+            # Only a FIN is an orderly exit: a kernel that closes a connection
+            # with unread bytes (a late TLS 1.3 session ticket) sends a RST.
+            self.wait_until_read()
+            self.stop_tls_peer()
             return "ok"
         if verb == "kill-connections":
             subprocess.run(["ip", "netns", "exec", self.name, "ss", "-HK", "state", "established"],

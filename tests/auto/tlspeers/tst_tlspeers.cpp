@@ -14,6 +14,9 @@
 // user timeout, so the detection bound is 3 s, as for the plain sockets of
 // tests/auto/deadpeer.
 //
+// KeepAliveSslServer against `openssl s_client` in the namespace: the same
+// faults, on the server's side (clientLost() with the reason, as deadPeer()).
+//
 // Without the helper (no KEEPALIVE_PEER_CONTROL) the test skips, except
 // under CI=true, where a skip would hide a regression: it fails there.
 
@@ -21,6 +24,7 @@
 #include "../shared/peercontrol.h"
 #include "../shared/tlsfixture.h"
 
+#include <KeepAliveSslServer>
 #include <KeepAliveSslSocket>
 #include <keepalivetesting.h>
 
@@ -51,16 +55,29 @@ private Q_SLOTS:
     void silentBusyPeer();
     void resetPeer();
     void peerExitsWithoutCloseNotify();
+    void serverSilentIdleClient();
+    void serverSilentBusyClient();
+    void serverResetClient();
+    void serverClientExitsWithoutCloseNotify();
 
 private:
     //! Sends \a line to the helper; the answer's values, or {"error"} after a warning.
     QStringList control(const QString &line);
     //! A KeepAliveSslSocket connected to s_server, encrypted, with the peer's payload read by Qt.
     KeepAliveSslSocket *connectToPeer();
+    /*!
+        A KeepAliveSslServer on the host's address, s_client connected to it
+        from the namespace: the server's side of that client, encrypted, with
+        s_client's payload read by Qt. clientLost() is recorded in m_lost.
+    */
+    KeepAliveSslSocket *acceptFromPeer();
 
     QtKeepAliveTesting::PeerControl m_control;
     bool m_available = false;
     QString m_peerAddress;
+    QString m_hostAddress;
+    std::unique_ptr<KeepAliveSslServer> m_server;
+    QList<QtKeepAlive::ClientLossReason> m_lost;
     quint16 m_tlsPort = 0;
     std::unique_ptr<KeepAliveSslSocket> m_client;
 };
@@ -82,6 +99,8 @@ void tst_TlsPeers::init()
     const QStringList setup = control(QStringLiteral("setup"));
     QVERIFY(setup.size() == 4);
     m_peerAddress = setup.at(0);
+    m_hostAddress = setup.at(2);
+    m_lost.clear();
     const TlsCredentials &credentials = TlsCredentials::instance();
     const QStringList server = control(
             QStringLiteral("tls-server %1 %2").arg(credentials.certificatePath, credentials.keyPath));
@@ -94,6 +113,7 @@ void tst_TlsPeers::cleanup()
     if (!m_available)
         return;
     m_client.reset();
+    m_server.reset();
     control(QStringLiteral("teardown"));
 }
 
@@ -119,6 +139,45 @@ KeepAliveSslSocket *tst_TlsPeers::connectToPeer()
         return nullptr;
     }
     return m_client.get();
+}
+
+KeepAliveSslSocket *tst_TlsPeers::acceptFromPeer()
+{
+    m_server = std::make_unique<KeepAliveSslServer>();
+    const TlsCredentials &credentials = TlsCredentials::instance();
+    QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
+    configuration.setLocalCertificate(credentials.certificate);
+    configuration.setPrivateKey(credentials.key);
+    configuration.setPeerVerifyMode(QSslSocket::VerifyNone);
+    m_server->setSslConfiguration(configuration);
+    if (!m_server->setKeepAliveOptions(shortOptions())
+        || !m_server->listen(QHostAddress(m_hostAddress), 0)) {
+        qWarning() << "cannot listen on" << m_hostAddress << m_server->errorString();
+        return nullptr;
+    }
+    connect(m_server.get(), &KeepAliveSslServer::clientLost, this,
+            [this](KeepAliveSslSocket *, QtKeepAlive::ClientLossReason reason) {
+                m_lost << reason;
+            });
+    if (control(QStringLiteral("tls-client %1").arg(m_server->serverPort())).value(0)
+        == QStringLiteral("error"))
+        return nullptr;
+    if (!QTest::qWaitFor([this] { return m_server->hasPendingConnections(); }, ControlTimeoutMs)) {
+        qWarning() << "s_client's handshake did not finish; lost:" << m_lost;
+        return nullptr;
+    }
+    KeepAliveSslSocket *client = m_server->nextPendingConnection();
+    const QByteArray payload = peerPayload();
+    if (control(QStringLiteral("tls-send %1").arg(payload.size())).value(0)
+        == QStringLiteral("error"))
+        return nullptr;
+    if (!QTest::qWaitFor([&] { return client->bytesAvailable() >= payload.size(); },
+                         ControlTimeoutMs)
+        || client->peek(payload.size() + 1) != payload) {
+        qWarning() << "s_client's payload did not arrive intact:" << client->bytesAvailable();
+        return nullptr;
+    }
+    return client;
 }
 
 void tst_TlsPeers::silentIdlePeer()
@@ -196,6 +255,86 @@ void tst_TlsPeers::peerExitsWithoutCloseNotify()
     QCOMPARE(watch.deadPeerSpy.count(), 0);
     QCOMPARE(client->deadPeerReason(), Reason::None);
     QCOMPARE(watch.error, QAbstractSocket::RemoteHostClosedError);
+    QCOMPARE(watch.readAtDisconnected, peerPayload());
+}
+
+void tst_TlsPeers::serverSilentIdleClient()
+{
+    KeepAliveSslSocket *client = acceptFromPeer();
+    QVERIFY(client);
+    // Idle: nothing of ours in flight (TLS 1.3 session tickets, say).
+    QTRY_COMPARE_WITH_TIMEOUT(client->connectionHealth().unackedSegments.value_or(1), quint32(0),
+                              5000);
+    Watch watch(client);
+    QCOMPARE(control(QStringLiteral("silence")), QStringList());
+
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
+    qInfo("s_client silent while idle: clientLost after %lld ms from its last bytes, bound %lld ms",
+          watch.deadPeerAt, boundMs());
+    QCOMPARE(m_lost, QList({QtKeepAlive::ClientLossReason::KeepAliveTimeout}));
+    verifyDeath(watch, Reason::KeepAliveTimeout, QAbstractSocket::SocketTimeoutError,
+                keepAliveTimeoutMessage());
+    if (QTest::currentTestFailed())
+        return;
+    QVERIFY2(watch.deadPeerAt >= boundMs() * 9 / 10, qPrintable(QString::number(watch.deadPeerAt)));
+    QVERIFY2(watch.deadPeerAt <= boundMs() + 1000, qPrintable(QString::number(watch.deadPeerAt)));
+}
+
+void tst_TlsPeers::serverSilentBusyClient()
+{
+    KeepAliveSslSocket *client = acceptFromPeer();
+    QVERIFY(client);
+    Watch watch(client);
+    QCOMPARE(control(QStringLiteral("silence")), QStringList());
+    watch.clock.start();
+    QCOMPARE(client->write("answer"), qint64(6));
+    QVERIFY(client->flush());
+
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
+    qInfo("s_client silent with data in flight: clientLost after %lld ms from the write, bound "
+          "%lld ms",
+          watch.deadPeerAt, boundMs());
+    QCOMPARE(m_lost, QList({QtKeepAlive::ClientLossReason::RetransmissionTimeout}));
+    verifyDeath(watch, Reason::RetransmissionTimeout, QAbstractSocket::SocketTimeoutError,
+                retransmissionTimeoutMessage());
+    if (QTest::currentTestFailed())
+        return;
+    QVERIFY2(watch.deadPeerAt >= boundMs() * 9 / 10, qPrintable(QString::number(watch.deadPeerAt)));
+    QVERIFY2(watch.deadPeerAt <= boundMs() + 1500, qPrintable(QString::number(watch.deadPeerAt)));
+}
+
+void tst_TlsPeers::serverResetClient()
+{
+    KeepAliveSslSocket *client = acceptFromPeer();
+    QVERIFY(client);
+    Watch watch(client);
+    watch.clock.start();
+    QCOMPARE(control(QStringLiteral("kill-connections")), QStringList());
+
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
+    qInfo("s_client's connection aborted (ss -K): clientLost after %lld ms", watch.deadPeerAt);
+    QCOMPARE(m_lost, QList({QtKeepAlive::ClientLossReason::ConnectionReset}));
+    verifyDeath(watch, Reason::ConnectionReset, QAbstractSocket::RemoteHostClosedError,
+                resetMessage());
+    if (QTest::currentTestFailed())
+        return;
+    QVERIFY2(watch.deadPeerAt <= 1000, qPrintable(QString::number(watch.deadPeerAt)));
+}
+
+void tst_TlsPeers::serverClientExitsWithoutCloseNotify()
+{
+    KeepAliveSslSocket *client = acceptFromPeer();
+    QVERIFY(client);
+    Watch watch(client);
+    QSignalSpy truncated(client, &KeepAliveSslSocket::closeTruncated);
+    QCOMPARE(control(QStringLiteral("tls-exit")), QStringList());
+
+    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
+    const bool told = !publicApiOnly();
+    QCOMPARE(truncated.count(), told ? 1 : 0);
+    QCOMPARE(watch.deadPeerSpy.count(), 0);
+    QVERIFY(m_lost.isEmpty()); // an orderly-looking close is no loss
+    QCOMPARE(m_server->clientCount(), 0);
     QCOMPARE(watch.readAtDisconnected, peerPayload());
 }
 
