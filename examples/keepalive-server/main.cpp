@@ -3,21 +3,29 @@
 // keepalive-server: an echo server that answers the classic heartbeat
 // ("HeartBeat" -> "OK"), applies keepalive options to every accepted client
 // and logs connects, every lost client with its reason (dead peer, idle,
-// refused over the limit) and orderly closes. Exit codes: see exitCodeHelp().
+// refused over the limit, a TLS handshake that failed or timed out) and
+// orderly closes; with --tls CERT KEY over TLS (KeepAliveSslServer). Exit
+// codes: see exitCodeHelp().
 
 #include "../shared/keepalivetool.h"
 
 #include <KeepAliveServer>
 #include <KeepAliveSocket>
+#include <KeepAliveSslServer>
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QHash>
 #include <QtCore/QPointer>
 #include <QtCore/QTimer>
+#include <QtCore/QFile>
 #include <QtNetwork/QHostAddress>
+#include <QtNetwork/QSslCertificate>
+#include <QtNetwork/QSslConfiguration>
+#include <QtNetwork/QSslKey>
 
 #include <memory>
 #include <optional>
+#include <type_traits>
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -35,6 +43,10 @@ struct Settings
     QByteArray request = QByteArrayLiteral("HeartBeat");
     QByteArray reply = QByteArrayLiteral("OK");
     std::optional<milliseconds> stats;
+    //! --tls CERT KEY: the server's certificate chain and key; no certificate: plain TCP.
+    QList<QSslCertificate> certificates;
+    QSslKey key;
+    std::optional<milliseconds> handshakeTimeout;
 };
 
 // The echo with heartbeat answers, per client: every occurrence of the request
@@ -75,22 +87,43 @@ private:
     QByteArray m_held;
 };
 
+// The same server over KeepAliveServer (plain TCP) and KeepAliveSslServer (TLS).
+template<typename KeepAliveTcpServer>
 class Server : public QObject
 {
+    //! KeepAliveSocket or KeepAliveSslSocket.
+    using Socket = std::remove_pointer_t<
+            decltype(std::declval<KeepAliveTcpServer &>().nextPendingConnection())>;
+    static constexpr bool IsTls = !std::is_same_v<KeepAliveTcpServer, KeepAliveServer>;
+
 public:
     Server(const Settings &settings, Output &out) : m_settings(settings), m_out(out)
     {
-        connect(&m_server, &QTcpServer::newConnection, this, [this] {
-            while (KeepAliveSocket *socket = m_server.nextPendingConnection())
+        connect(&m_server, &QTcpServer::pendingConnectionAvailable, this, [this] {
+            while (Socket *socket = m_server.nextPendingConnection())
                 accept(socket);
         });
-        connect(&m_server, &KeepAliveServer::clientLost, this, &Server::onClientLost);
+        connect(&m_server, &KeepAliveTcpServer::clientLost, this, &Server::onClientLost);
         connect(&m_statsTimer, &QTimer::timeout, this, &Server::printStats);
     }
 
     //! Applies the settings; the library validates them.
-    std::optional<UsageError> configure(const QString &idleTimeoutText, const QString &maxText)
+    std::optional<UsageError> configure(const QString &idleTimeoutText, const QString &maxText,
+                                        const QString &handshakeText)
     {
+        if constexpr (IsTls) {
+            QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
+            configuration.setLocalCertificateChain(m_settings.certificates);
+            configuration.setPrivateKey(m_settings.key);
+            configuration.setPeerVerifyMode(QSslSocket::VerifyNone);
+            m_server.setSslConfiguration(configuration);
+            if (m_settings.handshakeTimeout
+                && !m_server.setHandshakeTimeout(*m_settings.handshakeTimeout))
+                return UsageError{QStringLiteral("--handshake-timeout %1: %2")
+                                          .arg(handshakeText, m_server.settingErrorString())};
+        } else {
+            Q_UNUSED(handshakeText);
+        }
         m_server.setKeepAliveOptions(m_settings.options); // validated while parsing
         if (m_settings.idleTimeout && !m_server.setIdleTimeout(*m_settings.idleTimeout))
             return UsageError{QStringLiteral("--idle-timeout %1: %2")
@@ -139,6 +172,17 @@ public:
                  {QStringLiteral("maxClients"), m_settings.maxClients},
                  {QStringLiteral("heartbeatRequest"), QString::fromUtf8(m_settings.request)},
                  {QStringLiteral("heartbeatReply"), QString::fromUtf8(m_settings.reply)}});
+        if constexpr (IsTls) {
+            const QSslCertificate &certificate = m_settings.certificates.constFirst();
+            m_out.setting(QStringLiteral("tls"),
+                          QStringLiteral("TLS:              certificate \"%1\", handshake "
+                                         "timeout %2")
+                                  .arg(certificate.subjectDisplayName(),
+                                       formatDuration(m_server.handshakeTimeout())),
+                          {{QStringLiteral("certificate"), certificate.subjectDisplayName()},
+                           {QStringLiteral("handshakeTimeoutMs"),
+                            qint64(m_server.handshakeTimeout().count())}});
+        }
         if (m_settings.stats)
             m_statsTimer.start(*m_settings.stats);
         return true;
@@ -155,8 +199,8 @@ public:
                     true);
         m_stopping = true;
         m_server.close();
-        const QList<KeepAliveSocket *> sockets = m_clients.keys();
-        for (KeepAliveSocket *socket : sockets)
+        const QList<Socket *> sockets = m_clients.keys();
+        for (Socket *socket : sockets)
             socket->disconnectFromHost();
         // Clients that take nothing more must not hold the exit up.
         QTimer::singleShot(2s, this, [this] { finish(); });
@@ -180,7 +224,7 @@ private:
                 : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
     }
 
-    void accept(KeepAliveSocket *socket)
+    void accept(Socket *socket)
     {
         ++m_accepted;
         Client &client =
@@ -208,7 +252,7 @@ private:
                 [this, socket] { onDisconnected(socket); });
     }
 
-    void echo(KeepAliveSocket *socket)
+    void echo(Socket *socket)
     {
         const auto it = m_clients.constFind(socket);
         if (it == m_clients.cend())
@@ -237,10 +281,34 @@ private:
                           qint64(answer.size() - heartbeats * m_settings.reply.size())}});
     }
 
-    void onClientLost(KeepAliveSocket *socket, QtKeepAlive::ClientLossReason reason,
+    QString handshakeTimeoutText() const
+    {
+        if constexpr (IsTls)
+            return formatDuration(m_server.handshakeTimeout());
+        else
+            return QString();
+    }
+
+    void onClientLost(Socket *socket, QtKeepAlive::ClientLossReason reason,
                       const ConnectionHealth &atDeath)
     {
         const QString reasonName = enumName(reason);
+        if (reason == QtKeepAlive::ClientLossReason::HandshakeTimeout
+            || reason == QtKeepAlive::ClientLossReason::HandshakeFailed) {
+            ++m_handshakesLost;
+            const QString peer = endpoint(socket->peerAddress(), socket->peerPort());
+            const QString why = reason == QtKeepAlive::ClientLossReason::HandshakeTimeout
+                    ? QStringLiteral("no TLS handshake within %1, dropped")
+                              .arg(handshakeTimeoutText())
+                    : QStringLiteral("TLS handshake failed: %1").arg(socket->errorString());
+            m_out.event(QStringLiteral("handshake-lost"),
+                        QStringLiteral("client %1 lost: %2: %3").arg(peer, reasonName, why),
+                        {{QStringLiteral("peer"), peer},
+                         {QStringLiteral("reason"), reasonName},
+                         {QStringLiteral("message"), why}},
+                        true);
+            return;
+        }
         if (reason == QtKeepAlive::ClientLossReason::RefusedOverLimit) {
             ++m_refused;
             const QString peer = endpoint(socket->peerAddress(), socket->peerPort());
@@ -256,8 +324,20 @@ private:
             return;
         }
         const auto it = m_clients.constFind(socket);
-        if (it == m_clients.cend())
+        if (it == m_clients.cend()) {
+            // Lost in its handshake (a dead peer) or before it was taken.
+            const QString peer = endpoint(socket->peerAddress(), socket->peerPort());
+            ++m_dead;
+            m_out.event(QStringLiteral("lost"),
+                        QStringLiteral("client %1 lost before it was accepted: %2: %3")
+                                .arg(peer, reasonName, socket->errorString()),
+                        {{QStringLiteral("peer"), peer},
+                         {QStringLiteral("reason"), reasonName},
+                         {QStringLiteral("message"), socket->errorString()},
+                         {QStringLiteral("health"), toJson(atDeath)}},
+                        true);
             return;
+        }
         Client &client = **it;
         client.lost = true;
         QString why;
@@ -281,7 +361,7 @@ private:
                     true);
     }
 
-    void onDisconnected(KeepAliveSocket *socket)
+    void onDisconnected(Socket *socket)
     {
         const auto it = m_clients.find(socket);
         if (it == m_clients.end())
@@ -311,19 +391,22 @@ private:
     {
         m_out.event(QStringLiteral("stats"),
                     QStringLiteral("stats: clients %1, accepted %2, closed %3, dead %4, reaped "
-                                   "%5, refused %6")
+                                   "%5, refused %6%7")
                             .arg(m_clients.size())
                             .arg(m_accepted)
                             .arg(m_closed)
                             .arg(m_dead)
                             .arg(m_reaped)
-                            .arg(m_refused),
+                            .arg(m_refused)
+                            .arg(IsTls ? QStringLiteral(", handshakes lost %1").arg(m_handshakesLost)
+                                       : QString()),
                     {{QStringLiteral("clients"), qint64(m_clients.size())},
                      {QStringLiteral("accepted"), m_accepted},
                      {QStringLiteral("closed"), m_closed},
                      {QStringLiteral("dead"), m_dead},
                      {QStringLiteral("reaped"), m_reaped},
-                     {QStringLiteral("refused"), m_refused}},
+                     {QStringLiteral("refused"), m_refused},
+                     {QStringLiteral("handshakesLost"), m_handshakesLost}},
                     true);
     }
 
@@ -339,17 +422,83 @@ private:
 
     const Settings m_settings;
     Output &m_out;
-    KeepAliveServer m_server;
-    QHash<KeepAliveSocket *, std::shared_ptr<Client>> m_clients;
+    KeepAliveTcpServer m_server;
+    QHash<Socket *, std::shared_ptr<Client>> m_clients;
     QTimer m_statsTimer;
     int m_accepted = 0;
     int m_closed = 0;
     int m_dead = 0;
     int m_reaped = 0;
     int m_refused = 0;
+    int m_handshakesLost = 0;
     bool m_stopping = false;
     bool m_finished = false;
 };
+
+// --tls CERT KEY and --handshake-timeout.
+std::optional<UsageError> parseTlsSettings(const QCommandLineParser &parser, Settings *settings)
+{
+    const QStringList tls = parser.values(QStringLiteral("tls"));
+    if (tls.isEmpty()) {
+        if (parser.isSet(QStringLiteral("handshake-timeout")))
+            return UsageError{QStringLiteral("--handshake-timeout needs --tls")};
+        return std::nullopt;
+    }
+    // QCommandLineParser takes one value per option: the key is the next
+    // positional argument.
+    const QStringList rest = parser.positionalArguments();
+    if (tls.size() != 1 || rest.size() != 1)
+        return UsageError{QStringLiteral("--tls takes two files: --tls CERT KEY")};
+    if (!QSslSocket::supportsSsl())
+        return UsageError{QStringLiteral("--tls: this Qt has no TLS backend (%1)")
+                                  .arg(QSslSocket::activeBackend())};
+    const QString certificateFile = tls.constFirst();
+    settings->certificates = QSslCertificate::fromPath(certificateFile, QSsl::Pem,
+                                                       QSslCertificate::PatternSyntax::FixedString);
+    if (settings->certificates.isEmpty())
+        return UsageError{QStringLiteral("--tls \"%1\": no PEM certificate could be read from it")
+                                  .arg(certificateFile)};
+    const QString keyFile = rest.constFirst();
+    QFile file(keyFile);
+    if (!file.open(QIODevice::ReadOnly))
+        return UsageError{QStringLiteral("--tls key \"%1\": %2").arg(keyFile, file.errorString())};
+    const QByteArray pem = file.readAll();
+    for (const QSsl::KeyAlgorithm algorithm : {QSsl::Rsa, QSsl::Ec, QSsl::Dsa}) {
+        settings->key = QSslKey(pem, algorithm);
+        if (!settings->key.isNull())
+            break;
+    }
+    if (settings->key.isNull())
+        return UsageError{QStringLiteral("--tls key \"%1\": no unencrypted PEM private key "
+                                         "(RSA, EC or DSA) could be read from it")
+                                  .arg(keyFile)};
+    if (parser.isSet(QStringLiteral("handshake-timeout"))) {
+        UsageError error;
+        // The server's own check names the range; 0 and negative values reach it.
+        settings->handshakeTimeout =
+                parseDuration(QStringLiteral("handshake-timeout"),
+                              parser.value(QStringLiteral("handshake-timeout")), &error, Sign::Any);
+        if (!settings->handshakeTimeout)
+            return error;
+    }
+    return std::nullopt;
+}
+
+template<typename KeepAliveTcpServer>
+int serve(const Settings &settings, Output &out, const QString &idleText, const QString &maxText,
+          const QString &handshakeText)
+{
+    Server<KeepAliveTcpServer> server(settings, out);
+    if (const std::optional<UsageError> settingError =
+                server.configure(idleText, maxText, handshakeText))
+        return usage(*settingError);
+    StopSignals stopSignals;
+    QObject::connect(&stopSignals, &StopSignals::stopRequested, &server,
+                     &Server<KeepAliveTcpServer>::stop);
+    if (!server.listen())
+        return ExitNetwork;
+    return QCoreApplication::exec();
+}
 
 } // namespace
 
@@ -398,6 +547,15 @@ int main(int argc, char *argv[])
              QStringLiteral("Print a one-line summary (clients, dead, reaped, refused) every "
                             "INTERVAL."),
              QStringLiteral("interval")},
+            {QStringLiteral("tls"),
+             QStringLiteral("Speak TLS (KeepAliveSslServer) with the certificate chain in CERT "
+                            "and the unencrypted private key in KEY (PEM files): --tls CERT KEY. "
+                            "Clients are accepted once their handshake is done."),
+             QStringLiteral("cert")},
+            {QStringLiteral("handshake-timeout"),
+             QStringLiteral("With --tls: drop a client whose handshake is not done within "
+                            "DURATION (default 10 s)."),
+             QStringLiteral("duration")},
             {QStringLiteral("quiet"),
              QStringLiteral("Log only connects, losses, closes, refusals and the summary.")},
             {QStringLiteral("json"),
@@ -410,11 +568,12 @@ int main(int argc, char *argv[])
         return printHelp(parser);
     if (parser.isSet(QStringLiteral("version")))
         return printVersion();
-    if (!parser.positionalArguments().isEmpty())
+    Settings settings;
+    if (const std::optional<UsageError> tlsError = parseTlsSettings(parser, &settings))
+        return usage(*tlsError);
+    if (settings.certificates.isEmpty() && !parser.positionalArguments().isEmpty())
         return usage({QStringLiteral("unexpected argument \"%1\" (see --help)")
                               .arg(parser.positionalArguments().constFirst())});
-
-    Settings settings;
     UsageError error;
     if (parser.isSet(QStringLiteral("listen"))) {
         const QString text = parser.value(QStringLiteral("listen"));
@@ -482,12 +641,8 @@ int main(int argc, char *argv[])
     }
 
     Output out(parser.isSet(QStringLiteral("json")), parser.isSet(QStringLiteral("quiet")));
-    Server server(settings, out);
-    if (const std::optional<UsageError> settingError = server.configure(idleText, maxText))
-        return usage(*settingError);
-    StopSignals stopSignals;
-    QObject::connect(&stopSignals, &StopSignals::stopRequested, &server, &Server::stop);
-    if (!server.listen())
-        return ExitNetwork;
-    return app.exec();
+    const QString handshakeText = parser.value(QStringLiteral("handshake-timeout"));
+    if (!settings.certificates.isEmpty())
+        return serve<KeepAliveSslServer>(settings, out, idleText, maxText, handshakeText);
+    return serve<KeepAliveServer>(settings, out, idleText, maxText, handshakeText);
 }

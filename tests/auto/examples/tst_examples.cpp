@@ -154,6 +154,7 @@ private Q_SLOTS:
     void clientReportsSilencedPeer();
     void tlsClientReportsSilencedPeer();
     void tlsClientRefusesUntrustedServer();
+    void tlsServerReportsSilencedClientAndStalledHandshake();
     void pulledCableBetweenNamespaces();
     void heartbeatDetectsStoppedServer();
     void serverReapsIdleClient();
@@ -328,6 +329,76 @@ void tst_Examples::tlsClientReportsSilencedPeer()
     QCOMPARE(death.value(QStringLiteral("errorString")).toString(),
              QStringLiteral("peer did not answer 2 keepalive probes (idle 1 s, interval 1 s)"));
     QCOMPARE(firstEvent(events, QStringLiteral("exit")).value(QStringLiteral("code")).toInt(), 1);
+}
+
+// keepalive-server --tls CERT KEY: a TLS client is accepted after its
+// handshake and reported lost, with the reason, when it falls silent; a
+// connection that never starts its handshake is dropped after
+// --handshake-timeout; --json throughout.
+void tst_Examples::tlsServerReportsSilencedClientAndStalledHandshake()
+{
+    VERIFY_TLS_AVAILABLE();
+    const DeadPeerTest::TlsCredentials &credentials = DeadPeerTest::TlsCredentials::instance();
+    Tool *server = nullptr;
+    const quint16 port = startServer(
+            &server,
+            ShortOptions
+                    + QStringList{QStringLiteral("--tls"), credentials.certificatePath,
+                                  credentials.keyPath, QStringLiteral("--handshake-timeout"),
+                                  QStringLiteral("1s"), QStringLiteral("--json")});
+    QVERIFY2(port != 0, server->transcript());
+
+    QSslSocket client;
+    DeadPeerTest::trustTestCertificate(client);
+    client.connectToHostEncrypted(QStringLiteral("127.0.0.1"), port);
+    QVERIFY2(client.waitForEncrypted(StartTimeoutMs), qPrintable(client.errorString()));
+    client.write("HeartBeat");
+    QVERIFY(client.waitForReadyRead(StartTimeoutMs));
+    QCOMPARE(client.readAll(), QByteArray("OK"));
+    QTRY_COMPARE_WITH_TIMEOUT(DeadPeerTest::unacknowledgedBytes(client.socketDescriptor()), 0,
+                              StartTimeoutMs);
+    QString error;
+    QVERIFY2(QtKeepAliveTesting::silence(&client, &error), qPrintable(error));
+    QElapsedTimer sinceSilenced;
+    sinceSilenced.start();
+
+    QTcpSocket stalled; // connects and never starts its handshake
+    stalled.connectToHost(QHostAddress::LocalHost, port);
+    QVERIFY(stalled.waitForConnected(StartTimeoutMs));
+    const quint16 stalledPort = stalled.localPort();
+
+    QTRY_VERIFY2_WITH_TIMEOUT(server->output().contains(QStringLiteral("\"event\":\"lost\"")),
+                              server->transcript(), BoundMs + 10000);
+    const qint64 lostAfter = sinceSilenced.elapsed();
+    qInfo("keepalive-server --tls reported the silenced client after %lld ms (bound %lld ms)",
+          lostAfter, BoundMs);
+    QVERIFY2(lostAfter <= BoundMs + MarginMs, server->transcript());
+    QTRY_VERIFY2_WITH_TIMEOUT(
+            server->output().contains(QStringLiteral("\"event\":\"handshake-lost\"")),
+            server->transcript(), StartTimeoutMs);
+    server->process.terminate();
+    QTRY_VERIFY2_WITH_TIMEOUT(!server->isRunning(), server->transcript(), StartTimeoutMs);
+    QCOMPARE(server->process.exitCode(), 0);
+    QVERIFY2(server->err.isEmpty(), server->transcript());
+
+    const QList<QJsonObject> events = jsonLines(server->out, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QJsonObject tls = firstEvent(events, QStringLiteral("tls"));
+    QCOMPARE(tls.value(QStringLiteral("certificate")).toString(),
+             QStringLiteral("qt-keepalive-test"));
+    QCOMPARE(tls.value(QStringLiteral("handshakeTimeoutMs")).toInt(), 1000);
+    QCOMPARE(firstEvent(events, QStringLiteral("heartbeat")).value(QStringLiteral("count")).toInt(),
+             1);
+    const QJsonObject lost = firstEvent(events, QStringLiteral("lost"));
+    QCOMPARE(lost.value(QStringLiteral("reason")).toString(), QStringLiteral("KeepAliveTimeout"));
+    QCOMPARE(lost.value(QStringLiteral("message")).toString(),
+             QStringLiteral("peer did not answer 2 keepalive probes (idle 1 s, interval 1 s)"));
+    const QJsonObject dropped = firstEvent(events, QStringLiteral("handshake-lost"));
+    QCOMPARE(dropped.value(QStringLiteral("reason")).toString(), QStringLiteral("HandshakeTimeout"));
+    QCOMPARE(dropped.value(QStringLiteral("peer")).toString(),
+             QStringLiteral("127.0.0.1:%1").arg(stalledPort));
+    QCOMPARE(dropped.value(QStringLiteral("message")).toString(),
+             QStringLiteral("no TLS handshake within 1 s, dropped"));
 }
 
 // Without --ca the self-signed test certificate is refused: exit 3, one line
@@ -686,6 +757,13 @@ void tst_Examples::badArguments_data()
     row("ca and insecure", client,
         list({"--tls", "--ca", "/nonexistent/ca.pem", "--insecure"}) << to,
         list({"--ca", "--insecure"}));
+    row("server tls without key", server, port0 + list({"--tls", "/nonexistent/cert.pem"}),
+        list({"--tls CERT KEY"}));
+    row("server tls certificate missing", server,
+        port0 + list({"--tls", "/nonexistent/cert.pem", "/nonexistent/key.pem"}),
+        list({"--tls", "/nonexistent/cert.pem"}));
+    row("server handshake-timeout without tls", server, port0 + list({"--handshake-timeout", "2"}),
+        list({"--handshake-timeout", "--tls"}));
     row("server max-clients negative", server, port0 + list({"--max-clients", "-1"}),
         list({"--max-clients -1", "negative"}));
     row("server max-clients not a number", server, port0 + list({"--max-clients", "many"}),
