@@ -51,14 +51,15 @@ private Q_SLOTS:
     void init();
     void cleanup();
 
+    // Each for our client against s_server and our server against s_client.
+    void silentIdlePeer_data();
     void silentIdlePeer();
+    void silentBusyPeer_data();
     void silentBusyPeer();
+    void resetPeer_data();
     void resetPeer();
+    void peerExitsWithoutCloseNotify_data();
     void peerExitsWithoutCloseNotify();
-    void serverSilentIdleClient();
-    void serverSilentBusyClient();
-    void serverResetClient();
-    void serverClientExitsWithoutCloseNotify();
 
 private:
     //! Sends \a line to the helper; the answer's values, or {"error"} after a warning.
@@ -71,6 +72,14 @@ private:
         s_client's payload read by Qt. clientLost() is recorded in m_lost.
     */
     KeepAliveSslSocket *acceptFromPeer();
+    //! The rows: our client (against s_server), our server (against s_client).
+    static void addSides();
+    //! connectToPeer() or acceptFromPeer(), as the row says.
+    KeepAliveSslSocket *openConnection();
+    //! What the server reported for the row's fault: nothing for our client.
+    QList<QtKeepAlive::ClientLossReason> expectedLosses(QtKeepAlive::ClientLossReason reason) const;
+    //! The third-party peer of the row.
+    const char *peerName() const { return m_server ? "s_client" : "s_server"; }
 
     QtKeepAliveTesting::PeerControl m_control;
     bool m_available = false;
@@ -180,17 +189,47 @@ KeepAliveSslSocket *tst_TlsPeers::acceptFromPeer()
     return client;
 }
 
+void tst_TlsPeers::addSides()
+{
+    QTest::addColumn<bool>("server");
+    QTest::newRow("KeepAliveSslSocket vs s_server") << false;
+    QTest::newRow("KeepAliveSslServer vs s_client") << true;
+}
+
+KeepAliveSslSocket *tst_TlsPeers::openConnection()
+{
+    QFETCH(bool, server);
+    return server ? acceptFromPeer() : connectToPeer();
+}
+
+QList<QtKeepAlive::ClientLossReason>
+tst_TlsPeers::expectedLosses(QtKeepAlive::ClientLossReason reason) const
+{
+    if (!m_server)
+        return {};
+    return {reason};
+}
+
+void tst_TlsPeers::silentIdlePeer_data()
+{
+    addSides();
+}
+
 void tst_TlsPeers::silentIdlePeer()
 {
-    KeepAliveSslSocket *client = connectToPeer();
+    KeepAliveSslSocket *client = openConnection();
     QVERIFY(client);
     QCOMPARE(client->effectiveKeepAliveOptions().userTimeout, std::chrono::milliseconds(3000));
+    // Idle: nothing of ours in flight (the server's TLS 1.3 session tickets, say).
+    QTRY_COMPARE_WITH_TIMEOUT(client->connectionHealth().unackedSegments.value_or(1), quint32(0),
+                              5000);
     Watch watch(client);
     QCOMPARE(control(QStringLiteral("silence")), QStringList());
 
     QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
-    qInfo("s_server silent while idle: deadPeer after %lld ms from its last bytes, bound %lld ms",
-          watch.deadPeerAt, boundMs());
+    qInfo("%s silent while idle: deadPeer after %lld ms from its last bytes, bound %lld ms",
+          peerName(), watch.deadPeerAt, boundMs());
+    QCOMPARE(m_lost, expectedLosses(QtKeepAlive::ClientLossReason::KeepAliveTimeout));
     verifyDeath(watch, Reason::KeepAliveTimeout, QAbstractSocket::SocketTimeoutError,
                 keepAliveTimeoutMessage());
     if (QTest::currentTestFailed())
@@ -199,9 +238,14 @@ void tst_TlsPeers::silentIdlePeer()
     QVERIFY2(watch.deadPeerAt <= boundMs() + 1000, qPrintable(QString::number(watch.deadPeerAt)));
 }
 
+void tst_TlsPeers::silentBusyPeer_data()
+{
+    addSides();
+}
+
 void tst_TlsPeers::silentBusyPeer()
 {
-    KeepAliveSslSocket *client = connectToPeer();
+    KeepAliveSslSocket *client = openConnection();
     QVERIFY(client);
     Watch watch(client);
     QCOMPARE(control(QStringLiteral("silence")), QStringList());
@@ -210,9 +254,9 @@ void tst_TlsPeers::silentBusyPeer()
     QVERIFY(client->flush());
 
     QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
-    qInfo("s_server silent with data in flight: deadPeer after %lld ms from the write, bound "
-          "%lld ms",
-          watch.deadPeerAt, boundMs());
+    qInfo("%s silent with data in flight: deadPeer after %lld ms from the write, bound %lld ms",
+          peerName(), watch.deadPeerAt, boundMs());
+    QCOMPARE(m_lost, expectedLosses(QtKeepAlive::ClientLossReason::RetransmissionTimeout));
     verifyDeath(watch, Reason::RetransmissionTimeout, QAbstractSocket::SocketTimeoutError,
                 retransmissionTimeoutMessage());
     if (QTest::currentTestFailed())
@@ -221,16 +265,22 @@ void tst_TlsPeers::silentBusyPeer()
     QVERIFY2(watch.deadPeerAt <= boundMs() + 1500, qPrintable(QString::number(watch.deadPeerAt)));
 }
 
+void tst_TlsPeers::resetPeer_data()
+{
+    addSides();
+}
+
 void tst_TlsPeers::resetPeer()
 {
-    KeepAliveSslSocket *client = connectToPeer();
+    KeepAliveSslSocket *client = openConnection();
     QVERIFY(client);
     Watch watch(client);
     watch.clock.start();
     QCOMPARE(control(QStringLiteral("kill-connections")), QStringList());
 
     QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
-    qInfo("s_server's connection aborted (ss -K): deadPeer after %lld ms", watch.deadPeerAt);
+    qInfo("%s's connection aborted (ss -K): deadPeer after %lld ms", peerName(), watch.deadPeerAt);
+    QCOMPARE(m_lost, expectedLosses(QtKeepAlive::ClientLossReason::ConnectionReset));
     verifyDeath(watch, Reason::ConnectionReset, QAbstractSocket::RemoteHostClosedError,
                 resetMessage());
     if (QTest::currentTestFailed())
@@ -238,9 +288,14 @@ void tst_TlsPeers::resetPeer()
     QVERIFY2(watch.deadPeerAt <= 1000, qPrintable(QString::number(watch.deadPeerAt)));
 }
 
+void tst_TlsPeers::peerExitsWithoutCloseNotify_data()
+{
+    addSides();
+}
+
 void tst_TlsPeers::peerExitsWithoutCloseNotify()
 {
-    KeepAliveSslSocket *client = connectToPeer();
+    KeepAliveSslSocket *client = openConnection();
     QVERIFY(client);
     Watch watch(client);
     QSignalSpy truncated(client, &KeepAliveSslSocket::closeTruncated);
@@ -256,86 +311,9 @@ void tst_TlsPeers::peerExitsWithoutCloseNotify()
     QCOMPARE(client->deadPeerReason(), Reason::None);
     QCOMPARE(watch.error, QAbstractSocket::RemoteHostClosedError);
     QCOMPARE(watch.readAtDisconnected, peerPayload());
-}
-
-void tst_TlsPeers::serverSilentIdleClient()
-{
-    KeepAliveSslSocket *client = acceptFromPeer();
-    QVERIFY(client);
-    // Idle: nothing of ours in flight (TLS 1.3 session tickets, say).
-    QTRY_COMPARE_WITH_TIMEOUT(client->connectionHealth().unackedSegments.value_or(1), quint32(0),
-                              5000);
-    Watch watch(client);
-    QCOMPARE(control(QStringLiteral("silence")), QStringList());
-
-    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
-    qInfo("s_client silent while idle: clientLost after %lld ms from its last bytes, bound %lld ms",
-          watch.deadPeerAt, boundMs());
-    QCOMPARE(m_lost, QList({QtKeepAlive::ClientLossReason::KeepAliveTimeout}));
-    verifyDeath(watch, Reason::KeepAliveTimeout, QAbstractSocket::SocketTimeoutError,
-                keepAliveTimeoutMessage());
-    if (QTest::currentTestFailed())
-        return;
-    QVERIFY2(watch.deadPeerAt >= boundMs() * 9 / 10, qPrintable(QString::number(watch.deadPeerAt)));
-    QVERIFY2(watch.deadPeerAt <= boundMs() + 1000, qPrintable(QString::number(watch.deadPeerAt)));
-}
-
-void tst_TlsPeers::serverSilentBusyClient()
-{
-    KeepAliveSslSocket *client = acceptFromPeer();
-    QVERIFY(client);
-    Watch watch(client);
-    QCOMPARE(control(QStringLiteral("silence")), QStringList());
-    watch.clock.start();
-    QCOMPARE(client->write("answer"), qint64(6));
-    QVERIFY(client->flush());
-
-    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
-    qInfo("s_client silent with data in flight: clientLost after %lld ms from the write, bound "
-          "%lld ms",
-          watch.deadPeerAt, boundMs());
-    QCOMPARE(m_lost, QList({QtKeepAlive::ClientLossReason::RetransmissionTimeout}));
-    verifyDeath(watch, Reason::RetransmissionTimeout, QAbstractSocket::SocketTimeoutError,
-                retransmissionTimeoutMessage());
-    if (QTest::currentTestFailed())
-        return;
-    QVERIFY2(watch.deadPeerAt >= boundMs() * 9 / 10, qPrintable(QString::number(watch.deadPeerAt)));
-    QVERIFY2(watch.deadPeerAt <= boundMs() + 1500, qPrintable(QString::number(watch.deadPeerAt)));
-}
-
-void tst_TlsPeers::serverResetClient()
-{
-    KeepAliveSslSocket *client = acceptFromPeer();
-    QVERIFY(client);
-    Watch watch(client);
-    watch.clock.start();
-    QCOMPARE(control(QStringLiteral("kill-connections")), QStringList());
-
-    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
-    qInfo("s_client's connection aborted (ss -K): clientLost after %lld ms", watch.deadPeerAt);
-    QCOMPARE(m_lost, QList({QtKeepAlive::ClientLossReason::ConnectionReset}));
-    verifyDeath(watch, Reason::ConnectionReset, QAbstractSocket::RemoteHostClosedError,
-                resetMessage());
-    if (QTest::currentTestFailed())
-        return;
-    QVERIFY2(watch.deadPeerAt <= 1000, qPrintable(QString::number(watch.deadPeerAt)));
-}
-
-void tst_TlsPeers::serverClientExitsWithoutCloseNotify()
-{
-    KeepAliveSslSocket *client = acceptFromPeer();
-    QVERIFY(client);
-    Watch watch(client);
-    QSignalSpy truncated(client, &KeepAliveSslSocket::closeTruncated);
-    QCOMPARE(control(QStringLiteral("tls-exit")), QStringList());
-
-    QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, 5000);
-    const bool told = !publicApiOnly();
-    QCOMPARE(truncated.count(), told ? 1 : 0);
-    QCOMPARE(watch.deadPeerSpy.count(), 0);
     QVERIFY(m_lost.isEmpty()); // an orderly-looking close is no loss
-    QCOMPARE(m_server->clientCount(), 0);
-    QCOMPARE(watch.readAtDisconnected, peerPayload());
+    if (m_server)
+        QCOMPARE(m_server->clientCount(), 0);
 }
 
 QTEST_GUILESS_MAIN(tst_TlsPeers)
