@@ -396,9 +396,23 @@ void KeepAliveEngine::onTransportError(QAbstractSocket::SocketError error)
                         : *std::exchange(m_seenUnlooked, std::nullopt);
                 reportDeath(QAbstractSocket::SocketTimeoutError, osError, seen);
                 Q_EMIT m_socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
-                m_socket->disconnectFromHost();
+                closeDeadTransport();
             },
             Qt::QueuedConnection);
+}
+
+void KeepAliveEngine::closeDeadTransport()
+{
+    // A QSslSocket would send close_notify into the dead proxy connection,
+    // fail, and report that as a second error over the death's. Its own
+    // connection (the plain socket whose proxy engine holds the dead one) is
+    // closed instead: QSslSocket then ends as at the peer's FIN, with what
+    // it decrypted still readable.
+    // (In the public-API-only mode the second error remains.)
+    if (QAbstractSocket *own = tlsOwnSocket(m_socket))
+        own->disconnectFromHost();
+    else
+        m_socket->disconnectFromHost();
 }
 
 void KeepAliveEngine::reportDeathAfterClose(QAbstractSocket::SocketError error)

@@ -217,6 +217,8 @@ private:
     void announceDeath(QtKeepAlive::DeadPeerReason reason, QAbstractSocket::SocketError error,
                        const QString &message, const ConnectionHealth &health);
     void takeUnbufferedDeath(qintptr descriptor);
+    //! Ends a connection whose proxy connection died (see onTransportError()).
+    void closeDeadTransport();
     //! The public-API-only mode's onErrorOccurred(): the death read after the fact.
     void reportDeathAfterClose(QAbstractSocket::SocketError error);
     void releaseRetained();

@@ -48,6 +48,13 @@ bool hasQueuedWrites(const QAbstractSocket *socket)
     return false;
 }
 
+QAbstractSocket *tlsOwnSocket(QAbstractSocket *socket)
+{
+    if (!QtInternals::trusted() || !socket->inherits("QSslSocket"))
+        return nullptr;
+    return innerSocket(socket);
+}
+
 NativeTransport NativeTransport::find(QAbstractSocket *socket)
 {
     if (!socket || socket->state() != QAbstractSocket::ConnectedState)

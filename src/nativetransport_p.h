@@ -16,6 +16,13 @@
 bool hasQueuedWrites(const QAbstractSocket *socket);
 
 /*!
+    A QSslSocket's own connection: the plain socket it keeps as a child (the
+    one a proxy engine, if any, sits in). Null for other sockets and in the
+    public-API-only mode.
+*/
+QAbstractSocket *tlsOwnSocket(QAbstractSocket *socket);
+
+/*!
     The socket whose Qt engine owns the real TCP descriptor, and that engine.
 
     For a plain socket that is the socket itself. Behind a SOCKS5 or HTTP
