@@ -125,9 +125,11 @@ void KeepAliveSslServerPrivate::handshakeFailed(KeepAliveSslSocket *client,
                                                 QAbstractSocket::SocketError error)
 {
     m_handshakes.remove(client);
-    Q_EMIT q->errorOccurred(client, error);
-    // After a dead peer's deadPeer() the client is lost already, with its reason.
+    // After a dead peer's deadPeer() the client is lost already, with its
+    // reason. Before QSslServer's signal: a handler of that one may abort()
+    // the client, which would leave no loss to report.
     lose(client, ClientLossReason::HandshakeFailed);
+    Q_EMIT q->errorOccurred(client, error);
 }
 
 void KeepAliveSslServerPrivate::rearm()
@@ -149,8 +151,8 @@ void KeepAliveSslServerPrivate::endOverdueHandshakes()
     });
     for (KeepAliveSslSocket *client : std::as_const(overdue)) {
         client->disconnect(q);
-        Q_EMIT q->errorOccurred(client, QAbstractSocket::SocketTimeoutError);
         lose(client, ClientLossReason::HandshakeTimeout);
+        Q_EMIT q->errorOccurred(client, QAbstractSocket::SocketTimeoutError);
         // Its slot of maxClients() is free as it disconnects, now.
         client->abort();
     }

@@ -47,14 +47,16 @@ class KeepAliveSslServerPrivate;
     and only then is its idleness counted (idleTimeout()). Every accepted
     connection either reaches the pending queue or is reported lost:
     - a handshake not done within handshakeTimeout() (a client that
-      connects and sends nothing, or stalls halfway): errorOccurred(socket,
-      SocketTimeoutError) as QSslServer emits it, then clientLost() with
-      HandshakeTimeout; the connection is aborted;
+      connects and sends nothing, or stalls halfway): clientLost() with
+      HandshakeTimeout, then errorOccurred(socket, SocketTimeoutError) as
+      QSslServer emits it; the connection is then aborted;
     - a handshake that fails (a bad certificate, a client that is not
-      speaking TLS, a close before the end): QSslServer's errorOccurred(),
-      then clientLost() with HandshakeFailed;
+      speaking TLS, a close before the end): clientLost() with
+      HandshakeFailed, then QSslServer's errorOccurred();
     - a peer that dies during the handshake: clientLost() with the dead
       peer's reason, as after it.
+    clientLost() comes first so that it is never missed: a handler of
+    errorOccurred() may abort() or deleteLater() the socket.
     A client in its handshake counts against maxClients() (a handshake costs
     the server as much as a client), for at most handshakeTimeout(): a
     connection over the limit is refused before any TLS work.

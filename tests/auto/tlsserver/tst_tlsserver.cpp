@@ -5,7 +5,8 @@
 // dead and reset clients reported, idle clients reaped, handshakes that
 // never finish dropped after the timeout while slow ones complete, the
 // client limit with handshakes under way, failed handshakes reported, the
-// server destroyed mid-handshake, clients in a worker thread, and 1,000 TLS
+// server destroyed mid-handshake, clients in a worker thread, the
+// application heartbeat's verdict, and 1,000 TLS
 // clients with 100 silenced at once. A dead client is silenced with
 // QtKeepAliveTesting::silence(). Keepalive: idle 1 s, interval 1 s,
 // 2 probes (bound 3 s).
@@ -13,6 +14,7 @@
 #include "../shared/tlsfixture.h"
 #include "../shared/warningtrap.h"
 
+#include <KeepAliveHeartbeat>
 #include <KeepAliveSslServer>
 #include <keepalivetesting.h>
 
@@ -28,6 +30,7 @@
 #include <QtTest/QTest>
 
 #include <climits>
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -126,6 +129,7 @@ private Q_SLOTS:
     void deadClientReported_data();
     void deadClientReported();
     void idleClientReapedTalkerKept();
+    void heartbeatTimeoutReported();
     void stalledHandshakeDropped_data();
     void stalledHandshakeDropped();
     void slowHandshakeCompletes();
@@ -133,6 +137,7 @@ private Q_SLOTS:
     void handshakeFailureReported();
     void maxClientsWithHandshakesInProgress();
     void serverDestroyedDuringHandshakes();
+    void handlersAbortAndDeleteLater();
     void clientInWorkerThreadReported();
     void thousandClientsHundredSilenced();
 
@@ -343,6 +348,31 @@ void tst_TlsServer::idleClientReapedTalkerKept()
     QCOMPARE(m_server->clientCount(), 1);
 }
 
+// A live TLS client that never answers the application's pings.
+void tst_TlsServer::heartbeatTimeoutReported()
+{
+    Watch watch(m_server.get());
+    KeepAliveSslSocket *serverSide = nullptr;
+    QVERIFY(connectClient(&serverSide));
+    watch.follow(serverSide);
+    auto *heartbeat = new KeepAliveHeartbeat(serverSide);
+    QVERIFY(heartbeat->setInterval(500ms));
+    QVERIFY(heartbeat->setMaxMissed(1));
+    QVERIFY(heartbeat->setJitter(0ms));
+    const qint64 bound = heartbeat->detectionBound().count();
+    QElapsedTimer clock;
+    clock.start();
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lostCount(), std::size_t(1), int(bound) + 3000);
+    qInfo("silent live TLS client: HeartbeatTimeout after %lld ms, bound %lld ms", clock.elapsed(),
+          bound);
+    QCOMPARE(watch.lost.front().reason, Loss::HeartbeatTimeout);
+    QVERIFY(clock.elapsed() <= bound + 1000);
+    QTRY_VERIFY_WITH_TIMEOUT(watch.events.contains(QStringLiteral("disconnected")), 3000);
+    QCOMPARE(watch.events.first(), QStringLiteral("clientLost"));
+    QCOMPARE(watch.events.count(QStringLiteral("deadPeer")), 1);
+    QCOMPARE(m_server->clientCount(), 0);
+}
+
 void tst_TlsServer::stalledHandshakeDropped_data()
 {
     QTest::addColumn<QByteArray>("sent");
@@ -374,9 +404,10 @@ void tst_TlsServer::stalledHandshakeDropped()
     QVERIFY2(elapsed >= 1400 && elapsed <= 2500, qPrintable(QString::number(elapsed)));
     QCOMPARE(watch.lost.front().reason, Loss::HandshakeTimeout);
     QCOMPARE(watch.lost.front().peerPort, rawPort);
-    // QSslServer's own signal first, as QSslServer emits it for a timed-out handshake.
+    // QSslServer's own signal, as QSslServer emits it for a timed-out
+    // handshake, after the loss (its handlers may abort the client).
     QCOMPARE(watch.events,
-             QStringList({QStringLiteral("serverError"), QStringLiteral("clientLost")}));
+             QStringList({QStringLiteral("clientLost"), QStringLiteral("serverError")}));
     QCOMPARE(watch.serverErrors, QList({QAbstractSocket::SocketTimeoutError}));
     // The slot is free at once, and the client is gone.
     QCOMPARE(m_server->clientCount(), 0);
@@ -439,7 +470,7 @@ void tst_TlsServer::handshakeFailureReported()
     const Lost &lost = watch.lost.front();
     QCOMPARE(lost.reason, Loss::HandshakeFailed);
     QVERIFY(!watch.serverErrors.isEmpty());
-    QCOMPARE(watch.events.first(), QStringLiteral("serverError"));
+    QCOMPARE(watch.events.first(), QStringLiteral("clientLost"));
     QTRY_COMPARE_WITH_TIMEOUT(m_server->clientCount(), 0, 5000);
     QTRY_VERIFY_WITH_TIMEOUT(lost.client.isNull(), 2000);
     QVERIFY(!m_server->nextPendingConnection());
@@ -504,6 +535,44 @@ void tst_TlsServer::serverDestroyedDuringHandshakes()
     QTest::qWait(200); // nothing queued may touch the server now
     for (const auto &client : m_clients)
         QTRY_COMPARE_WITH_TIMEOUT(client->state(), QAbstractSocket::UnconnectedState, 5000);
+}
+
+// What handlers do: abort() and deleteLater() inside clientLost() and
+// QSslServer::errorOccurred(), for a timed-out and a failed handshake and a
+// reset client; the server goes on accepting.
+void tst_TlsServer::handlersAbortAndDeleteLater()
+{
+    QVERIFY(m_server->setHandshakeTimeout(1000ms));
+    Watch watch(m_server.get());
+    const auto endIt = [](QSslSocket *client) {
+        client->abort();
+        client->deleteLater();
+    };
+    connect(m_server.get(), &KeepAliveSslServer::clientLost, this,
+            [endIt](KeepAliveSslSocket *client) { endIt(client); });
+    connect(m_server.get(), &QSslServer::errorOccurred, this,
+            [endIt](QSslSocket *client) { endIt(client); });
+    QVERIFY(connectRaw()); // times out
+    QTcpSocket *plainText = connectRaw();
+    QVERIFY(plainText);
+    plainText->write("GET / HTTP/1.1\r\n\r\n"); // fails
+    KeepAliveSslSocket *serverSide = nullptr;
+    QSslSocket *client = connectClient(&serverSide);
+    QVERIFY(client);
+    QString problem;
+    QVERIFY2(QtKeepAliveTesting::resetConnection(client, &problem), qPrintable(problem));
+    QTRY_COMPARE_WITH_TIMEOUT(watch.lostCount(), std::size_t(3), 5000);
+    QList<Loss> reasons;
+    for (const Lost &lost : watch.lost)
+        reasons << lost.reason;
+    std::sort(reasons.begin(), reasons.end());
+    QCOMPARE(reasons, QList({Loss::ConnectionReset, Loss::HandshakeTimeout, Loss::HandshakeFailed}));
+    QTRY_COMPARE_WITH_TIMEOUT(m_server->clientCount(), 0, 5000);
+    for (const Lost &lost : watch.lost)
+        QTRY_VERIFY_WITH_TIMEOUT(lost.client.isNull(), 2000);
+    KeepAliveSslSocket *next = nullptr;
+    QVERIFY(connectClient(&next));
+    QCOMPARE(m_server->clientCount(), 1);
 }
 
 void tst_TlsServer::clientInWorkerThreadReported()
