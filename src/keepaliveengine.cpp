@@ -188,9 +188,12 @@ void KeepAliveEngine::applyOptions()
     milliseconds shortestDeath = userTimeout > 0ms ? userTimeout : milliseconds::max();
     if (m_options.isEnabled())
         shortestDeath = std::min(shortestDeath, m_options.idle() + m_options.interval());
-    m_inspector->setKeepAliveSilence(m_options.isEnabled() ? std::optional<milliseconds>(
-                                             m_options.idle() + m_options.interval())
-                                                           : std::nullopt);
+    // Keepalive ends a connection only after its whole probe sequence
+    // (idle + probes x interval, the platform's count where it is fixed, as
+    // Wine's 9): a death sooner after the last write is the retransmissions'.
+    m_inspector->setKeepAliveSilence(
+            m_options.isEnabled() ? std::optional<milliseconds>(m_options.idleDetectionBound())
+                                  : std::nullopt);
     m_inspector->setQuietGap(std::clamp(shortestDeath / 2, milliseconds(1), milliseconds(1000)));
     const qintptr descriptor = m_transport.descriptor();
     if (descriptor == -1) {

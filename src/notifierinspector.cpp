@@ -12,7 +12,9 @@
 #include <QtCore/QPointer>
 #include <QtCore/QTimer>
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include <time.h>
 
@@ -97,7 +99,8 @@ void NotifierInspector::setQuietGap(std::chrono::milliseconds gap)
 
 void NotifierInspector::setKeepAliveSilence(std::optional<std::chrono::milliseconds> silence)
 {
-    m_keepAliveSilenceNs = silence ? qint64(silence->count()) * 1000000 : -1;
+    constexpr qint64 MaxMs = std::numeric_limits<qint64>::max() / 1000000;
+    m_keepAliveSilenceNs = silence ? std::min<qint64>(silence->count(), MaxMs) * 1000000 : -1;
 }
 
 void NotifierInspector::noteWrite()
@@ -137,9 +140,9 @@ void NotifierInspector::captureEvidence(qintptr descriptor)
     evidence.keepAliveOff = m_keepAliveSilenceNs < 0;
     // Where the kernel counts no unacknowledged data (Wine: no SIO_TCP_INFO)
     // the guard's watch ends at its first tick. Keepalive probes only after
-    // idle of silence once everything sent was acknowledged, and dies at
-    // least one interval later: a write more recent than idle + interval
-    // was still unacknowledged at the death, a retransmission death.
+    // idle of silence once everything sent was acknowledged, and dies after
+    // its whole probe sequence: a write more recent than that was still
+    // unacknowledged at the death, a retransmission death.
     if (!evidence.health.unackedSegments && m_lastWrittenNs != 0
         && coarseNowNs() - m_lastWrittenNs < m_keepAliveSilenceNs)
         evidence.dataOutstanding = true;

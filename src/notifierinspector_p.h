@@ -68,9 +68,11 @@ public:
         return std::chrono::milliseconds(m_quietGapNs / 1000000);
     }
     /*!
-        The shortest silence after which keepalive can declare a death
-        (idle + interval); nothing: keepalive is off. Tells a timeout death
-        whose platform counts no unacknowledged data (Wine) by the last write.
+        The shortest silence after which keepalive can declare a death (its
+        whole probe sequence, KeepAliveOptions::idleDetectionBound()); nothing:
+        keepalive is off. Tells a timeout death whose platform counts no
+        unacknowledged data (Wine) by the last write: one sooner after it is
+        the retransmissions'.
     */
     void setKeepAliveSilence(std::optional<std::chrono::milliseconds> silence);
     //! Qt has just written to the kernel (bytesWritten()).

@@ -15,6 +15,13 @@
 #       environment, answers its commands, and removes everything it created
 #       when PROGRAM ends; exits with PROGRAM's exit code. Without root or
 #       `ip` it exits 77 (skipped), and 1 under CI=true.
+#       It also makes the TLS test certificate with the openssl tool (a
+#       Windows program under Wine cannot start the Linux one), the same as
+#       tests/auto/shared/tlsfixture.h: self-signed EC P-256 for localhost,
+#       127.0.0.1 and 127.0.42.1, two days, in a temporary directory removed
+#       at the end, named to PROGRAM by KEEPALIVE_TLS_CERT and
+#       KEEPALIVE_TLS_KEY (Wine's drive Z: paths under WINE). Without the
+#       openssl tool they are not set, and tls-server fails.
 #   peerhelper.py peer
 #       the peer itself, started by `run` inside the namespace (internal).
 #
@@ -44,12 +51,12 @@
 #                  unreachable (an `unreachable` route)
 #   stop / cont    SIGSTOP / SIGCONT to the peer process: a hung peer whose
 #                  kernel still acknowledges
-#   usertimeout MS TCP_USER_TIMEOUT on the Windows program's end (see
-#                  shorten_retransmissions())
-#   tls-server CERT KEY
-#                  `openssl s_server` in the namespace on PEER_ADDRESS, a
-#                  third-party TLS peer (the same link, the same faults)
-#                  -> ok PORT
+#   usertimeout MS TCP_USER_TIMEOUT on the Windows program's end of the
+#                  peer's newest connection, or of s_server's (s_client's)
+#                  while there is one (see shorten_retransmissions())
+#   tls-server     `openssl s_server` in the namespace on PEER_ADDRESS with
+#                  the test certificate, a third-party TLS peer (the same
+#                  link, the same faults) -> ok PORT
 #   tls-client PORT
 #                  `openssl s_client` in the namespace connects to
 #                  HOST_ADDRESS:PORT (a TLS server on the program's side)
@@ -70,10 +77,12 @@ import ctypes
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -204,8 +213,10 @@ def peer_main():
 # --- the controller, in the host's namespace -----------------------------------------
 
 class Namespace:
-    def __init__(self):
+    def __init__(self, credentials=None):
         self.pid = os.getpid()
+        # (CERT, KEY): the test certificate's files, for s_server.
+        self.credentials = credentials
         self.name = f"qtka-xf-{self.pid}"
         self.router = f"qtka-xr-{self.pid}"
         self.host_link = f"qxfh{self.pid}"
@@ -304,8 +315,10 @@ class Namespace:
         socket is the host kernel's, held by wineserver and the program, and
         pidfd_getfd() gives a second descriptor of it. The program then sees
         what it sees at the end of the kernel's own limit (WSAETIMEDOUT).
+        The connection is s_server's (s_client's) while there is one, else
+        the peer's newest.
         """
-        reply = self.tell_peer("remote-port")
+        reply = self.tls_remote_port() if self.tls_peer else self.tell_peer("remote-port")
         if not reply.startswith("ok "):
             return reply
         port = int(reply.split()[1])
@@ -328,10 +341,24 @@ class Namespace:
             os.close(pidfd)
         return "ok"
 
-    def start_tls_server(self, certificate, key):
+    def tls_remote_port(self):
+        """The peer's remote-port for s_server's (s_client's) connection:
+        the port of the program's end."""
+        listing = subprocess.run(
+            ["ip", "netns", "exec", self.name, "ss", "-Htnp", "state", "established"],
+            capture_output=True, text=True, timeout=COMMAND_TIMEOUT).stdout
+        for line in listing.splitlines():
+            if f"pid={self.tls_peer.pid}," in line:
+                return f"ok {line.split()[3].rpartition(':')[2]}"
+        return f"error the TLS peer has no connection: {listing!r}"
+
+    def start_tls_server(self):
         """openssl s_server on the peer's address; -quiet: it forwards its
         stdin to the client byte for byte and takes no commands from it."""
+        if not self.credentials:
+            return "error no test certificate (no openssl tool at the start)"
         self.stop_tls_peer()
+        certificate, key = self.credentials
         port = TLS_PORT
         self.tls_peer = subprocess.Popen(
             ["ip", "netns", "exec", self.name, "openssl", "s_server", "-quiet", "-accept",
@@ -439,8 +466,7 @@ class Namespace:
                 time.sleep(0.05)
             return f"error the peer does not have {wanted} connection(s)"
         if verb == "tls-server":
-            certificate, _, key = argument.partition(" ")
-            return self.start_tls_server(certificate, key)
+            return self.start_tls_server()
         if verb == "tls-client":
             return self.start_tls_client(int(argument))
         if verb == "tls-send":
@@ -466,6 +492,25 @@ class Namespace:
         if verb in ("connect", "send", "echo", "reset", "close"):
             return self.tell_peer(line)
         return f"error unknown command {verb}"
+
+
+def make_certificate(directory):
+    """The TLS test certificate and its key in directory, made as
+    tests/auto/shared/tlsfixture.h makes them: (CERT, KEY), or None without
+    the openssl tool."""
+    certificate = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    try:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", certificate,
+             "-days", "2", "-subj", "/CN=qt-keepalive-test", "-addext",
+             "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.42.1"],
+            capture_output=True, check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as error:
+        print(f"peerhelper: no TLS test certificate: {error}", flush=True)
+        return None
+    return certificate, key
 
 
 def remove_leftovers():
@@ -509,7 +554,9 @@ def run_main(wine, program):
         print(f"SKIP {unavailable}")
         return SKIPPED
     remove_leftovers()
-    namespace = Namespace()
+    directory = tempfile.mkdtemp(prefix="qtka-tls-")
+    credentials = make_certificate(directory)
+    namespace = Namespace(credentials)
     control = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     control.bind(("127.0.0.1", 0))
     control.listen(1)
@@ -518,6 +565,11 @@ def run_main(wine, program):
     server.start()
     environment = dict(os.environ,
                        KEEPALIVE_PEER_CONTROL=f"127.0.0.1:{control.getsockname()[1]}")
+    if credentials:
+        # Wine's drive Z: is the host's root.
+        drive = "Z:" if wine else ""
+        environment["KEEPALIVE_TLS_CERT"] = drive + credentials[0]
+        environment["KEEPALIVE_TLS_KEY"] = drive + credentials[1]
     command = ([wine] if wine else []) + program
     status = 1
     try:
@@ -527,6 +579,7 @@ def run_main(wine, program):
         server.join(5)
         namespace.teardown()
         control.close()
+        shutil.rmtree(directory, ignore_errors=True)
     return status
 
 

@@ -5,7 +5,10 @@
 // QTcpServer's sockets) and TLS (KeepAliveSslSocket against a QSslServer's,
 // Qt's TLS backend on both ends). The certificate is made at test time with
 // the openssl tool: a self-signed EC P-256 one for localhost, 127.0.0.1 and
-// 127.0.42.1, valid for two days, trusted by the client alone.
+// 127.0.42.1, valid for two days, trusted by the client alone. Under
+// tests/auto/crossfaults/peerhelper.py, which makes the same one on the Linux
+// host (a Windows program under Wine cannot start the Linux tool), the files
+// it names in KEEPALIVE_TLS_CERT and KEEPALIVE_TLS_KEY.
 
 #include "deadpeerwatch.h"
 
@@ -57,8 +60,29 @@ public:
 private:
     TlsCredentials()
     {
-        certificatePath = m_directory.filePath(QStringLiteral("cert.pem"));
-        keyPath = m_directory.filePath(QStringLiteral("key.pem"));
+        certificatePath = qEnvironmentVariable("KEEPALIVE_TLS_CERT");
+        keyPath = qEnvironmentVariable("KEEPALIVE_TLS_KEY");
+        if (certificatePath.isEmpty() || keyPath.isEmpty()) {
+            certificatePath = m_directory.filePath(QStringLiteral("cert.pem"));
+            keyPath = m_directory.filePath(QStringLiteral("key.pem"));
+            if (!makeCertificate())
+                return;
+        }
+        const QList<QSslCertificate> certificates = QSslCertificate::fromPath(certificatePath);
+        QFile keyFile(keyPath);
+        if (certificates.size() != 1 || !keyFile.open(QIODevice::ReadOnly)) {
+            error = QStringLiteral("cannot read %1 or %2").arg(certificatePath, keyPath);
+            return;
+        }
+        certificate = certificates.constFirst();
+        key = QSslKey(&keyFile, QSsl::Ec);
+        if (key.isNull())
+            error = QStringLiteral("Qt cannot read the EC key in %1").arg(keyPath);
+    }
+
+    //! The pair in m_directory (peerhelper.py's make_certificate() makes the same).
+    bool makeCertificate()
+    {
         QProcess openssl;
         openssl.start(QStringLiteral("openssl"),
                       {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
@@ -73,18 +97,9 @@ private:
             error = QStringLiteral("openssl req failed: %1 %2")
                             .arg(openssl.errorString(),
                                  QString::fromLocal8Bit(openssl.readAllStandardError()));
-            return;
+            return false;
         }
-        const QList<QSslCertificate> certificates = QSslCertificate::fromPath(certificatePath);
-        QFile keyFile(keyPath);
-        if (certificates.size() != 1 || !keyFile.open(QIODevice::ReadOnly)) {
-            error = QStringLiteral("cannot read %1 or %2").arg(certificatePath, keyPath);
-            return;
-        }
-        certificate = certificates.constFirst();
-        key = QSslKey(&keyFile, QSsl::Ec);
-        if (key.isNull())
-            error = QStringLiteral("Qt cannot read the EC key in %1").arg(keyPath);
+        return true;
     }
 
     QTemporaryDir m_directory;
