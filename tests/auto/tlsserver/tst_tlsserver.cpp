@@ -23,6 +23,7 @@
 #include <QtCore/QMutex>
 #include <QtCore/QPointer>
 #include <QtCore/QRegularExpression>
+#include <QtCore/QScopeGuard>
 #include <QtCore/QSet>
 #include <QtCore/QThread>
 #include <QtNetwork/QTcpSocket>
@@ -147,6 +148,12 @@ private:
     QSslSocket *connectClient(KeepAliveSslSocket **serverSide);
     //! A plain TCP connection to the server, counted by it.
     QTcpSocket *connectRaw();
+    /*!
+        Until nothing is in flight either way (the client's last record, the
+        server's TLS 1.3 session tickets): a silenced client's own
+        retransmissions would reach the server and count as signs of life.
+    */
+    static bool waitUntilQuiet(const QSslSocket *client, const KeepAliveSslSocket *serverSide);
 
     std::unique_ptr<KeepAliveSslServer> m_server;
     std::vector<std::unique_ptr<QAbstractSocket>> m_clients;
@@ -219,6 +226,16 @@ QTcpSocket *tst_TlsServer::connectRaw()
     return static_cast<QTcpSocket *>(m_clients.back().get());
 }
 
+bool tst_TlsServer::waitUntilQuiet(const QSslSocket *client, const KeepAliveSslSocket *serverSide)
+{
+    return QTest::qWaitFor(
+            [&] {
+                return DeadPeerTest::unacknowledgedBytes(client->socketDescriptor()) == 0
+                        && serverSide->connectionHealth().unackedSegments.value_or(1) == 0;
+            },
+            10000);
+}
+
 void tst_TlsServer::settingsRejected()
 {
     KeepAliveSslServer server;
@@ -282,13 +299,7 @@ void tst_TlsServer::deadClientReported()
     // Decrypted but never read by the application: readable in disconnected().
     QTRY_COMPARE_WITH_TIMEOUT(serverSide->bytesAvailable(), qint64(10), 5000);
     QCOMPARE(m_server->clientCount(), 1);
-    // Nothing in flight either way (TLS 1.3 session tickets, the client's
-    // record): a silenced client's own retransmissions would reach the
-    // server and count as signs of life.
-    QTRY_VERIFY_WITH_TIMEOUT(DeadPeerTest::unacknowledgedBytes(client->socketDescriptor()) == 0
-                                     && serverSide->connectionHealth().unackedSegments.value_or(1)
-                                             == 0,
-                             5000);
+    QVERIFY(waitUntilQuiet(client, serverSide));
 
     QString problem;
     const bool killed = reset ? QtKeepAliveTesting::resetConnection(client, &problem)
@@ -581,8 +592,13 @@ void tst_TlsServer::clientInWorkerThreadReported()
     KeepAliveSslSocket *serverSide = nullptr;
     QSslSocket *client = connectClient(&serverSide);
     QVERIFY(client);
+    QVERIFY(waitUntilQuiet(client, serverSide));
     QThread worker;
     worker.start();
+    const auto stopWorker = qScopeGuard([&worker] {
+        worker.quit();
+        worker.wait();
+    });
     serverSide->setParent(nullptr);
     serverSide->moveToThread(&worker);
     QPointer<KeepAliveSslSocket> moved(serverSide);
@@ -597,8 +613,6 @@ void tst_TlsServer::clientInWorkerThreadReported()
     QTRY_COMPARE_WITH_TIMEOUT(m_server->clientCount(), 0, 5000);
     QMetaObject::invokeMethod(
             moved, [&moved] { delete moved.data(); }, Qt::BlockingQueuedConnection);
-    worker.quit();
-    worker.wait();
 }
 
 void tst_TlsServer::thousandClientsHundredSilenced()
@@ -641,6 +655,16 @@ void tst_TlsServer::thousandClientsHundredSilenced()
     qInfo("%d TLS clients connected and encrypted in %lld ms", Total, total.elapsed());
     QCOMPARE(watch.lostCount(), std::size_t(0));
 
+    std::vector<KeepAliveSslSocket *> serverSides(Total, nullptr);
+    for (KeepAliveSslSocket *socket : m_server->findChildren<KeepAliveSslSocket *>()) {
+        const int index = indexByPort.value(socket->peerPort(), -1);
+        if (index >= 0)
+            serverSides[index] = socket;
+    }
+    for (int i = 0; i < Silent; ++i) {
+        QVERIFY(serverSides[i]);
+        QVERIFY(waitUntilQuiet(clients[i], serverSides[i]));
+    }
     QElapsedTimer sinceSilence;
     sinceSilence.start();
     for (int i = 0; i < Silent; ++i) {
