@@ -410,8 +410,8 @@ void KeepAliveEngine::closeDeadTransport()
     // fail, and report that as a second error over the death's. Its own
     // connection (the plain socket whose proxy engine holds the dead one) is
     // closed instead: QSslSocket then ends as at the peer's FIN, with what
-    // it decrypted still readable.
-    // (In the public-API-only mode the second error remains.)
+    // it decrypted still readable. (In the public-API-only mode a proxied
+    // connection's death is not seen at all, so nothing is ended here.)
     if (QAbstractSocket *own = tlsOwnSocket(m_socket))
         own->disconnectFromHost();
     else
