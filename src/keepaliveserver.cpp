@@ -11,12 +11,7 @@ class KeepAliveServerPrivate : public ServerCore
 {
 public:
     explicit KeepAliveServerPrivate(KeepAliveServer *server)
-        : ServerCore(server,
-                     [server](QTcpSocket *client, QtKeepAlive::ClientLossReason reason,
-                              const ConnectionHealth &atDeath) {
-                         Q_EMIT server->clientLost(static_cast<KeepAliveSocket *>(client), reason,
-                                                   atDeath);
-                     })
+        : ServerCore(server, signalsOf<KeepAliveSocket>(server))
     {
     }
 };

@@ -83,6 +83,13 @@ class QTKEEPALIVE_EXPORT KeepAliveServer : public QTcpServer
                        idleTimeoutChanged)
     //! The most clients connected at a time; 0 (the default) is unlimited.
     Q_PROPERTY(int maxClients READ maxClients WRITE setMaxClients NOTIFY maxClientsChanged)
+    /*!
+        The outcome of the last setKeepAliveOptions(): NoError or
+        InvalidOptions, as KeepAliveSocket's property of that name. The other
+        setters do not change it (settingErrorString() covers them all).
+    */
+    Q_PROPERTY(QtKeepAlive::KeepAliveError keepAliveError READ keepAliveError NOTIFY
+                       keepAliveErrorChanged)
 
 public:
     //! Outcome of the last setKeepAliveOptions() (QtKeepAlive::KeepAliveError).
@@ -101,7 +108,10 @@ public:
         on (clients already accepted keep theirs). Returns false for invalid
         options: the previous options stay in force, keepAliveError() is
         InvalidOptions, and keepAliveErrorString() and settingErrorString() name
-        the field, value and range. A kernel that refuses an option on an
+        the field, value and range; keepAliveErrorOccurred() is emitted, and
+        keepAliveErrorChanged() if the error was NoError. Valid options set
+        keepAliveError() back to NoError (keepAliveErrorChanged() if it was
+        InvalidOptions). A kernel that refuses an option on an
         accepted connection is reported by that socket
         (KeepAliveSocket::keepAliveErrorOccurred()).
     */
@@ -191,6 +201,17 @@ Q_SIGNALS:
     void idleTimeoutChanged(std::chrono::milliseconds timeout);
     //! Emitted when maxClients() changes.
     void maxClientsChanged(int count);
+    /*!
+        Emitted when keepAliveError() changes, back to NoError included
+        (before keepAliveOptionsChanged(), as on KeepAliveSocket).
+    */
+    void keepAliveErrorChanged(QtKeepAlive::KeepAliveError error);
+    /*!
+        Emitted every time setKeepAliveOptions() rejects options, even if
+        keepAliveError() was InvalidOptions already. Rejected values of the
+        other setters do not emit it.
+    */
+    void keepAliveErrorOccurred(QtKeepAlive::KeepAliveError error);
     /*!
         Emitted exactly once for each client the server loses, with the
         \a reason and \a atDeath, the client's connectionHealth() at that

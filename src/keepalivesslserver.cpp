@@ -24,12 +24,7 @@ class KeepAliveSslServerPrivate : public ServerCore
 {
 public:
     explicit KeepAliveSslServerPrivate(KeepAliveSslServer *server)
-        : ServerCore(server,
-                     [server](QTcpSocket *client, ClientLossReason reason,
-                              const ConnectionHealth &atDeath) {
-                         Q_EMIT server->clientLost(static_cast<KeepAliveSslSocket *>(client),
-                                                   reason, atDeath);
-                     }),
+        : ServerCore(server, signalsOf<KeepAliveSslSocket>(server)),
           q(server),
           m_timer(new QTimer(server))
     {

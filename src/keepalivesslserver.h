@@ -78,6 +78,9 @@ class QTKEEPALIVE_EXPORT KeepAliveSslServer : public QSslServer
     //! How long a handshake may take (default 10 s).
     Q_PROPERTY(std::chrono::milliseconds handshakeTimeout READ handshakeTimeout WRITE
                        setHandshakeTimeout NOTIFY handshakeTimeoutChanged)
+    //! The outcome of the last setKeepAliveOptions(); see KeepAliveServer::keepAliveError.
+    Q_PROPERTY(QtKeepAlive::KeepAliveError keepAliveError READ keepAliveError NOTIFY
+                       keepAliveErrorChanged)
 
 public:
     using KeepAliveError = QtKeepAlive::KeepAliveError;
@@ -137,6 +140,10 @@ Q_SIGNALS:
     void idleTimeoutChanged(std::chrono::milliseconds timeout);
     void maxClientsChanged(int count);
     void handshakeTimeoutChanged(std::chrono::milliseconds timeout);
+    //! See KeepAliveServer::keepAliveErrorChanged().
+    void keepAliveErrorChanged(QtKeepAlive::KeepAliveError error);
+    //! See KeepAliveServer::keepAliveErrorOccurred(); not for setHandshakeTimeout().
+    void keepAliveErrorOccurred(QtKeepAlive::KeepAliveError error);
     /*!
         See KeepAliveServer::clientLost(); also for a client lost in its
         handshake (HandshakeTimeout, HandshakeFailed, or a dead peer's

@@ -388,12 +388,14 @@ bool ClientTie::reap(milliseconds timeout)
     return true;
 }
 
-ServerCore::ServerCore(QTcpServer *server, LostSignal lost)
+ServerCore::ServerCore(QTcpServer *server, Signals notify)
     : m_server(server),
-      m_shared(std::make_shared<ServerShared>())
+      m_shared(std::make_shared<ServerShared>()),
+      m_errorChanged(std::move(notify.errorChanged)),
+      m_errorOccurred(std::move(notify.errorOccurred))
 {
     m_shared->server = server;
-    m_shared->lost = std::move(lost);
+    m_shared->lost = std::move(notify.lost);
 }
 
 ServerCore::~ServerCore()
@@ -411,13 +413,14 @@ ServerCore::~ServerCore()
 ServerCore::Change ServerCore::setOptions(const KeepAliveOptions &options)
 {
     const QString problem = invalidKeepAliveOptionsMessage(options);
-    m_error = problem.isEmpty() ? KeepAliveError::NoError : KeepAliveError::InvalidOptions;
-    m_errorString = problem;
     if (!problem.isEmpty()) {
+        // settingErrorString() first: the error signals' handlers read both messages.
         reject(problem);
+        setError(KeepAliveError::InvalidOptions, problem);
         return Change::Rejected;
     }
     accept();
+    setError(KeepAliveError::NoError, QString());
     if (options == m_options)
         return Change::Unchanged;
     m_options = options;
@@ -461,6 +464,17 @@ ServerCore::Change ServerCore::setMaxClients(int count)
         return Change::Unchanged;
     m_maxClients = count;
     return Change::Changed;
+}
+
+void ServerCore::setError(KeepAliveError error, const QString &message)
+{
+    const bool changed = error != m_error;
+    m_error = error;
+    m_errorString = message;
+    if (changed)
+        m_errorChanged(error);
+    if (error != KeepAliveError::NoError)
+        m_errorOccurred(error);
 }
 
 void ServerCore::reject(const QString &message)

@@ -79,10 +79,37 @@ public:
     //! Emits the public class's clientLost() for \a client.
     using LostSignal = std::function<void(QTcpSocket *client, QtKeepAlive::ClientLossReason reason,
                                           const ConnectionHealth &atDeath)>;
+    //! Emits one of the public class's keepAliveError signals.
+    using ErrorSignal = std::function<void(QtKeepAlive::KeepAliveError error)>;
+    //! The public class's signals, emitted by the core where it decides.
+    struct Signals
+    {
+        LostSignal lost;
+        ErrorSignal errorChanged;  //!< keepAliveErrorChanged()
+        ErrorSignal errorOccurred; //!< keepAliveErrorOccurred()
+    };
+    /*!
+        The signals of \a server, a KeepAliveServer or KeepAliveSslServer
+        handing out \a Socket clients (instantiated where both are complete).
+    */
+    template<typename Socket, typename Server>
+    static Signals signalsOf(Server *server)
+    {
+        return {[server](QTcpSocket *client, QtKeepAlive::ClientLossReason reason,
+                         const ConnectionHealth &atDeath) {
+                    Q_EMIT server->clientLost(static_cast<Socket *>(client), reason, atDeath);
+                },
+                [server](QtKeepAlive::KeepAliveError error) {
+                    Q_EMIT server->keepAliveErrorChanged(error);
+                },
+                [server](QtKeepAlive::KeepAliveError error) {
+                    Q_EMIT server->keepAliveErrorOccurred(error);
+                }};
+    }
     //! What a setter did: the public class emits its NOTIFY signal for Changed.
     enum class Change { Rejected, Unchanged, Changed };
 
-    ServerCore(QTcpServer *server, LostSignal lost);
+    ServerCore(QTcpServer *server, Signals notify);
     ~ServerCore();
     ServerCore(const ServerCore &) = delete;
     ServerCore &operator=(const ServerCore &) = delete;
@@ -144,9 +171,17 @@ public:
 private:
     ClientTie *tieClient(QTcpSocket *client);
     void refuse(QTcpSocket *client);
+    /*!
+        Sets keepAliveError() and its message as KeepAliveSocket does:
+        keepAliveErrorChanged() when the error changes (back to NoError
+        included), keepAliveErrorOccurred() for every InvalidOptions.
+    */
+    void setError(QtKeepAlive::KeepAliveError error, const QString &message);
 
     QTcpServer *const m_server;
     const std::shared_ptr<ServerShared> m_shared;
+    const ErrorSignal m_errorChanged;
+    const ErrorSignal m_errorOccurred;
     KeepAliveOptions m_options;
     QtKeepAlive::KeepAliveError m_error = QtKeepAlive::KeepAliveError::NoError;
     QString m_errorString;

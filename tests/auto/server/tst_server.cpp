@@ -18,6 +18,7 @@
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QHash>
+#include <QtCore/QMetaProperty>
 #include <QtCore/QMutex>
 #include <QtCore/QPointer>
 #include <QtCore/QRandomGenerator>
@@ -256,6 +257,8 @@ private Q_SLOTS:
 
     void invalidSettingsRejected();
     void propertiesNotifyOnlyOnChange();
+    void keepAliveErrorProperty_data();
+    void keepAliveErrorProperty();
     void extremeSettings_data();
     void extremeSettings();
     void plainSocketsInThePendingQueue_data();
@@ -406,6 +409,90 @@ void tst_Server::propertiesNotifyOnlyOnChange()
     QCOMPARE(server.property("idleTimeout").value<std::chrono::milliseconds>(), 3000ms);
     QCOMPARE(server.property("maxClients").toInt(), 4);
     QCOMPARE(server.property("keepAliveOptions").value<KeepAliveOptions>(), shortOptions());
+}
+
+void tst_Server::keepAliveErrorProperty_data()
+{
+    using Error = QtKeepAlive::KeepAliveError;
+    QTest::addColumn<QStringList>("steps");
+    QTest::addColumn<QList<Error>>("changes");
+    QTest::addColumn<int>("occurred");
+    QTest::addColumn<Error>("finalError");
+
+    const QStringList bad{QStringLiteral("badOptions")};
+    QTest::newRow("invalid options")
+            << bad << QList<Error>{Error::InvalidOptions} << 1 << Error::InvalidOptions;
+    QTest::newRow("invalid options twice")
+            << bad + bad << QList<Error>{Error::InvalidOptions} << 2 << Error::InvalidOptions;
+    QTest::newRow("invalid, then valid")
+            << bad + QStringList{QStringLiteral("goodOptions")}
+            << QList<Error>{Error::InvalidOptions, Error::NoError} << 1 << Error::NoError;
+    QTest::newRow("valid options, unchanged")
+            << QStringList{QStringLiteral("goodOptions"), QStringLiteral("goodOptions")}
+            << QList<Error>{} << 0 << Error::NoError;
+    // The other setters report through settingErrorString() only, as before.
+    QTest::newRow("negative idle timeout")
+            << QStringList{QStringLiteral("badIdle")} << QList<Error>{} << 0 << Error::NoError;
+    QTest::newRow("negative maxClients")
+            << QStringList{QStringLiteral("badMax")} << QList<Error>{} << 0 << Error::NoError;
+    QTest::newRow("invalid options, then negative maxClients")
+            << bad + QStringList{QStringLiteral("badMax")} << QList<Error>{Error::InvalidOptions}
+            << 1 << Error::InvalidOptions;
+}
+
+void tst_Server::keepAliveErrorProperty()
+{
+    using Error = QtKeepAlive::KeepAliveError;
+    QFETCH(QStringList, steps);
+    QFETCH(QList<Error>, changes);
+    QFETCH(int, occurred);
+    QFETCH(Error, finalError);
+
+    KeepAliveServer server;
+    const QMetaObject *meta = server.metaObject();
+    const QMetaProperty property = meta->property(meta->indexOfProperty("keepAliveError"));
+    QVERIFY(property.isValid());
+    QVERIFY(property.isReadable());
+    QVERIFY(!property.isWritable());
+    QCOMPARE(property.notifySignal().name(), QByteArray("keepAliveErrorChanged"));
+    QCOMPARE(property.read(&server).value<Error>(), Error::NoError);
+    QSignalSpy changed(&server, &KeepAliveServer::keepAliveErrorChanged);
+    QSignalSpy occurrences(&server, &KeepAliveServer::keepAliveErrorOccurred);
+    QVERIFY(server.setKeepAliveOptions(shortOptions()));
+    QCOMPARE(changed.count(), 0);
+
+    const QString badOptions =
+            QStringLiteral("invalid keepalive options: probe count 200 is out of range 1..127");
+    for (const QString &step : std::as_const(steps)) {
+        if (step == QLatin1String("badOptions")) {
+            QTest::ignoreMessage(QtWarningMsg, qPrintable(badOptions));
+            QVERIFY(!server.setKeepAliveOptions(shortOptions().setProbeCount(200)));
+            QCOMPARE(server.keepAliveErrorString(), badOptions);
+        } else if (step == QLatin1String("goodOptions")) {
+            QVERIFY(server.setKeepAliveOptions(shortOptions()));
+            QVERIFY(server.keepAliveErrorString().isEmpty());
+        } else if (step == QLatin1String("badIdle")) {
+            QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("^invalid idle")));
+            QVERIFY(!server.setIdleTimeout(-1ms));
+        } else if (step == QLatin1String("badMax")) {
+            QTest::ignoreMessage(QtWarningMsg,
+                                 QRegularExpression(QStringLiteral("^invalid maximum number")));
+            QVERIFY(!server.setMaxClients(-1));
+        } else {
+            QFAIL(qPrintable(step));
+        }
+    }
+
+    QList<Error> seen;
+    for (const QList<QVariant> &arguments : std::as_const(changed))
+        seen.append(arguments.constFirst().value<Error>());
+    QCOMPARE(seen, changes);
+    QCOMPARE(occurrences.count(), occurred);
+    for (const QList<QVariant> &arguments : std::as_const(occurrences))
+        QCOMPARE(arguments.constFirst().value<Error>(), Error::InvalidOptions);
+    QCOMPARE(server.keepAliveError(), finalError);
+    QCOMPARE(server.property("keepAliveError").value<Error>(), finalError);
+    QCOMPARE(property.read(&server).value<Error>(), finalError);
 }
 
 void tst_Server::extremeSettings_data()
