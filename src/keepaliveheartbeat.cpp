@@ -69,7 +69,6 @@ bool isOpen(QAbstractSocket::SocketState state)
 
 bool KeepAliveHeartbeatPrivate::reject(const QString &message)
 {
-    errorFromDeath = false;
     qCWarning(lcKeepAlive).noquote() << "KeepAliveHeartbeat:" << message;
     if (errorString != message) {
         errorString = message;
@@ -80,11 +79,18 @@ bool KeepAliveHeartbeatPrivate::reject(const QString &message)
 
 void KeepAliveHeartbeatPrivate::accepted()
 {
-    errorFromDeath = false;
     if (!errorString.isEmpty()) {
         errorString.clear();
         Q_EMIT q->errorStringChanged(errorString);
     }
+}
+
+void KeepAliveHeartbeatPrivate::setDeadPeerMessage(const QString &message)
+{
+    if (deadPeerMessage == message)
+        return;
+    deadPeerMessage = message;
+    Q_EMIT q->deadPeerMessageChanged(deadPeerMessage);
 }
 
 void KeepAliveHeartbeatPrivate::start()
@@ -94,8 +100,7 @@ void KeepAliveHeartbeatPrivate::start()
     ++connection;
     missed = 0;
     deathReported = false;
-    if (errorFromDeath)
-        accepted(); // a new connection: the last one's death is history
+    setDeadPeerMessage(QString()); // a new connection: the last one's death is history
     scheduler = HeartbeatScheduler::forCurrentThread();
     scheduler->add(q);
     const Clock::time_point now = Clock::now();
@@ -223,9 +228,7 @@ void KeepAliveHeartbeatPrivate::declareDead()
     if (!engine)
         qCInfo(lcKeepAlive).noquote() << "dead peer" << socket->peerAddress().toString()
                                       << socket->peerPort() << "HeartbeatTimeout" << message;
-    errorString = message;
-    errorFromDeath = true;
-    Q_EMIT q->errorStringChanged(errorString);
+    setDeadPeerMessage(message);
 
     // The verdict stands whatever the handlers do: one that ends the
     // connection itself still sees deadPeer() first (the engine reports it
@@ -482,6 +485,11 @@ bool KeepAliveHeartbeat::setAllIdleTime(milliseconds time)
 QString KeepAliveHeartbeat::errorString() const
 {
     return d->errorString;
+}
+
+QString KeepAliveHeartbeat::deadPeerMessage() const
+{
+    return d->deadPeerMessage;
 }
 
 milliseconds KeepAliveHeartbeat::detectionBound() const

@@ -59,7 +59,12 @@ class KeepAliveHeartbeatPrivate;
     2 s)" and errorOccurred(SocketTimeoutError), in the order heartbeatTimeout()
     → deadPeer() → errorOccurred() → disconnected(). On any other socket Qt's
     error code cannot be set from outside: heartbeatTimeout() and
-    disconnected() are emitted, and errorString() here has the message.
+    disconnected() are emitted, and deadPeerMessage() here has the message
+    (on every socket).
+
+    \b{Two messages}: errorString() is about the settings only (why the last
+    setter call was rejected), deadPeerMessage() about the connection only
+    (why its peer was declared dead). Neither overwrites the other.
 
     \b{Idle notifications} (as Netty's IdleStateHandler): readerIdle(),
     writerIdle() and allIdle() are emitted after the configured time without
@@ -106,12 +111,16 @@ class QTKEEPALIVE_EXPORT KeepAliveHeartbeat : public QObject
     //! allIdle() after this long without receiving or writing; 0 (default): off.
     Q_PROPERTY(std::chrono::milliseconds allIdleTime READ allIdleTime WRITE setAllIdleTime NOTIFY
                        allIdleTimeChanged)
-    /*!
-        Why the last setting was rejected, or why the peer of the last
-        connection was declared dead (until the next connection or valid
-        setting); empty otherwise.
-    */
+    //! Why the last setter call was rejected; empty after an accepted one.
     Q_PROPERTY(QString errorString READ errorString NOTIFY errorStringChanged)
+    /*!
+        Why the peer of the watched connection, or of the last one, was
+        declared dead, e.g. "peer did not answer 3 application heartbeats
+        (interval 2 s)"; empty until then, and again as soon as a new
+        connection is watched. Named after KeepAliveSocket's deadPeer(),
+        whose HeartbeatTimeout it explains.
+    */
+    Q_PROPERTY(QString deadPeerMessage READ deadPeerMessage NOTIFY deadPeerMessageChanged)
 
 public:
     //! Writes the application's own ping frame to the socket.
@@ -161,7 +170,10 @@ public:
     //! Returns false, with errorString(), if \a time < 0; any longer time is honoured.
     bool setAllIdleTime(std::chrono::milliseconds time);
 
+    //! Why the last setter call was rejected; empty after an accepted one.
     QString errorString() const;
+    //! Why the peer of the current or last connection was declared dead; empty otherwise.
+    QString deadPeerMessage() const;
 
     //! interval() × (maxMissed() + 1) + jitter(): the longest a dead peer goes unreported.
     std::chrono::milliseconds detectionBound() const;
@@ -177,12 +189,17 @@ Q_SIGNALS:
     void writerIdleTimeChanged(std::chrono::milliseconds time);
     void allIdleTimeChanged(std::chrono::milliseconds time);
     void errorStringChanged(const QString &errorString);
+    /*!
+        Emitted when deadPeerMessage() changes: once at a death, before
+        heartbeatTimeout(), and once when a new connection is watched after one.
+    */
+    void deadPeerMessageChanged(const QString &message);
     //! A ping was just written (or, detecting only, would have been); \a missed counts them.
     void pingSent(int missed);
     /*!
         The peer did not answer maxMissed() pings: emitted once per
-        connection, just before the connection is ended. errorString() has
-        the message. A handler may end the connection itself (abort(),
+        connection, just before the connection is ended. deadPeerMessage()
+        has the message. A handler may end the connection itself (abort(),
         close(), disconnectFromHost()), deleteLater() the socket or delete
         this heartbeat: the verdict stands. The connection is ended anyway,
         and on a KeepAliveSocket deadPeer(HeartbeatTimeout) and

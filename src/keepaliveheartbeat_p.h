@@ -24,6 +24,7 @@ public:
 
     bool reject(const QString &message);
     void accepted();
+    void setDeadPeerMessage(const QString &message);
     void start();
     void stop();
     void received(Clock::time_point now);
@@ -54,13 +55,13 @@ public:
     std::chrono::milliseconds readerIdleTime{0};
     std::chrono::milliseconds writerIdleTime{0};
     std::chrono::milliseconds allIdleTime{0};
-    QString errorString;
+    QString errorString;     //!< the last rejected setting's message
+    QString deadPeerMessage; //!< the watched (or last) connection's death
 
     HeartbeatScheduler *scheduler = nullptr; //!< set while the connection is watched
     quint64 connection = 0;                  //!< counts connections, for queued work
     int missed = 0;
     bool deathReported = false;
-    bool errorFromDeath = false;              //!< errorString() is the last death's message
     std::chrono::milliseconds phase{0};       //!< this connection's random share of jitter
     std::chrono::milliseconds pingTimeout{0}; //!< the scheduler queue the ping entry is in
     qint64 availableSeen = 0;                 //!< bytesAvailable() when last looked at

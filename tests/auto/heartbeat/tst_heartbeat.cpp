@@ -17,6 +17,7 @@
 #include "heartbeatscheduler_p.h"
 
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QMetaProperty>
 #include <QtCore/QPointer>
 #include <QtCore/QProcess>
 #include <QtCore/QRandomGenerator>
@@ -257,6 +258,7 @@ private Q_SLOTS:
     void detectOnlyNeverWrites();
     void plainSocketKeepsReceivedBytes();
     void keepAliveSocketReportsDeadPeerOnce();
+    void deathAndSettingErrorKeptApart();
     void handlersInsideHeartbeatTimeout_data();
     void handlersInsideHeartbeatTimeout();
     void sslThroughStalledRelay();
@@ -464,9 +466,10 @@ void tst_Heartbeat::plainSocketKeepsReceivedBytes()
           timing.heartbeatTimeoutAt, BoundMs);
     QTRY_VERIFY(timing.disconnectedAt >= 0);
     QCOMPARE(readAtDisconnected, peerPayload());
-    QCOMPARE(heartbeat->errorString(),
+    QCOMPARE(heartbeat->deadPeerMessage(),
              QStringLiteral("peer did not answer 2 application heartbeats (interval 1 s)"));
-    QCOMPARE(errors.count(), 0); // Qt's error cannot be set on a plain socket
+    QVERIFY(heartbeat->errorString().isEmpty()); // no setting was rejected
+    QCOMPARE(errors.count(), 0);                 // Qt's error cannot be set on a plain socket
     QCOMPARE(peer.received, QByteArray("PING\nPING\n"));
     QTest::qWait(1500);
     QCOMPARE(timeouts.count(), 1);
@@ -501,8 +504,73 @@ void tst_Heartbeat::keepAliveSocketReportsDeadPeerOnce()
     // The next connection is watched again, and its death reported again.
     QVERIFY(connectTo(&client, peer.port()));
     QCOMPARE(client.deadPeerReason(), Reason::None);
-    QVERIFY(heartbeat->errorString().isEmpty());
+    QVERIFY(heartbeat->deadPeerMessage().isEmpty());
     QTRY_COMPARE_WITH_TIMEOUT(watch.deadPeerSpy.count(), 2, int(BoundMs + 1000));
+}
+
+// errorString() is the settings' and deadPeerMessage() the connection's:
+// neither overwrites the other, each notifies once per change.
+void tst_Heartbeat::deathAndSettingErrorKeptApart()
+{
+    const QString intervalError =
+            QStringLiteral("interval 0 ms is out of range: it must be greater than 0");
+    const QString maxMissedError =
+            QStringLiteral("maxMissed 0 is out of range: it must be at least 1");
+    const QString death =
+            QStringLiteral("peer did not answer 2 application heartbeats (interval 1 s)");
+    Peer peer;
+    QTcpSocket client;
+    KeepAliveHeartbeat *heartbeat = shortHeartbeat(&client, "PING\n");
+    QSignalSpy errorChanged(heartbeat, &KeepAliveHeartbeat::errorStringChanged);
+    QSignalSpy deathChanged(heartbeat, &KeepAliveHeartbeat::deadPeerMessageChanged);
+    QString messageInTimeout;
+    connect(heartbeat, &KeepAliveHeartbeat::heartbeatTimeout, this,
+            [&] { messageInTimeout = heartbeat->deadPeerMessage(); });
+    const QMetaProperty property = heartbeat->metaObject()->property(
+            heartbeat->metaObject()->indexOfProperty("deadPeerMessage"));
+    QVERIFY(property.isValid());
+    QVERIFY(!property.isWritable());
+    QCOMPARE(property.notifySignal().name(), QByteArray("deadPeerMessageChanged"));
+
+    // A death after a rejected setting leaves the setting's message.
+    QTest::ignoreMessage(QtWarningMsg,
+                         qPrintable(QStringLiteral("KeepAliveHeartbeat: ") + intervalError));
+    QVERIFY(!heartbeat->setInterval(0ms));
+    QCOMPARE(errorChanged.count(), 1);
+    QVERIFY(connectTo(&client, peer.port()));
+    QTRY_COMPARE_WITH_TIMEOUT(deathChanged.count(), 1, int(BoundMs + 1000));
+    QCOMPARE(deathChanged.constFirst().constFirst().toString(), death);
+    QCOMPARE(heartbeat->deadPeerMessage(), death);
+    QCOMPARE(heartbeat->property("deadPeerMessage").toString(), death);
+    QCOMPARE(messageInTimeout, death);
+    QCOMPARE(heartbeat->errorString(), intervalError);
+    QCOMPARE(errorChanged.count(), 1);
+
+    // A rejected setting after the death leaves the death's message.
+    QTest::ignoreMessage(QtWarningMsg,
+                         qPrintable(QStringLiteral("KeepAliveHeartbeat: ") + maxMissedError));
+    QVERIFY(!heartbeat->setMaxMissed(0));
+    QCOMPARE(heartbeat->errorString(), maxMissedError);
+    QCOMPARE(errorChanged.count(), 2);
+    QCOMPARE(heartbeat->deadPeerMessage(), death);
+    QCOMPARE(deathChanged.count(), 1);
+
+    // An accepted setting clears only the setting's message.
+    QVERIFY(heartbeat->setMaxMissed(MaxMissed));
+    QVERIFY(heartbeat->errorString().isEmpty());
+    QCOMPARE(errorChanged.count(), 3);
+    QCOMPARE(heartbeat->deadPeerMessage(), death);
+    QCOMPARE(deathChanged.count(), 1);
+
+    // A new connection watched: the last one's death is history.
+    QTRY_COMPARE(client.state(), QAbstractSocket::UnconnectedState);
+    QVERIFY(connectTo(&client, peer.port()));
+    QCOMPARE(deathChanged.count(), 2);
+    QVERIFY(deathChanged.constLast().constFirst().toString().isEmpty());
+    QVERIFY(heartbeat->deadPeerMessage().isEmpty());
+    QCOMPARE(errorChanged.count(), 3);
+    client.abort();
+    QCOMPARE(deathChanged.count(), 2);
 }
 
 // What a heartbeatTimeout() handler does does not cancel the verdict: the
