@@ -18,6 +18,7 @@
 #include <QtCore/QTextStream>
 
 #include <cstdio>
+#include <optional>
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -296,17 +297,9 @@ QStringList unexpectedResults(const DemoSettings &settings, const DemoResult &re
     return problems;
 }
 
-} // namespace
-
-int main(int argc, char *argv[])
+// The description and the options; returns --help's option.
+QCommandLineOption describeCommandLine(QCommandLineParser &parser)
 {
-    QCoreApplication app(argc, argv);
-    QCoreApplication::setApplicationName(QStringLiteral("deadpeer-demo"));
-    // The library logs every death with the kernel's TCP_INFO; the table says it all here.
-    // QT_LOGGING_RULES="qtkeepalive.*=true" shows the details.
-    QLoggingCategory::setFilterRules(QStringLiteral("qtkeepalive.*.info=false"));
-
-    QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
             "Connects a plain QTcpSocket, a QTcpSocket with keepalive set by hand and a "
             "KeepAliveSocket to a local server, lets the server's ends die (silently while idle, "
@@ -342,7 +335,13 @@ int main(int argc, char *argv[])
                      .arg(joined(allScenarios())),
              QStringLiteral("list"), QStringLiteral("idle,busy,reset")},
     });
+    return helpOption;
+}
 
+// Parses the command line into \a settings; the exit code when the demo is not to run.
+std::optional<int> readCommandLine(QCommandLineParser &parser, const QCommandLineOption &helpOption,
+                                   DemoSettings *settings)
+{
     if (!parser.parse(QCoreApplication::arguments())) {
         printError(parser.errorText());
         return ExitUsage;
@@ -357,18 +356,16 @@ int main(int argc, char *argv[])
                            .arg(parser.positionalArguments().constFirst()));
         return ExitUsage;
     }
-
-    DemoSettings settings;
-    if (const QString error = parseSettings(parser, &settings); !error.isEmpty()) {
+    if (const QString error = parseSettings(parser, settings); !error.isEmpty()) {
         printError(error);
         return ExitUsage;
     }
+    return std::nullopt;
+}
 
-    printHeader(settings);
-    QElapsedTimer runTime;
-    runTime.start();
-    const DemoResult result = runDemo(settings, [](const QString &line) { print(line); });
-
+// The table, the scenarios that could not run here, and notes on what the table shows.
+void printResults(const DemoSettings &settings, const DemoResult &result, qint64 runTimeMs)
+{
     print();
     printTable(settings, result.observations);
     print();
@@ -386,8 +383,12 @@ int main(int argc, char *argv[])
                                    ? QString()
                                    : QStringLiteral(" (see --scenarios reset,close)")));
     }
-    print(QStringLiteral("Finished in %1 s.").arg(formatSeconds(milliseconds(runTime.elapsed()))));
+    print(QStringLiteral("Finished in %1 s.").arg(formatSeconds(milliseconds(runTimeMs))));
+}
 
+// Whether KeepAliveSocket told every scenario's death as expected: the exit code.
+int verdict(const DemoSettings &settings, const DemoResult &result)
+{
     if (!result.error.isEmpty()) {
         printError(result.error);
         return ExitUnexpected;
@@ -399,4 +400,28 @@ int main(int argc, char *argv[])
     }
     print(QStringLiteral("KeepAliveSocket reported every scenario with the expected reason."));
     return ExitSuccess;
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("deadpeer-demo"));
+    // The library logs every death with the kernel's TCP_INFO; the table says it all here.
+    // QT_LOGGING_RULES="qtkeepalive.*=true" shows the details.
+    QLoggingCategory::setFilterRules(QStringLiteral("qtkeepalive.*.info=false"));
+
+    QCommandLineParser parser;
+    const QCommandLineOption helpOption = describeCommandLine(parser);
+    DemoSettings settings;
+    if (const std::optional<int> exitCode = readCommandLine(parser, helpOption, &settings))
+        return *exitCode;
+
+    printHeader(settings);
+    QElapsedTimer runTime;
+    runTime.start();
+    const DemoResult result = runDemo(settings, [](const QString &line) { print(line); });
+    printResults(settings, result, runTime.elapsed());
+    return verdict(settings, result);
 }

@@ -560,14 +560,9 @@ std::optional<UsageError> parseTlsSettings(const QCommandLineParser &parser, Set
     return std::nullopt;
 }
 
-} // namespace
-
-int main(int argc, char *argv[])
+// The description, --help, --version and the options, in the order --help lists them.
+QList<QCommandLineOption> describeCommandLine(QCommandLineParser &parser)
 {
-    QCoreApplication app(argc, argv);
-    setUpTool(QStringLiteral("keepalive-client"));
-
-    QCommandLineParser parser;
     parser.setApplicationDescription(
             QStringLiteral(
                     "Connects to HOST:PORT (IPv4, [IPv6]:PORT or a host name) with per-connection "
@@ -622,87 +617,105 @@ int main(int argc, char *argv[])
     parser.addPositionalArgument(QStringLiteral("HOST:PORT"),
                                  QStringLiteral("Where to connect, e.g. 192.0.2.7:5050, "
                                                 "[2001:db8::7]:5050, server.example:5050."));
+    return options;
+}
 
-    if (const std::optional<UsageError> error = parseCommandLine(parser, options, app.arguments()))
-        return usage(*error);
-    if (parser.isSet(QStringLiteral("help")))
-        return printHelp(parser);
-    if (parser.isSet(QStringLiteral("version")))
-        return printVersion();
-
-    Settings settings;
-    UsageError error;
+// The one positional argument, HOST:PORT.
+std::optional<UsageError> parseTargetArgument(const QCommandLineParser &parser, Settings *settings)
+{
     const QStringList positional = parser.positionalArguments();
     if (positional.size() != 1)
-        return usage({positional.isEmpty() ? QStringLiteral("HOST:PORT missing (see --help)")
-                                           : QStringLiteral("one HOST:PORT expected, got: %1")
-                                                     .arg(positional.join(QLatin1Char(' ')))});
-    if (const std::optional<Target> target = parseTarget(positional.constFirst(), &error))
-        settings.target = *target;
-    else
-        return usage(error);
+        return UsageError{positional.isEmpty() ? QStringLiteral("HOST:PORT missing (see --help)")
+                                               : QStringLiteral("one HOST:PORT expected, got: %1")
+                                                         .arg(positional.join(QLatin1Char(' ')))};
+    UsageError error;
+    const std::optional<Target> target = parseTarget(positional.constFirst(), &error);
+    if (!target)
+        return error;
+    settings->target = *target;
+    return std::nullopt;
+}
 
-    if (const std::optional<KeepAliveOptions> options =
-                keepAliveOptionsFromCommandLine(parser, &error))
-        settings.options = *options;
-    else
-        return usage(error);
-
-    const QString heartbeatText = parser.value(QStringLiteral("heartbeat"));
+// --heartbeat INTERVAL[,MAXMISSED] and --ping. Zero and negative values are
+// for the heartbeat's own validation to refuse.
+std::optional<UsageError> parseHeartbeatSettings(const QCommandLineParser &parser,
+                                                 Settings *settings)
+{
+    UsageError error;
     if (parser.isSet(QStringLiteral("heartbeat"))) {
-        const QStringList parts = heartbeatText.split(QLatin1Char(','));
+        const QString text = parser.value(QStringLiteral("heartbeat"));
+        const QStringList parts = text.split(QLatin1Char(','));
         if (parts.size() > 2)
-            return usage({QStringLiteral("--heartbeat \"%1\": expected INTERVAL[,MAXMISSED]")
-                                  .arg(heartbeatText)});
-        // Zero and negative values are for the heartbeat's own validation to refuse.
-        settings.heartbeatInterval =
+            return UsageError{
+                    QStringLiteral("--heartbeat \"%1\": expected INTERVAL[,MAXMISSED]").arg(text)};
+        settings->heartbeatInterval =
                 parseDuration(QStringLiteral("heartbeat"), parts.at(0), &error, Sign::Any);
-        if (!settings.heartbeatInterval)
-            return usage(error);
+        if (!settings->heartbeatInterval)
+            return error;
         if (parts.size() == 2) {
             const std::optional<qint64> missed =
                     parseInteger(QStringLiteral("heartbeat"), parts.at(1), &error);
             if (!missed)
-                return usage(error);
-            settings.maxMissed = int(qBound(qint64(std::numeric_limits<int>::min()), *missed,
-                                            qint64(std::numeric_limits<int>::max())));
+                return error;
+            settings->maxMissed = int(qBound(qint64(std::numeric_limits<int>::min()), *missed,
+                                             qint64(std::numeric_limits<int>::max())));
         }
     }
-    if (parser.isSet(QStringLiteral("ping"))) {
-        if (!settings.heartbeatInterval)
-            return usage({QStringLiteral("--ping needs --heartbeat (without it nothing is "
-                                         "sent)")});
-        const std::optional<QByteArray> ping =
-                parsePayload(QStringLiteral("ping"), parser.value(QStringLiteral("ping")), &error);
-        if (!ping)
-            return usage(error);
-        settings.ping = *ping;
-    }
+    if (!parser.isSet(QStringLiteral("ping")))
+        return std::nullopt;
+    if (!settings->heartbeatInterval)
+        return UsageError{QStringLiteral("--ping needs --heartbeat (without it nothing is sent)")};
+    const std::optional<QByteArray> ping =
+            parsePayload(QStringLiteral("ping"), parser.value(QStringLiteral("ping")), &error);
+    if (!ping)
+        return error;
+    settings->ping = *ping;
+    return std::nullopt;
+}
+
+// --send-every and --connect-timeout: QTimer waits.
+std::optional<UsageError> parseTimerSettings(const QCommandLineParser &parser, Settings *settings)
+{
+    UsageError error;
     if (parser.isSet(QStringLiteral("send-every"))) {
-        settings.sendEvery = parseDuration(QStringLiteral("send-every"),
-                                           parser.value(QStringLiteral("send-every")), &error);
-        if (!settings.sendEvery)
-            return usage(error);
-        if (*settings.sendEvery > milliseconds(std::numeric_limits<int>::max()))
-            return usage({QStringLiteral("--send-every %1: too large (at most 24 days)")
-                                  .arg(parser.value(QStringLiteral("send-every")))});
+        settings->sendEvery = parseTimerDuration(parser, QStringLiteral("send-every"), &error);
+        if (!settings->sendEvery)
+            return error;
     }
     if (parser.isSet(QStringLiteral("connect-timeout"))) {
         const std::optional<milliseconds> timeout =
-                parseDuration(QStringLiteral("connect-timeout"),
-                              parser.value(QStringLiteral("connect-timeout")), &error);
+                parseTimerDuration(parser, QStringLiteral("connect-timeout"), &error);
         if (!timeout)
-            return usage(error);
-        if (*timeout > milliseconds(std::numeric_limits<int>::max()))
-            return usage({QStringLiteral("--connect-timeout %1: too large (at most 24 days)")
-                                  .arg(parser.value(QStringLiteral("connect-timeout")))});
-        settings.connectTimeout = *timeout;
+            return error;
+        settings->connectTimeout = *timeout;
     }
-    if (const std::optional<UsageError> tlsError = parseTlsSettings(parser, &settings))
-        return usage(*tlsError);
-    settings.json = parser.isSet(QStringLiteral("json"));
-    settings.quiet = parser.isSet(QStringLiteral("quiet"));
+    return std::nullopt;
+}
 
+// Everything the command line sets, checked in the order of the usage errors' precedence.
+std::optional<UsageError> parseSettings(const QCommandLineParser &parser, Settings *settings)
+{
+    if (std::optional<UsageError> error = parseTargetArgument(parser, settings))
+        return error;
+    UsageError error;
+    const std::optional<KeepAliveOptions> options = keepAliveOptionsFromCommandLine(parser, &error);
+    if (!options)
+        return error;
+    settings->options = *options;
+    if (std::optional<UsageError> heartbeatError = parseHeartbeatSettings(parser, settings))
+        return heartbeatError;
+    if (std::optional<UsageError> timerError = parseTimerSettings(parser, settings))
+        return timerError;
+    if (std::optional<UsageError> tlsError = parseTlsSettings(parser, settings))
+        return tlsError;
+    settings->json = parser.isSet(QStringLiteral("json"));
+    settings->quiet = parser.isSet(QStringLiteral("quiet"));
+    return std::nullopt;
+}
+
+// Connects and reports until the connection ends or a stop signal comes.
+int run(const Settings &settings, const QString &heartbeatText)
+{
     Output out(settings.json, settings.quiet);
     Client client(settings, out);
     client.setHeartbeatText(heartbeatText);
@@ -712,5 +725,23 @@ int main(int argc, char *argv[])
     StopSignals stopSignals;
     QObject::connect(&stopSignals, &StopSignals::stopRequested, &client, &Client::stop);
     client.start();
-    return app.exec();
+    return QCoreApplication::exec();
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    setUpTool(QStringLiteral("keepalive-client"));
+
+    QCommandLineParser parser;
+    const QList<QCommandLineOption> options = describeCommandLine(parser);
+    if (const std::optional<int> exitCode = handleCommandLine(parser, options, app.arguments()))
+        return *exitCode;
+
+    Settings settings;
+    if (const std::optional<UsageError> error = parseSettings(parser, &settings))
+        return usage(*error);
+    return run(settings, parser.value(QStringLiteral("heartbeat")));
 }

@@ -484,30 +484,9 @@ std::optional<UsageError> parseTlsSettings(const QCommandLineParser &parser, Set
     return std::nullopt;
 }
 
-template<typename KeepAliveTcpServer>
-int serve(const Settings &settings, Output &out, const QString &idleText, const QString &maxText,
-          const QString &handshakeText)
+// The description, --help, --version and the options, in the order --help lists them.
+QList<QCommandLineOption> describeCommandLine(QCommandLineParser &parser)
 {
-    Server<KeepAliveTcpServer> server(settings, out);
-    if (const std::optional<UsageError> settingError =
-                server.configure(idleText, maxText, handshakeText))
-        return usage(*settingError);
-    StopSignals stopSignals;
-    QObject::connect(&stopSignals, &StopSignals::stopRequested, &server,
-                     &Server<KeepAliveTcpServer>::stop);
-    if (!server.listen())
-        return ExitNetwork;
-    return QCoreApplication::exec();
-}
-
-} // namespace
-
-int main(int argc, char *argv[])
-{
-    QCoreApplication app(argc, argv);
-    setUpTool(QStringLiteral("keepalive-server"));
-
-    QCommandLineParser parser;
     parser.setApplicationDescription(
             QStringLiteral("An echo server for keepalive-client: answers every heartbeat "
                            "request (\"HeartBeat\") with the reply (\"OK\") and echoes "
@@ -561,88 +540,141 @@ int main(int argc, char *argv[])
             {QStringLiteral("json"),
              QStringLiteral("One JSON object per line and event, for scripts.")},
     });
+    return options;
+}
 
-    if (const std::optional<UsageError> error = parseCommandLine(parser, options, app.arguments()))
-        return usage(*error);
-    if (parser.isSet(QStringLiteral("help")))
-        return printHelp(parser);
-    if (parser.isSet(QStringLiteral("version")))
-        return printVersion();
-    Settings settings;
-    if (const std::optional<UsageError> tlsError = parseTlsSettings(parser, &settings))
-        return usage(*tlsError);
-    if (settings.certificates.isEmpty() && !parser.positionalArguments().isEmpty())
-        return usage({QStringLiteral("unexpected argument \"%1\" (see --help)")
-                              .arg(parser.positionalArguments().constFirst())});
-    UsageError error;
+// --listen and --port.
+std::optional<UsageError> parseListenSettings(const QCommandLineParser &parser, Settings *settings)
+{
     if (parser.isSet(QStringLiteral("listen"))) {
         const QString text = parser.value(QStringLiteral("listen"));
-        settings.address = QHostAddress(text);
-        if (settings.address.isNull())
-            return usage({QStringLiteral("--listen \"%1\": not an IP address (e.g. 127.0.0.1, "
-                                         "0.0.0.0, ::1)")
-                                  .arg(text)});
+        settings->address = QHostAddress(text);
+        if (settings->address.isNull())
+            return UsageError{QStringLiteral("--listen \"%1\": not an IP address (e.g. "
+                                             "127.0.0.1, 0.0.0.0, ::1)")
+                                      .arg(text)};
     }
     if (parser.isSet(QStringLiteral("port"))) {
         const QString text = parser.value(QStringLiteral("port"));
         bool ok = false;
         const uint port = text.toUInt(&ok);
         if (!ok || port > 65535)
-            return usage({QStringLiteral("--port \"%1\": not in 0..65535").arg(text)});
-        settings.port = quint16(port);
+            return UsageError{QStringLiteral("--port \"%1\": not in 0..65535").arg(text)};
+        settings->port = quint16(port);
     }
-    if (const std::optional<KeepAliveOptions> options =
-                keepAliveOptionsFromCommandLine(parser, &error))
-        settings.options = *options;
-    else
-        return usage(error);
+    return std::nullopt;
+}
 
+// --idle-timeout and --max-clients. Negative values are for the server's own
+// validation to refuse; an idle timeout of 0 would silently mean "off",
+// which has its own spelling.
+std::optional<UsageError> parseClientSettings(const QCommandLineParser &parser, Settings *settings)
+{
+    UsageError error;
     const QString idleText = parser.value(QStringLiteral("idle-timeout"));
     if (parser.isSet(QStringLiteral("idle-timeout")) && idleText != QLatin1String("off")) {
-        // Negative values are for the server's own validation to refuse; 0 would
-        // silently mean "off", which has its own spelling.
-        settings.idleTimeout =
+        settings->idleTimeout =
                 parseDuration(QStringLiteral("idle-timeout"), idleText, &error, Sign::Any);
-        if (!settings.idleTimeout)
-            return usage(error);
-        if (settings.idleTimeout->count() == 0)
-            return usage({QStringLiteral("--idle-timeout %1: must be greater than 0 (or off)")
-                                  .arg(idleText)});
+        if (!settings->idleTimeout)
+            return error;
+        if (settings->idleTimeout->count() == 0)
+            return UsageError{QStringLiteral("--idle-timeout %1: must be greater than 0 (or off)")
+                                      .arg(idleText)};
     }
-    const QString maxText = parser.value(QStringLiteral("max-clients"));
     if (parser.isSet(QStringLiteral("max-clients"))) {
+        const QString maxText = parser.value(QStringLiteral("max-clients"));
         const std::optional<qint64> max =
                 parseInteger(QStringLiteral("max-clients"), maxText, &error);
         if (!max)
-            return usage(error);
+            return error;
         if (*max > std::numeric_limits<int>::max())
-            return usage({QStringLiteral("--max-clients %1: too large").arg(maxText)});
-        settings.maxClients = int(qMax<qint64>(*max, std::numeric_limits<int>::min()));
+            return UsageError{QStringLiteral("--max-clients %1: too large").arg(maxText)};
+        settings->maxClients = int(qMax<qint64>(*max, std::numeric_limits<int>::min()));
     }
+    return std::nullopt;
+}
+
+// --heartbeat-request and --heartbeat-reply.
+std::optional<UsageError> parsePayloadSettings(const QCommandLineParser &parser, Settings *settings)
+{
     for (const QString &option :
          {QStringLiteral("heartbeat-request"), QStringLiteral("heartbeat-reply")}) {
         if (!parser.isSet(option))
             continue;
+        UsageError error;
         const std::optional<QByteArray> payload =
                 parsePayload(option, parser.value(option), &error);
         if (!payload)
-            return usage(error);
-        (option == QLatin1String("heartbeat-request") ? settings.request : settings.reply) =
+            return error;
+        (option == QLatin1String("heartbeat-request") ? settings->request : settings->reply) =
                 *payload;
     }
-    if (parser.isSet(QStringLiteral("stats"))) {
-        settings.stats = parseDuration(QStringLiteral("stats"),
-                                       parser.value(QStringLiteral("stats")), &error);
-        if (!settings.stats)
-            return usage(error);
-        if (*settings.stats > milliseconds(std::numeric_limits<int>::max()))
-            return usage({QStringLiteral("--stats %1: too large (at most 24 days)")
-                                  .arg(parser.value(QStringLiteral("stats")))});
-    }
+    return std::nullopt;
+}
 
+// Everything the command line sets, checked in the order of the usage errors' precedence.
+std::optional<UsageError> parseSettings(const QCommandLineParser &parser, Settings *settings)
+{
+    if (std::optional<UsageError> tlsError = parseTlsSettings(parser, settings))
+        return tlsError;
+    if (settings->certificates.isEmpty() && !parser.positionalArguments().isEmpty())
+        return UsageError{QStringLiteral("unexpected argument \"%1\" (see --help)")
+                                  .arg(parser.positionalArguments().constFirst())};
+    if (std::optional<UsageError> listenError = parseListenSettings(parser, settings))
+        return listenError;
+    UsageError error;
+    const std::optional<KeepAliveOptions> options = keepAliveOptionsFromCommandLine(parser, &error);
+    if (!options)
+        return error;
+    settings->options = *options;
+    if (std::optional<UsageError> clientError = parseClientSettings(parser, settings))
+        return clientError;
+    if (std::optional<UsageError> payloadError = parsePayloadSettings(parser, settings))
+        return payloadError;
+    if (parser.isSet(QStringLiteral("stats"))) {
+        settings->stats = parseTimerDuration(parser, QStringLiteral("stats"), &error);
+        if (!settings->stats)
+            return error;
+    }
+    return std::nullopt;
+}
+
+// Listens and serves until a stop signal comes. The server's own checks
+// name the command-line values they reject.
+template<typename KeepAliveTcpServer>
+int serve(const Settings &settings, const QCommandLineParser &parser)
+{
     Output out(parser.isSet(QStringLiteral("json")), parser.isSet(QStringLiteral("quiet")));
-    const QString handshakeText = parser.value(QStringLiteral("handshake-timeout"));
+    Server<KeepAliveTcpServer> server(settings, out);
+    if (const std::optional<UsageError> settingError =
+                server.configure(parser.value(QStringLiteral("idle-timeout")),
+                                 parser.value(QStringLiteral("max-clients")),
+                                 parser.value(QStringLiteral("handshake-timeout"))))
+        return usage(*settingError);
+    StopSignals stopSignals;
+    QObject::connect(&stopSignals, &StopSignals::stopRequested, &server,
+                     &Server<KeepAliveTcpServer>::stop);
+    if (!server.listen())
+        return ExitNetwork;
+    return QCoreApplication::exec();
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    setUpTool(QStringLiteral("keepalive-server"));
+
+    QCommandLineParser parser;
+    const QList<QCommandLineOption> options = describeCommandLine(parser);
+    if (const std::optional<int> exitCode = handleCommandLine(parser, options, app.arguments()))
+        return *exitCode;
+
+    Settings settings;
+    if (const std::optional<UsageError> error = parseSettings(parser, &settings))
+        return usage(*error);
     if (!settings.certificates.isEmpty())
-        return serve<KeepAliveSslServer>(settings, out, idleText, maxText, handshakeText);
-    return serve<KeepAliveServer>(settings, out, idleText, maxText, handshakeText);
+        return serve<KeepAliveSslServer>(settings, parser);
+    return serve<KeepAliveServer>(settings, parser);
 }

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #ifdef Q_OS_WIN
 #  include <QtCore/QPointer>
@@ -238,6 +239,18 @@ std::optional<KeepAliveOptions> keepAliveOptionsFromCommandLine(const QCommandLi
     return options;
 }
 
+std::optional<milliseconds> parseTimerDuration(const QCommandLineParser &parser,
+                                               const QString &option, UsageError *error)
+{
+    const QString text = parser.value(option);
+    const std::optional<milliseconds> duration = parseDuration(option, text, error);
+    if (duration && *duration > milliseconds(std::numeric_limits<int>::max())) {
+        *error = {QStringLiteral("--%1 %2: too large (at most 24 days)").arg(option, text)};
+        return std::nullopt;
+    }
+    return duration;
+}
+
 std::optional<UsageError> parseCommandLine(QCommandLineParser &parser,
                                            const QList<QCommandLineOption> &options,
                                            const QStringList &arguments)
@@ -264,6 +277,19 @@ std::optional<UsageError> parseCommandLine(QCommandLineParser &parser,
                             .arg(name.size() == 1 ? QStringLiteral("-") : QStringLiteral("--"),
                                  name)};
     }
+    return std::nullopt;
+}
+
+std::optional<int> handleCommandLine(QCommandLineParser &parser,
+                                     const QList<QCommandLineOption> &options,
+                                     const QStringList &arguments)
+{
+    if (const std::optional<UsageError> error = parseCommandLine(parser, options, arguments))
+        return usage(*error);
+    if (parser.isSet(QStringLiteral("help")))
+        return printHelp(parser);
+    if (parser.isSet(QStringLiteral("version")))
+        return printVersion();
     return std::nullopt;
 }
 

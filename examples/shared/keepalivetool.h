@@ -52,6 +52,12 @@ enum class Sign { Positive, Any };
 std::optional<std::chrono::milliseconds> parseDuration(const QString &option, const QString &text,
                                                        UsageError *error,
                                                        Sign sign = Sign::Positive);
+/*!
+    The value of the duration option \a option for a QTimer: as parseDuration()
+    reads it, and at most INT_MAX ms (24.8 days), the longest a QTimer waits.
+*/
+std::optional<std::chrono::milliseconds>
+parseTimerDuration(const QCommandLineParser &parser, const QString &option, UsageError *error);
 //! Parses a whole number; \a option names the option in the error message.
 std::optional<qint64> parseInteger(const QString &option, const QString &text, UsageError *error);
 
@@ -82,6 +88,15 @@ std::optional<KeepAliveOptions> keepAliveOptionsFromCommandLine(const QCommandLi
 std::optional<UsageError> parseCommandLine(QCommandLineParser &parser,
                                            const QList<QCommandLineOption> &options,
                                            const QStringList &arguments);
+
+/*!
+    parseCommandLine(), then what ends a tool before it starts: a bad command
+    line (printed, ExitUsage), --help and --version (printed, ExitOrderly).
+    Returns the exit code for main() then, nothing when the tool is to run.
+*/
+std::optional<int> handleCommandLine(QCommandLineParser &parser,
+                                     const QList<QCommandLineOption> &options,
+                                     const QStringList &arguments);
 
 //! "1 s", "1.5 s", "250 ms"; "none" for milliseconds::max().
 QString formatDuration(std::chrono::milliseconds duration);
