@@ -48,6 +48,7 @@ HEADERS += \
     $$PWD/src/deathclassification_p.h \
     $$PWD/src/notifierinspector_p.h \
     $$PWD/src/stallguard_p.h \
+    $$PWD/src/coarseclock_p.h \
     $$PWD/src/timeoutqueue_p.h \
     $$PWD/src/nativetransport_p.h \
     $$PWD/src/qtinternals_p.h \

@@ -1,6 +1,7 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 #include "keepaliveengine_p.h"
 
+#include "coarseclock_p.h"
 #include "keepalivelogging_p.h"
 #include "keepaliveplatform_p.h"
 #include "notifierinspector_p.h"
@@ -57,9 +58,10 @@ KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
     connect(socket, &QAbstractSocket::disconnected, this, &KeepAliveEngine::onDisconnected);
     connect(socket, &QAbstractSocket::stateChanged, this, &KeepAliveEngine::onStateChanged);
     connect(socket, &QIODevice::bytesWritten, this, [this] {
-        m_inspector->noteWrite();
+        const qint64 now = coarseNowNs();
+        m_inspector->noteWrite(now);
         if (m_notTcp.isEmpty())
-            m_guard->start();
+            m_guard->noteWrite(now);
         onClosing();
     });
     connect(socket, &QIODevice::readyRead, this, &KeepAliveEngine::onReadyRead);

@@ -46,6 +46,16 @@ class KeepAliveEngine;
     the socket's event loop, which must not be blocked for more than about
     two seconds during a stall.
 
+    The same guard keeps a silent peer with data in flight to the bound:
+    Linux counts the user timeout from its first retransmission (0.4 s
+    after the send on loopback) and ends the connection at the next
+    retransmission timer after it, 3.41 s for a 3 s bound. Once the kernel
+    shows retransmissions that nothing answered, the guard shortens the
+    user timeout so that the kernel's own end comes at the bound counted
+    from the send (3.02-3.05 s measured), never before it. In a thread
+    without an event loop the guard does not run, and the kernel's own
+    timing applies.
+
     \section Cost
     A healthy connection in use costs no system call per read or write
     notification. Qt's read of a failed socket closes the descriptor before

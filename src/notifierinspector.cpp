@@ -1,6 +1,7 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 #include "notifierinspector_p.h"
 
+#include "coarseclock_p.h"
 #include "keepaliveplatform_p.h"
 #include "qtinternals_p.h"
 #include "stallguard_p.h"
@@ -15,27 +16,6 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
-
-#include <time.h>
-
-namespace {
-
-// Read on every notification: the coarse clock is a memory read (about 3 ns
-// measured), its resolution (a few ms) is far below any quiet gap.
-qint64 coarseNowNs()
-{
-#if defined(CLOCK_MONOTONIC_COARSE)
-    timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    return qint64(now.tv_sec) * 1000000000 + now.tv_nsec;
-#else
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-            .count();
-#endif
-}
-
-} // namespace
 
 NotifierInspector::NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
                                      const StallGuard *guard, QObject *parent)
@@ -103,9 +83,9 @@ void NotifierInspector::setKeepAliveSilence(std::optional<std::chrono::milliseco
     m_keepAliveSilenceNs = silence ? std::min<qint64>(silence->count(), MaxMs) * 1000000 : -1;
 }
 
-void NotifierInspector::noteWrite()
+void NotifierInspector::noteWrite(qint64 nowNs)
 {
-    m_lastWrittenNs = coarseNowNs();
+    m_lastWrittenNs = nowNs;
 }
 
 void NotifierInspector::reset()

@@ -75,8 +75,8 @@ public:
         the retransmissions'.
     */
     void setKeepAliveSilence(std::optional<std::chrono::milliseconds> silence);
-    //! Qt has just written to the kernel (bytesWritten()).
-    void noteWrite();
+    //! Qt has just written to the kernel (bytesWritten()), at \a nowNs (coarseNowNs()).
+    void noteWrite(qint64 nowNs);
 
     /*!
         True when Qt's last read or write on a notification ran without a

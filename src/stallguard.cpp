@@ -1,6 +1,7 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 #include "stallguard_p.h"
 
+#include "coarseclock_p.h"
 #include "keepalivelogging_p.h"
 #include "keepaliveplatform_p.h"
 
@@ -24,6 +25,40 @@ namespace {
 thread_local StallTicker *t_ticker = nullptr;
 
 } // namespace
+
+std::optional<milliseconds> userTimeoutForSilentPeer(const ConnectionHealth &health,
+                                                     milliseconds userTimeout,
+                                                     std::optional<milliseconds> sinceLastWrite)
+{
+    if (userTimeout <= 0ms || health.unackedSegments.value_or(0) == 0 || !health.retransmits
+        || !health.backoff || !health.retransmissionTimeout || !health.sinceLastDataSent
+        || !health.sinceLastAckReceived)
+        return std::nullopt;
+    const int retransmits = *health.retransmits;
+    const int backoff = *health.backoff;
+    // Linux caps the RTO at 120 s: past that the doubling no longer tells
+    // when the first retransmission was, and a guess could end it early.
+    const microseconds rto = *health.retransmissionTimeout;
+    if (retransmits < 1 || backoff < 1 || retransmits > 16 || backoff > 16 || rto >= 60s)
+        return std::nullopt;
+    const milliseconds base = duration_cast<milliseconds>(rto / (1 << backoff));
+    const milliseconds sinceFirstRetransmission =
+            *health.sinceLastDataSent + base * ((1 << retransmits) - 2);
+    const milliseconds sinceAck = *health.sinceLastAckReceived;
+    if (sinceAck < sinceFirstRetransmission)
+        return std::nullopt;
+    // The RTO timer runs from the send (or a later ACK) for at least the
+    // base RTO. A write that no ACK followed was the send's latest moment
+    // too: the kernel sends at once what the window allows, and only an ACK
+    // opens more. The closer of those no-earlier-than-the-send moments counts.
+    milliseconds sinceSent = sinceFirstRetransmission + base;
+    if (sinceLastWrite && *sinceLastWrite <= sinceAck)
+        sinceSent = std::max(sinceSent, *sinceLastWrite);
+    // The kernel ends it at the first retransmission + the value: now + what
+    // is left of the bound.
+    const milliseconds value = sinceFirstRetransmission + userTimeout - sinceSent;
+    return std::clamp(value, milliseconds(1), userTimeout);
+}
 
 StallTicker *StallTicker::forCurrentThread()
 {
@@ -185,10 +220,14 @@ void StallGuard::stop()
     endWatch();
     m_stallSince.invalidate();
     m_bridged = false;
+    m_pulledIn = false;
+    m_lastWriteNs = 0;
 }
 
 void StallGuard::optionsApplied()
 {
+    // The options just set the user timeout again: a pull-in is gone.
+    m_pulledIn = false;
     if (m_bridged)
         watch();
     // Data may already be outstanding (new options mid-stall, an adopted
@@ -225,10 +264,11 @@ void StallGuard::watch()
         return;
     }
     if (m_stallSince.isValid()) {
-        if (m_bridged)
+        if (m_bridged || m_pulledIn)
             restoreUserTimeout();
         m_stallSince.invalidate();
         m_bridged = false;
+        m_pulledIn = false;
     }
     if (unacked == 0 && notSent == 0 && !hasQueuedWrites(m_socket))
         endWatch();
@@ -258,11 +298,35 @@ void StallGuard::bridge(const ConnectionHealth &health, qintptr descriptor, bool
         const milliseconds extended = milliseconds(m_stallSince.elapsed()) + lead;
         KeepAlivePlatform::setUserTimeout(descriptor, std::min(extended, milliseconds(INT_MAX)));
         m_bridged = true;
+        m_pulledIn = false;
     } else if (m_bridged) {
         // Silent for a whole user timeout: the original bound, counted from
         // the stall's start, is long past; the kernel gives up at its next probe.
         restoreUserTimeout();
+    } else if (health.unackedSegments.value_or(0) > 0) {
+        pullInUserTimeout(health, descriptor);
     }
+}
+
+void StallGuard::pullInUserTimeout(const ConnectionHealth &health, qintptr descriptor)
+{
+    // Once per stall: later looks see a clamped timer, not the backoff the
+    // estimate assumes.
+    if (m_pulledIn)
+        return;
+    // The coarse clock may lag a write by its resolution: taken as later.
+    std::optional<milliseconds> sinceLastWrite;
+    if (m_lastWriteNs != 0)
+        sinceLastWrite = milliseconds(
+                std::max<qint64>(coarseNowNs() - m_lastWriteNs - CoarseClockResolutionNs, 0)
+                / 1000000);
+    const std::optional<milliseconds> value =
+            userTimeoutForSilentPeer(health, m_userTimeout, sinceLastWrite);
+    if (!value || *value >= m_userTimeout)
+        return;
+    m_pulledIn = KeepAlivePlatform::setUserTimeout(descriptor, *value);
+    qCDebug(lcKeepAlive) << "silent peer with data in flight: user timeout" << value->count()
+                         << "ms now, so that the kernel ends it at the bound";
 }
 
 void StallGuard::restoreUserTimeout()

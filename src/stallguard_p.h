@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -21,6 +22,33 @@ QT_END_NAMESPACE
 
 class ConnectionHealth;
 class StallTicker;
+
+/*!
+    The TCP_USER_TIMEOUT to set now so that Linux ends a connection whose
+    peer has fallen silent with data in flight \a userTimeout after that data
+    was sent, rather than after its first retransmission; nothing when
+    \a health does not show such a stall.
+
+    Linux counts the user timeout from the first retransmission of the oldest
+    unacknowledged segment (a tail-loss probe and one RTO after the send,
+    0.41 s on loopback) and ends the connection at the first retransmission
+    timer after it: 3.41 s for a 3 s bound. It clamps every timer it arms to
+    what is left of the user timeout, so a smaller value set before its next
+    retransmission lands the end on the bound.
+
+    The first retransmission is found from the last one
+    (\c tcpi_last_data_sent, which retransmissions update) and the doubling
+    backoff since: \c tcpi_retransmits of them, the base RTO being
+    \c tcpi_rto halved \c tcpi_backoff times. The oldest segment was sent no
+    later than one base RTO before its first retransmission, and no later
+    than the last write (\a sinceLastWrite, nothing when unknown) if no ACK
+    came after that write. The closer of those counts; as neither is earlier
+    than the send, the end never comes before the bound. A peer that
+    answered since the first retransmission is not silent.
+*/
+std::optional<std::chrono::milliseconds>
+userTimeoutForSilentPeer(const ConnectionHealth &health, std::chrono::milliseconds userTimeout,
+                         std::optional<std::chrono::milliseconds> sinceLastWrite);
 
 /*!
     A kernel retransmission bound (TCP_USER_TIMEOUT) also kills a live peer
@@ -46,6 +74,12 @@ public:
     void setUserTimeout(std::chrono::milliseconds userTimeout);
     //! Starts watching (data was written); never restarts a running watch.
     void start();
+    //! Qt has just written to the kernel, at \a nowNs (coarseNowNs()): start().
+    void noteWrite(qint64 nowNs)
+    {
+        m_lastWriteNs = nowNs;
+        start();
+    }
     void stop();
     //! TCP_USER_TIMEOUT was just set again: a bridged stall needs its extension back.
     void optionsApplied();
@@ -63,6 +97,8 @@ protected:
 
 private:
     void bridge(const ConnectionHealth &health, qintptr descriptor, bool answeredNow);
+    //! A peer silent with data in flight: the kernel's end is moved onto the bound.
+    void pullInUserTimeout(const ConnectionHealth &health, qintptr descriptor);
     void restoreUserTimeout();
     void endWatch();
 
@@ -72,7 +108,9 @@ private:
     std::chrono::milliseconds m_tick{0}; //!< while watching: its tick length
     bool m_resumeAfterMove = false;      //!< the watch continues in the new thread
     QElapsedTimer m_stallSince;          //!< valid while the send side is stalled
-    bool m_bridged = false; //!< the user timeout was pushed forward for a peer that answers
+    qint64 m_lastWriteNs = 0;            //!< coarseNowNs() of the last write; 0: none
+    bool m_bridged = false;  //!< the user timeout was pushed forward for a peer that answers
+    bool m_pulledIn = false; //!< the user timeout was shortened for a silent peer
     std::chrono::milliseconds m_userTimeout{0};
 };
 
