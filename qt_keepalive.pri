@@ -49,6 +49,7 @@ HEADERS += \
     $$PWD/src/notifierinspector_p.h \
     $$PWD/src/stallguard_p.h \
     $$PWD/src/coarseclock_p.h \
+    $$PWD/src/heapoptional_p.h \
     $$PWD/src/timeoutqueue_p.h \
     $$PWD/src/nativetransport_p.h \
     $$PWD/src/qtinternals_p.h \

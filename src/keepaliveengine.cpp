@@ -4,17 +4,17 @@
 #include "coarseclock_p.h"
 #include "keepalivelogging_p.h"
 #include "keepaliveplatform_p.h"
-#include "notifierinspector_p.h"
 #include "qtinternals_p.h"
-#include "stallguard_p.h"
 
 #include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QDeadlineTimer>
+#include <QtCore/QEvent>
 #include <QtCore/QMetaObject>
 #include <QtCore/QPointer>
 #include <QtNetwork/QHostAddress>
 
 #include <algorithm>
+#include <utility>
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -45,11 +45,11 @@ QString invalidKeepAliveOptionsMessage(const KeepAliveOptions &options)
 KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
     : QObject(socket),
       m_socket(socket),
-      m_guard(new StallGuard(socket, &m_transport, this)),
-      m_inspector(new NotifierInspector(socket, &m_transport, m_guard, this))
+      m_guard(socket, &m_transport, this),
+      m_inspector(socket, &m_transport, &m_guard, this)
 {
-    m_guard->setUserTimeout(m_options.userTimeout());
-    m_inspector->unbufferedDeathFound = [this](qintptr descriptor) {
+    m_guard.setUserTimeout(m_options.userTimeout());
+    m_inspector.unbufferedDeathFound = [this](qintptr descriptor) {
         takeUnbufferedDeath(descriptor);
     };
     // Connected before any user connection, so these run first.
@@ -59,17 +59,36 @@ KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
     connect(socket, &QAbstractSocket::stateChanged, this, &KeepAliveEngine::onStateChanged);
     connect(socket, &QIODevice::bytesWritten, this, [this] {
         const qint64 now = coarseNowNs();
-        m_inspector->noteWrite(now);
+        m_inspector.noteWrite(now);
         if (m_notTcp.isEmpty())
-            m_guard->noteWrite(now);
+            m_guard.noteWrite(now);
         onClosing();
     });
-    connect(socket, &QIODevice::readyRead, this, &KeepAliveEngine::onReadyRead);
+    watchReadyRead();
+}
+
+void KeepAliveEngine::watchReadyRead()
+{
+    if (!m_readyRead)
+        m_readyRead = connect(m_socket, &QIODevice::readyRead, this, &KeepAliveEngine::onReadyRead);
 }
 
 KeepAliveEngine::~KeepAliveEngine()
 {
     releaseRetained();
+}
+
+bool KeepAliveEngine::eventFilter(QObject *watched, QEvent *event)
+{
+    return m_inspector.filter(watched, event);
+}
+
+bool KeepAliveEngine::event(QEvent *event)
+{
+    // Sent in the old thread, to the socket's children too.
+    if (event->type() == QEvent::ThreadChange)
+        m_guard.threadChanging();
+    return QObject::event(event);
 }
 
 void KeepAliveEngine::releaseRetained()
@@ -91,14 +110,14 @@ bool KeepAliveEngine::setOptions(const KeepAliveOptions &options)
     }
     const bool changed = options != m_options;
     m_options = options;
-    m_guard->setUserTimeout(options.userTimeout());
+    m_guard.setUserTimeout(options.userTimeout());
     // A connection that is not TCP keeps its error; the options wait for the next one.
     if (m_notTcp.isEmpty())
         setError(KeepAliveError::NoError, QString());
     else if (m_error != KeepAliveError::UnsupportedSocket)
         setError(KeepAliveError::UnsupportedSocket, m_notTcp);
     if (changed)
-        Q_EMIT optionsChanged(options);
+        notify(&SocketSignals::optionsChanged, &KeepAliveEngine::optionsChanged, options);
     if (m_notTcp.isEmpty())
         applyOptions();
     return m_error == KeepAliveError::NoError;
@@ -110,10 +129,10 @@ void KeepAliveEngine::setError(KeepAliveError error, const QString &message)
     m_error = error;
     m_errorString = message;
     if (changed)
-        Q_EMIT errorChanged(error);
+        notify(&SocketSignals::errorChanged, &KeepAliveEngine::errorChanged, error);
     if (error != KeepAliveError::NoError) {
         qCWarning(lcKeepAlive).noquote() << message;
-        Q_EMIT errorOccurred(error);
+        notify(&SocketSignals::errorOccurred, &KeepAliveEngine::errorOccurred, error);
     }
 }
 
@@ -150,13 +169,15 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
     m_deathReported = false;
     m_healthAtDeath.reset();
     m_unbufferedError.reset();
-    m_inspector->reset();
+    m_inspector.reset();
     if (m_reason != DeadPeerReason::None) {
         m_reason = DeadPeerReason::None;
-        Q_EMIT deadPeerReasonChanged(m_reason);
+        notify(&SocketSignals::deadPeerReasonChanged, &KeepAliveEngine::deadPeerReasonChanged,
+               m_reason);
     }
     releaseRetained();
     m_readActivationChecked = false;
+    watchReadyRead();
     m_notTcp = notTcp;
     if (!m_notTcp.isEmpty()) {
         // Left alone: without a transport nothing (options, inspector,
@@ -166,7 +187,9 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
     }
     m_transport = NativeTransport::find(m_socket);
     if (m_transport.usesEngine())
-        m_inspector->attach();
+        // A socket class of this library reports its writes (writeData());
+        // its own connection then needs no ChildAdded hook.
+        m_inspector.attach(m_signals && m_transport.socket() == m_socket);
     else
         m_retained = KeepAlivePlatform::retain(m_transport.descriptor());
     QAbstractSocket *inner = m_transport.socket();
@@ -183,7 +206,7 @@ void KeepAliveEngine::applyOptions()
     const milliseconds bound = userTimeout > 0ms
             ? userTimeout
             : std::min(m_options.detectionBound(), milliseconds(4s));
-    m_inspector->setWatchTick(std::clamp(bound / 4, milliseconds(50), milliseconds(1000)));
+    m_inspector.setWatchTick(std::clamp(bound / 4, milliseconds(50), milliseconds(1000)));
     // The shortest silence that can precede a timeout death: idle + interval
     // (keepalive's first probe, never earlier, also with a user timeout) or
     // the user timeout. Half of it, at most 1 s, leaves room for a late event loop.
@@ -193,10 +216,10 @@ void KeepAliveEngine::applyOptions()
     // Keepalive ends a connection only after its whole probe sequence
     // (idle + probes x interval, the platform's count where it is fixed, as
     // Wine's 9): a death sooner after the last write is the retransmissions'.
-    m_inspector->setKeepAliveSilence(
+    m_inspector.setKeepAliveSilence(
             m_options.isEnabled() ? std::optional<milliseconds>(m_options.idleDetectionBound())
                                   : std::nullopt);
-    m_inspector->setQuietGap(std::clamp(shortestDeath / 2, milliseconds(1), milliseconds(1000)));
+    m_inspector.setQuietGap(std::clamp(shortestDeath / 2, milliseconds(1), milliseconds(1000)));
     const qintptr descriptor = m_transport.descriptor();
     if (descriptor == -1) {
         // Stored for the next connection. A live connection without a native
@@ -222,9 +245,10 @@ void KeepAliveEngine::applyOptions()
     qCDebug(lcKeepAlive) << "applied" << m_options << "kernel holds" << effective;
     if (effective != m_lastEffective) {
         m_lastEffective = effective;
-        Q_EMIT effectiveOptionsChanged(effective);
+        notify(&SocketSignals::effectiveOptionsChanged, &KeepAliveEngine::effectiveOptionsChanged,
+               effective);
     }
-    m_guard->optionsApplied();
+    m_guard.optionsApplied();
 }
 
 bool KeepAliveEngine::connectionEnded() const
@@ -237,7 +261,7 @@ bool KeepAliveEngine::reportDeathFirst()
 {
     if (connectionEnded())
         return true;
-    return m_inspector->reportPendingError();
+    return m_inspector.reportPendingError();
 }
 
 void KeepAliveEngine::onReadyRead()
@@ -245,7 +269,7 @@ void KeepAliveEngine::onReadyRead()
     if (!m_transport.usesEngine()) {
         // Public-API-only mode: a full read buffer stops Qt's reading, and no
         // notification shows a death until the application reads.
-        m_inspector->readyReadWithoutEngine();
+        m_inspector.readyReadWithoutEngine();
         // Data, then an error behind it (a reset after the peer's last
         // bytes) with our own data queued: nothing keeps Qt's write
         // notifier from meeting it first, and abort() would drop the bytes.
@@ -257,7 +281,7 @@ void KeepAliveEngine::onReadyRead()
                     this,
                     [this, current = m_connection] {
                         if (current == m_connection && !m_deathReported)
-                            m_inspector->reportPendingError();
+                            m_inspector.reportPendingError();
                     },
                     Qt::QueuedConnection);
         return;
@@ -273,7 +297,10 @@ void KeepAliveEngine::checkReadActivation()
         || isUnbuffered() || !QAbstractEventDispatcher::instance(m_socket->thread()))
         return;
     m_readActivationChecked = true;
-    if (!m_inspector->sawReadActivation())
+    // Nothing more to do on readyRead() for this connection: a connection
+    // less per socket (the handle is dropped too, or it keeps it allocated).
+    disconnect(std::exchange(m_readyRead, QMetaObject::Connection()));
+    if (!m_inspector.sawReadActivation())
         QtInternals::broken(QtInternals::Assumption::SockActDelivery,
                             QStringLiteral("readyRead() came without a QEvent::SockAct on the "
                                            "engine's read notifier"));
@@ -321,8 +348,8 @@ std::optional<int> KeepAliveEngine::awaitActivity(BlockingWait kind, int msecs)
             // death is taken from the kernel at once (takeUnbufferedDeath()).
             if ((kind != BlockingWait::ReadyRead || isUnbuffered()) && reportDeathFirst())
                 return std::nullopt;
-            m_inspector->captureEvidence(descriptor);
-            m_inspector->letQtReadTheError(m_transport.notifier(QSocketNotifier::Read));
+            m_inspector.captureEvidence(descriptor);
+            m_inspector.letQtReadTheError(m_transport.notifier(QSocketNotifier::Read));
             break;
         }
         if (kind != BlockingWait::ReadyRead || ready.readable)
@@ -350,9 +377,9 @@ void KeepAliveEngine::onErrorOccurred(QAbstractSocket::SocketError error)
         return;
     }
     DeathEvidence seen;
-    if (std::optional<DeathEvidence> evidence = m_inspector->takeEvidence()) {
+    if (std::optional<DeathEvidence> evidence = m_inspector.takeEvidence()) {
         seen = *evidence;
-    } else if (m_blockingWaits == 0 && m_inspector->wentUnlooked()
+    } else if (m_blockingWaits == 0 && m_inspector.wentUnlooked()
                && m_transport.descriptor() == -1) {
         // Qt's read (or write) on a notification that did not look failed
         // and closed the descriptor: the errno it left, cleared just before,
@@ -368,7 +395,7 @@ void KeepAliveEngine::onErrorOccurred(QAbstractSocket::SocketError error)
         // but Qt's engine closed the connection: the wait's own read failed,
         // with the error cleared when the wait began. (A waitFor...() that
         // merely timed out leaves the descriptor open.)
-        seen.sendStalled = m_guard->isBridged();
+        seen.sendStalled = m_guard.isBridged();
         seen.dataOutstanding = m_dataOutstandingAtBlockingWait;
     } else {
         return;
@@ -385,8 +412,8 @@ void KeepAliveEngine::onTransportError(QAbstractSocket::SocketError error)
     if (error != QAbstractSocket::SocketTimeoutError)
         return;
     const OsError osError = KeepAlivePlatform::lastError();
-    if (!m_inspector->evidence()) {
-        if (!m_inspector->wentUnlooked() || m_transport.descriptor() != -1)
+    if (!m_inspector.hasEvidence()) {
+        if (!m_inspector.wentUnlooked() || m_transport.descriptor() != -1)
             return;
         m_seenUnlooked = unlookedEvidence(osError);
     }
@@ -394,11 +421,10 @@ void KeepAliveEngine::onTransportError(QAbstractSocket::SocketError error)
             this,
             [this, osError, current = m_connection] {
                 if (current != m_connection || m_deathReported
-                    || !(m_inspector->evidence() || m_seenUnlooked) || !isOpen(m_socket->state()))
+                    || !(m_inspector.hasEvidence() || m_seenUnlooked) || !isOpen(m_socket->state()))
                     return;
-                const DeathEvidence seen = m_inspector->evidence()
-                        ? *m_inspector->takeEvidence()
-                        : *std::exchange(m_seenUnlooked, std::nullopt);
+                const DeathEvidence seen = m_inspector.hasEvidence() ? *m_inspector.takeEvidence()
+                                                                     : *m_seenUnlooked.take();
                 reportDeath(QAbstractSocket::SocketTimeoutError, osError, seen);
                 Q_EMIT m_socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
                 closeDeadTransport();
@@ -439,9 +465,9 @@ void KeepAliveEngine::reportDeathAfterClose(QAbstractSocket::SocketError error)
     const OsError pending =
             m_retained != -1 ? KeepAlivePlatform::takePendingError(m_retained) : OsError::None;
     releaseRetained();
-    seen.sendStalled = m_guard->isBridged();
+    seen.sendStalled = m_guard.isBridged();
     seen.dataOutstanding =
-            m_guard->isWatching() || hasQueuedWrites(m_socket) || m_dataOutstandingAtBlockingWait;
+            m_guard.isWatching() || hasQueuedWrites(m_socket) || m_dataOutstandingAtBlockingWait;
     seen.keepAliveOff = !m_options.isEnabled();
     const OsError osError = osErrorAfterClose(error, seen.health, pending);
     if (osError == OsError::None)
@@ -461,11 +487,11 @@ DeathEvidence KeepAliveEngine::unlookedEvidence(OsError osError) const
     // the descriptor.
     if (osError != OsError::None)
         seen.health.state = ConnectionHealth::TcpState::Closed;
-    seen.sendStalled = m_guard->isBridged();
+    seen.sendStalled = m_guard.isBridged();
     // The stall watch runs while sent data is outstanding, with or without a
     // user timeout: a timeout death with data outstanding is a retransmission
     // death (keepalive never probes then).
-    seen.dataOutstanding = m_guard->isWatching() || hasQueuedWrites(m_socket);
+    seen.dataOutstanding = m_guard.isWatching() || hasQueuedWrites(m_socket);
     seen.keepAliveOff = !m_options.isEnabled();
     return seen;
 }
@@ -494,7 +520,7 @@ void KeepAliveEngine::expectHeartbeatDeath(const QString &message)
 
 bool KeepAliveEngine::reportHeartbeatDeath()
 {
-    const std::optional<HeartbeatDeath> death = std::exchange(m_heartbeatDeath, std::nullopt);
+    const std::optional<HeartbeatDeath> death = m_heartbeatDeath.take();
     if (!death || !isOpen(m_socket->state()))
         return false;
     announceHeartbeatDeath(*death);
@@ -518,7 +544,7 @@ void KeepAliveEngine::readBeforeClose()
     if (m_socket->state() != QAbstractSocket::ConnectedState || descriptor == -1
         || m_transport.socket() != m_socket || isUnbuffered())
         return;
-    m_inspector->liftReadLimit();
+    m_inspector.liftReadLimit();
     // Qt's own blocking read, once: it takes all the kernel holds. Only when
     // something is there: with nothing, it would time out and report that.
     if (KeepAlivePlatform::awaitReadiness(descriptor, true, false, 0ms).readable)
@@ -530,14 +556,14 @@ void KeepAliveEngine::announceDeath(DeadPeerReason reason, QAbstractSocket::Sock
 {
     m_deathReported = true;
     m_healthAtDeath = health;
-    m_guard->stop();
+    m_guard.stop();
     m_reason = reason;
-    Q_EMIT deadPeerReasonChanged(reason);
+    notify(&SocketSignals::deadPeerReasonChanged, &KeepAliveEngine::deadPeerReasonChanged, reason);
     qCInfo(lcKeepAlive).noquote() << "dead peer" << m_socket->peerAddress().toString()
                                   << m_socket->peerPort() << reason << message << health;
-    if (setSocketError)
-        setSocketError(error, message);
-    Q_EMIT deadPeer(reason);
+    if (m_signals)
+        m_signals->setError(m_socket, error, message);
+    notify(&SocketSignals::deadPeer, &KeepAliveEngine::deadPeer, reason);
 }
 
 void KeepAliveEngine::takeUnbufferedDeath(qintptr descriptor)
@@ -551,7 +577,7 @@ void KeepAliveEngine::takeUnbufferedDeath(qintptr descriptor)
     const OsError osError = KeepAlivePlatform::takePendingError(descriptor);
     const QAbstractSocket::SocketError error = qtErrorFor(osError);
     m_unbufferedError = error;
-    reportDeath(error, osError, m_inspector->takeEvidence().value_or(DeathEvidence{}));
+    reportDeath(error, osError, m_inspector.takeEvidence().value_or(DeathEvidence{}));
     if (m_socket->bytesAvailable() > 0)
         return;
     // Nothing left to read: end the connection as a read would.
@@ -569,7 +595,7 @@ void KeepAliveEngine::takeUnbufferedDeath(qintptr descriptor)
 
 void KeepAliveEngine::beforeUnbufferedRead()
 {
-    m_inspector->applicationRead();
+    m_inspector.applicationRead();
     KeepAlivePlatform::clearLastError();
 }
 
@@ -588,9 +614,9 @@ void KeepAliveEngine::afterUnbufferedRead(qint64 result, QAbstractSocket::Socket
                 if (current != m_connection
                     || m_socket->state() != QAbstractSocket::UnconnectedState)
                     return;
-                reportDeath(error, osError, m_inspector->takeEvidence().value_or(DeathEvidence{}));
-                if (setSocketError)
-                    setSocketError(error, m_socket->errorString());
+                reportDeath(error, osError, m_inspector.takeEvidence().value_or(DeathEvidence{}));
+                if (m_signals)
+                    m_signals->setError(m_socket, error, m_socket->errorString());
                 Q_EMIT m_socket->errorOccurred(error);
                 Q_EMIT m_socket->stateChanged(QAbstractSocket::UnconnectedState);
                 Q_EMIT m_socket->readChannelFinished();
@@ -603,7 +629,7 @@ bool KeepAliveEngine::refuseUnbufferedWrite()
 {
     // Unbuffered writes go straight to the kernel: one into a dead connection
     // would close the descriptor and lose what it still holds.
-    return isUnbuffered() && (m_unbufferedError || m_inspector->reportPendingError());
+    return isUnbuffered() && (m_unbufferedError || m_inspector.reportPendingError());
 }
 
 void KeepAliveEngine::onDisconnected()
@@ -611,12 +637,13 @@ void KeepAliveEngine::onDisconnected()
     m_notTcp.clear();
     m_heartbeatDeath.reset();
     releaseRetained();
-    m_inspector->reset();
-    m_guard->stop();
+    m_inspector.reset();
+    m_guard.stop();
     // Without a connection nothing is known (see effectiveOptions()).
     if (!m_lastEffective.isEmpty()) {
         m_lastEffective = {};
-        Q_EMIT effectiveOptionsChanged(m_lastEffective);
+        notify(&SocketSignals::effectiveOptionsChanged, &KeepAliveEngine::effectiveOptionsChanged,
+               m_lastEffective);
     }
 }
 
@@ -625,7 +652,7 @@ void KeepAliveEngine::onStateChanged(QAbstractSocket::SocketState state)
     // A heartbeatTimeout() handler that closes the connection itself: the
     // death comes first, as it would after the handler.
     if (m_heartbeatDeath && state != QAbstractSocket::ConnectedState)
-        announceHeartbeatDeath(*std::exchange(m_heartbeatDeath, std::nullopt));
+        announceHeartbeatDeath(*m_heartbeatDeath.take());
     onClosing();
 }
 
@@ -645,5 +672,5 @@ void KeepAliveEngine::onClosing()
     const qintptr descriptor = m_transport.descriptor();
     if (descriptor != -1 && m_options.userTimeout() > 0ms)
         KeepAlivePlatform::setUserTimeout(descriptor, 0ms);
-    m_guard->stop();
+    m_guard.stop();
 }

@@ -7,18 +7,18 @@
 #include "connectionhealth.h"
 #include "deathclassification_p.h"
 #include "effectivekeepaliveoptions.h"
+#include "heapoptional_p.h"
 #include "keepaliveoptions.h"
 #include "nativetransport_p.h"
+#include "notifierinspector_p.h"
 #include "qtkeepalive.h"
+#include "stallguard_p.h"
 
 #include <QtCore/QObject>
 #include <QtCore/QScopeGuard>
 
 #include <functional>
 #include <optional>
-
-class NotifierInspector;
-class StallGuard;
 
 /*!
     The message for invalid \a options, the same for every class that takes
@@ -46,9 +46,6 @@ class KeepAliveEngine : public QObject
 public:
     explicit KeepAliveEngine(QAbstractSocket *socket);
     ~KeepAliveEngine() override;
-
-    //! Set by a socket subclass: sets Qt's error code and errorString() (protected in Qt).
-    std::function<void(QAbstractSocket::SocketError, const QString &)> setSocketError;
 
     bool setOptions(const KeepAliveOptions &options);
     const KeepAliveOptions &options() const { return m_options; }
@@ -106,12 +103,40 @@ public:
     bool connectionEnded() const;
 
     /*!
+        The signals of a socket class that carries the engine's own (its
+        keepAlive...Changed(), deadPeer() ...), and the setter of Qt's error
+        that only a subclass has: called directly, not through connections,
+        which would cost every socket six of them. socketSignalsOf<Socket>
+        is the table of a class.
+    */
+    struct SocketSignals
+    {
+        //! Sets Qt's error code and errorString() (protected in Qt: the class befriends the engine).
+        void (*setError)(QAbstractSocket *, QAbstractSocket::SocketError, const QString &);
+        void (*optionsChanged)(QAbstractSocket *, const KeepAliveOptions &);
+        void (*effectiveOptionsChanged)(QAbstractSocket *, const EffectiveKeepAliveOptions &);
+        void (*errorChanged)(QAbstractSocket *, QtKeepAlive::KeepAliveError);
+        void (*errorOccurred)(QAbstractSocket *, QtKeepAlive::KeepAliveError);
+        void (*deadPeerReasonChanged)(QAbstractSocket *, QtKeepAlive::DeadPeerReason);
+        void (*deadPeer)(QAbstractSocket *, QtKeepAlive::DeadPeerReason);
+    };
+    template<typename Socket>
+    static const SocketSignals socketSignalsOf;
+    /*!
+        From now on the engine's signals are emitted as the socket's (of
+        class Socket) instead of its own.
+    */
+    template<typename Socket>
+    void forwardSignalsTo(Socket *)
+    {
+        m_signals = &socketSignalsOf<Socket>;
+    }
+
+    /*!
         The socket classes' reimplementations, written once for
         KeepAliveSocket and KeepAliveSslSocket: each takes the base class's
         own function as \a qt (QTcpSocket's, QSslSocket's).
     */
-    template<typename Socket>
-    void forwardSignalsTo(Socket *socket);
     //! flush(): a pending death is reported before Qt's write path can drop received bytes.
     template<typename QtFlush>
     bool flush(QtFlush qt)
@@ -158,8 +183,20 @@ public:
         afterUnbufferedRead(read, before);
         return read;
     }
-    //! writeData(): nothing can be sent once the connection is dead; errorString() says why.
-    bool refuseWrite() { return connectionEnded() || refuseUnbufferedWrite(); }
+    /*!
+        writeData(): nothing can be sent once the connection is dead
+        (errorString() says why); after Qt's write, the write notifier it may
+        have created is hooked.
+    */
+    template<typename QtWrite>
+    qint64 writeData(QtWrite qt)
+    {
+        if (connectionEnded() || refuseUnbufferedWrite())
+            return -1;
+        const qint64 written = qt();
+        m_inspector.writeNotifierMayExist();
+        return written;
+    }
 
     /*!
         A KeepAliveHeartbeat on this socket is about to declare the peer
@@ -187,6 +224,12 @@ public:
     */
     void readBeforeClose();
 
+protected:
+    //! The inspector's filter on Qt's socket engine and notifiers.
+    bool eventFilter(QObject *watched, QEvent *event) override;
+    //! Tells the guard that the socket moves to another thread.
+    bool event(QEvent *event) override;
+
 Q_SIGNALS:
     void optionsChanged(const KeepAliveOptions &options);
     void effectiveOptionsChanged(const EffectiveKeepAliveOptions &effective);
@@ -196,6 +239,16 @@ Q_SIGNALS:
     void deadPeer(QtKeepAlive::DeadPeerReason reason);
 
 private:
+    //! Emits \a own, or the socket's signal \a forward once forwardSignalsTo() was called.
+    template<typename Forward, typename Own, typename... Args>
+    void notify(Forward SocketSignals::*forward, Own own, const Args &...args)
+    {
+        if (m_signals)
+            (m_signals->*forward)(m_socket, args...);
+        else
+            (this->*own)(args...);
+    }
+
     //! See expectHeartbeatDeath().
     struct HeartbeatDeath
     {
@@ -222,6 +275,8 @@ private:
     //! The public-API-only mode's onErrorOccurred(): the death read after the fact.
     void reportDeathAfterClose(QAbstractSocket::SocketError error);
     void releaseRetained();
+    //! Connects readyRead() (again for a new connection; see checkReadActivation()).
+    void watchReadyRead();
     void onReadyRead();
     //! The check of Qt's internals that only the socket's signals can make.
     void checkReadActivation();
@@ -234,9 +289,10 @@ private:
     bool isUnbuffered() const;
 
     QAbstractSocket *const m_socket;
-    NativeTransport m_transport; //!< the current connection's native TCP connection
-    StallGuard *const m_guard;
-    NotifierInspector *const m_inspector;
+    const SocketSignals *m_signals = nullptr; //!< see forwardSignalsTo()
+    NativeTransport m_transport;              //!< the current connection's native TCP connection
+    StallGuard m_guard;
+    NotifierInspector m_inspector;
     KeepAliveOptions m_options; //!< asked for; applied to every connection
     EffectiveKeepAliveOptions
             m_lastEffective; //!< last read-back announced by effectiveOptionsChanged()
@@ -245,29 +301,44 @@ private:
     QtKeepAlive::DeadPeerReason m_reason = QtKeepAlive::DeadPeerReason::None;
     quint64 m_connection = 0;     //!< counts connections; queued work checks it is still current
     bool m_deathReported = false; //!< deadPeer() was emitted for the current connection
-    std::optional<HeartbeatDeath> m_heartbeatDeath;  //!< see expectHeartbeatDeath()
-    std::optional<ConnectionHealth> m_healthAtDeath; //!< connectionHealth() after the death
+    HeapOptional<HeartbeatDeath> m_heartbeatDeath;  //!< see expectHeartbeatDeath()
+    HeapOptional<ConnectionHealth> m_healthAtDeath; //!< connectionHealth() after the death
     //! Unbuffered: the error taken from the kernel, for errorOccurred() at the end.
     std::optional<QAbstractSocket::SocketError> m_unbufferedError;
     //! A proxy's inner socket timed out unlooked: reported once the outer socket is done.
-    std::optional<DeathEvidence> m_seenUnlooked;
+    HeapOptional<DeathEvidence> m_seenUnlooked;
     bool m_dataOutstandingAtBlockingWait = false;
     //! Public-API-only mode: a second handle on the connection (KeepAlivePlatform::retain()).
     qintptr m_retained = -1;
     bool m_readActivationChecked = false; //!< checkReadActivation() ran for this connection
+    QMetaObject::Connection m_readyRead;  //!< to onReadyRead(), while it has work
     int m_blockingWaits = 0;              //!< nesting depth of waitFor...() calls
     //! Why the current connection is left alone (adopted()); empty for a TCP connection.
     QString m_notTcp;
 };
 
 template<typename Socket>
-void KeepAliveEngine::forwardSignalsTo(Socket *socket)
-{
-    connect(this, &KeepAliveEngine::optionsChanged, socket, &Socket::keepAliveOptionsChanged);
-    connect(this, &KeepAliveEngine::effectiveOptionsChanged, socket,
-            &Socket::effectiveKeepAliveOptionsChanged);
-    connect(this, &KeepAliveEngine::errorChanged, socket, &Socket::keepAliveErrorChanged);
-    connect(this, &KeepAliveEngine::errorOccurred, socket, &Socket::keepAliveErrorOccurred);
-    connect(this, &KeepAliveEngine::deadPeerReasonChanged, socket, &Socket::deadPeerReasonChanged);
-    connect(this, &KeepAliveEngine::deadPeer, socket, &Socket::deadPeer);
-}
+const KeepAliveEngine::SocketSignals KeepAliveEngine::socketSignalsOf = {
+        [](QAbstractSocket *s, QAbstractSocket::SocketError error, const QString &message) {
+            static_cast<Socket *>(s)->setSocketError(error);
+            static_cast<Socket *>(s)->setErrorString(message);
+        },
+        [](QAbstractSocket *s, const KeepAliveOptions &options) {
+            Q_EMIT static_cast<Socket *>(s)->keepAliveOptionsChanged(options);
+        },
+        [](QAbstractSocket *s, const EffectiveKeepAliveOptions &effective) {
+            Q_EMIT static_cast<Socket *>(s)->effectiveKeepAliveOptionsChanged(effective);
+        },
+        [](QAbstractSocket *s, QtKeepAlive::KeepAliveError error) {
+            Q_EMIT static_cast<Socket *>(s)->keepAliveErrorChanged(error);
+        },
+        [](QAbstractSocket *s, QtKeepAlive::KeepAliveError error) {
+            Q_EMIT static_cast<Socket *>(s)->keepAliveErrorOccurred(error);
+        },
+        [](QAbstractSocket *s, QtKeepAlive::DeadPeerReason reason) {
+            Q_EMIT static_cast<Socket *>(s)->deadPeerReasonChanged(reason);
+        },
+        [](QAbstractSocket *s, QtKeepAlive::DeadPeerReason reason) {
+            Q_EMIT static_cast<Socket *>(s)->deadPeer(reason);
+        },
+};

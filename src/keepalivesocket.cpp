@@ -8,10 +8,6 @@
 
 KeepAliveSocket::KeepAliveSocket(QObject *parent) : QTcpSocket(parent), d(new KeepAliveEngine(this))
 {
-    d->setSocketError = [this](SocketError error, const QString &message) {
-        setSocketError(error);
-        setErrorString(message);
-    };
     d->forwardSignalsTo(this);
 }
 
@@ -95,5 +91,5 @@ qint64 KeepAliveSocket::readData(char *data, qint64 maxSize)
 
 qint64 KeepAliveSocket::writeData(const char *data, qint64 size)
 {
-    return d->refuseWrite() ? -1 : QTcpSocket::writeData(data, size);
+    return d->writeData([&] { return QTcpSocket::writeData(data, size); });
 }

@@ -287,5 +287,6 @@ protected:
     qint64 writeData(const char *data, qint64 size) override;
 
 private:
-    KeepAliveEngine *const d; //!< a child of this socket, deleted by the destructor
+    friend class KeepAliveEngine; //!< sets Qt's error code and string (protected in Qt)
+    KeepAliveEngine *const d;     //!< a child of this socket, deleted by the destructor
 };

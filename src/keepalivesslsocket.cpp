@@ -12,10 +12,6 @@ KeepAliveSslSocket::KeepAliveSslSocket(QObject *parent)
     : QSslSocket(parent),
       d(new KeepAliveEngine(this))
 {
-    d->setSocketError = [this](SocketError error, const QString &message) {
-        setSocketError(error);
-        setErrorString(message);
-    };
     d->forwardSignalsTo(this);
     // After the engine's own handler: a reset is a dead peer, never a truncated close.
     connect(this, &QAbstractSocket::errorOccurred, this, &KeepAliveSslSocket::onErrorOccurred);
@@ -112,7 +108,7 @@ bool KeepAliveSslSocket::setSocketDescriptor(qintptr socketDescriptor, SocketSta
 
 qint64 KeepAliveSslSocket::writeData(const char *data, qint64 size)
 {
-    return d->refuseWrite() ? -1 : QSslSocket::writeData(data, size);
+    return d->writeData([&] { return QSslSocket::writeData(data, size); });
 }
 
 void KeepAliveSslSocket::onErrorOccurred(SocketError error)

@@ -140,6 +140,7 @@ protected:
     qint64 writeData(const char *data, qint64 size) override;
 
 private:
+    friend class KeepAliveEngine; //!< sets Qt's error code and string (protected in Qt)
     void onErrorOccurred(SocketError error);
 
     KeepAliveEngine *const d;           //!< a child of this socket, deleted by the destructor

@@ -18,11 +18,11 @@
 #include <limits>
 
 NotifierInspector::NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
-                                     const StallGuard *guard, QObject *parent)
-    : QObject(parent),
-      m_socket(socket),
+                                     const StallGuard *guard, QObject *filter)
+    : m_socket(socket),
       m_transport(transport),
-      m_guard(guard)
+      m_guard(guard),
+      m_filter(filter)
 {
 }
 
@@ -34,26 +34,27 @@ void NotifierInspector::startPauseWatch()
         return;
     // Created on first use: most connections never see Qt stop reading.
     if (!m_pauseTimer) {
-        m_pauseTimer = new QTimer(this);
+        m_pauseTimer = new QTimer(m_filter);
         m_pauseTimer->setTimerType(Qt::PreciseTimer);
-        connect(m_pauseTimer, &QTimer::timeout, this, &NotifierInspector::watchPause);
+        QObject::connect(m_pauseTimer, &QTimer::timeout, m_filter, [this] { watchPause(); });
     }
     if (!m_pauseTimer->isActive())
         m_pauseTimer->start(m_watchTick);
 }
 
-void NotifierInspector::attach()
+void NotifierInspector::attach(bool writesReported)
 {
     // The open mode is fixed for the connection's life.
     m_alwaysLook = isUnbuffered() || !KeepAlivePlatform::lastErrorSurvivesQtRead();
     m_readLookDisabled = readLookDisabled();
-    // Notifiers are created lazily: the engine's ChildAdded hooks later ones.
     QObject *engine = m_transport->engine();
     if (!engine)
         return;
-    engine->installEventFilter(this);
     for (QObject *child : engine->children())
-        child->installEventFilter(this);
+        child->installEventFilter(m_filter);
+    m_writerHooked = !writesReported || m_transport->notifier(QSocketNotifier::Write) != nullptr;
+    if (!writesReported)
+        engine->installEventFilter(m_filter);
     // Qt enables reading (creating the read notifier) before it announces a
     // connection or returns from setSocketDescriptor(); without an event
     // dispatcher it creates none.
@@ -63,6 +64,16 @@ void NotifierInspector::attach()
         QtInternals::broken(QtInternals::Assumption::NotifierChildren,
                             QStringLiteral("no read QSocketNotifier among the children of %1")
                                     .arg(QLatin1String(engine->metaObject()->className())));
+}
+
+void NotifierInspector::hookWriteNotifier()
+{
+    // Created inside the write that just returned; its first activation
+    // comes from the event loop, after this.
+    if (QSocketNotifier *writer = m_transport->notifier(QSocketNotifier::Write)) {
+        writer->installEventFilter(m_filter);
+        m_writerHooked = true;
+    }
 }
 
 bool NotifierInspector::readLookDisabled()
@@ -96,6 +107,7 @@ void NotifierInspector::reset()
     m_unlooked = false;
     m_reader.clear();
     m_sawReadActivation = false;
+    m_writerHooked = true;
     m_lastReadNs = 0;
     m_lastWriteNs = 0;
     if (m_pauseTimer)
@@ -108,7 +120,7 @@ void NotifierInspector::reset()
 
 std::optional<DeathEvidence> NotifierInspector::takeEvidence()
 {
-    return std::exchange(m_evidence, std::nullopt);
+    return m_evidence.take();
 }
 
 void NotifierInspector::captureEvidence(qintptr descriptor)
@@ -134,7 +146,7 @@ bool NotifierInspector::isUnbuffered() const
     return m_socket->openMode().testFlag(QIODevice::Unbuffered);
 }
 
-bool NotifierInspector::eventFilter(QObject *watched, QEvent *event)
+bool NotifierInspector::filter(QObject *watched, QEvent *event)
 {
     // Every notification of the connection passes here; when no look is due
     // that costs a few loads, a coarse clock read and a thread-local store.
@@ -145,7 +157,7 @@ bool NotifierInspector::eventFilter(QObject *watched, QEvent *event)
         return m_transport->ownsNotifier(watched)
                 && inspect(static_cast<QSocketNotifier *>(watched));
     if (event->type() == QEvent::ChildAdded && watched == m_transport->engine())
-        static_cast<QChildEvent *>(event)->child()->installEventFilter(this);
+        static_cast<QChildEvent *>(event)->child()->installEventFilter(m_filter);
     return false;
 }
 
@@ -286,7 +298,7 @@ bool NotifierInspector::reportPendingError()
     // first and abort(), dropping what the peer sent before it. Its read path
     // keeps those bytes and reports the error; drive it now, as the event
     // loop would: each activation reads what is there, the last the error.
-    const QPointer<QObject> alive(this);
+    const QPointer<QObject> alive(m_filter); // the engine owns this inspector
     for (int round = 0; round < 64 && alive && m_transport->descriptor() != -1; ++round) {
         QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read);
         letQtReadTheError(reader);

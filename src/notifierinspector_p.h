@@ -5,6 +5,7 @@
 // socket error. Not installed.
 
 #include "deathclassification_p.h"
+#include "heapoptional_p.h"
 #include "nativetransport_p.h"
 
 #include <QtCore/QObject>
@@ -49,14 +50,35 @@ class StallGuard;
     \c QTKEEPALIVE_TESTING_NO_READ_LOOK=1 (read once per process) read
     notifications never look, so that every fault test runs the errno path.
 */
-class NotifierInspector : public QObject
+class NotifierInspector
 {
 public:
+    /*!
+        \a filter (the engine) is installed as the event filter on Qt's socket
+        engine and its notifiers, and passes their events to filter(); it also
+        owns the timer and carries queued work. No QObject of its own: one per
+        connection adds up.
+    */
     NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
-                      const StallGuard *guard, QObject *parent);
+                      const StallGuard *guard, QObject *filter);
+    Q_DISABLE_COPY_MOVE(NotifierInspector)
 
-    //! Hooks the transport engine's notifiers (again for every connection).
-    void attach();
+    /*!
+        Hooks the transport engine's notifiers (again for every connection).
+        Qt creates a notifier on first use (the write notifier at the first
+        write of an accepted connection): with \a writesReported, the socket
+        calls writeNotifierMayExist() after each of its writes and nothing
+        else is needed; otherwise the engine's ChildAdded hooks later ones,
+        at the cost of a filter registration (Qt's extra object data) on the
+        engine too.
+    */
+    void attach(bool writesReported);
+    //! After the socket's own write: hooks the write notifier Qt may just have created.
+    void writeNotifierMayExist()
+    {
+        if (!m_writerHooked)
+            hookWriteNotifier();
+    }
     //! Forgets everything about the connection that ended; restores the read buffer limit.
     void reset();
     //! How often to look while Qt does not read.
@@ -90,7 +112,7 @@ public:
     //! Unbuffered: a death was found; the engine takes the error from here.
     std::function<void(qintptr descriptor)> unbufferedDeathFound;
 
-    const std::optional<DeathEvidence> &evidence() const { return m_evidence; }
+    bool hasEvidence() const { return bool(m_evidence); }
     std::optional<DeathEvidence> takeEvidence();
     void captureEvidence(qintptr descriptor);
 
@@ -125,11 +147,12 @@ public:
     //! Unbuffered: the application read; Qt reads on notifications again.
     void applicationRead() { m_unreadNotified = false; }
 
-protected:
-    bool eventFilter(QObject *watched, QEvent *event) override;
+    //! The event filter of the objects attach() hooked: true to stop \a event.
+    bool filter(QObject *watched, QEvent *event);
 
 private:
     bool inspect(QSocketNotifier *notifier);
+    void hookWriteNotifier();
     bool lookDue(bool read);
     bool isUnbuffered() const;
     bool qtWillStopReading() const;
@@ -141,8 +164,9 @@ private:
     QAbstractSocket *const m_socket;
     const NativeTransport *const m_transport;
     const StallGuard *const m_guard;
+    QObject *const m_filter;
     QTimer *m_pauseTimer = nullptr;              //!< runs while Qt does not read
-    std::optional<DeathEvidence> m_evidence;     //!< set once the kernel shows a pending error
+    HeapOptional<DeathEvidence> m_evidence;      //!< set once the kernel shows a pending error
     std::optional<qint64> m_savedReadBufferSize; //!< lifted so that Qt reads the error
     std::chrono::milliseconds m_watchTick{1000};
     qint64 m_quietGapNs = 1000000000;
@@ -156,4 +180,5 @@ private:
     bool m_readLookDisabled = false; //!< the testing switch
     bool m_unreadNotified = false;   //!< Unbuffered: Qt announced data the application has not read
     bool m_sawReadActivation = false; //!< see sawReadActivation()
+    bool m_writerHooked = true;       //!< false: writeNotifierMayExist() looks for it
 };

@@ -6,7 +6,6 @@
 #include "keepaliveplatform_p.h"
 
 #include <QtCore/QAbstractEventDispatcher>
-#include <QtCore/QEvent>
 #include <QtCore/QMetaObject>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
@@ -153,10 +152,10 @@ void StallTicker::onTick(milliseconds::rep tick)
         delete this;
 }
 
-StallGuard::StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *parent)
-    : QObject(parent),
-      m_socket(socket),
-      m_transport(transport)
+StallGuard::StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *context)
+    : m_socket(socket),
+      m_transport(transport),
+      m_context(context)
 {
 }
 
@@ -165,23 +164,22 @@ StallGuard::~StallGuard()
     stop();
 }
 
-bool StallGuard::event(QEvent *event)
+void StallGuard::threadChanging()
 {
     // Sent in the old thread: leave its ticker here, join the new thread's
-    // there (posted events move with the object).
-    if (event->type() == QEvent::ThreadChange && m_ticker) {
-        m_ticker->remove(this, m_tick);
-        m_ticker = nullptr;
-        m_resumeAfterMove = true;
-        QMetaObject::invokeMethod(
-                this,
-                [this] {
-                    if (std::exchange(m_resumeAfterMove, false))
-                        start();
-                },
-                Qt::QueuedConnection);
-    }
-    return QObject::event(event);
+    // there (posted events move with the engine).
+    if (!m_ticker)
+        return;
+    m_ticker->remove(this, m_tick);
+    m_ticker = nullptr;
+    m_resumeAfterMove = true;
+    QMetaObject::invokeMethod(
+            m_context,
+            [this] {
+                if (std::exchange(m_resumeAfterMove, false))
+                    start();
+            },
+            Qt::QueuedConnection);
 }
 
 void StallGuard::setUserTimeout(milliseconds userTimeout)

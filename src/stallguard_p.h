@@ -61,14 +61,17 @@ userTimeoutForSilentPeer(const ConnectionHealth &health, std::chrono::millisecon
     The watches of a thread share one timer per tick length (StallTicker):
     starting and stopping a watch is O(1), where a QTimer per connection
     costs a sorted insertion into, and a search of, the thread's timer list
-    for every message a busy server sends. A child of the engine; it moves
-    its watch to the new thread when the socket moves.
+    for every message a busy server sends. Part of the engine (no QObject of
+    its own: one per connection adds up); it moves its watch to the new
+    thread when the engine tells it that the socket moves.
 */
-class StallGuard : public QObject
+class StallGuard
 {
 public:
-    StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *parent);
-    ~StallGuard() override;
+    //! \a context (the engine) carries the queued work into the socket's thread.
+    StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *context);
+    ~StallGuard();
+    Q_DISABLE_COPY_MOVE(StallGuard)
 
     //! The user timeout in force (0: none, the guard only tracks outstanding data).
     void setUserTimeout(std::chrono::milliseconds userTimeout);
@@ -92,8 +95,8 @@ public:
     //! One look at the connection; called by the thread's StallTicker.
     void watch();
 
-protected:
-    bool event(QEvent *event) override;
+    //! The socket is about to move to another thread (QEvent::ThreadChange, sent in the old one).
+    void threadChanging();
 
 private:
     void bridge(const ConnectionHealth &health, qintptr descriptor, bool answeredNow);
@@ -104,6 +107,7 @@ private:
 
     QAbstractSocket *const m_socket;
     const NativeTransport *const m_transport;
+    QObject *const m_context;
     StallTicker *m_ticker = nullptr;     //!< while watching: the ticker of this thread
     std::chrono::milliseconds m_tick{0}; //!< while watching: its tick length
     bool m_resumeAfterMove = false;      //!< the watch continues in the new thread

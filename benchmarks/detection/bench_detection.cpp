@@ -346,7 +346,7 @@ int main(int argc, char **argv)
         c[0] = {QStringLiteral("KeepAliveSocket (%1)").arg(optionsText),
                 QStringLiteral("detectionBound() %1").arg(secondsText(bound)),
                 bound,
-                dataInFlight ? 1.15 : 1.05,
+                1.05,
                 {}};
         c[1] = {QStringLiteral("QTcpSocket"),
                 dataInFlight

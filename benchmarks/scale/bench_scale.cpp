@@ -4,6 +4,8 @@
 //
 //   memory   RSS per connection (KeepAliveSocket vs QTcpSocket) and wake-ups
 //            per second with every connection idle on native keepalive;
+//            server side, RSS per accepted client (KeepAliveServer vs
+//            QTcpServer);
 //   busy     every connection sending (a message every 2 s each): process CPU,
 //            KeepAliveSocket (with its slow-reader watch) vs QTcpSocket;
 //   beat     server side, peers sending a message every 0.5 s: CPU of
@@ -354,6 +356,39 @@ void subjectMemory(const QString &contender, int connections, QTextStream &out)
         << "wakeups_per_second " << double(end.wakeUps - start.wakeUps - 1) / seconds << '\n';
 }
 
+// servermemory: RSS per accepted client, all idle: a KeepAliveServer's
+// KeepAliveSockets (idle reaping on) or a QTcpServer's QTcpSockets, each
+// taken with nextPendingConnection() as an application does.
+void subjectServerMemory(const QString &contender, int connections, QTextStream &out)
+{
+    std::unique_ptr<QTcpServer> server;
+    if (contender == QLatin1String("plain")) {
+        server = std::make_unique<QTcpServer>();
+    } else {
+        auto keepAlive = std::make_unique<KeepAliveServer>();
+        keepAlive->setKeepAliveOptions(shortOptions());
+        keepAlive->setIdleTimeout(60s);
+        server = std::move(keepAlive);
+    }
+    server->setListenBacklogSize(4096);
+    server->setMaxPendingConnections(connections);
+    if (!server->listen(QHostAddress::LocalHost, 0))
+        qFatal("listen failed");
+    std::vector<QTcpSocket *> clients;
+    QObject::connect(server.get(), &QTcpServer::newConnection, server.get(), [&] {
+        while (QTcpSocket *client = server->nextPendingConnection())
+            clients.push_back(client);
+    });
+    PeerProcess peers(connections);
+    spin(200ms);
+    const qint64 before = residentKiB();
+    peers.command(QStringLiteral("connect %1").arg(server->serverPort()), 60000);
+    spin(1500ms);
+    if (int(clients.size()) != connections)
+        qFatal("only %d of %d clients were accepted", int(clients.size()), connections);
+    out << "rss_per_connection_kib " << double(residentKiB() - before) / connections << '\n';
+}
+
 // busy: every connection writes a 256-byte message every 500 ms; CPU per message.
 void subjectBusy(const QString &contender, int connections, QTextStream &out)
 {
@@ -517,6 +552,8 @@ int runSubject(const QString &test, const QString &contender, int connections)
     QTextStream out(stdout);
     if (test == QLatin1String("memory"))
         subjectMemory(contender, connections, out);
+    else if (test == QLatin1String("servermemory"))
+        subjectServerMemory(contender, connections, out);
     else if (test == QLatin1String("busy"))
         subjectBusy(contender, connections, out);
     else if (test == QLatin1String("beat"))
@@ -624,8 +661,8 @@ int main(int argc, char **argv)
                                              QStringLiteral("Contender (internal)."),
                                              QStringLiteral("name"), QStringLiteral("keepalive"));
     const QCommandLineOption onlyOption(QStringLiteral("only"),
-                                        QStringLiteral("Run one table: memory, busy, beat or "
-                                                       "failure."),
+                                        QStringLiteral("Run one table: memory, servermemory, busy, "
+                                                       "beat or failure."),
                                         QStringLiteral("table"));
     const QCommandLineOption glibOption(
             QStringLiteral("glib"),
@@ -653,10 +690,8 @@ int main(int argc, char **argv)
     out << "| Measurement | QTcpSocket / one QTimer per connection | QtKeepAlive | Result | "
            "Target |\n|---|---|---|---|---|\n";
     out.flush();
-    if (wanted("memory")) {
-        const auto r = alternate(QStringLiteral("memory"),
-                                 {QStringLiteral("plain"), QStringLiteral("keepalive")},
-                                 repetitions, connections);
+    // One row of RSS per connection, KeepAlive against plain, from `r`.
+    auto rssRow = [&](const QString &side, const std::map<QString, std::vector<Figures>> &r) {
         const auto plainRss =
                 column(r.at(QStringLiteral("plain")), QStringLiteral("rss_per_connection_kib"));
         const auto kaRss =
@@ -664,15 +699,23 @@ int main(int argc, char **argv)
         std::vector<double> extra;
         for (size_t i = 0; i < plainRss.size(); ++i)
             extra.push_back(kaRss[i] - plainRss[i]);
-        out << "| RSS per connection, KiB (client side) | " << summary(plainRss, 2) << " | "
+        out << "| RSS per connection, KiB (" << side << ") | " << summary(plainRss, 2) << " | "
             << summary(kaRss, 2) << " | +" << QString::number(median(extra), 'f', 2)
             << " KiB | ≤ +1 KiB " << verdict(median(extra) <= 1.0) << " |\n";
         if (median(extra) > 1.0)
-            limits.push_back(QStringLiteral(
-                    "RSS: each KeepAliveSocket carries three QObjects of the library (engine, "
-                    "pre-read inspector, stall watch), each with Qt's private object data, the "
-                    "event-filter registrations on the engine and its notifiers, and the "
-                    "engine's signal connections"));
+            limits.push_back(
+                    QStringLiteral(
+                            "RSS (%1): the engine, one QObject per KeepAliveSocket with "
+                            "Qt's private object data, its six connections to the socket's "
+                            "signals, and the event-filter registrations on Qt's socket engine "
+                            "and its two notifiers (each gives that object Qt's extra data)")
+                            .arg(side));
+    };
+    if (wanted("memory")) {
+        const auto r = alternate(QStringLiteral("memory"),
+                                 {QStringLiteral("plain"), QStringLiteral("keepalive")},
+                                 repetitions, connections);
+        rssRow(QStringLiteral("client side"), r);
         const auto plainWake =
                 column(r.at(QStringLiteral("plain")), QStringLiteral("wakeups_per_second"));
         const auto kaWake =
@@ -682,6 +725,13 @@ int main(int argc, char **argv)
             << " | " << summary(kaWake, 1)
             << " | library: " << QString::number(std::max(0.0, libraryWake), 'f', 1) << " /s | 0 "
             << verdict(libraryWake < 0.5) << " |\n";
+        out.flush();
+    }
+    if (wanted("servermemory")) {
+        rssRow(QStringLiteral("server side"),
+               alternate(QStringLiteral("servermemory"),
+                         {QStringLiteral("plain"), QStringLiteral("keepalive")}, repetitions,
+                         connections));
         out.flush();
     }
     if (wanted("busy")) {
