@@ -41,7 +41,8 @@ HEADERS += \
     $$PWD/src/connectionhealth.h \
     $$PWD/src/keepaliveheartbeat.h \
     $$PWD/src/keepaliveheartbeat_p.h \
-    $$PWD/src/heartbeatscheduler_p.h \
+    $$PWD/src/threadscheduler_p.h \
+    $$PWD/src/deadlineset_p.h \
     $$PWD/src/qtkeepalive.h \
     $$PWD/src/keepaliveengine_p.h \
     $$PWD/src/keepalivelogging_p.h \
@@ -72,7 +73,7 @@ SOURCES += \
     $$PWD/src/qtinternals.cpp \
     $$PWD/src/connectionhealth.cpp \
     $$PWD/src/keepaliveheartbeat.cpp \
-    $$PWD/src/heartbeatscheduler.cpp \
+    $$PWD/src/threadscheduler.cpp \
     $$PWD/src/keepaliveplatform.cpp \
     $$PWD/src/keepaliveplatformcore.cpp \
     $$PWD/src/keepaliveplatformcore_windows.cpp

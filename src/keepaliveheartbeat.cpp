@@ -19,7 +19,7 @@
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
-using Kind = HeartbeatScheduler::Kind;
+using Kind = KeepAliveHeartbeatPrivate::Kind;
 
 constexpr int PhaseSteps = 16;
 
@@ -28,7 +28,7 @@ namespace {
 // The longest detection bound: the steady clock's range (292 years of
 // nanoseconds), so that every deadline of the heartbeat is exact and
 // detectionBound() cannot overflow.
-constexpr milliseconds MaxBound = floor<milliseconds>(HeartbeatScheduler::Clock::duration::max());
+constexpr milliseconds MaxBound = floor<milliseconds>(ThreadScheduler::Clock::duration::max());
 
 // The three limits below keep interval × (maxMissed + 1) + jitter <= MaxBound,
 // each computed without overflow from the other two settings (which satisfy it).
@@ -101,9 +101,9 @@ void KeepAliveHeartbeatPrivate::start()
     missed = 0;
     deathReported = false;
     setDeadPeerMessage(QString()); // a new connection: the last one's death is history
-    scheduler = HeartbeatScheduler::forCurrentThread();
-    scheduler->add(q);
-    const Clock::time_point now = Clock::now();
+    scheduler = ThreadScheduler::forCurrentThread();
+    scheduler->add(this);
+    const Clock::time_point now = ThreadScheduler::now();
     availableSeen = socket->bytesAvailable();
     restartPing();
     scheduleIdle(Kind::ReaderIdle, readerIdleTime, now);
@@ -118,7 +118,7 @@ void KeepAliveHeartbeatPrivate::restartPing()
     // queue of its own in the scheduler (see schedulePing()).
     phase = jitter * QRandomGenerator::global()->bounded(PhaseSteps + 1) / PhaseSteps;
     missed = 0;
-    schedulePing(interval + phase, Clock::now());
+    schedulePing(interval + phase, ThreadScheduler::now());
 }
 
 void KeepAliveHeartbeatPrivate::schedulePing(milliseconds timeout, Clock::time_point now)
@@ -129,25 +129,25 @@ void KeepAliveHeartbeatPrivate::schedulePing(milliseconds timeout, Clock::time_p
     // (by up to the jitter: measured, 1000 heartbeats then pinged in one
     // 50 ms slot). Touched at now, each queue stays in deadline order.
     if (pingTimeout != timeout && pingTimeout > 0ms)
-        scheduler->cancel(q, Kind::Ping, pingTimeout);
+        scheduler->cancel(this, int(Kind::Ping), pingTimeout);
     pingTimeout = timeout;
-    scheduler->schedule(q, Kind::Ping, timeout, now);
+    scheduler->schedule(this, int(Kind::Ping), timeout, now);
 }
 
 void KeepAliveHeartbeatPrivate::stop()
 {
     if (!scheduler)
         return;
-    HeartbeatScheduler *const leaving = scheduler;
+    ThreadScheduler *const leaving = scheduler;
     scheduler = nullptr;
     pingTimeout = 0ms;
-    leaving->remove(q);
+    leaving->remove(this);
 }
 
 void KeepAliveHeartbeatPrivate::scheduleIdle(Kind kind, milliseconds time, Clock::time_point now)
 {
     if (scheduler && time > 0ms)
-        scheduler->schedule(q, kind, time, now);
+        scheduler->schedule(this, int(kind), time, now);
 }
 
 void KeepAliveHeartbeatPrivate::received(Clock::time_point now)
@@ -165,13 +165,14 @@ void KeepAliveHeartbeatPrivate::written()
 {
     if (!scheduler)
         return;
-    const Clock::time_point now = Clock::now();
+    const Clock::time_point now = ThreadScheduler::now();
     scheduleIdle(Kind::WriterIdle, writerIdleTime, now);
     scheduleIdle(Kind::AllIdle, allIdleTime, now);
 }
 
-void KeepAliveHeartbeatPrivate::expired(Kind kind, Clock::time_point now)
+void KeepAliveHeartbeatPrivate::expired(int entry, Clock::time_point now)
 {
+    const auto kind = Kind(entry);
     switch (kind) {
     case Kind::Ping:
         // Data that arrived without a readyRead() we saw (emitted while a
@@ -284,8 +285,8 @@ void KeepAliveHeartbeatPrivate::setTime(Kind kind, milliseconds &time, milliseco
     time = value;
     if (scheduler) {
         if (old > 0ms)
-            scheduler->cancel(q, kind, old);
-        scheduleIdle(kind, value, Clock::now());
+            scheduler->cancel(this, int(kind), old);
+        scheduleIdle(kind, value, ThreadScheduler::now());
     }
 }
 
@@ -294,8 +295,7 @@ KeepAliveHeartbeat::KeepAliveHeartbeat(QAbstractSocket *socket)
       d(std::make_unique<KeepAliveHeartbeatPrivate>(this, socket))
 {
     Q_ASSERT(socket);
-    connect(socket, &QIODevice::readyRead, this,
-            [this] { d->received(KeepAliveHeartbeatPrivate::Clock::now()); });
+    connect(socket, &QIODevice::readyRead, this, [this] { d->received(ThreadScheduler::now()); });
     connect(socket, &QIODevice::bytesWritten, this, [this] { d->written(); });
     connect(socket, &QAbstractSocket::stateChanged, this,
             [this](QAbstractSocket::SocketState state) {

@@ -216,7 +216,6 @@ protected:
     bool event(QEvent *event) override;
 
 private:
-    friend class HeartbeatScheduler;
     friend class KeepAliveHeartbeatPrivate;
     std::unique_ptr<KeepAliveHeartbeatPrivate> d;
 };

@@ -3,16 +3,22 @@
 
 // Internal: the state of one KeepAliveHeartbeat. Not installed.
 
-#include "heartbeatscheduler_p.h"
 #include "keepaliveheartbeat.h"
+#include "threadscheduler_p.h"
 
 #include <QtNetwork/QAbstractSocket>
 
-class KeepAliveHeartbeatPrivate
+class KeepAliveHeartbeatPrivate final : public ThreadScheduler::Client
 {
 public:
-    using Clock = HeartbeatScheduler::Clock;
-    using Kind = HeartbeatScheduler::Kind;
+    using Clock = ThreadScheduler::Clock;
+    //! What a scheduled entry is for; one entry per heartbeat and kind.
+    enum class Kind : int {
+        Ping = ThreadScheduler::HeartbeatPing,
+        ReaderIdle = ThreadScheduler::HeartbeatReaderIdle,
+        WriterIdle = ThreadScheduler::HeartbeatWriterIdle,
+        AllIdle = ThreadScheduler::HeartbeatAllIdle,
+    };
 
     KeepAliveHeartbeatPrivate(KeepAliveHeartbeat *q, QAbstractSocket *socket) : q(q), socket(socket)
     {
@@ -29,7 +35,10 @@ public:
     void stop();
     void received(Clock::time_point now);
     void written();
-    void expired(Kind kind, Clock::time_point now);
+    //! ThreadScheduler::Client: an entry of this heartbeat expired.
+    void expired(int kind, Clock::time_point now) override;
+    //! ThreadScheduler::Client: the thread ends; nothing is scheduled any more.
+    void schedulerEnded() override { scheduler = nullptr; }
     void ping(Clock::time_point now);
     void restartPing();
     void schedulePing(std::chrono::milliseconds timeout, Clock::time_point now);
@@ -58,8 +67,8 @@ public:
     QString errorString;     //!< the last rejected setting's message
     QString deadPeerMessage; //!< the watched (or last) connection's death
 
-    HeartbeatScheduler *scheduler = nullptr; //!< set while the connection is watched
-    quint64 connection = 0;                  //!< counts connections, for queued work
+    ThreadScheduler *scheduler = nullptr; //!< set while the connection is watched
+    quint64 connection = 0;               //!< counts connections, for queued work
     int missed = 0;
     bool deathReported = false;
     std::chrono::milliseconds phase{0};       //!< this connection's random share of jitter

@@ -5,6 +5,7 @@
 #include "keepaliveformat_p.h"
 #include "keepalivelogging_p.h"
 #include "qtinternals_p.h"
+#include "threadscheduler_p.h"
 #include "timeoutqueue_p.h"
 
 #include <QtCore/QEvent>
@@ -139,21 +140,20 @@ using SharedLocker = QMutexLocker<QRecursiveMutex>;
 
 /*!
     The server's care of its clients in one thread: their order of last
-    activity and the one timer that reaps the idle ones. Lives in that
-    thread and is only used there; deleted when its last client leaves.
+    activity, and one entry in the thread's scheduler for the next idle one
+    to reap. Lives in that thread and is only used there; deleted when its
+    last client leaves, or with the thread.
 */
-class ClientCare : public QObject
+class ClientCare final : public QObject, public ThreadScheduler::Client
 {
 public:
-    explicit ClientCare(std::shared_ptr<ServerShared> shared) : m_shared(std::move(shared))
+    explicit ClientCare(std::shared_ptr<ServerShared> shared)
+        : m_shared(std::move(shared)),
+          m_scheduler(ThreadScheduler::forCurrentThread())
     {
-        m_timer.setSingleShot(true);
-        m_timer.setTimerType(Qt::PreciseTimer);
-        connect(&m_timer, &QTimer::timeout, this, &ClientCare::reapIdle);
-        // Emitted in the finishing thread, before it stops: later, a
-        // deleteLater() would never run and the timer could not be stopped.
-        connect(thread(), &QThread::finished, this, &ClientCare::threadEnded, Qt::DirectConnection);
+        m_scheduler->add(this);
     }
+    ~ClientCare() override { leaveScheduler(); }
 
     void attach(ClientTie *tie);
     //! Drops \a tie; the last one out deletes the care.
@@ -165,24 +165,26 @@ public:
     void release();
 
 private:
+    //! ThreadScheduler::Client: the front client's idle timeout passed.
+    void expired(int kind, ThreadScheduler::TimePoint now) override;
+    //! ThreadScheduler::Client: this thread is finishing; nothing here may be left to another.
+    void schedulerEnded() override;
     void arm();
-    void reapIdle();
-    //! This thread is finishing: nothing here may be left to another thread.
-    void threadEnded();
+    void leaveScheduler();
     void leaveShared();
 
     const std::shared_ptr<ServerShared> m_shared;
+    ThreadScheduler *m_scheduler; //!< this thread's; null once left
     QSet<ClientTie *> m_ties;
     //! The clients by their last activity, whether or not reaping is on.
     TimeoutQueue<ClientTie *> m_idle;
     milliseconds m_timeout = 0ms; //!< the idle timeout m_idle is kept for
-    QTimer m_timer{this};
 };
 
 void ClientCare::attach(ClientTie *tie)
 {
     m_ties.insert(tie);
-    m_idle.touch(tie, steady_clock::now());
+    m_idle.touch(tie, ThreadScheduler::now());
     refresh();
     arm();
 }
@@ -191,17 +193,19 @@ void ClientCare::detach(ClientTie *tie)
 {
     m_ties.remove(tie);
     m_idle.remove(tie);
+    // The entry stays as it is: due early, it finds nothing and re-arms.
     if (!m_ties.isEmpty())
         return;
-    m_timer.stop();
+    leaveScheduler();
     leaveShared();
     deleteLater();
 }
 
 void ClientCare::touch(ClientTie *tie)
 {
-    // Also while reaping is off: a timeout set later counts from here.
-    m_idle.touch(tie, steady_clock::now());
+    // Also while reaping is off: a timeout set later counts from here. The
+    // scheduled entry stays: the front can only move later.
+    m_idle.touch(tie, ThreadScheduler::now());
 }
 
 void ClientCare::refresh()
@@ -219,37 +223,44 @@ void ClientCare::release()
         tie->careReleased();
     m_ties.clear();
     m_idle = {};
-    m_timer.stop();
+    leaveScheduler();
     deleteLater();
 }
 
 void ClientCare::arm()
 {
-    if (m_idle.isEmpty() || m_timeout <= 0ms) {
-        m_timer.stop();
+    if (!m_scheduler)
         return;
-    }
-    m_timer.start(timerWaitUntil(m_idle.nextExpiry(m_timeout), steady_clock::now()));
+    if (m_idle.isEmpty() || m_timeout <= 0ms)
+        m_scheduler->cancelAt(this, ThreadScheduler::IdleReaping);
+    else // due when the least recently active client has been idle for the timeout
+        m_scheduler->scheduleAt(this, ThreadScheduler::IdleReaping, m_idle.nextExpiry(m_timeout));
 }
 
-void ClientCare::reapIdle()
+void ClientCare::expired(int, ThreadScheduler::TimePoint now)
 {
     const milliseconds timeout = m_timeout;
-    m_idle.expire(steady_clock::now(), timeout, [this, timeout](ClientTie *tie) {
+    m_idle.expire(now, timeout, [this, timeout](ClientTie *tie) {
         if (!tie->reap(timeout) && m_ties.contains(tie))
-            m_idle.touch(tie, steady_clock::now());
+            m_idle.touch(tie, ThreadScheduler::now());
     });
     arm();
 }
 
-void ClientCare::threadEnded()
+void ClientCare::schedulerEnded()
 {
-    m_timer.stop();
+    m_scheduler = nullptr;
     for (ClientTie *tie : std::as_const(m_ties))
         tie->careReleased();
     m_ties.clear();
     leaveShared();
     delete this;
+}
+
+void ClientCare::leaveScheduler()
+{
+    if (ThreadScheduler *scheduler = std::exchange(m_scheduler, nullptr))
+        scheduler->remove(this);
 }
 
 void ClientCare::leaveShared()

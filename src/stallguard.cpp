@@ -7,8 +7,6 @@
 
 #include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QMetaObject>
-#include <QtCore/QThread>
-#include <QtCore/QTimer>
 
 #include <algorithm>
 #include <climits>
@@ -18,10 +16,6 @@ using namespace std::chrono;
 using namespace std::chrono_literals;
 
 namespace {
-
-// One ticker per thread; a plain pointer, the ticker deletes itself when its
-// last watch stops.
-thread_local StallTicker *t_ticker = nullptr;
 
 } // namespace
 
@@ -59,99 +53,6 @@ std::optional<milliseconds> userTimeoutForSilentPeer(const ConnectionHealth &hea
     return std::clamp(value, milliseconds(1), userTimeout);
 }
 
-StallTicker *StallTicker::forCurrentThread()
-{
-    if (!t_ticker)
-        t_ticker = new StallTicker;
-    return t_ticker;
-}
-
-StallTicker::StallTicker()
-{
-    // QThread::finished is emitted in the finishing thread: the last chance
-    // to stop this thread's timers and free what it owns.
-    connect(thread(), &QThread::finished, this, &StallTicker::threadEnded, Qt::DirectConnection);
-}
-
-void StallTicker::threadEnded()
-{
-    for (const auto &[tick, bucket] : m_buckets) {
-        for (StallGuard *guard : bucket.guards)
-            guard->tickerEnded();
-    }
-    delete this;
-}
-
-StallTicker::~StallTicker()
-{
-    if (t_ticker == this)
-        t_ticker = nullptr;
-}
-
-void StallTicker::add(StallGuard *guard, milliseconds tick)
-{
-    Bucket &bucket = m_buckets[tick.count()];
-    if (!bucket.where.emplace(guard, bucket.guards.size()).second)
-        return;
-    bucket.guards.push_back(guard);
-    ++m_count;
-    if (!bucket.timer) {
-        bucket.timer = new QTimer(this);
-        bucket.timer->setTimerType(Qt::PreciseTimer);
-        const milliseconds::rep key = tick.count();
-        connect(bucket.timer, &QTimer::timeout, this, [this, key] { onTick(key); });
-    }
-    if (!bucket.timer->isActive())
-        bucket.timer->start(tick);
-}
-
-void StallTicker::remove(StallGuard *guard, milliseconds tick)
-{
-    const auto found = m_buckets.find(tick.count());
-    if (found == m_buckets.end())
-        return;
-    Bucket &bucket = found->second;
-    const auto where = bucket.where.find(guard);
-    if (where == bucket.where.end())
-        return;
-    // O(1): the last entry takes the removed one's place.
-    const std::size_t index = where->second;
-    bucket.where.erase(where);
-    if (index + 1 != bucket.guards.size()) {
-        bucket.guards[index] = bucket.guards.back();
-        bucket.where[bucket.guards[index]] = index;
-    }
-    bucket.guards.pop_back();
-    if (bucket.guards.empty())
-        bucket.timer->stop();
-    if (--m_count > 0)
-        return;
-    if (t_ticker == this)
-        t_ticker = nullptr;
-    // Not deleteLater(): a thread that ends without another event loop turn
-    // would leak it.
-    if (m_dispatching)
-        m_deleteWhenDone = true;
-    else
-        delete this;
-}
-
-void StallTicker::onTick(milliseconds::rep tick)
-{
-    // A watch may stop itself or, through the signals it causes, others:
-    // walk a copy and skip whoever left meanwhile.
-    const std::vector<StallGuard *> due = m_buckets[tick].guards;
-    m_dispatching = true;
-    for (StallGuard *guard : due) {
-        const Bucket &bucket = m_buckets[tick];
-        if (bucket.where.count(guard))
-            guard->watch();
-    }
-    m_dispatching = false;
-    if (m_deleteWhenDone)
-        delete this;
-}
-
 StallGuard::StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *context)
     : m_socket(socket),
       m_transport(transport),
@@ -166,12 +67,11 @@ StallGuard::~StallGuard()
 
 void StallGuard::threadChanging()
 {
-    // Sent in the old thread: leave its ticker here, join the new thread's
+    // Sent in the old thread: leave its scheduler here, join the new thread's
     // there (posted events move with the engine).
-    if (!m_ticker)
+    if (!m_scheduler)
         return;
-    m_ticker->remove(this, m_tick);
-    m_ticker = nullptr;
+    std::exchange(m_scheduler, nullptr)->remove(this);
     m_resumeAfterMove = true;
     QMetaObject::invokeMethod(
             m_context,
@@ -197,20 +97,38 @@ void StallGuard::start()
     // before any keepalive death (idle + interval >= 2 s) can come.
     // A thread without an event dispatcher (a std::thread using waitFor...())
     // runs no timer, and Qt would warn: the guard is off there.
-    if (m_ticker || !QAbstractEventDispatcher::instance())
+    if (m_scheduler || !QAbstractEventDispatcher::instance())
         return;
     m_tick = m_userTimeout > 0ms
             ? std::clamp(m_userTimeout / 4, milliseconds(50), milliseconds(1000))
             : milliseconds(1000);
-    m_ticker = StallTicker::forCurrentThread();
-    m_ticker->add(this, m_tick);
+    m_scheduler = ThreadScheduler::forCurrentThread();
+    m_scheduler->add(this);
+    scheduleTick();
+}
+
+void StallGuard::scheduleTick()
+{
+    // From the last grid point, which is never in the future: the next tick
+    // is the next grid point, shared by every watch of this tick length.
+    const ThreadScheduler::TimePoint now = ThreadScheduler::now();
+    const auto sinceEpoch = now.time_since_epoch();
+    m_scheduler->schedule(this, ThreadScheduler::StallTick, m_tick,
+                          ThreadScheduler::TimePoint(sinceEpoch - sinceEpoch % m_tick));
+}
+
+void StallGuard::expired(int, ThreadScheduler::TimePoint)
+{
+    watch();
+    if (m_scheduler) // still watching
+        scheduleTick();
 }
 
 void StallGuard::endWatch()
 {
     m_resumeAfterMove = false;
-    if (StallTicker *ticker = std::exchange(m_ticker, nullptr))
-        ticker->remove(this, m_tick);
+    if (ThreadScheduler *scheduler = std::exchange(m_scheduler, nullptr))
+        scheduler->remove(this);
 }
 
 void StallGuard::stop()

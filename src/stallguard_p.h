@@ -5,23 +5,15 @@
 // Not installed.
 
 #include "nativetransport_p.h"
+#include "threadscheduler_p.h"
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QObject>
 
 #include <chrono>
-#include <cstddef>
-#include <map>
 #include <optional>
-#include <unordered_map>
-#include <vector>
-
-QT_BEGIN_NAMESPACE
-    class QTimer;
-QT_END_NAMESPACE
 
 class ConnectionHealth;
-class StallTicker;
 
 /*!
     The TCP_USER_TIMEOUT to set now so that Linux ends a connection whose
@@ -58,14 +50,16 @@ userTimeoutForSilentPeer(const ConnectionHealth &health, std::chrono::millisecon
     applies again. Runs only while sent data is outstanding; without a user
     timeout it only keeps track of that (isWatching()).
 
-    The watches of a thread share one timer per tick length (StallTicker):
-    starting and stopping a watch is O(1), where a QTimer per connection
-    costs a sorted insertion into, and a search of, the thread's timer list
-    for every message a busy server sends. Part of the engine (no QObject of
-    its own: one per connection adds up); it moves its watch to the new
-    thread when the engine tells it that the socket moves.
+    The watches of a thread share its ThreadScheduler's timer: starting and
+    stopping a watch is O(1), where a QTimer per connection costs a sorted
+    insertion into, and a search of, the thread's timer list for every
+    message a busy server sends. Ticks fall on a grid of the tick length, so
+    the watches of a thread are looked at together, one timer wake-up per
+    tick for all of them. Part of the engine (no QObject of its own: one per
+    connection adds up); it moves its watch to the new thread when the
+    engine tells it that the socket moves.
 */
-class StallGuard
+class StallGuard final : public ThreadScheduler::Client
 {
 public:
     //! \a context (the engine) carries the queued work into the socket's thread.
@@ -87,18 +81,21 @@ public:
     //! TCP_USER_TIMEOUT was just set again: a bridged stall needs its extension back.
     void optionsApplied();
 
-    bool isWatching() const { return m_ticker != nullptr; }
-    //! The ticker of this thread is gone with the thread: the watch ends.
-    void tickerEnded() { m_ticker = nullptr; }
+    bool isWatching() const { return m_scheduler != nullptr; }
     bool isBridged() const { return m_bridged; }
 
-    //! One look at the connection; called by the thread's StallTicker.
+    //! One look at the connection (a tick, or options applied mid-stall).
     void watch();
 
     //! The socket is about to move to another thread (QEvent::ThreadChange, sent in the old one).
     void threadChanging();
 
 private:
+    //! ThreadScheduler::Client: the tick.
+    void expired(int kind, ThreadScheduler::TimePoint now) override;
+    //! ThreadScheduler::Client: the thread is gone, and the watch with it.
+    void schedulerEnded() override { m_scheduler = nullptr; }
+    void scheduleTick();
     void bridge(const ConnectionHealth &health, qintptr descriptor, bool answeredNow);
     //! A peer silent with data in flight: the kernel's end is moved onto the bound.
     void pullInUserTimeout(const ConnectionHealth &health, qintptr descriptor);
@@ -108,47 +105,12 @@ private:
     QAbstractSocket *const m_socket;
     const NativeTransport *const m_transport;
     QObject *const m_context;
-    StallTicker *m_ticker = nullptr;     //!< while watching: the ticker of this thread
-    std::chrono::milliseconds m_tick{0}; //!< while watching: its tick length
-    bool m_resumeAfterMove = false;      //!< the watch continues in the new thread
-    QElapsedTimer m_stallSince;          //!< valid while the send side is stalled
-    qint64 m_lastWriteNs = 0;            //!< coarseNowNs() of the last write; 0: none
+    ThreadScheduler *m_scheduler = nullptr; //!< while watching: this thread's
+    std::chrono::milliseconds m_tick{0};    //!< while watching: its tick length
+    bool m_resumeAfterMove = false;         //!< the watch continues in the new thread
+    QElapsedTimer m_stallSince;             //!< valid while the send side is stalled
+    qint64 m_lastWriteNs = 0;               //!< coarseNowNs() of the last write; 0: none
     bool m_bridged = false;  //!< the user timeout was pushed forward for a peer that answers
     bool m_pulledIn = false; //!< the user timeout was shortened for a silent peer
     std::chrono::milliseconds m_userTimeout{0};
-};
-
-/*!
-    Drives the running StallGuard watches of one thread: one periodic timer
-    per distinct tick length (usually one or two per application), each
-    watch looked at once per tick. Created on first use in a thread, deleted
-    when its last watch stops.
-*/
-class StallTicker : public QObject
-{
-public:
-    static StallTicker *forCurrentThread();
-
-    void add(StallGuard *guard, std::chrono::milliseconds tick);
-    //! Removes \a guard; the last one out deletes the ticker.
-    void remove(StallGuard *guard, std::chrono::milliseconds tick);
-
-private:
-    struct Bucket
-    {
-        QTimer *timer = nullptr;
-        std::vector<StallGuard *> guards;
-        std::unordered_map<StallGuard *, std::size_t> where; //!< index into guards
-    };
-
-    StallTicker();
-    ~StallTicker() override;
-    void onTick(std::chrono::milliseconds::rep tick);
-    //! The thread is finishing: the timers are stopped and the ticker deleted there.
-    void threadEnded();
-
-    std::map<std::chrono::milliseconds::rep, Bucket> m_buckets;
-    std::size_t m_count = 0;
-    bool m_dispatching = false;    //!< inside onTick(): deletion waits for its end
-    bool m_deleteWhenDone = false; //!< the last watch stopped during onTick()
 };

@@ -14,7 +14,7 @@
 #include <KeepAliveHeartbeat>
 #include <KeepAliveSocket>
 
-#include "heartbeatscheduler_p.h"
+#include "threadscheduler_p.h"
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QMetaProperty>
@@ -1002,7 +1002,7 @@ void tst_Heartbeat::followsSocketToAnotherThread()
     auto *client = new QTcpSocket;
     KeepAliveHeartbeat *heartbeat = shortHeartbeat(client, "PING\n");
     QVERIFY(connectTo(client, peer.port()));
-    QVERIFY(HeartbeatScheduler::existingForCurrentThread());
+    QVERIFY(ThreadScheduler::existingForCurrentThread());
 
     QThread thread;
     thread.start();
@@ -1017,7 +1017,7 @@ void tst_Heartbeat::followsSocketToAnotherThread()
     client->moveToThread(&thread);
     QCOMPARE(heartbeat->thread(), &thread);
     // This thread's scheduler has no heartbeat left and is gone.
-    QVERIFY(!HeartbeatScheduler::existingForCurrentThread());
+    QVERIFY(!ThreadScheduler::existingForCurrentThread());
 
     QTRY_COMPARE_WITH_TIMEOUT(timeouts.load(), 1, int(BoundMs + 1000));
     qInfo("after moveToThread: heartbeatTimeout after %lld ms (bound %lld ms)", clock.elapsed(),
@@ -1063,9 +1063,9 @@ void tst_Heartbeat::thousandHeartbeatsOneTimer()
         });
     }
     const qint64 created = clock.elapsed();
-    HeartbeatScheduler *scheduler = HeartbeatScheduler::existingForCurrentThread();
+    ThreadScheduler *scheduler = ThreadScheduler::existingForCurrentThread();
     QVERIFY(scheduler);
-    QCOMPARE(scheduler->heartbeatCount(), std::size_t(Count));
+    QCOMPARE(scheduler->clientCount(), std::size_t(Count));
     QCOMPARE(scheduler->findChildren<QTimer *>().size(), 1);
 
     QTRY_VERIFY_WITH_TIMEOUT(
@@ -1086,7 +1086,7 @@ void tst_Heartbeat::thousandHeartbeatsOneTimer()
     QVERIFY2(crowded < Count / 4, "pings in lockstep");
     QCOMPARE(scheduler->findChildren<QTimer *>().size(), 1);
     clients.clear();
-    QVERIFY(!HeartbeatScheduler::existingForCurrentThread());
+    QVERIFY(!ThreadScheduler::existingForCurrentThread());
 }
 
 // Each distinct timeout is a queue of its own behind the one timer: a short
@@ -1108,7 +1108,7 @@ void tst_Heartbeat::differentIntervalsShareTheTimer()
     QSignalSpy slowPings(slowHeartbeat, &KeepAliveHeartbeat::pingSent);
     QVERIFY(connectTo(&slow, peer.port()));
     QVERIFY(connectTo(&fast, peer.port()));
-    QCOMPARE(HeartbeatScheduler::existingForCurrentThread()->findChildren<QTimer *>().size(), 1);
+    QCOMPARE(ThreadScheduler::existingForCurrentThread()->findChildren<QTimer *>().size(), 1);
     QTest::qWait(2250);
     qInfo("in 2250 ms: %lld pings every 300 ms, %lld every 700 ms", qint64(fastPings.count()),
           qint64(slowPings.count()));
