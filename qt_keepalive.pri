@@ -13,7 +13,10 @@ CONFIG *= c++17
 # Sources are compiled into the application: no import/export declarations.
 DEFINES *= QTKEEPALIVE_STATIC
 
-INCLUDEPATH += $$PWD/src
+# One folder per concern; files include each other by name.
+QTKEEPALIVE_SOURCE_DIRS = $$PWD/src $$PWD/src/options $$PWD/src/socket $$PWD/src/server \
+    $$PWD/src/engine $$PWD/src/qtseam $$PWD/src/heartbeat $$PWD/src/scheduling $$PWD/src/platform
+INCLUDEPATH += $$QTKEEPALIVE_SOURCE_DIRS
 
 # qtkeepalive_version.h, from the same template and VERSION file as CMake's.
 QTKEEPALIVE_VERSION = $$cat($$PWD/VERSION)
@@ -26,71 +29,71 @@ QTKEEPALIVE_VERSION_HEADER ~= s/@PROJECT_VERSION@/$$QTKEEPALIVE_VERSION/g
 !write_file($$OUT_PWD/qtkeepalive_version.h, QTKEEPALIVE_VERSION_HEADER): \
     error("qt_keepalive.pri: cannot write $$OUT_PWD/qtkeepalive_version.h")
 INCLUDEPATH += $$OUT_PWD
-DEPENDPATH += $$PWD/src
+DEPENDPATH += $$QTKEEPALIVE_SOURCE_DIRS
 
 HEADERS += \
     $$PWD/src/qtkeepalive_global.h \
-    $$PWD/src/keepaliveoptions.h \
-    $$PWD/src/effectivekeepaliveoptions.h \
-    $$PWD/src/keepaliveformat_p.h \
-    $$PWD/src/keepalivesocket.h \
-    $$PWD/src/keepalivesslsocket.h \
-    $$PWD/src/keepaliveserver.h \
-    $$PWD/src/keepalivesslserver.h \
-    $$PWD/src/servercore_p.h \
-    $$PWD/src/connectionhealth.h \
-    $$PWD/src/keepaliveheartbeat.h \
-    $$PWD/src/keepaliveheartbeat_p.h \
-    $$PWD/src/threadscheduler_p.h \
-    $$PWD/src/deadlineset_p.h \
+    $$PWD/src/options/keepaliveoptions.h \
+    $$PWD/src/options/effectivekeepaliveoptions.h \
+    $$PWD/src/options/keepaliveformat_p.h \
+    $$PWD/src/socket/keepalivesocket.h \
+    $$PWD/src/socket/keepalivesslsocket.h \
+    $$PWD/src/server/keepaliveserver.h \
+    $$PWD/src/server/keepalivesslserver.h \
+    $$PWD/src/server/servercore_p.h \
+    $$PWD/src/options/connectionhealth.h \
+    $$PWD/src/heartbeat/keepaliveheartbeat.h \
+    $$PWD/src/heartbeat/keepaliveheartbeat_p.h \
+    $$PWD/src/scheduling/threadscheduler_p.h \
+    $$PWD/src/scheduling/deadlineset_p.h \
     $$PWD/src/qtkeepalive.h \
-    $$PWD/src/keepaliveengine_p.h \
+    $$PWD/src/engine/keepaliveengine_p.h \
     $$PWD/src/keepalivelogging_p.h \
-    $$PWD/src/deathclassification_p.h \
-    $$PWD/src/notifierinspector_p.h \
-    $$PWD/src/stallguard_p.h \
-    $$PWD/src/coarseclock_p.h \
-    $$PWD/src/heapoptional_p.h \
-    $$PWD/src/timeoutqueue_p.h \
-    $$PWD/src/nativetransport_p.h \
-    $$PWD/src/qtinternals_p.h \
-    $$PWD/src/keepaliveplatform_p.h \
-    $$PWD/src/keepaliveplatformcore_p.h
+    $$PWD/src/engine/deathclassification_p.h \
+    $$PWD/src/qtseam/notifierinspector_p.h \
+    $$PWD/src/engine/stallguard_p.h \
+    $$PWD/src/scheduling/coarseclock_p.h \
+    $$PWD/src/engine/heapoptional_p.h \
+    $$PWD/src/scheduling/timeoutqueue_p.h \
+    $$PWD/src/qtseam/nativetransport_p.h \
+    $$PWD/src/qtseam/qtinternals_p.h \
+    $$PWD/src/platform/keepaliveplatform_p.h \
+    $$PWD/src/platform/keepaliveplatformcore_p.h
 
 SOURCES += \
-    $$PWD/src/keepaliveoptions.cpp \
-    $$PWD/src/effectivekeepaliveoptions.cpp \
-    $$PWD/src/keepalivesocket.cpp \
-    $$PWD/src/keepalivesslsocket.cpp \
-    $$PWD/src/keepaliveserver.cpp \
-    $$PWD/src/keepalivesslserver.cpp \
-    $$PWD/src/servercore.cpp \
-    $$PWD/src/keepaliveengine.cpp \
-    $$PWD/src/deathclassification.cpp \
-    $$PWD/src/notifierinspector.cpp \
-    $$PWD/src/stallguard.cpp \
-    $$PWD/src/nativetransport.cpp \
-    $$PWD/src/qtinternals.cpp \
-    $$PWD/src/connectionhealth.cpp \
-    $$PWD/src/keepaliveheartbeat.cpp \
-    $$PWD/src/threadscheduler.cpp \
-    $$PWD/src/keepaliveplatform.cpp \
-    $$PWD/src/keepaliveplatformcore.cpp \
-    $$PWD/src/keepaliveplatformcore_windows.cpp
+    $$PWD/src/options/keepaliveoptions.cpp \
+    $$PWD/src/options/effectivekeepaliveoptions.cpp \
+    $$PWD/src/socket/keepalivesocket.cpp \
+    $$PWD/src/socket/keepalivesslsocket.cpp \
+    $$PWD/src/server/keepaliveserver.cpp \
+    $$PWD/src/server/keepalivesslserver.cpp \
+    $$PWD/src/server/servercore.cpp \
+    $$PWD/src/engine/keepaliveengine.cpp \
+    $$PWD/src/engine/deathclassification.cpp \
+    $$PWD/src/qtseam/notifierinspector.cpp \
+    $$PWD/src/engine/stallguard.cpp \
+    $$PWD/src/qtseam/nativetransport.cpp \
+    $$PWD/src/qtseam/qtinternals.cpp \
+    $$PWD/src/options/connectionhealth.cpp \
+    $$PWD/src/heartbeat/keepaliveheartbeat.cpp \
+    $$PWD/src/scheduling/threadscheduler.cpp \
+    $$PWD/src/platform/keepaliveplatform.cpp \
+    $$PWD/src/platform/keepaliveplatformcore.cpp \
+    $$PWD/src/platform/keepaliveplatformcore_windows.cpp
 
 # The platform core (plain C++, no Qt): keepaliveplatformcore*.cpp above and
 # one file per platform family; POSIX systems other than Linux, Android, macOS,
 # iOS and FreeBSD get SO_KEEPALIVE only (see supportedFields()).
 win32 {
-    SOURCES += $$PWD/src/keepaliveplatform_win.cpp
+    SOURCES += $$PWD/src/platform/keepaliveplatform_win.cpp
     LIBS += -lws2_32
 } else: macx|ios|freebsd {
-    HEADERS += $$PWD/src/keepaliveplatform_posix_p.h
-    SOURCES += $$PWD/src/keepaliveplatform_bsd.cpp $$PWD/src/keepaliveplatform_posix.cpp
+    HEADERS += $$PWD/src/platform/keepaliveplatform_posix_p.h
+    SOURCES += $$PWD/src/platform/keepaliveplatform_bsd.cpp $$PWD/src/platform/keepaliveplatform_posix.cpp
 } else: linux|android {
-    HEADERS += $$PWD/src/keepaliveplatform_posix_p.h
-    SOURCES += $$PWD/src/keepaliveplatform_linux.cpp $$PWD/src/keepaliveplatform_posix.cpp
+    HEADERS += $$PWD/src/platform/keepaliveplatform_posix_p.h
+    SOURCES += $$PWD/src/platform/keepaliveplatform_linux.cpp $$PWD/src/platform/keepaliveplatform_posix.cpp
 } else {
-    HEADERS += $$PWD/src/keepaliveplatform_posix_p.h
-    SOURCES += $$PWD/src/keepaliveplatform_other.cpp $$PWD/src/keepaliveplatform_posix.cpp
+    HEADERS += $$PWD/src/platform/keepaliveplatform_posix_p.h
+    SOURCES += $$PWD/src/platform/keepaliveplatform_other.cpp $$PWD/src/platform/keepaliveplatform_posix.cpp
 }

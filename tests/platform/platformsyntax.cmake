@@ -66,7 +66,7 @@ list(APPEND includes -isystem "/usr/include/${multiarch}")
 set(command
     "${CLANG}" "--target=${TARGET}" -std=c++17 -fsyntax-only -Wall -Wextra -Wpedantic -Werror
     # libstdc++ and glibc expect the GNU dialect the host compiler defines.
-    -D_GNU_SOURCE -nostdinc++ ${flags} "-I${SOURCE_DIR}/src" ${includes} ${sources}
+    -D_GNU_SOURCE -nostdinc++ ${flags} "-I${SOURCE_DIR}/src/platform" ${includes} ${sources}
 )
 string(REPLACE ";" " " shown "${command}")
 message(STATUS "==> ${shown}")

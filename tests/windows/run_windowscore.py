@@ -133,10 +133,10 @@ def main():
     program = os.path.join(work, "tst_windowscore.exe")
     command = [
         compiler, "-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O1",
-        f"-I{source}/src",
-        f"{source}/src/keepaliveplatformcore.cpp",
-        f"{source}/src/keepaliveplatformcore_windows.cpp",
-        f"{source}/src/keepaliveplatform_win.cpp",
+        f"-I{source}/src/platform",
+        f"{source}/src/platform/keepaliveplatformcore.cpp",
+        f"{source}/src/platform/keepaliveplatformcore_windows.cpp",
+        f"{source}/src/platform/keepaliveplatform_win.cpp",
         f"{source}/tests/windows/tst_windowscore.cpp",
         "-static", "-o", program, "-lws2_32",
     ]

@@ -29,7 +29,7 @@ file(MAKE_DIRECTORY "${WORK_DIR}")
 set(program "${WORK_DIR}/platformcore-consumer")
 
 set(command
-    "${COMPILER}" -std=c++17 -Wall -Wextra -Wpedantic -Werror "-I${SOURCE_DIR}/src" ${sources}
+    "${COMPILER}" -std=c++17 -Wall -Wextra -Wpedantic -Werror "-I${SOURCE_DIR}/src/platform" ${sources}
     "${SOURCE_DIR}/tests/auto/packaging/platformcore-consumer/main.cpp" -o "${program}"
     ${libraries}
 )

@@ -6,7 +6,7 @@
 # files: a file added to one build system and forgotten in the other.
 
 file(READ "${PRI}" pri)
-string(REGEX MATCHALL "\\$\\$PWD/src/[A-Za-z0-9_]+\\.(h|cpp)" mentioned "${pri}")
+string(REGEX MATCHALL "\\$\\$PWD/src/[A-Za-z0-9_/]+\\.(h|cpp)" mentioned "${pri}")
 list(TRANSFORM mentioned REPLACE "^\\$\\$PWD/src/" "")
 list(REMOVE_DUPLICATES mentioned)
 

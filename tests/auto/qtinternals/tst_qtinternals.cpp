@@ -1,7 +1,7 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 //
 // One canary per assumption about Qt's socket internals (QtInternals in
-// src/qtinternals_p.h). Each looks at plain Qt classes (QTcpSocket,
+// src/qtseam/qtinternals_p.h). Each looks at plain Qt classes (QTcpSocket,
 // QTcpServer, QSslSocket, Qt's SOCKS5 and HTTP proxy engines), exactly where
 // the library looks, and fails with the assumption's name and the Qt
 // version. The last test checks that the library's own run-time checks agree

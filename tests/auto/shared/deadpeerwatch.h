@@ -26,7 +26,7 @@ namespace DeadPeerTest {
 
 /*!
     The library runs in its public-API-only mode (the testing switch, see
-    QtInternals in src/qtinternals_p.h): tests assert what that mode
+    QtInternals in src/qtseam/qtinternals_p.h): tests assert what that mode
     documents where it differs.
 */
 inline bool publicApiOnly()
