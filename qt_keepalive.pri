@@ -57,6 +57,7 @@ HEADERS += \
     $$PWD/src/scheduling/timeoutqueue_p.h \
     $$PWD/src/qtseam/nativetransport_p.h \
     $$PWD/src/qtseam/qtinternals_p.h \
+    $$PWD/src/qtseam/qterrors_p.h \
     $$PWD/src/platform/keepaliveplatform_p.h \
     $$PWD/src/platform/keepaliveplatformcore_p.h
 
@@ -74,6 +75,7 @@ SOURCES += \
     $$PWD/src/engine/stallguard.cpp \
     $$PWD/src/qtseam/nativetransport.cpp \
     $$PWD/src/qtseam/qtinternals.cpp \
+    $$PWD/src/qtseam/qterrors.cpp \
     $$PWD/src/options/connectionhealth.cpp \
     $$PWD/src/heartbeat/keepaliveheartbeat.cpp \
     $$PWD/src/scheduling/threadscheduler.cpp \

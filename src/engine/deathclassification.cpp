@@ -18,79 +18,7 @@ QString formatSeconds(milliseconds value)
     return QStringLiteral("%1 s").arg(double(value.count()) / 1000.0, 0, 'f', 3);
 }
 
-// A pending socket error (POLLERR) that Qt read as "remote host closed" is
-// a received RST: an orderly FIN never raises POLLERR.
-OsError fromQtError(QAbstractSocket::SocketError qtError)
-{
-    switch (qtError) {
-    case QAbstractSocket::SocketTimeoutError:
-        return OsError::TimedOut;
-    case QAbstractSocket::RemoteHostClosedError:
-        return OsError::Reset;
-    case QAbstractSocket::NetworkError:
-        return OsError::Other;
-    default:
-        return OsError::None;
-    }
-}
-
 } // namespace
-
-// The Qt error that Qt derives from each errno on a failed read; an errno
-// that does not match what Qt reported was clobbered and is not used.
-bool osErrorMatchesQtError(OsError osError, QAbstractSocket::SocketError qtError)
-{
-    switch (osError) {
-    case OsError::TimedOut:
-        return qtError == QAbstractSocket::SocketTimeoutError;
-    case OsError::Reset:
-        // ECONNRESET reads as "0 bytes", i.e. RemoteHostClosedError.
-        return qtError == QAbstractSocket::RemoteHostClosedError;
-    case OsError::PeerClosed:
-        // EPIPE reads as NetworkError; Qt's write path maps it to
-        // RemoteHostClosedError (nativeWrite()).
-        return qtError == QAbstractSocket::NetworkError
-                || qtError == QAbstractSocket::RemoteHostClosedError;
-    case OsError::HostUnreachable:
-    case OsError::NetworkUnreachable:
-    case OsError::Other:
-        return qtError == QAbstractSocket::NetworkError;
-    case OsError::None:
-        break;
-    }
-    return false;
-}
-
-OsError osErrorAfterClose(QAbstractSocket::SocketError qtError, const ConnectionHealth &afterClose,
-                          OsError pendingAfterClose)
-{
-    if (pendingAfterClose == OsError::PeerClosed)
-        return OsError::PeerClosed;
-    using State = ConnectionHealth::TcpState;
-    // The peer's FIN came first: what followed it (a RST answering our data:
-    // EPIPE, NetworkError) is an orderly close too.
-    const State state = afterClose.state;
-    const bool finReceived = state == State::CloseWait || state == State::LastAck
-            || state == State::Closing || state == State::TimeWait;
-    switch (qtError) {
-    case QAbstractSocket::SocketTimeoutError:
-        return OsError::TimedOut;
-    case QAbstractSocket::RemoteHostClosedError:
-        return state == State::Closed ? OsError::Reset : OsError::None;
-    case QAbstractSocket::NetworkError:
-        return finReceived ? OsError::PeerClosed : OsError::Other;
-    default:
-        break;
-    }
-    // Qt's write path gives no code of its own for ETIMEDOUT (Qt 6.4:
-    // UnfinishedSocketOperationError); a connection the kernel closed
-    // after probes or retransmissions timed out.
-    if (state != State::Closed)
-        return OsError::None;
-    const bool counted = afterClose.probes.value_or(0) > 0 || afterClose.retransmits.value_or(0) > 0
-            || afterClose.backoff.value_or(0) > 0;
-    return counted ? OsError::TimedOut : OsError::Other;
-}
 
 QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError, OsError osError,
                                              const DeathEvidence &evidence)
@@ -111,7 +39,7 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
         // read, told by Qt's code alone.
         if (qtError == QAbstractSocket::RemoteHostClosedError)
             return Reason::None;
-        osError = fromQtError(qtError);
+        osError = osErrorFromQtError(qtError);
     } else if (source != OsErrorSource::QtRead) {
         // Windows: Qt's code says nothing about the cause (qnativesocketengine_win.cpp
         // reads WSAETIMEDOUT and WSAENETRESET as NetworkError, WSAECONNABORTED
@@ -119,13 +47,13 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
         // gives 0 as RemoteHostClosedError too); the error found before the
         // read decides where there is one.
         if (osError == OsError::None)
-            osError = fromQtError(qtError);
+            osError = osErrorFromQtError(qtError);
     } else if (!osErrorMatchesQtError(osError, qtError)) {
         // Cleared before Qt's read and still clear: the read met an orderly
         // end-of-file (the peer's FIN came first, whatever followed it).
         if (osError == OsError::None && qtError == QAbstractSocket::RemoteHostClosedError)
             return Reason::None;
-        osError = fromQtError(qtError);
+        osError = osErrorFromQtError(qtError);
     }
     switch (osError) {
     case OsError::TimedOut: {
@@ -251,16 +179,4 @@ QString heartbeatDeathMessage(int missed, milliseconds interval)
             .arg(missed)
             .arg(missed == 1 ? QStringLiteral("heartbeat") : QStringLiteral("heartbeats"),
                  formatDuration(interval));
-}
-
-QAbstractSocket::SocketError qtErrorFor(OsError osError)
-{
-    switch (osError) {
-    case OsError::TimedOut:
-        return QAbstractSocket::SocketTimeoutError;
-    case OsError::Reset:
-        return QAbstractSocket::RemoteHostClosedError;
-    default:
-        return QAbstractSocket::NetworkError;
-    }
 }

@@ -7,6 +7,7 @@
 #include "connectionhealth.h"
 #include "keepaliveoptions.h"
 #include "keepaliveplatform_p.h"
+#include "qterrors_p.h"
 #include "qtkeepalive.h"
 
 #include <QtNetwork/QAbstractSocket>
@@ -58,30 +59,6 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
                                              KeepAlivePlatform::OsError osError,
                                              const DeathEvidence &evidence, OsErrorSource source);
 
-/*!
-    The public-API-only mode's stand-in for the read's errno: the OS error
-    that Qt's \a qtError means, told apart by \a afterClose, the kernel's
-    view of the connection after Qt closed its descriptor, and
-    \a pendingAfterClose, the socket error Qt's read left pending (both
-    through a second handle; invalid and None where there is none). A
-    "remote host closed" is a reset when the kernel has closed the
-    connection, an orderly close (None) when it holds the peer's FIN or
-    cannot say; a RST that answered our data after the peer's FIN leaves
-    EPIPE pending behind the end-of-file Qt read (PeerClosed). NetworkError
-    hides which ICMP error it was: Other. Any other code (Qt's write path
-    has none for ETIMEDOUT) on a connection the kernel closed: TimedOut after
-    probes or retransmissions, else Other.
-*/
-KeepAlivePlatform::OsError osErrorAfterClose(QAbstractSocket::SocketError qtError,
-                                             const ConnectionHealth &afterClose,
-                                             KeepAlivePlatform::OsError pendingAfterClose);
-
-/*!
-    True when \a osError is an error Qt's failing read turns into \a qtError
-    (qnativesocketengine_unix.cpp); None matches nothing.
-*/
-bool osErrorMatchesQtError(KeepAlivePlatform::OsError osError, QAbstractSocket::SocketError qtError);
-
 //! The errorString() for \a reason, naming the settings that produced it.
 QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptions &applied,
                         const DeathEvidence &evidence, const QString &qtErrorString);
@@ -91,6 +68,3 @@ QString deadPeerMessage(QtKeepAlive::DeadPeerReason reason, const KeepAliveOptio
     \a interval apart went unanswered (KeepAliveHeartbeat).
 */
 QString heartbeatDeathMessage(int missed, std::chrono::milliseconds interval);
-
-//! The Qt error that a failed read with \a osError gives (qnativesocketengine_unix.cpp).
-QAbstractSocket::SocketError qtErrorFor(KeepAlivePlatform::OsError osError);

@@ -323,12 +323,7 @@ void KeepAliveEngine::beforeBlockingCall()
 std::optional<int> KeepAliveEngine::awaitActivity(BlockingWait kind, int msecs)
 {
     const QDeadlineTimer deadline(msecs);
-    // Only the socket's own connection, or a QSslSocket's (its wait reads
-    // the TLS records there): behind a proxy, what the connection to the
-    // proxy shows is not what the socket's wait acts on.
-    const bool waitActsOnTransport = m_transport.socket() == m_socket
-            || (m_transport.socket() && m_transport.socket()->parent() == m_socket
-                && m_socket->inherits("QSslSocket"));
+    const bool waitActsOnTransport = m_transport.carriesWaitsOf(m_socket);
     while (m_socket->state() == QAbstractSocket::ConnectedState && waitActsOnTransport) {
         const qintptr descriptor = m_transport.descriptor();
         const bool writing = hasQueuedWrites(m_socket);

@@ -55,6 +55,12 @@ QAbstractSocket *tlsOwnSocket(QAbstractSocket *socket)
     return innerSocket(socket);
 }
 
+bool NativeTransport::carriesWaitsOf(const QAbstractSocket *socket) const
+{
+    return m_socket == socket
+            || (m_socket && m_socket->parent() == socket && socket->inherits("QSslSocket"));
+}
+
 NativeTransport NativeTransport::find(QAbstractSocket *socket)
 {
     if (!socket || socket->state() != QAbstractSocket::ConnectedState)

@@ -54,6 +54,13 @@ public:
     bool usesEngine() const { return m_hasEngine; }
     //! The socket that owns the engine: the socket itself, or an inner one.
     QAbstractSocket *socket() const { return m_socket; }
+    /*!
+        True when \a socket's blocking waits act on this connection: its own,
+        or a QSslSocket's own plain socket (its wait reads the TLS records
+        there). Behind a proxy, what the connection to the proxy shows is not
+        what the socket's wait acts on.
+    */
+    bool carriesWaitsOf(const QAbstractSocket *socket) const;
 
     /*!
         The descriptor while the engine holds it open and connected, else -1:

@@ -18,7 +18,7 @@ Q_DECLARE_LOGGING_CATEGORY(lcQtInternals)
 /*!
     Every assumption about how Qt implements its sockets (qtbase
     src/network/socket/, unchanged from Qt 6.4 to 6.12-dev). Each has a
-    canary in tests/auto/qtinternals that names it and the Qt version when it
+    canary in tests/auto/qtseam/qtinternals that names it and the Qt version when it
     no longer holds.
 
     When a check made at run time fails, the library logs one warning per

@@ -6,16 +6,18 @@
 // Everything happens in KeepAliveEngine; this class forwards its signals and
 // gives it the hooks only a QAbstractSocket subclass has.
 
-KeepAliveSocket::KeepAliveSocket(QObject *parent) : QTcpSocket(parent), d(new KeepAliveEngine(this))
+KeepAliveSocket::KeepAliveSocket(QObject *parent)
+    : QTcpSocket(parent),
+      d(std::make_unique<KeepAliveEngine>(this))
 {
     d->forwardSignalsTo(this);
 }
 
 KeepAliveSocket::~KeepAliveSocket()
 {
-    // ~QAbstractSocket() still disconnects and emits disconnected(); the
-    // engine must not react once this part of the object is gone.
-    delete d;
+    // ~QAbstractSocket() still disconnects and emits disconnected(); the engine (d,
+    // destroyed right after this body) must not react once this part of the
+    // object is gone.
 }
 
 bool KeepAliveSocket::setKeepAliveOptions(const KeepAliveOptions &options)

@@ -9,6 +9,8 @@
 
 #include <QtNetwork/QTcpSocket>
 
+#include <memory>
+
 class KeepAliveEngine;
 
 /*!
@@ -288,5 +290,6 @@ protected:
 
 private:
     friend class KeepAliveEngine; //!< sets Qt's error code and string (protected in Qt)
-    KeepAliveEngine *const d;     //!< a child of this socket, deleted by the destructor
+    const std::unique_ptr<KeepAliveEngine>
+            d; //!< also a child of this socket (it follows it across threads)
 };

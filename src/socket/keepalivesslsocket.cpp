@@ -10,7 +10,7 @@
 
 KeepAliveSslSocket::KeepAliveSslSocket(QObject *parent)
     : QSslSocket(parent),
-      d(new KeepAliveEngine(this))
+      d(std::make_unique<KeepAliveEngine>(this))
 {
     d->forwardSignalsTo(this);
     // After the engine's own handler: a reset is a dead peer, never a truncated close.
@@ -19,9 +19,9 @@ KeepAliveSslSocket::KeepAliveSslSocket(QObject *parent)
 
 KeepAliveSslSocket::~KeepAliveSslSocket()
 {
-    // ~QSslSocket() still disconnects and emits disconnected(); the engine
-    // must not react once this part of the object is gone.
-    delete d;
+    // ~QSslSocket() still disconnects and emits disconnected(); the engine (d,
+    // destroyed right after this body) must not react once this part of the
+    // object is gone.
 }
 
 bool KeepAliveSslSocket::setKeepAliveOptions(const KeepAliveOptions &options)

@@ -9,6 +9,8 @@
 
 #include <QtNetwork/qtnetworkglobal.h>
 
+#include <memory>
+
 #if QT_CONFIG(ssl)
 
 #  include <QtNetwork/QSslSocket>
@@ -143,7 +145,8 @@ private:
     friend class KeepAliveEngine; //!< sets Qt's error code and string (protected in Qt)
     void onErrorOccurred(SocketError error);
 
-    KeepAliveEngine *const d;           //!< a child of this socket, deleted by the destructor
+    const std::unique_ptr<KeepAliveEngine>
+            d; //!< also a child of this socket (it follows it across threads)
     bool m_closeNotifyReceived = false; //!< the current connection's peer sent close_notify
     bool m_closeTruncated = false;
 };

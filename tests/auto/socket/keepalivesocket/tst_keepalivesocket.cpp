@@ -696,7 +696,7 @@ void tst_KeepAliveSocket::adoptInvalidDescriptor()
     QVERIFY(!socket.setSocketDescriptor(closed));
     QCOMPARE(socket.state(), QAbstractSocket::UnconnectedState);
     QCOMPARE(effectiveChanged.count(), 0);
-    // Refused by Qt; the keepalive error says why nothing was applied (tests/auto/adoption).
+    // Refused by Qt; the keepalive error says why nothing was applied (tests/auto/socket/adoption).
     QCOMPARE(keepAliveErrors.count(), 1);
     QCOMPARE(socket.keepAliveError(), KeepAliveError::UnsupportedSocket);
     QCOMPARE(socket.keepAliveErrorString(),

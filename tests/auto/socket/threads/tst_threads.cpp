@@ -21,7 +21,7 @@
 // Keepalive settings: idle 1 s, interval 1 s, 2 probes, automatic user
 // timeout, so the detection bound (and the kernel's user timeout) is 3 s.
 
-#include "../shared/deadpeerwatch.h"
+#include "../../shared/deadpeerwatch.h"
 
 #include <KeepAliveSocket>
 

@@ -7,7 +7,7 @@
 // made with QtKeepAliveTesting::silence(), a crashed one with
 // resetConnection(). Keepalive: idle 1 s, interval 1 s, 2 probes (bound 3 s).
 
-#include "../shared/deadpeerwatch.h"
+#include "../../shared/deadpeerwatch.h"
 
 #include <KeepAliveSocket>
 #include <keepalivetesting.h>

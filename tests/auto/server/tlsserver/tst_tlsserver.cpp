@@ -11,8 +11,8 @@
 // QtKeepAliveTesting::silence(). Keepalive: idle 1 s, interval 1 s,
 // 2 probes (bound 3 s).
 
-#include "../shared/tlsfixture.h"
-#include "../shared/warningtrap.h"
+#include "../../shared/tlsfixture.h"
+#include "../../shared/warningtrap.h"
 
 #include <KeepAliveHeartbeat>
 #include <KeepAliveSslServer>

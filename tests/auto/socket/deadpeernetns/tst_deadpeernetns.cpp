@@ -28,8 +28,8 @@
 // Keepalive settings: idle 1 s, interval 1 s, 3 probes, automatic user
 // timeout (4 s), so the detection bound is 4 s.
 
-#include "../shared/deadpeerwatch.h"
-#include "../shared/iproute.h"
+#include "../../shared/deadpeerwatch.h"
+#include "../../shared/iproute.h"
 
 #include <KeepAliveSocket>
 

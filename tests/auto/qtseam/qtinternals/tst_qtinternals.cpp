@@ -7,7 +7,7 @@
 // version. The last test checks that the library's own run-time checks agree
 // on this Qt: every path taken, no check failed, no warning.
 
-#include "../shared/testproxy.h"
+#include "../../shared/testproxy.h"
 
 #include "nativetransport_p.h"
 #include "qtinternals_p.h"

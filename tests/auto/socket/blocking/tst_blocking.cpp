@@ -25,7 +25,7 @@
 // serving them (QTRY_*) while the client blocks in its own thread. Keepalive
 // settings: idle 1 s, interval 1 s, 2 probes, automatic user timeout (3 s).
 
-#include "../shared/deadpeerwatch.h"
+#include "../../shared/deadpeerwatch.h"
 
 #include <KeepAliveSocket>
 #include <keepalivetesting.h>

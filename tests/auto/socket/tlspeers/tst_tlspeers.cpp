@@ -12,7 +12,7 @@
 // must be readable, decrypted, in the deadPeer() and disconnected()
 // handlers. Keepalive settings: idle 1 s, interval 1 s, 2 probes, automatic
 // user timeout, so the detection bound is 3 s, as for the plain sockets of
-// tests/auto/deadpeer.
+// tests/auto/socket/deadpeer.
 //
 // KeepAliveSslServer against `openssl s_client` in the namespace: the same
 // faults, on the server's side (clientLost() with the reason, as deadPeer()).
@@ -29,9 +29,9 @@
 // Without the helper (no KEEPALIVE_PEER_CONTROL) the test skips, except
 // under CI=true, where a skip would hide a regression: it fails there.
 
-#include "../shared/deadpeerwatch.h"
-#include "../shared/peercontrol.h"
-#include "../shared/tlsfixture.h"
+#include "../../shared/deadpeerwatch.h"
+#include "../../shared/peercontrol.h"
+#include "../../shared/tlsfixture.h"
 
 #include <KeepAliveSslServer>
 #include <KeepAliveSslSocket>

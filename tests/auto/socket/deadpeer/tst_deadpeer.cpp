@@ -15,9 +15,9 @@
 // Keepalive settings: idle 1 s, interval 1 s, 2 probes, automatic user
 // timeout, so the detection bound is 3 s.
 
-#include "../shared/deadpeerwatch.h"
-#include "../shared/testproxy.h"
-#include "../shared/tlsfixture.h"
+#include "../../shared/deadpeerwatch.h"
+#include "../../shared/testproxy.h"
+#include "../../shared/tlsfixture.h"
 
 #include <KeepAliveSocket>
 #include <keepalivetesting.h>
@@ -695,7 +695,7 @@ void tst_DeadPeer::tlsThroughSocksProxy()
     watch.clock.start();
     QVERIFY(silence(proxySide));
     if (publicApiOnly()) {
-        // As for a plain socket behind a proxy (tests/auto/proxy): no
+        // As for a plain socket behind a proxy (tests/auto/socket/proxy): no
         // keepalive on the real connection, and Qt's proxy engines ignore its
         // timeout; the socket stays connected, as a QSslSocket does.
         QTest::qWait(int(boundMs()) + 2000);

@@ -8,8 +8,8 @@
 // 100 ms (bound 3.1 s). Keepalive for comparison: idle 1 s, interval 1 s,
 // 2 probes (bound 3 s).
 
-#include "../shared/deadpeerwatch.h"
-#include "../shared/warningtrap.h"
+#include "../../shared/deadpeerwatch.h"
+#include "../../shared/warningtrap.h"
 
 #include <KeepAliveHeartbeat>
 #include <KeepAliveSocket>

@@ -10,8 +10,8 @@
 
 #include <KeepAliveHeartbeat>
 #include <KeepAliveServer>
-#include "../shared/deadpeerwatch.h"
-#include "../shared/warningtrap.h"
+#include "../../shared/deadpeerwatch.h"
+#include "../../shared/warningtrap.h"
 
 #include <KeepAliveSocket>
 #include <keepalivetesting.h>

@@ -451,7 +451,7 @@ void tst_ClassifyDeadPeer::referenceTableMatches()
 #if !defined(Q_OS_LINUX)
     QSKIP("The expected texts name the Linux profile's limits (probe count, user timeout)");
 #endif
-    const QString path = QFINDTESTDATA("../../../src/qtkeepalive.h");
+    const QString path = QFINDTESTDATA("../../../../src/qtkeepalive.h");
     QFile header(path);
     QVERIFY2(header.open(QIODevice::ReadOnly | QIODevice::Text), qPrintable(path));
     QHash<QString, QString> messages; // reason -> example errorString()

@@ -7,7 +7,7 @@
 
 #include "keepaliveengine_p.h"
 
-#include "../shared/deadpeerwatch.h"
+#include "../../shared/deadpeerwatch.h"
 
 #include <keepalivetesting.h>
 

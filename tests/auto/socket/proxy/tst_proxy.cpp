@@ -25,8 +25,8 @@
 // (write path: errorOccurred(UnknownSocketError) "Unknown error", then abort(),
 // which drops the unread bytes).
 
-#include "../shared/deadpeerwatch.h"
-#include "../shared/testproxy.h"
+#include "../../shared/deadpeerwatch.h"
+#include "../../shared/testproxy.h"
 
 #include <KeepAliveSocket>
 #include <keepalivetesting.h>
