@@ -17,7 +17,6 @@
 #include <QtCore/QObject>
 #include <QtCore/QScopeGuard>
 
-#include <functional>
 #include <optional>
 
 /*!

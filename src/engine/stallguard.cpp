@@ -15,10 +15,6 @@
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
-namespace {
-
-} // namespace
-
 std::optional<milliseconds> userTimeoutForSilentPeer(const ConnectionHealth &health,
                                                      milliseconds userTimeout,
                                                      std::optional<milliseconds> sinceLastWrite)
