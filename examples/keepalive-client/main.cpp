@@ -147,9 +147,10 @@ public:
             || !m_heartbeat->setInterval(*m_settings.heartbeatInterval))
             return UsageError{QStringLiteral("%1: %2").arg(value, m_heartbeat->errorString())};
         m_heartbeat->setPingPayload(m_settings.ping);
+        connect(m_heartbeat, &KeepAliveHeartbeat::roundTripTimeChanged, this,
+                &Client::onHeartbeatAnswered);
         connect(m_heartbeat, &KeepAliveHeartbeat::pingSent, this, [this](int missed) {
-            if (!m_pingClock.isValid())
-                m_pingClock.start();
+            m_answerPending = true;
             m_out.event(QStringLiteral("heartbeat-sent"),
                         QStringLiteral("heartbeat sent %1 (unanswered: %2 of %3)")
                                 .arg(quoted(m_settings.ping))
@@ -386,20 +387,30 @@ private:
         if (data.isEmpty())
             return;
         m_lastReceived.start();
-        if (m_pingClock.isValid()) {
-            m_out.event(QStringLiteral("heartbeat-answered"),
-                        QStringLiteral("heartbeat answered after %1 ms: %2")
-                                .arg(double(m_pingClock.nsecsElapsed()) / 1e6, 0, 'f', 1)
-                                .arg(quoted(data)),
-                        {{QStringLiteral("afterMs"), double(m_pingClock.nsecsElapsed()) / 1e6},
-                         {QStringLiteral("data"), QString::fromUtf8(data)}});
-            m_pingClock.invalidate();
+        if (m_answerPending && m_socket->state() == QAbstractSocket::ConnectedState) {
+            // Printed with the heartbeat's round-trip time, which it
+            // measures as this readyRead() reaches it.
+            m_answer += data;
             return;
         }
         m_out.event(QStringLiteral("received"),
                     QStringLiteral("received %1 bytes: %2").arg(data.size()).arg(quoted(data)),
                     {{QStringLiteral("bytes"), qint64(data.size())},
                      {QStringLiteral("data"), QString::fromUtf8(data)}});
+    }
+
+    void onHeartbeatAnswered(std::chrono::microseconds roundTrip)
+    {
+        const double ms = double(roundTrip.count()) / 1e3;
+        m_out.event(QStringLiteral("heartbeat-answered"),
+                    QStringLiteral("heartbeat answered after %1 ms: %2")
+                            .arg(ms, 0, 'f', 1)
+                            .arg(quoted(m_answer)),
+                    {{QStringLiteral("afterMs"), ms},
+                     {QStringLiteral("roundTripUs"), qint64(roundTrip.count())},
+                     {QStringLiteral("data"), QString::fromUtf8(m_answer)}});
+        m_answerPending = false;
+        m_answer.clear();
     }
 
     void onDeadPeer(QtKeepAlive::DeadPeerReason reason)
@@ -521,7 +532,8 @@ private:
     QTimer m_closeTimer;
     QElapsedTimer m_lastReceived;
     QElapsedTimer m_connectedAt;
-    QElapsedTimer m_pingClock; // valid while a ping waits for its answer
+    bool m_answerPending = false; // a ping waits for its answer
+    QByteArray m_answer;          // received while it waited, printed with the round-trip time
     qint64 m_sent = 0;
     bool m_connected = false;
     bool m_dead = false;
@@ -643,23 +655,12 @@ std::optional<UsageError> parseHeartbeatSettings(const QCommandLineParser &parse
 {
     UsageError error;
     if (parser.isSet(QStringLiteral("heartbeat"))) {
-        const QString text = parser.value(QStringLiteral("heartbeat"));
-        const QStringList parts = text.split(QLatin1Char(','));
-        if (parts.size() > 2)
-            return UsageError{
-                    QStringLiteral("--heartbeat \"%1\": expected INTERVAL[,MAXMISSED]").arg(text)};
-        settings->heartbeatInterval =
-                parseDuration(QStringLiteral("heartbeat"), parts.at(0), &error, Sign::Any);
-        if (!settings->heartbeatInterval)
+        const std::optional<HeartbeatSetting> heartbeat = parseHeartbeatSetting(
+                QStringLiteral("heartbeat"), parser.value(QStringLiteral("heartbeat")), &error);
+        if (!heartbeat)
             return error;
-        if (parts.size() == 2) {
-            const std::optional<qint64> missed =
-                    parseInteger(QStringLiteral("heartbeat"), parts.at(1), &error);
-            if (!missed)
-                return error;
-            settings->maxMissed = int(qBound(qint64(std::numeric_limits<int>::min()), *missed,
-                                             qint64(std::numeric_limits<int>::max())));
-        }
+        settings->heartbeatInterval = heartbeat->interval;
+        settings->maxMissed = heartbeat->maxMissed.value_or(settings->maxMissed);
     }
     if (!parser.isSet(QStringLiteral("ping")))
         return std::nullopt;

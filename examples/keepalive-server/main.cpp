@@ -9,12 +9,14 @@
 
 #include "../shared/keepalivetool.h"
 
+#include <KeepAliveHeartbeat>
 #include <KeepAliveServer>
 #include <KeepAliveSocket>
 #include <KeepAliveSslServer>
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QHash>
+#include <QtCore/QJsonObject>
 #include <QtCore/QPointer>
 #include <QtCore/QTimer>
 #include <QtCore/QFile>
@@ -22,10 +24,13 @@
 #include <QtNetwork/QSslCertificate>
 #include <QtNetwork/QSslConfiguration>
 #include <QtNetwork/QSslKey>
+#include <QtNetwork/QTcpSocket>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <type_traits>
+#include <vector>
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -43,6 +48,8 @@ struct Settings
     QByteArray request = QByteArrayLiteral("HeartBeat");
     QByteArray reply = QByteArrayLiteral("OK");
     std::optional<milliseconds> stats;
+    //! --heartbeat INTERVAL[,MAXMISSED]: the server pings its clients.
+    std::optional<HeartbeatSetting> heartbeat;
     //! --tls CERT KEY: the server's certificate chain and key; no certificate: plain TCP.
     QList<QSslCertificate> certificates;
     QSslKey key;
@@ -109,7 +116,7 @@ public:
 
     //! Applies the settings; the library validates them.
     std::optional<UsageError> configure(const QString &idleTimeoutText, const QString &maxText,
-                                        const QString &handshakeText)
+                                        const QString &handshakeText, const QString &heartbeatText)
     {
         if constexpr (IsTls) {
             QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
@@ -131,6 +138,13 @@ public:
         if (!m_server.setMaxClients(m_settings.maxClients))
             return UsageError{QStringLiteral("--max-clients %1: %2")
                                       .arg(maxText, m_server.settingErrorString())};
+        if (m_settings.heartbeat) {
+            // Checked once on a heartbeat of no connection: every client's takes the same.
+            QTcpSocket unconnected;
+            const QString rejected = configureHeartbeat(new KeepAliveHeartbeat(&unconnected));
+            if (!rejected.isEmpty())
+                return UsageError{QStringLiteral("--heartbeat %1: %2").arg(heartbeatText, rejected)};
+        }
         return std::nullopt;
     }
 
@@ -215,7 +229,19 @@ private:
         QString peer;
         EchoStream echo;
         bool lost = false;
+        KeepAliveHeartbeat *heartbeat = nullptr; //!< with --heartbeat; a child of the socket
     };
+
+    //! Applies --heartbeat to \a heartbeat; the library's message if it rejects a value.
+    QString configureHeartbeat(KeepAliveHeartbeat *heartbeat) const
+    {
+        const HeartbeatSetting &setting = *m_settings.heartbeat;
+        if (!heartbeat->setInterval(setting.interval)
+            || (setting.maxMissed && !heartbeat->setMaxMissed(*setting.maxMissed)))
+            return heartbeat->errorString();
+        heartbeat->setPingPayload(m_settings.request);
+        return QString();
+    }
 
     static QString endpoint(const QHostAddress &address, quint16 port)
     {
@@ -247,6 +273,10 @@ private:
                      {QStringLiteral("clients"), qint64(m_clients.size())},
                      {QStringLiteral("effective"), toJson(effective)}},
                     true);
+        if (m_settings.heartbeat) {
+            client.heartbeat = new KeepAliveHeartbeat(socket);
+            configureHeartbeat(client.heartbeat);
+        }
         connect(socket, &QIODevice::readyRead, this, [this, socket] { echo(socket); });
         connect(socket, &QAbstractSocket::disconnected, this,
                 [this, socket] { onDisconnected(socket); });
@@ -387,11 +417,45 @@ private:
             finish();
     }
 
+    //! The heartbeats' round-trip times over the clients that answered one, in ms.
+    QString roundTripSummary(QJsonObject *json) const
+    {
+        std::vector<double> ms;
+        for (const auto &client : m_clients) {
+            if (client->heartbeat && client->heartbeat->roundTripTime() >= 0us)
+                ms.push_back(double(client->heartbeat->roundTripTime().count()) / 1e3);
+        }
+        if (ms.empty())
+            return QString();
+        std::sort(ms.begin(), ms.end());
+        const auto at = [&ms](double share) { return ms.at(size_t(share * double(ms.size() - 1))); };
+        json->insert(QStringLiteral("roundTripMs"),
+                     QJsonObject{{QStringLiteral("clients"), qint64(ms.size())},
+                                 {QStringLiteral("min"), ms.front()},
+                                 {QStringLiteral("median"), at(0.5)},
+                                 {QStringLiteral("p90"), at(0.9)},
+                                 {QStringLiteral("max"), ms.back()}});
+        return QStringLiteral(", round trip ms min/median/p90/max %1/%2/%3/%4 over %5")
+                .arg(ms.front(), 0, 'f', 2)
+                .arg(at(0.5), 0, 'f', 2)
+                .arg(at(0.9), 0, 'f', 2)
+                .arg(ms.back(), 0, 'f', 2)
+                .arg(ms.size());
+    }
+
     void printStats()
     {
+        QJsonObject fields{{QStringLiteral("clients"), qint64(m_clients.size())},
+                           {QStringLiteral("accepted"), m_accepted},
+                           {QStringLiteral("closed"), m_closed},
+                           {QStringLiteral("dead"), m_dead},
+                           {QStringLiteral("reaped"), m_reaped},
+                           {QStringLiteral("refused"), m_refused},
+                           {QStringLiteral("handshakesLost"), m_handshakesLost}};
+        const QString roundTrip = roundTripSummary(&fields);
         m_out.event(QStringLiteral("stats"),
                     QStringLiteral("stats: clients %1, accepted %2, closed %3, dead %4, reaped "
-                                   "%5, refused %6%7")
+                                   "%5, refused %6%7%8")
                             .arg(m_clients.size())
                             .arg(m_accepted)
                             .arg(m_closed)
@@ -399,15 +463,9 @@ private:
                             .arg(m_reaped)
                             .arg(m_refused)
                             .arg(IsTls ? QStringLiteral(", handshakes lost %1").arg(m_handshakesLost)
-                                       : QString()),
-                    {{QStringLiteral("clients"), qint64(m_clients.size())},
-                     {QStringLiteral("accepted"), m_accepted},
-                     {QStringLiteral("closed"), m_closed},
-                     {QStringLiteral("dead"), m_dead},
-                     {QStringLiteral("reaped"), m_reaped},
-                     {QStringLiteral("refused"), m_refused},
-                     {QStringLiteral("handshakesLost"), m_handshakesLost}},
-                    true);
+                                       : QString())
+                            .arg(roundTrip),
+                    fields, true);
     }
 
     void finish()
@@ -522,9 +580,16 @@ QList<QCommandLineOption> describeCommandLine(QCommandLineParser &parser)
             {QStringLiteral("heartbeat-reply"),
              QStringLiteral("The answer to each heartbeat. Default \"OK\"."),
              QStringLiteral("text")},
+            {QStringLiteral("heartbeat"),
+             QStringLiteral("Also watch every client with an application heartbeat: after "
+                            "INTERVAL without receiving, send it the heartbeat request; a client "
+                            "that sends nothing for MAXMISSED of them (default 3) is lost "
+                            "(HeartbeatTimeout). Clients that answer (an echo) give the "
+                            "round-trip times --stats shows."),
+             QStringLiteral("interval[,maxmissed]")},
             {QStringLiteral("stats"),
-             QStringLiteral("Print a one-line summary (clients, dead, reaped, refused) every "
-                            "INTERVAL."),
+             QStringLiteral("Print a one-line summary (clients, dead, reaped, refused, the "
+                            "heartbeat's round-trip times) every INTERVAL."),
              QStringLiteral("interval")},
             {QStringLiteral("tls"),
              QStringLiteral("Speak TLS (KeepAliveSslServer) with the certificate chain in CERT "
@@ -631,6 +696,12 @@ std::optional<UsageError> parseSettings(const QCommandLineParser &parser, Settin
         return clientError;
     if (std::optional<UsageError> payloadError = parsePayloadSettings(parser, settings))
         return payloadError;
+    if (parser.isSet(QStringLiteral("heartbeat"))) {
+        settings->heartbeat = parseHeartbeatSetting(
+                QStringLiteral("heartbeat"), parser.value(QStringLiteral("heartbeat")), &error);
+        if (!settings->heartbeat)
+            return error;
+    }
     if (parser.isSet(QStringLiteral("stats"))) {
         settings->stats = parseTimerDuration(parser, QStringLiteral("stats"), &error);
         if (!settings->stats)
@@ -649,7 +720,8 @@ int serve(const Settings &settings, const QCommandLineParser &parser)
     if (const std::optional<UsageError> settingError =
                 server.configure(parser.value(QStringLiteral("idle-timeout")),
                                  parser.value(QStringLiteral("max-clients")),
-                                 parser.value(QStringLiteral("handshake-timeout"))))
+                                 parser.value(QStringLiteral("handshake-timeout")),
+                                 parser.value(QStringLiteral("heartbeat"))))
         return usage(*settingError);
     StopSignals stopSignals;
     QObject::connect(&stopSignals, &StopSignals::stopRequested, &server,

@@ -95,6 +95,29 @@ std::optional<qint64> parseInteger(const QString &option, const QString &text, U
     return value;
 }
 
+std::optional<HeartbeatSetting> parseHeartbeatSetting(const QString &option, const QString &text,
+                                                      UsageError *error)
+{
+    const QStringList parts = text.split(QLatin1Char(','));
+    if (parts.size() > 2) {
+        *error = {QStringLiteral("--%1 \"%2\": expected INTERVAL[,MAXMISSED]").arg(option, text)};
+        return std::nullopt;
+    }
+    const std::optional<milliseconds> interval =
+            parseDuration(option, parts.at(0), error, Sign::Any);
+    if (!interval)
+        return std::nullopt;
+    HeartbeatSetting setting{*interval, std::nullopt};
+    if (parts.size() == 2) {
+        const std::optional<qint64> missed = parseInteger(option, parts.at(1), error);
+        if (!missed)
+            return std::nullopt;
+        setting.maxMissed = int(qBound(qint64(std::numeric_limits<int>::min()), *missed,
+                                       qint64(std::numeric_limits<int>::max())));
+    }
+    return setting;
+}
+
 std::optional<QByteArray> parsePayload(const QString &option, const QString &text, UsageError *error)
 {
     const QByteArray utf8 = text.toUtf8();

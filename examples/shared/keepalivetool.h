@@ -61,6 +61,19 @@ parseTimerDuration(const QCommandLineParser &parser, const QString &option, Usag
 //! Parses a whole number; \a option names the option in the error message.
 std::optional<qint64> parseInteger(const QString &option, const QString &text, UsageError *error);
 
+//! The value of a heartbeat option: INTERVAL[,MAXMISSED].
+struct HeartbeatSetting
+{
+    std::chrono::milliseconds interval;
+    std::optional<int> maxMissed; //!< given, clamped to int: the heartbeat judges its range
+};
+/*!
+    Parses --\a option INTERVAL[,MAXMISSED]. Zero and negative values are
+    passed on, for KeepAliveHeartbeat's own validation to refuse.
+*/
+std::optional<HeartbeatSetting> parseHeartbeatSetting(const QString &option, const QString &text,
+                                                      UsageError *error);
+
 /*!
     Reads a payload given on the command line: the text as UTF-8, with the
     escapes \\n, \\r, \\t, \\\\ and \\xHH. Empty payloads are refused.

@@ -646,9 +646,49 @@ void KeepAliveEngine::onStateChanged(QAbstractSocket::SocketState state)
 {
     // A heartbeatTimeout() handler that closes the connection itself: the
     // death comes first, as it would after the handler.
-    if (m_heartbeatDeath && state != QAbstractSocket::ConnectedState)
-        announceHeartbeatDeath(*m_heartbeatDeath.take());
+    if (state != QAbstractSocket::ConnectedState) {
+        if (m_heartbeatDeath) {
+            announceHeartbeatDeath(*m_heartbeatDeath.take());
+        } else if (const ForeignHeartbeatDeath *foreign = ForeignHeartbeatDeath::claim(m_socket)) {
+            announceHeartbeatDeath(
+                    {foreign->m_message, KeepAlivePlatform::health(m_transport.descriptor())});
+        }
+    }
     onClosing();
+}
+
+namespace {
+//! The innermost ForeignHeartbeatDeath in force in this thread.
+thread_local KeepAliveEngine::ForeignHeartbeatDeath *foreignHeartbeatDeath = nullptr;
+} // namespace
+
+KeepAliveEngine::ForeignHeartbeatDeath::ForeignHeartbeatDeath(const Endpoints &endpoints,
+                                                              const QString &message)
+    : m_endpoints(endpoints),
+      m_message(message),
+      m_outer(foreignHeartbeatDeath)
+{
+    foreignHeartbeatDeath = this;
+}
+
+KeepAliveEngine::ForeignHeartbeatDeath::~ForeignHeartbeatDeath()
+{
+    foreignHeartbeatDeath = m_outer;
+}
+
+KeepAliveEngine::ForeignHeartbeatDeath *
+KeepAliveEngine::ForeignHeartbeatDeath::claim(const QAbstractSocket *socket)
+{
+    for (ForeignHeartbeatDeath *death = foreignHeartbeatDeath; death; death = death->m_outer) {
+        const Endpoints &ends = death->m_endpoints;
+        if (death->m_taken || ends.localPort != socket->localPort()
+            || ends.peerPort != socket->peerPort() || ends.localAddress != socket->localAddress()
+            || ends.peerAddress != socket->peerAddress())
+            continue;
+        death->m_taken = true;
+        return death;
+    }
+    return nullptr;
 }
 
 void KeepAliveEngine::onClosing()

@@ -16,6 +16,7 @@
 
 #include <QtCore/QObject>
 #include <QtCore/QScopeGuard>
+#include <QtNetwork/QHostAddress>
 
 #include <optional>
 
@@ -196,6 +197,48 @@ public:
         m_inspector.writeNotifierMayExist();
         return written;
     }
+
+    /*!
+        The engine of \a socket if it is a KeepAliveSocket or a
+        KeepAliveSslSocket, nullptr otherwise. Defined with the socket
+        classes, which own their engines.
+    */
+    static KeepAliveEngine *of(QAbstractSocket *socket);
+
+    /*!
+        A peer declared dead by an application heartbeat that watches the
+        connection through another object (a QWebSocket over this socket):
+        while one is in force in a thread, a socket of that thread whose
+        connection has the same two endpoints reports the death as its own
+        (deadPeer(HeartbeatTimeout)) as it starts to close. The heartbeat
+        keeps one on its stack around its verdict and the end it makes.
+    */
+    class ForeignHeartbeatDeath
+    {
+    public:
+        struct Endpoints
+        {
+            QHostAddress localAddress;
+            quint16 localPort = 0;
+            QHostAddress peerAddress;
+            quint16 peerPort = 0;
+        };
+        ForeignHeartbeatDeath(const Endpoints &endpoints, const QString &message);
+        ~ForeignHeartbeatDeath();
+        Q_DISABLE_COPY_MOVE(ForeignHeartbeatDeath)
+        //! True once a socket has reported it.
+        bool isTaken() const { return m_taken; }
+
+    private:
+        friend class KeepAliveEngine;
+        //! The death in force in this thread for \a socket's connection, marked taken; or nullptr.
+        static ForeignHeartbeatDeath *claim(const QAbstractSocket *socket);
+
+        const Endpoints m_endpoints;
+        const QString m_message;
+        ForeignHeartbeatDeath *const m_outer; //!< the one in force before (nested verdicts)
+        bool m_taken = false;
+    };
 
     /*!
         A KeepAliveHeartbeat on this socket is about to declare the peer

@@ -67,6 +67,50 @@ bool isOpen(QAbstractSocket::SocketState state)
 
 } // namespace
 
+QAbstractSocket::SocketState WatchedConnection::state() const
+{
+    return webSocket ? QAbstractSocket::SocketState(webSocket->state(object)) : socket()->state();
+}
+
+qint64 WatchedConnection::bytesAvailable() const
+{
+    return webSocket ? 0 : socket()->bytesAvailable();
+}
+
+void WatchedConnection::pingFrame(const QByteArray &payload) const
+{
+    webSocket->ping(object, payload);
+}
+
+void WatchedConnection::end(const QString &reason) const
+{
+    if (webSocket)
+        webSocket->close(object, reason);
+    else
+        socket()->disconnectFromHost();
+}
+
+void WatchedConnection::abort() const
+{
+    if (webSocket)
+        webSocket->abort(object);
+    else
+        socket()->abort();
+}
+
+QString WatchedConnection::peer() const
+{
+    if (!webSocket)
+        return socket()->peerAddress().toString() + QLatin1Char(' ')
+                + QString::number(socket()->peerPort());
+    QHostAddress local;
+    QHostAddress peer;
+    quint16 localPort = 0;
+    quint16 peerPort = 0;
+    webSocket->endpoints(object, &local, &localPort, &peer, &peerPort);
+    return peer.toString() + QLatin1Char(' ') + QString::number(peerPort);
+}
+
 bool KeepAliveHeartbeatPrivate::reject(const QString &message)
 {
     qCWarning(lcKeepAlive).noquote() << "KeepAliveHeartbeat:" << message;
@@ -95,16 +139,17 @@ void KeepAliveHeartbeatPrivate::setDeadPeerMessage(const QString &message)
 
 void KeepAliveHeartbeatPrivate::start()
 {
-    if (scheduler || socket->state() != QAbstractSocket::ConnectedState)
+    if (scheduler || watched.state() != QAbstractSocket::ConnectedState)
         return;
     ++connection;
     missed = 0;
     deathReported = false;
+    pingWrittenAt.reset();
     setDeadPeerMessage(QString()); // a new connection: the last one's death is history
     scheduler = ThreadScheduler::forCurrentThread();
     scheduler->add(this);
     const Clock::time_point now = ThreadScheduler::now();
-    availableSeen = socket->bytesAvailable();
+    availableSeen = watched.bytesAvailable();
     restartPing();
     scheduleIdle(Kind::ReaderIdle, readerIdleTime, now);
     scheduleIdle(Kind::WriterIdle, writerIdleTime, now);
@@ -150,12 +195,25 @@ void KeepAliveHeartbeatPrivate::scheduleIdle(Kind kind, milliseconds time, Clock
         scheduler->schedule(this, int(kind), time, now);
 }
 
-void KeepAliveHeartbeatPrivate::received(Clock::time_point now)
+void KeepAliveHeartbeatPrivate::stateChanged(QAbstractSocket::SocketState state)
+{
+    if (state == QAbstractSocket::ConnectedState)
+        start();
+    else if (!isOpen(state))
+        stop();
+}
+
+void KeepAliveHeartbeatPrivate::received(Clock::time_point now, bool answer)
 {
     if (!scheduler)
         return;
+    if (answer && pingWrittenAt) {
+        roundTripTime = duration_cast<microseconds>(steady_clock::now() - *pingWrittenAt);
+        pingWrittenAt.reset();
+        Q_EMIT q->roundTripTimeChanged(roundTripTime);
+    }
     missed = 0;
-    availableSeen = socket->bytesAvailable();
+    availableSeen = watched.bytesAvailable();
     schedulePing(interval + phase, now);
     scheduleIdle(Kind::ReaderIdle, readerIdleTime, now);
     scheduleIdle(Kind::AllIdle, allIdleTime, now);
@@ -177,11 +235,11 @@ void KeepAliveHeartbeatPrivate::expired(int entry, Clock::time_point now)
     case Kind::Ping:
         // Data that arrived without a readyRead() we saw (emitted while a
         // handler of ours was on the stack) still proves life.
-        if (socket->bytesAvailable() > availableSeen) {
+        if (watched.bytesAvailable() > availableSeen) {
             received(now);
             return;
         }
-        availableSeen = socket->bytesAvailable();
+        availableSeen = watched.bytesAvailable();
         if (missed >= maxMissed) {
             declareDead();
             return;
@@ -209,10 +267,17 @@ void KeepAliveHeartbeatPrivate::ping(Clock::time_point now)
     // From now, not from the missed deadline plus the phase again: the
     // phase is added once per silence, so the bound holds.
     schedulePing(interval, now);
-    if (function)
-        function(socket);
+    bool written = true;
+    if (watched.webSocket)
+        watched.pingFrame(payload);
+    else if (function)
+        function(watched.socket());
     else if (!payload.isEmpty())
-        socket->write(payload);
+        watched.socket()->write(payload);
+    else
+        written = false;
+    if (written)
+        pingWrittenAt = steady_clock::now();
     Q_EMIT q->pingSent(missed);
 }
 
@@ -223,13 +288,21 @@ void KeepAliveHeartbeatPrivate::declareDead()
     deathReported = true;
     stop();
     const QString message = heartbeatDeathMessage(missed, interval);
-    // A KeepAliveSocket's engine logs the death itself.
-    const QPointer<KeepAliveEngine> engine =
-            socket->findChild<KeepAliveEngine *>(QString(), Qt::FindDirectChildrenOnly);
-    if (!engine)
-        qCInfo(lcKeepAlive).noquote() << "dead peer" << socket->peerAddress().toString()
-                                      << socket->peerPort() << "HeartbeatTimeout" << message;
     setDeadPeerMessage(message);
+
+    // The death is also the KeepAliveSocket's: the one watched, or the one
+    // under a watched QWebSocket (recognised by the connection's endpoints
+    // as it starts to close). Either reports it, and logs it, as it closes.
+    const QPointer<KeepAliveEngine> engine =
+            watched.socket() ? KeepAliveEngine::of(watched.socket()) : nullptr;
+    std::optional<KeepAliveEngine::ForeignHeartbeatDeath> foreign;
+    if (watched.webSocket) {
+        KeepAliveEngine::ForeignHeartbeatDeath::Endpoints ends;
+        watched.webSocket->endpoints(watched.object, &ends.localAddress, &ends.localPort,
+                                     &ends.peerAddress, &ends.peerPort);
+        foreign.emplace(ends, message);
+    }
+    const QString peer = watched.peer();
 
     // The verdict stands whatever the handlers do: one that ends the
     // connection itself still sees deadPeer() first (the engine reports it
@@ -238,7 +311,8 @@ void KeepAliveHeartbeatPrivate::declareDead()
     // the signal unless it is still alive.
     if (engine)
         engine->expectHeartbeatDeath(message);
-    const QPointer<QAbstractSocket> target(socket);
+    const WatchedConnection target = watched;
+    const QPointer<QObject> targetAlive(watched.object);
     const QPointer<KeepAliveHeartbeat> alive(q);
     const quint64 current = connection;
     // Qt holds unsent data and waits for the dead peer to take it. A QTimer
@@ -250,19 +324,29 @@ void KeepAliveHeartbeatPrivate::declareDead()
     // once per connection whatever else the engine saw.
     if (engine)
         engine->reportHeartbeatDeath();
-    if (!target || !isOpen(target->state()))
-        return;
+    if (targetAlive && isOpen(target.state()))
+        endDeadConnection(target, message, grace, alive, current);
+    if (!engine && !(foreign && foreign->isTaken()))
+        qCInfo(lcKeepAlive).noquote() << "dead peer" << peer << "HeartbeatTimeout" << message;
+}
+
+void KeepAliveHeartbeatPrivate::endDeadConnection(const WatchedConnection &watched,
+                                                  const QString &message, milliseconds grace,
+                                                  const QPointer<KeepAliveHeartbeat> &heartbeat,
+                                                  quint64 connection)
+{
     // Not abort(): that closes the device and drops what was received;
     // disconnectFromHost() keeps it readable in disconnected().
-    target->disconnectFromHost();
-    if (!target || target->state() == QAbstractSocket::UnconnectedState)
+    const QPointer<QObject> target(watched.object);
+    watched.end(message);
+    if (!target || watched.state() == QAbstractSocket::UnconnectedState)
         return;
-    QTimer::singleShot(grace, target, [target, alive, current] {
+    QTimer::singleShot(grace, target, [watched, heartbeat, connection] {
         // Not a later connection of the same socket.
-        if (alive && KeepAliveHeartbeatPrivate::get(alive)->connection != current)
+        if (heartbeat && KeepAliveHeartbeatPrivate::get(heartbeat)->connection != connection)
             return;
-        if (target->state() == QAbstractSocket::ClosingState)
-            target->abort();
+        if (watched.state() == QAbstractSocket::ClosingState)
+            watched.abort();
     });
 }
 
@@ -292,19 +376,36 @@ void KeepAliveHeartbeatPrivate::setTime(Kind kind, milliseconds &time, milliseco
 
 KeepAliveHeartbeat::KeepAliveHeartbeat(QAbstractSocket *socket)
     : QObject(socket),
-      d(std::make_unique<KeepAliveHeartbeatPrivate>(this, socket))
+      d(std::make_unique<KeepAliveHeartbeatPrivate>(this, WatchedConnection{socket, nullptr}))
 {
     Q_ASSERT(socket);
     connect(socket, &QIODevice::readyRead, this, [this] { d->received(ThreadScheduler::now()); });
     connect(socket, &QIODevice::bytesWritten, this, [this] { d->written(); });
     connect(socket, &QAbstractSocket::stateChanged, this,
-            [this](QAbstractSocket::SocketState state) {
-                if (state == QAbstractSocket::ConnectedState)
-                    d->start();
-                else if (!isOpen(state))
-                    d->stop();
-            });
+            [this](QAbstractSocket::SocketState state) { d->stateChanged(state); });
     d->start();
+}
+
+KeepAliveHeartbeat::KeepAliveHeartbeat(QObject *webSocket, const WebSocketAccess *access)
+    : QObject(webSocket),
+      d(std::make_unique<KeepAliveHeartbeatPrivate>(this, WatchedConnection{webSocket, access}))
+{
+    Q_ASSERT(webSocket);
+}
+
+void KeepAliveHeartbeat::onWebSocketReceived(bool pong)
+{
+    d->received(ThreadScheduler::now(), pong);
+}
+
+void KeepAliveHeartbeat::onWebSocketBytesWritten()
+{
+    d->written();
+}
+
+void KeepAliveHeartbeat::onWebSocketStateChanged(int state)
+{
+    d->stateChanged(QAbstractSocket::SocketState(state));
 }
 
 KeepAliveHeartbeat::~KeepAliveHeartbeat()
@@ -314,7 +415,12 @@ KeepAliveHeartbeat::~KeepAliveHeartbeat()
 
 QAbstractSocket *KeepAliveHeartbeat::socket() const
 {
-    return d->socket;
+    return d->watched.socket();
+}
+
+QObject *KeepAliveHeartbeat::watched() const
+{
+    return d->watched.object;
 }
 
 milliseconds KeepAliveHeartbeat::interval() const
@@ -500,6 +606,11 @@ milliseconds KeepAliveHeartbeat::detectionBound() const
 int KeepAliveHeartbeat::missedCount() const
 {
     return d->missed;
+}
+
+microseconds KeepAliveHeartbeat::roundTripTime() const
+{
+    return d->roundTripTime;
 }
 
 bool KeepAliveHeartbeat::event(QEvent *event)

@@ -10,8 +10,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <type_traits>
 
 class QAbstractSocket;
+class QHostAddress;
+class QWebSocket;
 class KeepAliveHeartbeatPrivate;
 
 /*!
@@ -71,6 +74,27 @@ class KeepAliveHeartbeatPrivate;
     reading, writing or either, and again every such time while it lasts;
     for applications that act themselves. 0 switches each off.
 
+    \b{QWebSocket}: a heartbeat made for a QWebSocket (Qt WebSockets, a
+    client or one a QWebSocketServer handed out) pings with WebSocket ping
+    frames (RFC 6455), which every browser and WebSocket library answers by
+    itself: nothing is needed from the peer's application. A pong, and
+    every frame received, prove life. pingPayload() is the ping frame's
+    application data (at most 125 bytes; QWebSocket cuts the rest), and
+    pings are sent even when it is empty; pingFunction() is not used. The
+    death ends the connection with a close frame (code 1011, the message
+    as reason) and, if it has not closed one interval() later, abort().
+    When the QWebSocket runs over a KeepAliveSocket (a KeepAliveServer's
+    client handed to QWebSocketServer::handleConnection()), that socket
+    reports the death as its own deadPeer(HeartbeatTimeout), and the server
+    its clientLost() with HeartbeatTimeout, as for a heartbeat on the
+    socket. The library does not link Qt WebSockets: the constructor is
+    defined in this header, for the application that does.
+
+    \b{Round-trip time}: roundTripTime() is the time from the last ping
+    written to the first answer: the pong for a QWebSocket, the first bytes
+    received for any other socket. Only pings that were written count (a
+    heartbeat that only detects measures nothing).
+
     \b{Scheduling}: all heartbeats of a thread share one timer; jitter() (by
     default 10 % of interval()) gives each connection its own phase, so
     thousands of clients reconnected at once do not ping in lockstep.
@@ -121,6 +145,11 @@ class QTKEEPALIVE_EXPORT KeepAliveHeartbeat : public QObject
         whose HeartbeatTimeout it explains.
     */
     Q_PROPERTY(QString deadPeerMessage READ deadPeerMessage NOTIFY deadPeerMessageChanged)
+    /*!
+        The last measured round-trip time (see Round-trip time), kept
+        across reconnections; -1 µs until the first ping is answered.
+    */
+    Q_PROPERTY(std::chrono::microseconds roundTripTime READ roundTripTime NOTIFY roundTripTimeChanged)
 
 public:
     //! Writes the application's own ping frame to the socket.
@@ -128,9 +157,20 @@ public:
 
     //! Watches \a socket (it becomes the parent); starts with the next, or current, connection.
     explicit KeepAliveHeartbeat(QAbstractSocket *socket);
+    /*!
+        Watches \a webSocket, a QWebSocket (it becomes the parent), with
+        WebSocket ping frames; starts with the next, or current, connection.
+        See QWebSocket above. Needs <QtWebSockets/QWebSocket> included.
+    */
+    template<typename WebSocket,
+             std::enable_if_t<std::is_base_of_v<QWebSocket, WebSocket>, bool> = true>
+    explicit KeepAliveHeartbeat(WebSocket *webSocket);
     ~KeepAliveHeartbeat() override;
 
+    //! The watched socket; nullptr for a QWebSocket (see watched()).
     QAbstractSocket *socket() const;
+    //! The watched QAbstractSocket or QWebSocket.
+    QObject *watched() const;
 
     std::chrono::milliseconds interval() const;
     /*!
@@ -179,6 +219,8 @@ public:
     std::chrono::milliseconds detectionBound() const;
     //! Pings sent since the last byte received (0 while data flows).
     int missedCount() const;
+    //! See the roundTripTime property.
+    std::chrono::microseconds roundTripTime() const;
 
 Q_SIGNALS:
     void intervalChanged(std::chrono::milliseconds interval);
@@ -194,6 +236,8 @@ Q_SIGNALS:
         heartbeatTimeout(), and once when a new connection is watched after one.
     */
     void deadPeerMessageChanged(const QString &message);
+    //! A ping was answered: \a roundTripTime is the new roundTripTime() (also when unchanged).
+    void roundTripTimeChanged(std::chrono::microseconds roundTripTime);
     //! A ping was just written (or, detecting only, would have been); \a missed counts them.
     void pingSent(int missed);
     /*!
@@ -217,5 +261,69 @@ protected:
 
 private:
     friend class KeepAliveHeartbeatPrivate;
+    friend struct WatchedConnection;
+
+    //! What the heartbeat calls on a QWebSocket; filled in where QWebSocket is complete.
+    struct WebSocketAccess
+    {
+        int (*state)(const QObject *webSocket); //!< QAbstractSocket::SocketState
+        void (*ping)(QObject *webSocket, const QByteArray &payload);
+        void (*close)(QObject *webSocket, const QString &reason); //!< close code 1011
+        void (*abort)(QObject *webSocket);
+        void (*endpoints)(const QObject *webSocket, QHostAddress *localAddress, quint16 *localPort,
+                          QHostAddress *peerAddress, quint16 *peerPort);
+    };
+    template<typename WebSocket>
+    static const WebSocketAccess *webSocketAccess();
+
+    KeepAliveHeartbeat(QObject *webSocket, const WebSocketAccess *access);
+    //! A frame was received (\a pong: a pong frame).
+    void onWebSocketReceived(bool pong);
+    void onWebSocketBytesWritten();
+    void onWebSocketStateChanged(int state);
+
     std::unique_ptr<KeepAliveHeartbeatPrivate> d;
 };
+
+template<typename WebSocket>
+const KeepAliveHeartbeat::WebSocketAccess *KeepAliveHeartbeat::webSocketAccess()
+{
+    static const WebSocketAccess access{
+            [](const QObject *webSocket) {
+                return int(static_cast<const WebSocket *>(webSocket)->state());
+            },
+            [](QObject *webSocket, const QByteArray &payload) {
+                static_cast<WebSocket *>(webSocket)->ping(payload);
+            },
+            [](QObject *webSocket, const QString &reason) {
+                auto *target = static_cast<WebSocket *>(webSocket);
+                // 1011: "an unexpected condition prevented the request from
+                // being fulfilled", as other WebSocket stacks end a ping timeout.
+                target->close(decltype(target->closeCode())(1011), reason);
+            },
+            [](QObject *webSocket) { static_cast<WebSocket *>(webSocket)->abort(); },
+            [](const QObject *webSocket, QHostAddress *localAddress, quint16 *localPort,
+               QHostAddress *peerAddress, quint16 *peerPort) {
+                const auto *target = static_cast<const WebSocket *>(webSocket);
+                *localAddress = target->localAddress();
+                *localPort = target->localPort();
+                *peerAddress = target->peerAddress();
+                *peerPort = target->peerPort();
+            },
+    };
+    return &access;
+}
+
+template<typename WebSocket, std::enable_if_t<std::is_base_of_v<QWebSocket, WebSocket>, bool>>
+KeepAliveHeartbeat::KeepAliveHeartbeat(WebSocket *webSocket)
+    : KeepAliveHeartbeat(static_cast<QObject *>(webSocket), webSocketAccess<WebSocket>())
+{
+    connect(webSocket, &WebSocket::pong, this, [this] { onWebSocketReceived(true); });
+    connect(webSocket, &WebSocket::textFrameReceived, this, [this] { onWebSocketReceived(false); });
+    connect(webSocket, &WebSocket::binaryFrameReceived, this,
+            [this] { onWebSocketReceived(false); });
+    connect(webSocket, &WebSocket::bytesWritten, this, [this] { onWebSocketBytesWritten(); });
+    connect(webSocket, &WebSocket::stateChanged, this,
+            [this](auto state) { onWebSocketStateChanged(int(state)); });
+    onWebSocketStateChanged(int(webSocket->state()));
+}

@@ -6,7 +6,35 @@
 #include "keepaliveheartbeat.h"
 #include "threadscheduler_p.h"
 
+#include <QtCore/QPointer>
 #include <QtNetwork/QAbstractSocket>
+
+#include <optional>
+
+class KeepAliveEngine;
+
+//! The connection a heartbeat watches: a QAbstractSocket, or a QWebSocket through its access table.
+struct WatchedConnection
+{
+    QObject *object;
+    const KeepAliveHeartbeat::WebSocketAccess *webSocket; //!< nullptr: a QAbstractSocket
+
+    //! The QAbstractSocket; nullptr for a QWebSocket.
+    QAbstractSocket *socket() const
+    {
+        return webSocket ? nullptr : static_cast<QAbstractSocket *>(object);
+    }
+    QAbstractSocket::SocketState state() const;
+    //! Bytes waiting to be read; 0 for a QWebSocket, whose messages come as signals.
+    qint64 bytesAvailable() const;
+    //! Writes a WebSocket ping frame with \a payload (a QWebSocket only).
+    void pingFrame(const QByteArray &payload) const;
+    //! Begins the end that keeps received data readable: disconnectFromHost(), a close frame.
+    void end(const QString &reason) const;
+    void abort() const;
+    //! "address port" of the peer, for the log.
+    QString peer() const;
+};
 
 class KeepAliveHeartbeatPrivate final : public ThreadScheduler::Client
 {
@@ -20,7 +48,9 @@ public:
         AllIdle = ThreadScheduler::HeartbeatAllIdle,
     };
 
-    KeepAliveHeartbeatPrivate(KeepAliveHeartbeat *q, QAbstractSocket *socket) : q(q), socket(socket)
+    KeepAliveHeartbeatPrivate(KeepAliveHeartbeat *q, WatchedConnection watched)
+        : q(q),
+          watched(watched)
     {
     }
     static KeepAliveHeartbeatPrivate *get(KeepAliveHeartbeat *heartbeat)
@@ -33,7 +63,10 @@ public:
     void setDeadPeerMessage(const QString &message);
     void start();
     void stop();
-    void received(Clock::time_point now);
+    //! Starts or stops watching as the connection's \a state changes.
+    void stateChanged(QAbstractSocket::SocketState state);
+    //! Life; \a answer: it also answers the last ping (round-trip time).
+    void received(Clock::time_point now, bool answer = true);
     void written();
     //! ThreadScheduler::Client: an entry of this heartbeat expired.
     void expired(int kind, Clock::time_point now) override;
@@ -43,6 +76,15 @@ public:
     void restartPing();
     void schedulePing(std::chrono::milliseconds timeout, Clock::time_point now);
     void declareDead();
+    /*!
+        Ends \a watched, dead: the end that keeps received data readable,
+        then abort() one \a grace later if Qt still holds it open. Static:
+        the heartbeat may be gone after its signal.
+    */
+    static void endDeadConnection(const WatchedConnection &watched, const QString &message,
+                                  std::chrono::milliseconds grace,
+                                  const QPointer<KeepAliveHeartbeat> &heartbeat,
+                                  quint64 connection);
     void setTime(Kind kind, std::chrono::milliseconds &time, std::chrono::milliseconds value);
     /*!
         Validates and applies one idle time (reader, writer or all): false,
@@ -54,7 +96,7 @@ public:
     void scheduleIdle(Kind kind, std::chrono::milliseconds time, Clock::time_point now);
 
     KeepAliveHeartbeat *const q;
-    QAbstractSocket *const socket;
+    const WatchedConnection watched;
     std::chrono::milliseconds interval{10000};
     int maxMissed = 3;
     std::chrono::milliseconds jitter{1000};
@@ -74,4 +116,7 @@ public:
     std::chrono::milliseconds phase{0};       //!< this connection's random share of jitter
     std::chrono::milliseconds pingTimeout{0}; //!< the scheduler queue the ping entry is in
     qint64 availableSeen = 0;                 //!< bytesAvailable() when last looked at
+    //! When the last ping was written, until its answer.
+    std::optional<std::chrono::steady_clock::time_point> pingWrittenAt;
+    std::chrono::microseconds roundTripTime{-1};
 };

@@ -523,7 +523,7 @@ ClientTie *ServerCore::tieClient(QTcpSocket *client)
         refuse(client);
         return nullptr;
     }
-    auto *engine = client->findChild<KeepAliveEngine *>(QString(), Qt::FindDirectChildrenOnly);
+    KeepAliveEngine *const engine = KeepAliveEngine::of(client);
     Q_ASSERT(engine);
     auto *tie = new ClientTie(client, engine, m_shared);
     const SharedLocker lock(&m_shared->mutex);

@@ -2,6 +2,7 @@
 #include "keepalivesocket.h"
 
 #include "keepaliveengine_p.h"
+#include "keepalivesslsocket.h"
 
 // Everything happens in KeepAliveEngine; this class forwards its signals and
 // gives it the hooks only a QAbstractSocket subclass has.
@@ -94,4 +95,15 @@ qint64 KeepAliveSocket::readData(char *data, qint64 maxSize)
 qint64 KeepAliveSocket::writeData(const char *data, qint64 size)
 {
     return d->writeData([&] { return QTcpSocket::writeData(data, size); });
+}
+
+KeepAliveEngine *KeepAliveEngine::of(QAbstractSocket *socket)
+{
+    if (auto *plain = qobject_cast<KeepAliveSocket *>(socket))
+        return plain->d.get();
+#if QT_CONFIG(ssl)
+    if (auto *secure = qobject_cast<KeepAliveSslSocket *>(socket))
+        return secure->d.get();
+#endif
+    return nullptr;
 }

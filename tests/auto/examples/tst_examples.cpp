@@ -158,6 +158,7 @@ private Q_SLOTS:
     void pulledCableBetweenNamespaces();
     void heartbeatDetectsStoppedServer();
     void serverReapsIdleClient();
+    void serverHeartbeatRoundTripsAndHungClient();
     void serverRefusesOverLimit();
     void badArguments_data();
     void badArguments();
@@ -577,6 +578,61 @@ void tst_Examples::heartbeatDetectsStoppedServer()
              keepAliveOnly->transcript());
 }
 
+void tst_Examples::serverHeartbeatRoundTripsAndHungClient()
+{
+    // The server pings its clients (--heartbeat): a client that answers
+    // gives the round-trip times of --stats; one that stops answering is
+    // lost with HeartbeatTimeout within the heartbeat's bound.
+    Tool *server = nullptr;
+    const quint16 port = startServer(&server,
+                                     {QStringLiteral("--heartbeat"), QStringLiteral("0.5,2"),
+                                      QStringLiteral("--stats"), QStringLiteral("0.5"),
+                                      QStringLiteral("--json")});
+    QVERIFY2(port != 0, server->transcript());
+    QTcpSocket client;
+    bool answering = true;
+    connect(&client, &QIODevice::readyRead, this, [&client, &answering] {
+        // The server echoes what is not its heartbeat request: answer pings only.
+        if (client.readAll().contains("HeartBeat") && answering)
+            client.write("pong\n");
+    });
+    client.connectToHost(QHostAddress::LocalHost, port);
+    QVERIFY(client.waitForConnected(StartTimeoutMs));
+
+    QTRY_VERIFY2_WITH_TIMEOUT(server->output().contains(QStringLiteral("\"roundTripMs\"")),
+                              server->transcript(), StartTimeoutMs);
+    QString error;
+    QJsonObject roundTrip;
+    for (const QJsonObject &event : jsonLines(server->out, &error)) {
+        if (event.value(QStringLiteral("event")).toString() == QLatin1String("stats")
+            && event.contains(QStringLiteral("roundTripMs")))
+            roundTrip = event.value(QStringLiteral("roundTripMs")).toObject();
+    }
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(roundTrip.value(QStringLiteral("clients")).toInt(), 1);
+    const double median = roundTrip.value(QStringLiteral("median")).toDouble();
+    QVERIFY2(median > 0 && median < 500, server->transcript());
+    QVERIFY(roundTrip.value(QStringLiteral("min")).toDouble() <= median);
+    QVERIFY(roundTrip.value(QStringLiteral("max")).toDouble() >= median);
+
+    // Hung: still connected, answers nothing. Bound: 0.5 s × (2 + 1) + 50 ms jitter.
+    answering = false;
+    QElapsedTimer hung;
+    hung.start();
+    QTRY_VERIFY2_WITH_TIMEOUT(server->output().contains(QStringLiteral("\"event\":\"lost\"")),
+                              server->transcript(), 5000);
+    const qint64 detectedMs = hung.elapsed();
+    QJsonObject lost;
+    for (const QJsonObject &event : jsonLines(server->out, &error)) {
+        if (event.value(QStringLiteral("event")).toString() == QLatin1String("lost"))
+            lost = event;
+    }
+    QCOMPARE(lost.value(QStringLiteral("reason")).toString(), QStringLiteral("HeartbeatTimeout"));
+    qInfo("hung client lost after %lld ms (bound 1550 ms from its last answer)", detectedMs);
+    QVERIFY2(detectedMs <= 1550 + 500, server->transcript());
+    QTRY_COMPARE_WITH_TIMEOUT(client.state(), QAbstractSocket::UnconnectedState, 5000);
+}
+
 void tst_Examples::serverReapsIdleClient()
 {
     // Both tools in --json: every line must be one JSON object.
@@ -772,7 +828,13 @@ void tst_Examples::badArguments_data()
     row("server empty reply", server, port0 + QStringList{s("--heartbeat-reply"), QString()},
         list({"--heartbeat-reply", "empty"}));
     row("server unexpected argument", server, port0 + list({"extra"}), list({"extra"}));
-    row("server unknown option", server, port0 + list({"--heartbeat", "1"}), list({"heartbeat"}));
+    row("server unknown option", server, port0 + list({"--bogus"}), list({"bogus"}));
+    row("server heartbeat interval 0", server, port0 + list({"--heartbeat", "0,2"}),
+        list({"--heartbeat 0,2", "interval 0 ms is out of range"}));
+    row("server heartbeat missed not a number", server, port0 + list({"--heartbeat", "1,x"}),
+        list({"--heartbeat \"x\"", "not a whole number"}));
+    row("server heartbeat missed 0", server, port0 + list({"--heartbeat", "1,0"}),
+        list({"--heartbeat 1,0", "maxMissed 0 is out of range"}));
 }
 
 void tst_Examples::badArguments()

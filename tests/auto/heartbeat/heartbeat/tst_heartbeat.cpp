@@ -256,6 +256,7 @@ private Q_SLOTS:
     void nothingSentWhileDataFlows();
     void pingFunctionWritesOnlyItsBytes();
     void detectOnlyNeverWrites();
+    void roundTripTimeFromPingToAnswer();
     void plainSocketKeepsReceivedBytes();
     void keepAliveSocketReportsDeadPeerOnce();
     void deathAndSettingErrorKeptApart();
@@ -441,6 +442,48 @@ void tst_Heartbeat::detectOnlyNeverWrites()
           BoundMs);
     QVERIFY(timing.heartbeatTimeoutAt >= 2 * Interval.count());
     QCOMPARE(peer.received, QByteArray());
+}
+
+void tst_Heartbeat::roundTripTimeFromPingToAnswer()
+{
+    // The peer answers each ping 200 ms late: the round-trip time is the
+    // time from the ping written to the answer's first bytes.
+    constexpr auto AnswerDelay = 200ms;
+    QTcpServer server;
+    QVERIFY(server.listen(QHostAddress::LocalHost));
+    connect(&server, &QTcpServer::newConnection, this, [&server] {
+        QTcpSocket *socket = server.nextPendingConnection();
+        connect(socket, &QIODevice::readyRead, socket, [socket] {
+            socket->readAll();
+            QTimer::singleShot(AnswerDelay, socket, [socket] { socket->write("PONG\n"); });
+        });
+    });
+    QTcpSocket client;
+    KeepAliveHeartbeat *heartbeat = shortHeartbeat(&client, "PING\n");
+    QSignalSpy measured(heartbeat, &KeepAliveHeartbeat::roundTripTimeChanged);
+    QCOMPARE(heartbeat->roundTripTime(), -1us);
+    QVERIFY(connectTo(&client, server.serverPort()));
+    QVERIFY(measured.wait(int(Interval.count() + Jitter.count()) + 1000));
+    const auto rtt = heartbeat->roundTripTime();
+    qInfo("round-trip time %lld us (the peer answers %lld ms late)", qlonglong(rtt.count()),
+          qlonglong(AnswerDelay.count()));
+    QCOMPARE(measured.first().first().value<std::chrono::microseconds>(), rtt);
+    QVERIFY(rtt >= AnswerDelay);
+    QVERIFY(rtt < AnswerDelay + 300ms);
+    QCOMPARE(heartbeat->missedCount(), 0);
+
+    // A heartbeat that only detects writes no ping and measures nothing.
+    Peer silent;
+    QTcpSocket detecting;
+    KeepAliveHeartbeat *detector = shortHeartbeat(&detecting);
+    QSignalSpy detectorPings(detector, &KeepAliveHeartbeat::pingSent);
+    QSignalSpy detectorMeasured(detector, &KeepAliveHeartbeat::roundTripTimeChanged);
+    QVERIFY(connectTo(&detecting, silent.port()));
+    QVERIFY(detectorPings.wait(int(Interval.count() + Jitter.count()) + 1000));
+    silent.last()->write("data");
+    QTRY_COMPARE(detector->missedCount(), 0);
+    QCOMPARE(detectorMeasured.count(), 0);
+    QCOMPARE(detector->roundTripTime(), -1us);
 }
 
 void tst_Heartbeat::plainSocketKeepsReceivedBytes()
