@@ -113,7 +113,7 @@ AppliedSettings appliedSettings(const KeepAliveOptions &applied)
     // Where the platform has no per-socket bound (Wine refuses TCP_MAXRT),
     // none was applied, whatever the options derive.
     const bool settable =
-            KeepAlivePlatform::supportedFields().testFlag(KeepAliveOptions::Field::UserTimeout);
+            KeepAliveOptions::supportedFields().testFlag(KeepAliveOptions::Field::UserTimeout);
     result.userTimeout =
             settable ? KeepAlivePlatform::roundUp(applied.userTimeout(), limits.userTimeout) : 0ms;
     result.retransmissionBound = result.userTimeout > 0ms

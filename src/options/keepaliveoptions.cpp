@@ -2,12 +2,23 @@
 #include "keepaliveoptions.h"
 
 #include "keepaliveformat_p.h"
-#include "keepaliveplatform_p.h"
+#include "keepaliveplatformcore_p.h"
 
 #include <QtCore/QDebug>
 #include <QtCore/qnumeric.h>
 
 #include <algorithm>
+
+// The platform core's fields are these, bit for bit (it has no Qt to name them).
+static_assert(int(KeepAliveCore::Field::Enabled) == int(KeepAliveOptions::Field::Enabled)
+                      && int(KeepAliveCore::Field::Idle) == int(KeepAliveOptions::Field::Idle)
+                      && int(KeepAliveCore::Field::Interval)
+                              == int(KeepAliveOptions::Field::Interval)
+                      && int(KeepAliveCore::Field::ProbeCount)
+                              == int(KeepAliveOptions::Field::ProbeCount)
+                      && int(KeepAliveCore::Field::UserTimeout)
+                              == int(KeepAliveOptions::Field::UserTimeout),
+              "KeepAliveCore::Field mirrors KeepAliveOptions::Field");
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -34,11 +45,11 @@ QString roundingNote(milliseconds granularity)
 
 // limit.minimum is the smallest value accepted as given, before rounding up.
 QString durationError(const QString &field, milliseconds value,
-                      const KeepAlivePlatform::DurationLimit &limit,
+                      const KeepAliveCore::DurationLimit &limit,
                       const QString &whyThisMinimum = QString())
 {
     const bool belowMinimum = value < limit.minimum;
-    if (!belowMinimum && KeepAlivePlatform::roundUp(value, limit) <= limit.maximum)
+    if (!belowMinimum && KeepAliveCore::roundUp(value, limit) <= limit.maximum)
         return {};
     QString note;
     if (belowMinimum && !whyThisMinimum.isEmpty())
@@ -153,11 +164,11 @@ milliseconds KeepAliveOptions::userTimeout() const
     }
     if (!m_enabled)
         return 0ms;
-    const auto &limits = KeepAlivePlatform::limits();
+    const auto &limits = KeepAliveCore::profile().limits;
     const int probes = limits.fixedProbeCount > 0 ? limits.fixedProbeCount : m_probeCount;
     return saturatingAdd(
-            KeepAlivePlatform::roundUp(m_idle, limits.idle),
-            saturatingMultiply(KeepAlivePlatform::roundUp(m_interval, limits.interval), probes));
+            KeepAliveCore::roundUp(m_idle, limits.idle),
+            saturatingMultiply(KeepAliveCore::roundUp(m_interval, limits.interval), probes));
 }
 
 milliseconds KeepAliveOptions::detectionBound() const
@@ -165,9 +176,9 @@ milliseconds KeepAliveOptions::detectionBound() const
     // Options that fail validation are never applied, so they bound nothing.
     if (!m_enabled || !isValid())
         return milliseconds::max();
-    const auto &limits = KeepAlivePlatform::limits();
+    const auto &limits = KeepAliveCore::profile().limits;
     const milliseconds userTimeout =
-            KeepAlivePlatform::roundUp(this->userTimeout(), limits.userTimeout);
+            KeepAliveCore::roundUp(this->userTimeout(), limits.userTimeout);
     // Without a retransmission bound (Off, or none per socket on this
     // platform, e.g. FreeBSD) data in flight is not bounded by us.
     if (userTimeout <= 0ms || !supportedFields().testFlag(Field::UserTimeout))
@@ -176,8 +187,8 @@ milliseconds KeepAliveOptions::detectionBound() const
     // retransmission bound also ends the persist timer (not macOS).
     if (!limits.userTimeoutCoversZeroWindow)
         return milliseconds::max();
-    const milliseconds idle = KeepAlivePlatform::roundUp(m_idle, limits.idle);
-    const milliseconds interval = KeepAlivePlatform::roundUp(m_interval, limits.interval);
+    const milliseconds idle = KeepAliveCore::roundUp(m_idle, limits.idle);
+    const milliseconds interval = KeepAliveCore::roundUp(m_interval, limits.interval);
     const int probes = limits.fixedProbeCount > 0 ? limits.fixedProbeCount : m_probeCount;
 
     // Idle: without a user timeout the peer dies after the last of `probes`
@@ -198,14 +209,14 @@ milliseconds KeepAliveOptions::idleDetectionBound() const
 {
     if (!m_enabled || !isValid())
         return milliseconds::max();
-    const auto &limits = KeepAlivePlatform::limits();
-    const milliseconds idle = KeepAlivePlatform::roundUp(m_idle, limits.idle);
-    const milliseconds interval = KeepAlivePlatform::roundUp(m_interval, limits.interval);
+    const auto &limits = KeepAliveCore::profile().limits;
+    const milliseconds idle = KeepAliveCore::roundUp(m_idle, limits.idle);
+    const milliseconds interval = KeepAliveCore::roundUp(m_interval, limits.interval);
     const int probes = limits.fixedProbeCount > 0 ? limits.fixedProbeCount : m_probeCount;
     const milliseconds byCount = saturatingAdd(idle, saturatingMultiply(interval, probes));
     // A user timeout is applied only where the platform has one per socket.
     const milliseconds userTimeout = supportedFields().testFlag(Field::UserTimeout)
-            ? KeepAlivePlatform::roundUp(this->userTimeout(), limits.userTimeout)
+            ? KeepAliveCore::roundUp(this->userTimeout(), limits.userTimeout)
             : 0ms;
     if (userTimeout <= idle)
         return byCount;
@@ -217,7 +228,7 @@ milliseconds KeepAliveOptions::idleDetectionBound() const
 
 QString KeepAliveOptions::validationError() const
 {
-    const auto &limits = KeepAlivePlatform::limits();
+    const auto &limits = KeepAliveCore::profile().limits;
     if (QString error = durationError(QStringLiteral("idle"), m_idle, limits.idle); !error.isEmpty())
         return error;
     if (QString error = durationError(QStringLiteral("interval"), m_interval, limits.interval);
@@ -233,7 +244,7 @@ QString KeepAliveOptions::validationError() const
                 QStringLiteral("a shorter bound cuts off live peers that pause reading"));
     if (m_userTimeoutMode == UserTimeoutMode::Automatic && m_enabled) {
         const milliseconds automatic = userTimeout();
-        if (KeepAlivePlatform::roundUp(automatic, limits.userTimeout) > limits.userTimeout.maximum)
+        if (KeepAliveCore::roundUp(automatic, limits.userTimeout) > limits.userTimeout.maximum)
             return rangeError(
                     QStringLiteral("automatic user timeout (idle + interval × probe count)"),
                     formatDuration(automatic), formatDuration(limits.userTimeout.minimum),
@@ -250,12 +261,12 @@ bool KeepAliveOptions::isValid() const
 
 KeepAliveOptions::Fields KeepAliveOptions::supportedFields()
 {
-    return KeepAlivePlatform::supportedFields();
+    return Fields::fromInt(int(KeepAliveCore::supportedFields(KeepAliveCore::profile().options)));
 }
 
 KeepAliveOptions::Fields KeepAliveOptions::readableFields()
 {
-    return KeepAlivePlatform::readableFields();
+    return Fields::fromInt(int(KeepAliveCore::readableFields(KeepAliveCore::profile().options)));
 }
 
 bool operator==(const KeepAliveOptions &a, const KeepAliveOptions &b)

@@ -14,14 +14,6 @@ using namespace std::chrono;
 using namespace std::chrono_literals;
 
 namespace Core = KeepAliveCore;
-using Field = KeepAliveOptions::Field;
-
-static_assert(int(Core::Field::Enabled) == int(Field::Enabled)
-                      && int(Core::Field::Idle) == int(Field::Idle)
-                      && int(Core::Field::Interval) == int(Field::Interval)
-                      && int(Core::Field::ProbeCount) == int(Field::ProbeCount)
-                      && int(Core::Field::UserTimeout) == int(Field::UserTimeout),
-              "KeepAliveCore::Field mirrors KeepAliveOptions::Field");
 
 namespace {
 
@@ -44,6 +36,7 @@ constexpr bool sameTcpStates()
 }
 static_assert(sameTcpStates(), "KeepAliveCore::TcpState mirrors ConnectionHealth::TcpState");
 
+//! Bit for bit (see the static_assert in keepaliveoptions.cpp).
 KeepAliveOptions::Fields qtFields(Core::Fields fields)
 {
     return KeepAliveOptions::Fields::fromInt(int(fields));
@@ -99,16 +92,6 @@ namespace KeepAlivePlatform {
 const Limits &limits()
 {
     return Core::profile().limits;
-}
-
-KeepAliveOptions::Fields supportedFields()
-{
-    return qtFields(Core::supportedFields(Core::profile().options));
-}
-
-KeepAliveOptions::Fields readableFields()
-{
-    return qtFields(Core::readableFields(Core::profile().options));
 }
 
 ApplyResult apply(qintptr descriptor, const KeepAliveOptions &options)

@@ -27,8 +27,6 @@ using KeepAliveCore::Limits;
 
 //! Limits of the running platform (may probe the OS once, then cached).
 const Limits &limits();
-KeepAliveOptions::Fields supportedFields();
-KeepAliveOptions::Fields readableFields();
 
 //! Rounds \a value up to \a limit's granularity.
 using KeepAliveCore::roundUp;
