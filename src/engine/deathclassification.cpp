@@ -24,9 +24,8 @@ QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtErro
                                              const DeathEvidence &evidence)
 {
     return classifyDeadPeer(qtError, osError, evidence,
-                            KeepAlivePlatform::lastErrorSurvivesQtRead()
-                                    ? OsErrorSource::QtRead
-                                    : OsErrorSource::LookedBeforeRead);
+                            osErrorSurvivesQtRead() ? OsErrorSource::QtRead
+                                                    : OsErrorSource::LookedBeforeRead);
 }
 
 QtKeepAlive::DeadPeerReason classifyDeadPeer(QAbstractSocket::SocketError qtError, OsError osError,

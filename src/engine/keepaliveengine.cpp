@@ -300,10 +300,7 @@ void KeepAliveEngine::checkReadActivation()
     // Nothing more to do on readyRead() for this connection: a connection
     // less per socket (the handle is dropped too, or it keeps it allocated).
     disconnect(std::exchange(m_readyRead, QMetaObject::Connection()));
-    if (!m_inspector.sawReadActivation())
-        QtInternals::broken(QtInternals::Assumption::SockActDelivery,
-                            QStringLiteral("readyRead() came without a QEvent::SockAct on the "
-                                           "engine's read notifier"));
+    m_inspector.verifyReadActivation();
 }
 
 void KeepAliveEngine::beginBlockingWait()
@@ -543,7 +540,7 @@ void KeepAliveEngine::readBeforeClose()
     // Qt's own blocking read, once: it takes all the kernel holds. Only when
     // something is there: with nothing, it would time out and report that.
     if (KeepAlivePlatform::awaitReadiness(descriptor, true, false, 0ms).readable)
-        m_socket->QAbstractSocket::waitForReadyRead(0);
+        runQtReadPath(m_socket);
 }
 
 void KeepAliveEngine::announceDeath(DeadPeerReason reason, QAbstractSocket::SocketError error,

@@ -72,8 +72,6 @@ using OsError = KeepAliveCore::OsError;
 using KeepAliveCore::clearLastError;
 //! The calling thread's last socket error (errno; WSAGetLastError() on Windows).
 using KeepAliveCore::lastError;
-//! See KeepAliveCore::lastErrorSurvivesQtRead(): false on Windows.
-using KeepAliveCore::lastErrorSurvivesQtRead;
 
 //! Takes (and clears) the pending socket error (\c SO_ERROR); only for Unbuffered sockets.
 OsError takePendingError(qintptr descriptor);

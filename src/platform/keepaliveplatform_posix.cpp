@@ -227,11 +227,6 @@ OsError lastError()
     return osErrorFromCode(errno);
 }
 
-bool lastErrorSurvivesQtRead()
-{
-    return true;
-}
-
 namespace {
 
 // Network byte order, whatever the host's: no <arpa/inet.h> needed.

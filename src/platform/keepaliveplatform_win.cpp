@@ -378,11 +378,6 @@ OsError lastError()
     return osErrorFromCode(code);
 }
 
-bool lastErrorSurvivesQtRead()
-{
-    return false;
-}
-
 Health health(NativeHandle handle)
 {
     // SIO_TCP_INFO (Windows 10 1703+): state, smoothed RTT, and bytes where

@@ -358,17 +358,6 @@ void clearLastError();
 */
 OsError lastError();
 /*!
-    True where the error of Qt's failing read is still the thread's last
-    error when errorOccurred() is emitted (POSIX errno). Then a cleared error
-    that is still None means the read ended at an orderly end-of-file, and
-    an error must match the Qt error code Qt derives from it. Windows clears
-    it on the way (TlsGetValue): lastError() is then the error seen before
-    the read, and Qt's code says nothing about it (a timed-out connection
-    reads as NetworkError, or as RemoteHostClosedError where recv() gives 0).
-*/
-bool lastErrorSurvivesQtRead();
-
-/*!
     Takes (and clears) the pending socket error of \a handle (\c SO_ERROR).
     Only for Unbuffered sockets, whose death is reported before the
     application reads what the kernel still holds: Qt's later read then ends

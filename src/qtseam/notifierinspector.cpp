@@ -3,6 +3,7 @@
 
 #include "coarseclock_p.h"
 #include "keepaliveplatform_p.h"
+#include "qterrors_p.h"
 #include "qtinternals_p.h"
 #include "stallguard_p.h"
 
@@ -45,7 +46,7 @@ void NotifierInspector::startPauseWatch()
 void NotifierInspector::attach(bool writesReported)
 {
     // The open mode is fixed for the connection's life.
-    m_alwaysLook = isUnbuffered() || !KeepAlivePlatform::lastErrorSurvivesQtRead();
+    m_alwaysLook = isUnbuffered() || !osErrorSurvivesQtRead();
     m_readLookDisabled = readLookDisabled();
     QObject *engine = m_transport->engine();
     if (!engine)
@@ -332,8 +333,21 @@ bool NotifierInspector::readWithoutNotifier()
         || !KeepAlivePlatform::hasPendingError(m_transport->descriptor()))
         return false;
     KeepAlivePlatform::clearLastError();
-    owner->QAbstractSocket::waitForReadyRead(0);
+    runQtReadPath(owner);
     return true;
+}
+
+void NotifierInspector::verifyReadActivation() const
+{
+    if (!m_sawReadActivation)
+        QtInternals::broken(QtInternals::Assumption::SockActDelivery,
+                            QStringLiteral("readyRead() came without a QEvent::SockAct on the "
+                                           "engine's read notifier"));
+}
+
+void runQtReadPath(QAbstractSocket *socket)
+{
+    socket->QAbstractSocket::waitForReadyRead(0);
 }
 
 void NotifierInspector::watchPause()

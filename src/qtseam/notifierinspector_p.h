@@ -50,6 +50,15 @@ class StallGuard;
     \c QTKEEPALIVE_TESTING_NO_READ_LOOK=1 (read once per process) read
     notifications never look, so that every fault test runs the errno path.
 */
+/*!
+    Runs Qt's read path on \a socket once, as a read notification would:
+    Qt's own blocking read (QAbstractSocket::waitForReadyRead(), not a
+    subclass's reimplementation) with nothing to wait for. Only when the
+    kernel has something to read or an error pending: with nothing, the
+    read would time out and report that.
+*/
+void runQtReadPath(QAbstractSocket *socket);
+
 class NotifierInspector
 {
 public:
@@ -142,8 +151,13 @@ public:
         there is none to lift (or the socket does not own the connection).
     */
     bool liftReadLimit();
-    //! A read notification of the current connection has passed the filter.
-    bool sawReadActivation() const { return m_sawReadActivation; }
+    /*!
+        Checks, at the first readyRead() of a connection that Qt's event
+        loop delivered, that a read notification of it passed the filter
+        (QtInternals::Assumption::SockActDelivery); if not, the library
+        switches to the public-API-only mode.
+    */
+    void verifyReadActivation() const;
     //! Unbuffered: the application read; Qt reads on notifications again.
     void applicationRead() { m_unreadNotified = false; }
 
@@ -179,6 +193,6 @@ private:
     bool m_alwaysLook = false;       //!< Unbuffered, or errno does not survive Qt's read
     bool m_readLookDisabled = false; //!< the testing switch
     bool m_unreadNotified = false;   //!< Unbuffered: Qt announced data the application has not read
-    bool m_sawReadActivation = false; //!< see sawReadActivation()
+    bool m_sawReadActivation = false; //!< see verifyReadActivation()
     bool m_writerHooked = true;       //!< false: writeNotifierMayExist() looks for it
 };

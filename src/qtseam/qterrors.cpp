@@ -6,6 +6,15 @@
 
 using OsError = KeepAlivePlatform::OsError;
 
+bool osErrorSurvivesQtRead()
+{
+#if defined(Q_OS_WIN)
+    return false;
+#else
+    return true;
+#endif
+}
+
 // A pending socket error (POLLERR) that Qt read as "remote host closed" is
 // a received RST: an orderly FIN never raises POLLERR.
 OsError osErrorFromQtError(QAbstractSocket::SocketError qtError)

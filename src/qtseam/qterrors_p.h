@@ -11,6 +11,19 @@
 #include <QtNetwork/QAbstractSocket>
 
 /*!
+    True where the error of Qt's failing read is still the thread's last
+    error (KeepAlivePlatform::lastError()) when errorOccurred() is emitted:
+    POSIX errno. Then a cleared error that is still None means the read
+    ended at an orderly end-of-file, and an error must match the Qt error
+    code Qt derives from it. On Windows Qt's way from the failed recv() to
+    errorOccurred() clears it (TlsGetValue): lastError() is then the error
+    seen before the read, and Qt's code says nothing about it (a timed-out
+    connection reads as NetworkError, or as RemoteHostClosedError where
+    recv() gives 0).
+*/
+bool osErrorSurvivesQtRead();
+
+/*!
     The OS error that Qt's \a qtError most likely came from, for a failed
     read whose own error is unknown: SocketTimeoutError a timeout,
     RemoteHostClosedError a reset (a pending error that Qt read as "remote

@@ -6,10 +6,11 @@
 // public-API-only mode when one fails. Not installed.
 
 #include <QtCore/QLoggingCategory>
+#include <QtCore/QPointer>
+#include <QtCore/QSocketNotifier>
 #include <QtCore/QString>
 
 QT_BEGIN_NAMESPACE
-    class QSocketNotifier;
     class QTcpServer;
 QT_END_NAMESPACE
 
@@ -68,6 +69,32 @@ enum class Assumption {
     no longer keeps it where ServerAcceptNotifier says. Only while trusted().
 */
 QSocketNotifier *acceptNotifier(const QTcpServer *server);
+
+/*!
+    Whether a server accepts, as pauseAccepting() or a full pending queue
+    left it: QTcpServer's nextPendingConnection() accepts again, which is
+    only right when it hands a connection out.
+*/
+class AcceptState
+{
+public:
+    explicit AcceptState(const QTcpServer *server)
+        : m_server(server),
+          m_notifier(acceptNotifier(server)),
+          m_enabled(!m_notifier || m_notifier->isEnabled())
+    {
+    }
+    void restore() const
+    {
+        if (!m_enabled && m_notifier && acceptNotifier(m_server) == m_notifier)
+            m_notifier->setEnabled(false);
+    }
+
+private:
+    const QTcpServer *const m_server;
+    const QPointer<QSocketNotifier> m_notifier;
+    const bool m_enabled;
+};
 
 //! A short name for \a assumption, as the warning and the canaries print it.
 QString describe(Assumption assumption);

@@ -14,7 +14,6 @@
 #include <QtCore/QMutex>
 #include <QtCore/QPointer>
 #include <QtCore/QSet>
-#include <QtCore/QSocketNotifier>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostAddress>
@@ -49,38 +48,12 @@ void addPending(QTcpServer *server, QTcpSocket *socket)
 constexpr milliseconds CloseGrace = 2s;
 
 /*!
-    Whether a server accepts, as pauseAccepting() or a full pending queue
-    left it: QTcpServer's nextPendingConnection() accepts again, which is
-    only right when it hands a connection out.
-*/
-class AcceptState
-{
-public:
-    explicit AcceptState(const QTcpServer *server)
-        : m_server(server),
-          m_notifier(QtInternals::acceptNotifier(server)),
-          m_enabled(!m_notifier || m_notifier->isEnabled())
-    {
-    }
-    void restore() const
-    {
-        if (!m_enabled && m_notifier && QtInternals::acceptNotifier(m_server) == m_notifier)
-            m_notifier->setEnabled(false);
-    }
-
-private:
-    const QTcpServer *const m_server;
-    const QPointer<QSocketNotifier> m_notifier;
-    const bool m_enabled;
-};
-
-/*!
     Puts \a first (if any) at the front of \a server's pending queue and
     drops \a dropped (if any) from it, with the shared lock held; accepting
     is left as \a accepting found it.
 */
-void rebuildPendingQueue(QTcpServer *server, const AcceptState &accepting, QTcpSocket *first,
-                         const QTcpSocket *dropped)
+void rebuildPendingQueue(QTcpServer *server, const QtInternals::AcceptState &accepting,
+                         QTcpSocket *first, const QTcpSocket *dropped)
 {
     // QTcpServer offers no removal or peeking: the queue is taken whole and
     // put back. Taking it makes QTcpServer accept again (as any
@@ -357,7 +330,7 @@ bool ClientTie::lose(ClientLossReason reason, const ConnectionHealth &health)
     // Out of the queue before the signal: a handler that takes the pending
     // connections must not get the one that is about to be deleted.
     if (queued)
-        rebuildPendingQueue(server, AcceptState(server), nullptr, m_client);
+        rebuildPendingQueue(server, QtInternals::AcceptState(server), nullptr, m_client);
     m_shared->lost(m_client, reason, health);
     if (owned)
         m_client->deleteLater();
@@ -571,7 +544,7 @@ QTcpSocket *ServerCore::takePending(const QMetaObject &type)
 {
     if (!m_server->hasPendingConnections())
         return nullptr;
-    const AcceptState accepting(m_server);
+    const QtInternals::AcceptState accepting(m_server);
     QTcpSocket *next = m_server->QTcpServer::nextPendingConnection();
     if (!next)
         return nullptr;

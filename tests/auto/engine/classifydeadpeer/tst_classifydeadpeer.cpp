@@ -214,9 +214,8 @@ void tst_ClassifyDeadPeer::classify()
     // The rules for the error of Qt's own failing read (POSIX errno); the
     // running platform's choice of source is checked below.
     QCOMPARE(classifyDeadPeer(qtError, osError, evidence, OsErrorSource::QtRead), expected);
-    const OsErrorSource running = KeepAlivePlatform::lastErrorSurvivesQtRead()
-            ? OsErrorSource::QtRead
-            : OsErrorSource::LookedBeforeRead;
+    const OsErrorSource running =
+            osErrorSurvivesQtRead() ? OsErrorSource::QtRead : OsErrorSource::LookedBeforeRead;
     QCOMPARE(classifyDeadPeer(qtError, osError, evidence),
              classifyDeadPeer(qtError, osError, evidence, running));
 }

@@ -301,7 +301,7 @@ void tst_QtInternals::errnoSurvivesRead()
 {
 #if defined(Q_OS_WIN)
     QSKIP("POSIX only: on Windows the library does not rely on the read's own error "
-          "(KeepAlivePlatform::lastErrorSurvivesQtRead() is false)");
+          "(osErrorSurvivesQtRead() is false)");
 #else
     QFETCH(bool, reset);
     QFETCH(int, expectedErrno);
