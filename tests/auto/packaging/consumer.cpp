@@ -1,10 +1,10 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 //
-// The smallest user of QtKeepAlive, built three ways by the packaging tests
-// (installed CMake package, add_subdirectory(), qt_keepalive.pri): connects a
-// KeepAliveSocket to a server in the same process, checks that the kernel
-// holds the idle time asked for and that data flows both ways. Prints "OK" and
-// exits 0, or names what failed.
+// The smallest user of QtKeepAlive, built four ways by the packaging tests
+// (installed CMake package, add_subdirectory(), qt_keepalive.pri, pkg-config;
+// no Q_OBJECT, so no moc): connects a KeepAliveSocket to a server in the same
+// process, checks that the kernel holds the idle time asked for and that data
+// flows both ways. Prints "OK" and exits 0, or names what failed.
 
 #include <KeepAliveOptions>
 #include <KeepAliveSocket>

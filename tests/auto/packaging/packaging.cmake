@@ -5,7 +5,7 @@
 #
 #   cmake -DMODE=<mode> -DSOURCE_DIR=<source tree> -DWORK_DIR=<scratch dir>
 #         [-DGENERATOR=...] [-DCXX_COMPILER=...] [-DBUILD_TYPE=...]
-#         [-DQT6_DIR=...] [-DWERROR=ON] [-DQMAKE=...] [-DMAKE=...]
+#         [-DQT6_DIR=...] [-DWERROR=ON] [-DQMAKE=...] [-DMAKE=...] [-DPKG_CONFIG=...]
 #         [-DTOOLCHAIN_FILE=... -DEMULATOR=... -DWINE_DLL_DIRS=dir|dir...]
 #         [-DQT_CONF=... -DTARGET_SPEC=... -DCROSS_CXX=...]
 #         -P packaging.cmake
@@ -18,6 +18,9 @@
 # MODE:
 #   installed  shared library, cmake --install into a prefix, find_package() consumer
 #   static     the same with BUILD_SHARED_LIBS=OFF
+#   pkgconfig  shared library, cmake --install into a prefix, the installed
+#              QtKeepAlive.pc checked with PKG_CONFIG --validate, a consumer
+#              compiled by CXX_COMPILER with `PKG_CONFIG --cflags --libs` only
 #   subdir     a consumer that add_subdirectory()s the source tree
 #   qmake      a qmake6 consumer that include()s qt_keepalive.pri; cross-built
 #              with QT_CONF (the target Qt's target_qt.conf), TARGET_SPEC (its
@@ -73,14 +76,16 @@ function(build_and_install_library variant)
     set(prefix "${WORK_DIR}/prefix")
     step("configure QtKeepAlive (${variant})"
          "${CMAKE_COMMAND}" -S "${SOURCE_DIR}" -B "${build}" ${configure_arguments}
-         "-DCMAKE_INSTALL_PREFIX=${prefix}"
+         # Installed elsewhere with --prefix, as the README shows: the package
+         # (the CMake files and the .pc) must follow the prefix given there.
+         "-DCMAKE_INSTALL_PREFIX=${WORK_DIR}/configured-prefix"
          "-DBUILD_SHARED_LIBS=${ARGN}" "-DQTKEEPALIVE_WERROR=${WERROR}"
          -DQTKEEPALIVE_BUILD_TESTS=OFF -DQTKEEPALIVE_BUILD_EXAMPLES=OFF
          -DQTKEEPALIVE_BUILD_BENCHMARKS=OFF)
     step("build QtKeepAlive (${variant})"
          "${CMAKE_COMMAND}" --build "${build}" --config "${BUILD_TYPE}" --parallel ${jobs})
     step("install QtKeepAlive (${variant})"
-         "${CMAKE_COMMAND}" --install "${build}" --config "${BUILD_TYPE}")
+         "${CMAKE_COMMAND}" --install "${build}" --config "${BUILD_TYPE}" --prefix "${prefix}")
     set(prefix "${prefix}" PARENT_SCOPE)
 endfunction()
 
@@ -102,6 +107,11 @@ function(check_installed_layout prefix)
     if(NOT count EQUAL 3)
         message(FATAL_ERROR "installed CMake package files incomplete: ${config_files}")
     endif()
+    file(GLOB_RECURSE pc_file "${prefix}/*/pkgconfig/QtKeepAlive.pc")
+    if(NOT pc_file)
+        message(FATAL_ERROR "installed package lacks pkgconfig/QtKeepAlive.pc")
+    endif()
+    set(pc_file "${pc_file}" PARENT_SCOPE)
 endfunction()
 
 function(build_and_run_cmake_consumer source_dir)
@@ -160,6 +170,13 @@ if(MODE STREQUAL "installed" OR MODE STREQUAL "static")
         endif()
     endif()
     check_installed_layout("${prefix}")
+    # pkg-config users get QTKEEPALIVE_STATIC exactly when CMake users do.
+    file(STRINGS "${pc_file}" cflags REGEX "^Cflags:")
+    if(MODE STREQUAL "static" AND NOT cflags MATCHES " -DQTKEEPALIVE_STATIC( |$)")
+        message(FATAL_ERROR "QtKeepAlive.pc of a static build lacks -DQTKEEPALIVE_STATIC: ${cflags}")
+    elseif(MODE STREQUAL "installed" AND cflags MATCHES "QTKEEPALIVE_STATIC")
+        message(FATAL_ERROR "QtKeepAlive.pc of a shared build defines QTKEEPALIVE_STATIC: ${cflags}")
+    endif()
     set(package_location "-DCMAKE_PREFIX_PATH=${prefix}")
     if(TOOLCHAIN_FILE)
         # A cross toolchain re-roots CMAKE_PREFIX_PATH under its find root
@@ -167,6 +184,50 @@ if(MODE STREQUAL "installed" OR MODE STREQUAL "static")
         set(package_location "-DQtKeepAlive_DIR=${prefix}/lib/cmake/QtKeepAlive")
     endif()
     build_and_run_cmake_consumer("${consumers}/cmake-consumer" "${package_location}")
+elseif(MODE STREQUAL "pkgconfig")
+    foreach(tool PKG_CONFIG CXX_COMPILER)
+        if(NOT ${tool})
+            message(FATAL_ERROR "packaging.cmake: -D${tool}=... is required for MODE pkgconfig")
+        endif()
+    endforeach()
+    build_and_install_library("shared" ON)
+    check_installed_layout("${prefix}")
+    # The installed .pc first, then the .pc files of the Qt the library was
+    # built with (Requires: Qt6Core Qt6Network), then the user's.
+    get_filename_component(pc_dir "${pc_file}" DIRECTORY)
+    set(pc_path "${pc_dir}")
+    if(QT6_DIR AND EXISTS "${QT6_DIR}/../../pkgconfig/Qt6Core.pc")
+        get_filename_component(qt_pc_dir "${QT6_DIR}/../../pkgconfig" ABSOLUTE)
+        list(APPEND pc_path "${qt_pc_dir}")
+    endif()
+    if(NOT "$ENV{PKG_CONFIG_PATH}" STREQUAL "")
+        list(APPEND pc_path "$ENV{PKG_CONFIG_PATH}")
+    endif()
+    string(REPLACE ";" ":" pc_path "${pc_path}")
+    set(ENV{PKG_CONFIG_PATH} "${pc_path}")
+    message(STATUS "PKG_CONFIG_PATH=${pc_path}")
+
+    step("pkg-config --validate QtKeepAlive" "${PKG_CONFIG}" --validate QtKeepAlive)
+    file(STRINGS "${SOURCE_DIR}/VERSION" expected_version LIMIT_COUNT 1)
+    execute_process(COMMAND "${PKG_CONFIG}" --modversion QtKeepAlive
+                    OUTPUT_VARIABLE version OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(NOT version STREQUAL expected_version)
+        message(FATAL_ERROR "pkg-config --modversion QtKeepAlive: '${version}', "
+                            "VERSION says '${expected_version}'")
+    endif()
+    execute_process(COMMAND "${PKG_CONFIG}" --cflags --libs QtKeepAlive
+                    OUTPUT_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE
+                    RESULT_VARIABLE result)
+    if(NOT result EQUAL 0)
+        message(FATAL_ERROR "FAILED (${result}): pkg-config --cflags --libs QtKeepAlive")
+    endif()
+    message(STATUS "pkg-config --cflags --libs QtKeepAlive: ${flags}")
+    separate_arguments(flags UNIX_COMMAND "${flags}")
+    # A Makefile's command line: the compiler's defaults, the language
+    # standard, and nothing but what pkg-config gives.
+    step("build the consumer with pkg-config's flags"
+         "${CXX_COMPILER}" -std=c++17 "${consumers}/consumer.cpp" ${flags} -o consumer)
+    run_consumer("${WORK_DIR}/consumer")
 elseif(MODE STREQUAL "subdir")
     build_and_run_cmake_consumer("${consumers}/subdir-consumer"
                                  "-DQTKEEPALIVE_SOURCE_DIR=${SOURCE_DIR}"
