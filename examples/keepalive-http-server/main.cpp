@@ -22,13 +22,6 @@ using namespace KeepAliveTool;
 
 namespace {
 
-QString endpoint(const QHostAddress &address, quint16 port)
-{
-    return address.protocol() == QAbstractSocket::IPv6Protocol
-            ? QStringLiteral("[%1]:%2").arg(address.toString()).arg(port)
-            : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
-}
-
 QList<QCommandLineOption> describeCommandLine(QCommandLineParser &parser)
 {
     parser.setApplicationDescription(
@@ -41,13 +34,7 @@ QList<QCommandLineOption> describeCommandLine(QCommandLineParser &parser)
             + exitCodeHelp(true));
     parser.addHelpOption();
     parser.addVersionOption();
-    QList<QCommandLineOption> options{
-            {{QStringLiteral("address"), QStringLiteral("listen")},
-             QStringLiteral("Address to listen on (default 127.0.0.1)."),
-             QStringLiteral("address")},
-            {QStringLiteral("port"),
-             QStringLiteral("Port to listen on (default 8080; 0 picks a free one)."),
-             QStringLiteral("port")},
+    const QList<QCommandLineOption> options{
             {QStringLiteral("idle-timeout"),
              QStringLiteral("Close connections that sent nothing for DURATION (default 0: off)."),
              QStringLiteral("duration")},
@@ -55,31 +42,7 @@ QList<QCommandLineOption> describeCommandLine(QCommandLineParser &parser)
              QStringLiteral("Answer 503 to clients beyond N connected (default 0: no limit)."),
              QStringLiteral("n")},
     };
-    return options + keepAliveCommandLineOptions();
-}
-
-// --address and --port (and no positional arguments).
-std::optional<UsageError> parseListen(const QCommandLineParser &parser, QHostAddress *address,
-                                      quint16 *port)
-{
-    if (!parser.positionalArguments().isEmpty())
-        return UsageError{QStringLiteral("unexpected argument \"%1\" (see --help)")
-                                  .arg(parser.positionalArguments().constFirst())};
-    if (parser.isSet(QStringLiteral("address"))) {
-        const QString text = parser.value(QStringLiteral("address"));
-        *address = QHostAddress(text);
-        if (address->isNull())
-            return UsageError{QStringLiteral("--address \"%1\": not an IP address").arg(text)};
-    }
-    if (parser.isSet(QStringLiteral("port"))) {
-        const QString text = parser.value(QStringLiteral("port"));
-        bool ok = false;
-        const uint number = text.toUInt(&ok);
-        if (!ok || number > 65535)
-            return UsageError{QStringLiteral("--port \"%1\": not in 0..65535").arg(text)};
-        *port = quint16(number);
-    }
-    return std::nullopt;
+    return listenCommandLineOptions(8080) + options + keepAliveCommandLineOptions();
 }
 
 // --idle-timeout and --max-clients, checked by the server itself.
@@ -154,9 +117,13 @@ int main(int argc, char *argv[])
     if (const std::optional<int> exitCode =
                 handleCommandLine(parser, describeCommandLine(parser), app.arguments()))
         return *exitCode;
+    if (!parser.positionalArguments().isEmpty())
+        return usage({QStringLiteral("unexpected argument \"%1\" (see --help)")
+                              .arg(parser.positionalArguments().constFirst())});
     QHostAddress address(QHostAddress::LocalHost);
     quint16 port = 8080;
-    if (const std::optional<UsageError> error = parseListen(parser, &address, &port))
+    if (const std::optional<UsageError> error =
+                parseListen(parser, QStringLiteral("address"), &address, &port))
         return usage(*error);
 
     Output out(false, false);

@@ -141,7 +141,8 @@ public:
         if (m_settings.heartbeat) {
             // Checked once on a heartbeat of no connection: every client's takes the same.
             QTcpSocket unconnected;
-            const QString rejected = configureHeartbeat(new KeepAliveHeartbeat(&unconnected));
+            const QString rejected = applyHeartbeatSetting(*m_settings.heartbeat,
+                                                           new KeepAliveHeartbeat(&unconnected));
             if (!rejected.isEmpty())
                 return UsageError{QStringLiteral("--heartbeat %1: %2").arg(heartbeatText, rejected)};
         }
@@ -232,24 +233,6 @@ private:
         KeepAliveHeartbeat *heartbeat = nullptr; //!< with --heartbeat; a child of the socket
     };
 
-    //! Applies --heartbeat to \a heartbeat; the library's message if it rejects a value.
-    QString configureHeartbeat(KeepAliveHeartbeat *heartbeat) const
-    {
-        const HeartbeatSetting &setting = *m_settings.heartbeat;
-        if (!heartbeat->setInterval(setting.interval)
-            || (setting.maxMissed && !heartbeat->setMaxMissed(*setting.maxMissed)))
-            return heartbeat->errorString();
-        heartbeat->setPingPayload(m_settings.request);
-        return QString();
-    }
-
-    static QString endpoint(const QHostAddress &address, quint16 port)
-    {
-        return address.protocol() == QAbstractSocket::IPv6Protocol
-                ? QStringLiteral("[%1]:%2").arg(address.toString()).arg(port)
-                : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
-    }
-
     void accept(Socket *socket)
     {
         ++m_accepted;
@@ -275,7 +258,8 @@ private:
                     true);
         if (m_settings.heartbeat) {
             client.heartbeat = new KeepAliveHeartbeat(socket);
-            configureHeartbeat(client.heartbeat);
+            applyHeartbeatSetting(*m_settings.heartbeat, client.heartbeat);
+            client.heartbeat->setPingPayload(m_settings.request);
         }
         connect(socket, &QIODevice::readyRead, this, [this, socket] { echo(socket); });
         connect(socket, &QAbstractSocket::disconnected, this,
@@ -417,32 +401,6 @@ private:
             finish();
     }
 
-    //! The heartbeats' round-trip times over the clients that answered one, in ms.
-    QString roundTripSummary(QJsonObject *json) const
-    {
-        std::vector<double> ms;
-        for (const auto &client : m_clients) {
-            if (client->heartbeat && client->heartbeat->roundTripTime() >= 0us)
-                ms.push_back(double(client->heartbeat->roundTripTime().count()) / 1e3);
-        }
-        if (ms.empty())
-            return QString();
-        std::sort(ms.begin(), ms.end());
-        const auto at = [&ms](double share) { return ms.at(size_t(share * double(ms.size() - 1))); };
-        json->insert(QStringLiteral("roundTripMs"),
-                     QJsonObject{{QStringLiteral("clients"), qint64(ms.size())},
-                                 {QStringLiteral("min"), ms.front()},
-                                 {QStringLiteral("median"), at(0.5)},
-                                 {QStringLiteral("p90"), at(0.9)},
-                                 {QStringLiteral("max"), ms.back()}});
-        return QStringLiteral(", round trip ms min/median/p90/max %1/%2/%3/%4 over %5")
-                .arg(ms.front(), 0, 'f', 2)
-                .arg(at(0.5), 0, 'f', 2)
-                .arg(at(0.9), 0, 'f', 2)
-                .arg(ms.back(), 0, 'f', 2)
-                .arg(ms.size());
-    }
-
     void printStats()
     {
         QJsonObject fields{{QStringLiteral("clients"), qint64(m_clients.size())},
@@ -452,7 +410,12 @@ private:
                            {QStringLiteral("reaped"), m_reaped},
                            {QStringLiteral("refused"), m_refused},
                            {QStringLiteral("handshakesLost"), m_handshakesLost}};
-        const QString roundTrip = roundTripSummary(&fields);
+        QList<const KeepAliveHeartbeat *> heartbeats;
+        for (const auto &client : m_clients) {
+            if (client->heartbeat)
+                heartbeats.append(client->heartbeat);
+        }
+        const QString roundTrip = roundTripSummary(heartbeats, &fields);
         m_out.event(QStringLiteral("stats"),
                     QStringLiteral("stats: clients %1, accepted %2, closed %3, dead %4, reaped "
                                    "%5, refused %6%7%8")
@@ -608,28 +571,6 @@ QList<QCommandLineOption> describeCommandLine(QCommandLineParser &parser)
     return options;
 }
 
-// --listen and --port.
-std::optional<UsageError> parseListenSettings(const QCommandLineParser &parser, Settings *settings)
-{
-    if (parser.isSet(QStringLiteral("listen"))) {
-        const QString text = parser.value(QStringLiteral("listen"));
-        settings->address = QHostAddress(text);
-        if (settings->address.isNull())
-            return UsageError{QStringLiteral("--listen \"%1\": not an IP address (e.g. "
-                                             "127.0.0.1, 0.0.0.0, ::1)")
-                                      .arg(text)};
-    }
-    if (parser.isSet(QStringLiteral("port"))) {
-        const QString text = parser.value(QStringLiteral("port"));
-        bool ok = false;
-        const uint port = text.toUInt(&ok);
-        if (!ok || port > 65535)
-            return UsageError{QStringLiteral("--port \"%1\": not in 0..65535").arg(text)};
-        settings->port = quint16(port);
-    }
-    return std::nullopt;
-}
-
 // --idle-timeout and --max-clients. Negative values are for the server's own
 // validation to refuse; an idle timeout of 0 would silently mean "off",
 // which has its own spelling.
@@ -685,7 +626,8 @@ std::optional<UsageError> parseSettings(const QCommandLineParser &parser, Settin
     if (settings->certificates.isEmpty() && !parser.positionalArguments().isEmpty())
         return UsageError{QStringLiteral("unexpected argument \"%1\" (see --help)")
                                   .arg(parser.positionalArguments().constFirst())};
-    if (std::optional<UsageError> listenError = parseListenSettings(parser, settings))
+    if (std::optional<UsageError> listenError =
+                parseListen(parser, QStringLiteral("listen"), &settings->address, &settings->port))
         return listenError;
     UsageError error;
     const std::optional<KeepAliveOptions> options = keepAliveOptionsFromCommandLine(parser, &error);

@@ -18,6 +18,7 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFile>
+#include <QtCore/QJsonObject>
 #include <QtCore/QSet>
 #include <QtCore/QTimer>
 #include <QtNetwork/QSslCertificate>
@@ -34,13 +35,6 @@ using namespace KeepAliveTool;
 
 namespace {
 
-QString endpoint(const QHostAddress &address, quint16 port)
-{
-    return address.protocol() == QAbstractSocket::IPv6Protocol
-            ? QStringLiteral("[%1]:%2").arg(address.toString()).arg(port)
-            : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
-}
-
 QList<QCommandLineOption> describeCommandLine(QCommandLineParser &parser)
 {
     parser.setApplicationDescription(
@@ -51,18 +45,10 @@ QList<QCommandLineOption> describeCommandLine(QCommandLineParser &parser)
     parser.addHelpOption();
     parser.addVersionOption();
     const QList<QCommandLineOption> options{
-            {{QStringLiteral("address"), QStringLiteral("listen")},
-             QStringLiteral("Address to listen on (default 127.0.0.1)."),
-             QStringLiteral("address")},
-            {QStringLiteral("port"),
-             QStringLiteral("Port to listen on (default 8765; 0 picks a free one)."),
-             QStringLiteral("port")},
             {QStringLiteral("heartbeat"),
-             QStringLiteral("Ping a client silent for DURATION (default 10 s)."),
-             QStringLiteral("duration")},
-            {QStringLiteral("missed"),
-             QStringLiteral("Unanswered pings before a client is dead (default 3)."),
-             QStringLiteral("n")},
+             QStringLiteral("Ping a client silent for INTERVAL (default 10 s); dead after "
+                            "MAXMISSED unanswered pings (default 3)."),
+             QStringLiteral("interval[,maxmissed]")},
             {QStringLiteral("stats"),
              QStringLiteral("Print the clients and their round-trip times every INTERVAL."),
              QStringLiteral("interval")},
@@ -71,7 +57,7 @@ QList<QCommandLineOption> describeCommandLine(QCommandLineParser &parser)
             {QStringLiteral("key"), QStringLiteral("wss://: the unencrypted private key (PEM)."),
              QStringLiteral("file")},
     };
-    return options + keepAliveCommandLineOptions();
+    return listenCommandLineOptions(8765) + options + keepAliveCommandLineOptions();
 }
 
 // --cert and --key: the TLS configuration of a wss:// server.
@@ -101,48 +87,21 @@ std::optional<UsageError> readTls(const QCommandLineParser &parser, QSslConfigur
     return std::nullopt;
 }
 
-// --heartbeat and --missed, judged by the library: a heartbeat that only holds the settings.
+// --heartbeat INTERVAL[,MAXMISSED], judged by the library: a heartbeat that only holds the settings.
 std::optional<UsageError> configure(const QCommandLineParser &parser, KeepAliveHeartbeat *heartbeat)
 {
+    if (!parser.isSet(QStringLiteral("heartbeat")))
+        return std::nullopt;
     UsageError error;
-    const QString interval = parser.value(QStringLiteral("heartbeat"));
-    if (!interval.isEmpty()) {
-        const auto value = parseDuration(QStringLiteral("heartbeat"), interval, &error, Sign::Any);
-        if (!value)
-            return error;
-        if (!heartbeat->setInterval(*value))
-            return UsageError{
-                    QStringLiteral("--heartbeat %1: %2").arg(interval, heartbeat->errorString())};
-    }
-    const QString missed = parser.value(QStringLiteral("missed"));
-    if (!missed.isEmpty()) {
-        const std::optional<qint64> count = parseInteger(QStringLiteral("missed"), missed, &error);
-        if (!count)
-            return error;
-        if (*count > std::numeric_limits<int>::max() || *count < 0)
-            return UsageError{QStringLiteral("--missed %1: not in 1..%2")
-                                      .arg(missed)
-                                      .arg(std::numeric_limits<int>::max())};
-        if (!heartbeat->setMaxMissed(int(*count)))
-            return UsageError{
-                    QStringLiteral("--missed %1: %2").arg(missed, heartbeat->errorString())};
-    }
+    const QString text = parser.value(QStringLiteral("heartbeat"));
+    const std::optional<HeartbeatSetting> setting =
+            parseHeartbeatSetting(QStringLiteral("heartbeat"), text, &error);
+    if (!setting)
+        return error;
+    const QString rejected = applyHeartbeatSetting(*setting, heartbeat);
+    if (!rejected.isEmpty())
+        return UsageError{QStringLiteral("--heartbeat %1: %2").arg(text, rejected)};
     return std::nullopt;
-}
-
-QString roundTrips(const QSet<KeepAliveHeartbeat *> &heartbeats)
-{
-    QList<qint64> times; // µs
-    for (const KeepAliveHeartbeat *heartbeat : heartbeats) {
-        if (heartbeat->roundTripTime().count() >= 0)
-            times.append(heartbeat->roundTripTime().count());
-    }
-    if (times.isEmpty())
-        return QStringLiteral("none yet");
-    std::sort(times.begin(), times.end());
-    const auto ms = [](qint64 us) { return QString::number(double(us) / 1000.0, 'f', 3); };
-    return QStringLiteral("min/median/max %1/%2/%3 ms")
-            .arg(ms(times.constFirst()), ms(times.at(times.size() / 2)), ms(times.constLast()));
 }
 
 } // namespace
@@ -156,17 +115,13 @@ int main(int argc, char *argv[])
                 handleCommandLine(parser, describeCommandLine(parser), app.arguments()))
         return *exitCode;
     if (!parser.positionalArguments().isEmpty())
-        return usage({QStringLiteral("unexpected argument \"%1\"")
+        return usage({QStringLiteral("unexpected argument \"%1\" (see --help)")
                               .arg(parser.positionalArguments().constFirst())});
     QHostAddress address(QHostAddress::LocalHost);
-    const QString addressText = parser.value(QStringLiteral("address"));
-    if (!addressText.isEmpty() && !address.setAddress(addressText))
-        return usage({QStringLiteral("--address \"%1\": not an IP address").arg(addressText)});
-    bool ok = true;
-    const QString portText = parser.value(QStringLiteral("port"));
-    const uint port = portText.isEmpty() ? 8765 : portText.toUInt(&ok);
-    if (!ok || port > 65535)
-        return usage({QStringLiteral("--port \"%1\": not in 0..65535").arg(portText)});
+    quint16 port = 8765;
+    if (const std::optional<UsageError> listenError =
+                parseListen(parser, QStringLiteral("address"), &address, &port))
+        return usage(*listenError);
     UsageError error;
     const std::optional<KeepAliveOptions> options = keepAliveOptionsFromCommandLine(parser, &error);
     if (!options)
@@ -205,7 +160,7 @@ int main(int argc, char *argv[])
         QObject::connect(plainServer, &KeepAliveServer::clientLost, plainServer, lost);
     }
 
-    QSet<KeepAliveHeartbeat *> heartbeats;
+    QSet<const KeepAliveHeartbeat *> heartbeats;
     // Every client, once connected (wss://: encrypted), goes to the QWebSocketServer
     // for the WebSocket handshake. It is deleted once disconnected; QWebSocket does
     // not own it.
@@ -240,9 +195,9 @@ int main(int argc, char *argv[])
         }
     });
 
-    if (!server->listen(address, quint16(port))) {
+    if (!server->listen(address, port)) {
         printError(QStringLiteral("cannot listen on %1: %2")
-                           .arg(endpoint(address, quint16(port)), server->errorString()));
+                           .arg(endpoint(address, port), server->errorString()));
         return ExitNetwork;
     }
     out.event(QStringLiteral("listening"),
@@ -254,10 +209,11 @@ int main(int argc, char *argv[])
                       .arg(describe(*options)));
     QTimer statsTimer;
     QObject::connect(&statsTimer, &QTimer::timeout, &statsTimer, [&] {
+        QJsonObject fields{{QStringLiteral("clients"), qint64(heartbeats.size())}};
+        const QString roundTrip = roundTripSummary(heartbeats.values(), &fields);
         out.event(QStringLiteral("stats"),
-                  QStringLiteral("stats: %1 client(s), round trip %2")
-                          .arg(heartbeats.size())
-                          .arg(roundTrips(heartbeats)));
+                  QStringLiteral("stats: %1 client(s)%2").arg(heartbeats.size()).arg(roundTrip),
+                  fields);
     });
     if (stats)
         statsTimer.start(*stats);

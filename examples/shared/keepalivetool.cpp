@@ -118,6 +118,39 @@ std::optional<HeartbeatSetting> parseHeartbeatSetting(const QString &option, con
     return setting;
 }
 
+QString applyHeartbeatSetting(const HeartbeatSetting &setting, KeepAliveHeartbeat *heartbeat)
+{
+    if (!heartbeat->setInterval(setting.interval)
+        || (setting.maxMissed && !heartbeat->setMaxMissed(*setting.maxMissed)))
+        return heartbeat->errorString();
+    return QString();
+}
+
+QString roundTripSummary(const QList<const KeepAliveHeartbeat *> &heartbeats, QJsonObject *json)
+{
+    std::vector<double> ms;
+    for (const KeepAliveHeartbeat *heartbeat : heartbeats) {
+        if (heartbeat->roundTripTime() >= microseconds(0))
+            ms.push_back(double(heartbeat->roundTripTime().count()) / 1e3);
+    }
+    if (ms.empty())
+        return QString();
+    std::sort(ms.begin(), ms.end());
+    const auto at = [&ms](double share) { return ms.at(size_t(share * double(ms.size() - 1))); };
+    json->insert(QStringLiteral("roundTripMs"),
+                 QJsonObject{{QStringLiteral("clients"), qint64(ms.size())},
+                             {QStringLiteral("min"), ms.front()},
+                             {QStringLiteral("median"), at(0.5)},
+                             {QStringLiteral("p90"), at(0.9)},
+                             {QStringLiteral("max"), ms.back()}});
+    return QStringLiteral(", round trip ms min/median/p90/max %1/%2/%3/%4 over %5")
+            .arg(ms.front(), 0, 'f', 2)
+            .arg(at(0.5), 0, 'f', 2)
+            .arg(at(0.9), 0, 'f', 2)
+            .arg(ms.back(), 0, 'f', 2)
+            .arg(ms.size());
+}
+
 std::optional<QByteArray> parsePayload(const QString &option, const QString &text, UsageError *error)
 {
     const QByteArray utf8 = text.toUtf8();
@@ -198,6 +231,49 @@ QList<QCommandLineOption> keepAliveCommandLineOptions()
                             "(at least 1 s)."),
              QStringLiteral("auto|off|duration")},
     };
+}
+
+QList<QCommandLineOption> listenCommandLineOptions(quint16 defaultPort)
+{
+    return {
+            {{QStringLiteral("address"), QStringLiteral("listen")},
+             QStringLiteral("Address to listen on (default 127.0.0.1)."),
+             QStringLiteral("address")},
+            {QStringLiteral("port"),
+             QStringLiteral("Port to listen on (default %1; 0 picks a free one).").arg(defaultPort),
+             QStringLiteral("port")},
+    };
+}
+
+std::optional<UsageError> parseListen(const QCommandLineParser &parser,
+                                      const QString &addressOption, QHostAddress *address,
+                                      quint16 *port)
+{
+    if (parser.isSet(addressOption)) {
+        const QString text = parser.value(addressOption);
+        const QHostAddress parsed(text);
+        if (parsed.isNull())
+            return UsageError{QStringLiteral("--%1 \"%2\": not an IP address (e.g. 127.0.0.1, "
+                                             "0.0.0.0, ::1)")
+                                      .arg(addressOption, text)};
+        *address = parsed;
+    }
+    if (parser.isSet(QStringLiteral("port"))) {
+        const QString text = parser.value(QStringLiteral("port"));
+        bool ok = false;
+        const uint number = text.toUInt(&ok);
+        if (!ok || number > 65535)
+            return UsageError{QStringLiteral("--port \"%1\": not in 0..65535").arg(text)};
+        *port = quint16(number);
+    }
+    return std::nullopt;
+}
+
+QString endpoint(const QHostAddress &address, quint16 port)
+{
+    return address.protocol() == QAbstractSocket::IPv6Protocol
+            ? QStringLiteral("[%1]:%2").arg(address.toString()).arg(port)
+            : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
 }
 
 std::optional<KeepAliveOptions> keepAliveOptionsFromCommandLine(const QCommandLineParser &parser,

@@ -1,13 +1,14 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 #pragma once
 
-// What keepalive-client and keepalive-server share: the exit codes, reading
-// durations and keepalive options from the command line (the ranges are the
+// What the example tools share: the exit codes, reading durations, keepalive
+// options and the listening address from the command line (the ranges are the
 // library's own validation), printing events as text or one JSON object per
 // line, and ending cleanly on SIGINT / SIGTERM.
 
 #include <ConnectionHealth>
 #include <EffectiveKeepAliveOptions>
+#include <KeepAliveHeartbeat>
 #include <KeepAliveOptions>
 
 #include <QtCore/QCommandLineOption>
@@ -18,6 +19,7 @@
 #include <QtCore/QObject>
 #include <QtCore/QString>
 #include <QtCore/QStringList>
+#include <QtNetwork/QHostAddress>
 
 #include <chrono>
 #include <optional>
@@ -73,6 +75,14 @@ struct HeartbeatSetting
 */
 std::optional<HeartbeatSetting> parseHeartbeatSetting(const QString &option, const QString &text,
                                                       UsageError *error);
+//! Applies \a setting to \a heartbeat; the heartbeat's message if it rejects a value, else empty.
+QString applyHeartbeatSetting(const HeartbeatSetting &setting, KeepAliveHeartbeat *heartbeat);
+/*!
+    The round-trip times of the \a heartbeats that measured one, for a
+    --stats line: ", round trip ms min/median/p90/max A/B/C/D over N", and
+    in \a json as roundTripMs; empty (nothing inserted) when none did yet.
+*/
+QString roundTripSummary(const QList<const KeepAliveHeartbeat *> &heartbeats, QJsonObject *json);
 
 /*!
     Reads a payload given on the command line: the text as UTF-8, with the
@@ -82,6 +92,18 @@ std::optional<QByteArray> parsePayload(const QString &option, const QString &tex
                                        UsageError *error);
 //! A payload for printing: printable ASCII as it is, everything else escaped, quoted.
 QString quoted(const QByteArray &payload);
+
+//! The options --address (also --listen) and --port, \a defaultPort named in the help.
+QList<QCommandLineOption> listenCommandLineOptions(quint16 defaultPort);
+/*!
+    Reads the options \a addressOption and --port into \a address and \a port,
+    which keep their values when an option is not given.
+*/
+std::optional<UsageError> parseListen(const QCommandLineParser &parser,
+                                      const QString &addressOption, QHostAddress *address,
+                                      quint16 *port);
+//! "127.0.0.1:80", "[::1]:80".
+QString endpoint(const QHostAddress &address, quint16 port);
 
 //! The options -d/--idle, -i/--interval, -c/--count and -u/--user-timeout.
 QList<QCommandLineOption> keepAliveCommandLineOptions();

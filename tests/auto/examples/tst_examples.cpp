@@ -25,13 +25,11 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
-#include <QtCore/QFileInfo>
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
 #include <QtCore/QProcess>
 #include <QtCore/QRegularExpression>
-#include <QtCore/QStandardPaths>
 #include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
@@ -46,7 +44,6 @@
 
 #include <csignal>
 #include <sys/types.h>
-#include <unistd.h>
 
 using namespace std::chrono_literals;
 
@@ -102,18 +99,8 @@ public:
     qint64 finishedAfter = -1;
 };
 
-//! The server's ('s') or the client's ('c') network namespace of the test process \a pid.
-QString namespaceName(char role, qint64 pid)
-{
-    return QStringLiteral("qtkaex-%1-%2").arg(QLatin1Char(role)).arg(pid);
-}
-
-// Removes this process's namespaces and those of earlier runs that were killed.
-void removeNamespaces()
-{
-    static const QRegularExpression ours(QStringLiteral("^qtkaex-[sc]-(\\d+)$"));
-    IpRoute::removeNamespaces(ours, QCoreApplication::applicationPid());
-}
+// The names of this suite's network namespaces.
+const QString NamespacePrefix = QStringLiteral("qtkaex");
 
 QList<QJsonObject> jsonLines(const QByteArray &output, QString *error)
 {
@@ -183,8 +170,8 @@ private:
 
 void tst_Examples::initTestCase()
 {
-    if (::geteuid() == 0 && !IpRoute::program().isEmpty())
-        removeNamespaces();
+    if (IpRoute::namespacesUnavailable().isEmpty())
+        IpRoute::removeNamespaces(NamespacePrefix);
 }
 
 void tst_Examples::cleanup()
@@ -199,7 +186,7 @@ void tst_Examples::cleanup()
     }
     m_tools.clear();
     if (m_namespaces)
-        removeNamespaces();
+        IpRoute::removeNamespaces(NamespacePrefix);
     m_namespaces = false;
 }
 
@@ -425,45 +412,21 @@ void tst_Examples::tlsClientRefusesUntrustedServer()
 
 void tst_Examples::pulledCableBetweenNamespaces()
 {
-    QString unavailable;
-    if (::geteuid() != 0)
-        unavailable = QStringLiteral("needs root for network namespaces and veth devices");
-    else if (IpRoute::program().isEmpty())
-        unavailable = QStringLiteral("needs the `ip` tool (iproute2)");
-    if (!unavailable.isEmpty()) {
-        if (qEnvironmentVariable("CI") == QLatin1String("true"))
-            QFAIL(qPrintable(unavailable + QStringLiteral(" (CI=true: this test must run there)")));
-        QSKIP(qPrintable(unavailable));
-    }
+    SKIP_WITHOUT_NAMESPACES();
 
-    // server ns: kaex0 10.213.7.1 ──veth── kaex1 10.213.7.2 :client ns. Fixed MAC
-    // addresses and permanent neighbour entries: no address resolution, whose
-    // failure would end the connection differently than a silent peer.
+    // server ns: kaex0 10.213.7.1 ──veth── kaex1 10.213.7.2 :client ns.
     const qint64 pid = QCoreApplication::applicationPid();
-    const QString server = namespaceName('s', pid);
-    const QString client = namespaceName('c', pid);
+    const QString server = IpRoute::namespaceName(NamespacePrefix, 's', pid);
+    const QString client = IpRoute::namespaceName(NamespacePrefix, 'c', pid);
     m_namespaces = true;
     QString error;
-    const QStringList commands{
-            QStringLiteral("netns add %1").arg(server),
-            QStringLiteral("netns add %1").arg(client),
-            QStringLiteral("link add kaex0 netns %1 type veth peer name kaex1 netns %2")
-                    .arg(server, client),
-            QStringLiteral("-n %1 link set kaex0 address 02:13:00:00:07:01").arg(server),
-            QStringLiteral("-n %1 link set kaex1 address 02:13:00:00:07:02").arg(client),
-            QStringLiteral("-n %1 addr add 10.213.7.1/24 dev kaex0").arg(server),
-            QStringLiteral("-n %1 addr add 10.213.7.2/24 dev kaex1").arg(client),
-            QStringLiteral("-n %1 link set kaex0 up").arg(server),
-            QStringLiteral("-n %1 link set kaex1 up").arg(client),
-            QStringLiteral("-n %1 neigh replace 10.213.7.2 lladdr 02:13:00:00:07:02 dev kaex0 nud "
-                           "permanent")
-                    .arg(server),
-            QStringLiteral("-n %1 neigh replace 10.213.7.1 lladdr 02:13:00:00:07:01 dev kaex1 nud "
-                           "permanent")
-                    .arg(client),
-    };
-    for (const QString &command : commands)
-        QVERIFY2(IpRoute::run(command, &error), qPrintable(error));
+    QVERIFY2(IpRoute::runAll(
+                     IpRoute::vethLinkCommands(
+                             {server, QStringLiteral("kaex0"), QStringLiteral("10.213.7.1/24")},
+                             {client, QStringLiteral("kaex1"), QStringLiteral("10.213.7.2/24")},
+                             QStringLiteral("02:13:00:00:07")),
+                     &error),
+             qPrintable(error));
 
     // `ip netns exec` runs each tool in its namespace, under the same pid.
     Tool *serverTool = start(IpRoute::program(),

@@ -20,11 +20,12 @@
 #include <QtCore/QPointer>
 #include <QtCore/QProcess>
 #include <QtCore/QScopeGuard>
-#include <QtCore/QStandardPaths>
 #include <QtCore/QThread>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 #include <QtWebSockets/QWebSocket>
+
+#include "../../shared/pythonpeer.h"
 
 #include <atomic>
 #include <memory>
@@ -39,26 +40,6 @@ namespace {
 
 const QString ServerScript = QStringLiteral(WSSERVER_SCRIPT);
 constexpr int StartTimeoutMs = 30000;
-
-//! A python3 that has the websockets package; empty, with *why, if there is none.
-QString findPython(QString *why)
-{
-    const QStringList candidates{qEnvironmentVariable("KEEPALIVE_PYTHON"),
-                                 QStandardPaths::findExecutable(QStringLiteral("python3")),
-                                 QStringLiteral("/usr/bin/python3")};
-    for (const QString &candidate : candidates) {
-        if (candidate.isEmpty())
-            continue;
-        QProcess probe;
-        probe.start(candidate, {QStringLiteral("-c"), QStringLiteral("import websockets")});
-        if (probe.waitForFinished(20000) && probe.exitStatus() == QProcess::NormalExit
-            && probe.exitCode() == 0)
-            return candidate;
-    }
-    *why = QStringLiteral("needs python3 with the websockets package (Debian: "
-                          "python3-websockets; or KEEPALIVE_PYTHON)");
-    return {};
-}
 
 //! Times of a heartbeat's signals, in the test's clock (ms), wherever it lives.
 struct Watch
@@ -123,13 +104,7 @@ private:
 
 void tst_WebSocketHeartbeat::initTestCase()
 {
-    QString why;
-    m_python = findPython(&why);
-    if (m_python.isEmpty()) {
-        if (qEnvironmentVariable("CI") == QLatin1String("true"))
-            QFAIL(qPrintable(why + QStringLiteral(" (CI=true: this test must run there)")));
-        QSKIP(qPrintable(why));
-    }
+    FIND_PYTHON_WITH_WEBSOCKETS(m_python);
     m_clock.start();
 }
 

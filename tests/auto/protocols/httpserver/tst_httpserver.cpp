@@ -34,8 +34,6 @@
 #include <optional>
 #include <vector>
 
-#include <unistd.h>
-
 namespace {
 
 const QString ServerProgram = QStringLiteral(KEEPALIVE_HTTP_SERVER);
@@ -144,17 +142,8 @@ private:
     QByteArray m_pending;
 };
 
-QString namespaceName(char role, qint64 pid)
-{
-    return QStringLiteral("qtkahttp-%1-%2").arg(QLatin1Char(role)).arg(pid);
-}
-
-// Removes this process's namespaces and those of earlier runs that were killed.
-void removeNamespaces()
-{
-    static const QRegularExpression ours(QStringLiteral("^qtkahttp-[sc]-(\\d+)$"));
-    IpRoute::removeNamespaces(ours, QCoreApplication::applicationPid());
-}
+// The names of this suite's network namespaces.
+const QString NamespacePrefix = QStringLiteral("qtkahttp");
 
 //! The client's local port in a line of httpclients.py ("response ID PORT ...").
 QString localPort(const Line &response)
@@ -204,13 +193,10 @@ void tst_HttpServer::initTestCase()
     m_python = QStringLiteral(PYTHON3);
     if (!QFileInfo(m_python).isExecutable())
         m_python = QStandardPaths::findExecutable(QStringLiteral("python3"));
-    if (m_python.isEmpty()) {
-        if (qEnvironmentVariable("CI") == QLatin1String("true"))
-            QFAIL("needs python3 for its HTTP client (CI=true: this test must run there)");
-        QSKIP("needs python3 for its HTTP client");
-    }
-    if (::geteuid() == 0 && !IpRoute::program().isEmpty())
-        removeNamespaces();
+    if (m_python.isEmpty())
+        SKIP_OR_FAIL_UNDER_CI(QStringLiteral("needs python3 for its HTTP client"));
+    if (IpRoute::namespacesUnavailable().isEmpty())
+        IpRoute::removeNamespaces(NamespacePrefix);
 }
 
 void tst_HttpServer::cleanup()
@@ -223,7 +209,7 @@ void tst_HttpServer::cleanup()
     }
     m_tools.clear();
     if (m_namespaces)
-        removeNamespaces();
+        IpRoute::removeNamespaces(NamespacePrefix);
     m_namespaces = false;
 }
 
@@ -324,46 +310,21 @@ void tst_HttpServer::idleConnectionsReaped()
 
 void tst_HttpServer::silencedClientDroppedWithinBound()
 {
-    QString unavailable;
-    if (::geteuid() != 0)
-        unavailable = QStringLiteral("needs root for network namespaces and veth devices");
-    else if (IpRoute::program().isEmpty())
-        unavailable = QStringLiteral("needs the `ip` tool (iproute2)");
-    if (!unavailable.isEmpty()) {
-        if (qEnvironmentVariable("CI") == QLatin1String("true"))
-            QFAIL(qPrintable(unavailable + QStringLiteral(" (CI=true: this test must run there)")));
-        QSKIP(qPrintable(unavailable));
-    }
+    SKIP_WITHOUT_NAMESPACES();
 
-    // server ns: kahttp0 10.213.9.1 ──veth── kahttp1 10.213.9.2 :client ns. Fixed
-    // MAC addresses and permanent neighbour entries: no address resolution,
-    // whose failure would end the connection differently than a silent peer.
+    // server ns: kahttp0 10.213.9.1 ──veth── kahttp1 10.213.9.2 :client ns.
     const qint64 pid = QCoreApplication::applicationPid();
-    const QString serverNs = namespaceName('s', pid);
-    const QString clientNs = namespaceName('c', pid);
+    const QString serverNs = IpRoute::namespaceName(NamespacePrefix, 's', pid);
+    const QString clientNs = IpRoute::namespaceName(NamespacePrefix, 'c', pid);
     m_namespaces = true;
     QString error;
-    const QStringList commands{
-            QStringLiteral("netns add %1").arg(serverNs),
-            QStringLiteral("netns add %1").arg(clientNs),
-            QStringLiteral("link add kahttp0 netns %1 type veth peer name kahttp1 netns %2")
-                    .arg(serverNs, clientNs),
-            QStringLiteral("-n %1 link set kahttp0 address 02:13:00:00:09:01").arg(serverNs),
-            QStringLiteral("-n %1 link set kahttp1 address 02:13:00:00:09:02").arg(clientNs),
-            QStringLiteral("-n %1 addr add 10.213.9.1/24 dev kahttp0").arg(serverNs),
-            QStringLiteral("-n %1 addr add 10.213.9.2/24 dev kahttp1").arg(clientNs),
-            QStringLiteral("-n %1 link set lo up").arg(serverNs),
-            QStringLiteral("-n %1 link set kahttp0 up").arg(serverNs),
-            QStringLiteral("-n %1 link set kahttp1 up").arg(clientNs),
-            QStringLiteral("-n %1 neigh replace 10.213.9.2 lladdr 02:13:00:00:09:02 dev kahttp0 "
-                           "nud permanent")
-                    .arg(serverNs),
-            QStringLiteral("-n %1 neigh replace 10.213.9.1 lladdr 02:13:00:00:09:01 dev kahttp1 "
-                           "nud permanent")
-                    .arg(clientNs),
-    };
-    for (const QString &command : commands)
-        QVERIFY2(IpRoute::run(command, &error), qPrintable(error));
+    QVERIFY2(IpRoute::runAll(IpRoute::vethLinkCommands({serverNs, QStringLiteral("kahttp0"),
+                                                        QStringLiteral("10.213.9.1/24"), true},
+                                                       {clientNs, QStringLiteral("kahttp1"),
+                                                        QStringLiteral("10.213.9.2/24")},
+                                                       QStringLiteral("02:13:00:00:09")),
+                             &error),
+             qPrintable(error));
 
     // The server listens on both of its namespace's interfaces: the veth
     // for the client that falls silent, loopback for the witness.

@@ -36,6 +36,13 @@ def report(line):
     sys.stdout.flush()
 
 
+def is_open(connection):
+    # websockets before 14 (Debian 12's 10.4) has .open; 14 and later, .state.
+    if hasattr(connection, "open"):
+        return connection.open
+    return connection.state is websockets.protocol.State.OPEN
+
+
 async def read_until_closed(connection, port):
     try:
         async for message in connection:
@@ -89,7 +96,7 @@ async def main():
         if not line or command == "quit":
             return 0
         for connection, port in connections:
-            if not connection.open:
+            if not is_open(connection):
                 continue
             if command == "send":
                 await connection.send(f"hello {port}")
