@@ -84,10 +84,17 @@ void WatchedConnection::pingFrame(const QByteArray &payload) const
 
 void WatchedConnection::end(const QString &reason) const
 {
-    if (webSocket)
-        webSocket->close(object, reason);
-    else
+    if (!webSocket) {
         socket()->disconnectFromHost();
+        return;
+    }
+    // The close frame goes out at once. Qt up to 6.8 then closes the socket
+    // under the QWebSocket; later versions wait for the peer's close frame,
+    // which a dead peer never sends: the connection ends now either way.
+    const QPointer<QObject> alive(object);
+    webSocket->close(object, reason);
+    if (alive && state() != QAbstractSocket::UnconnectedState)
+        webSocket->abort(object);
 }
 
 void WatchedConnection::abort() const

@@ -82,7 +82,7 @@ class KeepAliveHeartbeatPrivate;
     application data (at most 125 bytes; QWebSocket cuts the rest), and
     pings are sent even when it is empty; pingFunction() is not used. The
     death ends the connection with a close frame (code 1011, the message
-    as reason) and, if it has not closed one interval() later, abort().
+    as reason), and then at once: the peer's close frame is not awaited.
     When the QWebSocket runs over a KeepAliveSocket (a KeepAliveServer's
     client handed to QWebSocketServer::handleConnection()), that socket
     reports the death as its own deadPeer(HeartbeatTimeout), and the server

@@ -17,7 +17,8 @@
 # Reports:
 #   ready                          once, when commands are read
 #   response ID LOCALPORT STATUS CONNECTION BODY   (CONNECTION: the header's
-#                                  value or "-"; BODY with \n as "\n")
+#                                  value, "-" when absent or keep-alive;
+#                                  BODY with \n as "\n")
 #   error ID LOCALPORT TEXT        a request failed (the connection is dropped)
 #   closed ID LOCALPORT            the server closed an idle connection (EOF)
 #   reset ID LOCALPORT             the server reset an idle connection
@@ -87,8 +88,12 @@ class Clients:
             conn.http.request("GET", path)
             response = conn.http.getresponse()
             body = response.read().decode("utf-8", "replace").replace("\n", "\\n")
-            report("response", conn.ident, conn.local_port, response.status,
-                   response.getheader("Connection", "-"), body)
+            # HTTP/1.1 keeps the connection without the header (Qt 6.4) or
+            # with "keep-alive" (Qt 6.11): both are "-".
+            connection = response.getheader("Connection", "-")
+            if connection.lower() == "keep-alive":
+                connection = "-"
+            report("response", conn.ident, conn.local_port, response.status, connection, body)
         except (OSError, http.client.HTTPException) as error:
             report("error", conn.ident, conn.local_port,
                    "%s: %s" % (type(error).__name__, error))
