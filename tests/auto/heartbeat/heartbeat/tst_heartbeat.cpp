@@ -448,7 +448,7 @@ void tst_Heartbeat::roundTripTimeFromPingToAnswer()
 {
     // The peer answers each ping 200 ms late: the round-trip time is the
     // time from the ping written to the answer's first bytes.
-    constexpr auto AnswerDelay = 200ms;
+    static constexpr auto AnswerDelay = 200ms;
     QTcpServer server;
     QVERIFY(server.listen(QHostAddress::LocalHost));
     connect(&server, &QTcpServer::newConnection, this, [&server] {
