@@ -9,6 +9,7 @@
 #include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QEvent>
+#include <QtCore/QMetaMethod>
 #include <QtCore/QMetaObject>
 #include <QtCore/QPointer>
 #include <QtNetwork/QHostAddress>
@@ -32,6 +33,21 @@ bool isOpen(QAbstractSocket::SocketState state)
     return state == QAbstractSocket::ConnectedState || state == QAbstractSocket::ClosingState;
 }
 
+/*!
+    The event dispatcher of this thread once a readyRead() that it delivered
+    was seen to follow a read notification that passed the inspector (see
+    KeepAliveEngine::checkReadActivation()). How Qt delivers notifications
+    is a property of Qt and of the dispatcher, not of a connection: later
+    connections of the thread need no readyRead() connection for it.
+*/
+thread_local const QAbstractEventDispatcher *readActivationVerified = nullptr;
+
+bool readActivationVerifiedHere()
+{
+    const QAbstractEventDispatcher *dispatcher = QAbstractEventDispatcher::instance();
+    return dispatcher && dispatcher == readActivationVerified;
+}
+
 } // namespace
 
 QString invalidKeepAliveOptionsMessage(const KeepAliveOptions &options)
@@ -46,36 +62,57 @@ KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
     : QObject(socket),
       m_socket(socket),
       m_guard(socket, &m_transport, this),
-      m_inspector(socket, &m_transport, &m_guard, this)
+      m_inspector(socket, &m_transport, &m_guard, this, this)
 {
     m_guard.setUserTimeout(m_options.userTimeout());
-    m_inspector.unbufferedDeathFound = [this](qintptr descriptor) {
-        takeUnbufferedDeath(descriptor);
-    };
-    // Connected before any user connection, so these run first.
-    connect(socket, &QAbstractSocket::connected, this, [this] { startConnection(); });
-    connect(socket, &QAbstractSocket::errorOccurred, this, &KeepAliveEngine::onErrorOccurred);
-    connect(socket, &QAbstractSocket::disconnected, this, &KeepAliveEngine::onDisconnected);
-    connect(socket, &QAbstractSocket::stateChanged, this, &KeepAliveEngine::onStateChanged);
-    connect(socket, &QIODevice::bytesWritten, this, [this] {
-        const qint64 now = coarseNowNs();
-        m_inspector.noteWrite(now);
-        if (m_notTcp.isEmpty())
-            m_guard.noteWrite(now);
-        onClosing();
-    });
-    watchReadyRead();
+    // Connected before any user connection, so these run first. A new
+    // connection starts at stateChanged(ConnectedState), which Qt emits just
+    // before connected(), and ends at stateChanged(UnconnectedState), just
+    // before disconnected(): two connections less per socket. A QSslSocket
+    // learns its descriptor and endpoints only with connected().
+    if (m_startsAtConnected)
+        connect(socket, &QAbstractSocket::connected, this, [this] { startConnection(); });
+    connectToSocket(QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
+                    "onErrorOccurred(QAbstractSocket::SocketError)");
+    connectToSocket(QMetaMethod::fromSignal(&QAbstractSocket::stateChanged),
+                    "onStateChanged(QAbstractSocket::SocketState)");
+    connectToSocket(QMetaMethod::fromSignal(&QIODevice::bytesWritten), "onBytesWritten()");
+    if (!readActivationVerifiedHere())
+        watchReadyRead();
+}
+
+QMetaObject::Connection KeepAliveEngine::connectToSocket(const QMetaMethod &signal, const char *slot)
+{
+    const int method = staticMetaObject.indexOfSlot(slot);
+    Q_ASSERT(method != -1);
+    return QMetaObject::connect(m_socket, signal.methodIndex(), this, method);
 }
 
 void KeepAliveEngine::watchReadyRead()
 {
     if (!m_readyRead)
-        m_readyRead = connect(m_socket, &QIODevice::readyRead, this, &KeepAliveEngine::onReadyRead);
+        m_readyRead =
+                connectToSocket(QMetaMethod::fromSignal(&QIODevice::readyRead), "onReadyRead()");
+}
+
+void KeepAliveEngine::onBytesWritten()
+{
+    const qint64 now = coarseNowNs();
+    m_inspector.noteWrite(now);
+    if (m_notTcp.isEmpty())
+        m_guard.noteWrite(now);
+    onClosing();
 }
 
 KeepAliveEngine::~KeepAliveEngine()
 {
     releaseRetained();
+}
+
+NotifierInspector *NotifierInspector::of(QAbstractSocket *socket)
+{
+    KeepAliveEngine *engine = KeepAliveEngine::of(socket);
+    return engine ? &engine->m_inspector : nullptr;
 }
 
 bool KeepAliveEngine::eventFilter(QObject *watched, QEvent *event)
@@ -86,9 +123,23 @@ bool KeepAliveEngine::eventFilter(QObject *watched, QEvent *event)
 bool KeepAliveEngine::event(QEvent *event)
 {
     // Sent in the old thread, to the socket's children too.
-    if (event->type() == QEvent::ThreadChange)
+    if (event->type() == QEvent::ThreadChange) {
         m_guard.threadChanging();
+        if (m_watcher)
+            m_watcher->threadChanging();
+    }
     return QObject::event(event);
+}
+
+void KeepAliveEngine::readNotified()
+{
+    if (m_watcher)
+        m_watcher->readActivity();
+}
+
+void KeepAliveEngine::unbufferedDeathFound(qintptr descriptor)
+{
+    takeUnbufferedDeath(descriptor);
 }
 
 void KeepAliveEngine::releaseRetained()
@@ -154,6 +205,7 @@ ConnectionHealth KeepAliveEngine::health() const
 
 void KeepAliveEngine::adopted(qintptr descriptor, bool accepted)
 {
+    m_adopting = false;
     const QString notTcp = KeepAlivePlatform::whyNotTcp(descriptor);
     const QString message =
             notTcp.isEmpty() ? notTcp : QStringLiteral("keepalive is not applied: %1").arg(notTcp);
@@ -176,13 +228,13 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
                m_reason);
     }
     releaseRetained();
-    m_readActivationChecked = false;
-    watchReadyRead();
     m_notTcp = notTcp;
     if (!m_notTcp.isEmpty()) {
         // Left alone: without a transport nothing (options, inspector,
         // guard) touches the descriptor, and reportDeath() reports nothing.
         m_transport = NativeTransport();
+        m_readActivationChecked = false;
+        watchReadyRead();
         return;
     }
     m_transport = NativeTransport::find(m_socket);
@@ -192,6 +244,16 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
         m_inspector.attach(m_signals && m_transport.socket() == m_socket);
     else
         m_retained = KeepAlivePlatform::retain(m_transport.descriptor());
+    // readyRead() has work only in the public-API-only mode and for the
+    // check that Qt's read notifications reach the inspector, which one
+    // connection per thread makes (none where the shared hook has already
+    // delivered one).
+    m_readActivationChecked = m_transport.usesEngine()
+            && (readActivationVerifiedHere() || m_inspector.sharedHookDeliversHere());
+    if (m_readActivationChecked)
+        disconnect(std::exchange(m_readyRead, QMetaObject::Connection()));
+    else
+        watchReadyRead();
     QAbstractSocket *inner = m_transport.socket();
     if (inner && inner != m_socket)
         connect(inner, &QAbstractSocket::errorOccurred, this, &KeepAliveEngine::onTransportError,
@@ -267,6 +329,7 @@ bool KeepAliveEngine::reportDeathFirst()
 void KeepAliveEngine::onReadyRead()
 {
     if (!m_transport.usesEngine()) {
+        readNotified();
         // Public-API-only mode: a full read buffer stops Qt's reading, and no
         // notification shows a death until the application reads.
         m_inspector.readyReadWithoutEngine();
@@ -301,6 +364,8 @@ void KeepAliveEngine::checkReadActivation()
     // less per socket (the handle is dropped too, or it keeps it allocated).
     disconnect(std::exchange(m_readyRead, QMetaObject::Connection()));
     m_inspector.verifyReadActivation();
+    if (QtInternals::trusted())
+        readActivationVerified = QAbstractEventDispatcher::instance();
 }
 
 void KeepAliveEngine::beginBlockingWait()
@@ -555,6 +620,13 @@ void KeepAliveEngine::announceDeath(DeadPeerReason reason, QAbstractSocket::Sock
                                   << m_socket->peerPort() << reason << message << health;
     if (m_signals)
         m_signals->setError(m_socket, error, message);
+    if (m_watcher) {
+        // A handler of what the watcher emits (a server's clientLost()) may delete the socket.
+        const QPointer<QAbstractSocket> alive(m_socket);
+        m_watcher->deadPeer(reason);
+        if (!alive)
+            return;
+    }
     notify(&SocketSignals::deadPeer, &KeepAliveEngine::deadPeer, reason);
 }
 
@@ -624,7 +696,7 @@ bool KeepAliveEngine::refuseUnbufferedWrite()
     return isUnbuffered() && (m_unbufferedError || m_inspector.reportPendingError());
 }
 
-void KeepAliveEngine::onDisconnected()
+void KeepAliveEngine::onConnectionEnded()
 {
     m_notTcp.clear();
     m_heartbeatDeath.reset();
@@ -637,10 +709,20 @@ void KeepAliveEngine::onDisconnected()
         notify(&SocketSignals::effectiveOptionsChanged, &KeepAliveEngine::effectiveOptionsChanged,
                m_lastEffective);
     }
+    // The watcher (a server's hold on its client) lets go of the connection.
+    // It stays allocated until replaced or until the engine goes: this may
+    // run inside its own call (a clientLost() handler's abort()).
+    if (m_watcher)
+        m_watcher->connectionEnded();
 }
 
 void KeepAliveEngine::onStateChanged(QAbstractSocket::SocketState state)
 {
+    // setSocketDescriptor() announces its state too; adopted() starts that connection.
+    if (state == QAbstractSocket::ConnectedState && !m_adopting && !m_startsAtConnected) {
+        startConnection();
+        return;
+    }
     // A heartbeatTimeout() handler that closes the connection itself: the
     // death comes first, as it would after the handler.
     if (state != QAbstractSocket::ConnectedState) {
@@ -652,6 +734,8 @@ void KeepAliveEngine::onStateChanged(QAbstractSocket::SocketState state)
         }
     }
     onClosing();
+    if (state == QAbstractSocket::UnconnectedState)
+        onConnectionEnded();
 }
 
 namespace {

@@ -18,6 +18,7 @@
 #include <QtCore/QScopeGuard>
 #include <QtNetwork/QHostAddress>
 
+#include <memory>
 #include <optional>
 
 /*!
@@ -40,12 +41,38 @@ QString invalidKeepAliveOptionsMessage(const KeepAliveOptions &options);
     flush(), blocking waits and Unbuffered reads — the subclass does by
     calling the hooks below.
 */
-class KeepAliveEngine : public QObject
+class KeepAliveEngine : public QObject, private NotifierInspector::Listener
 {
     Q_OBJECT
 public:
     explicit KeepAliveEngine(QAbstractSocket *socket);
     ~KeepAliveEngine() override;
+
+    /*!
+        What a server keeps of a client it counts: told by the engine
+        directly, not through the socket's signals (three connections per
+        client, and an object of its own to receive them).
+    */
+    class Watcher
+    {
+    public:
+        virtual ~Watcher() = default;
+        //! Bytes arrived: a read notification (readyRead() where Qt's internals are not used).
+        virtual void readActivity() = 0;
+        //! The peer is dead: called just before the socket's deadPeer().
+        virtual void deadPeer(QtKeepAlive::DeadPeerReason reason) = 0;
+        /*!
+            The connection ended (stateChanged(UnconnectedState)). The
+            watcher stays with the engine, told of nothing it must act on,
+            until it is replaced or the engine is destroyed.
+        */
+        virtual void connectionEnded() = 0;
+        //! The socket is about to move to another thread (called in the old one).
+        virtual void threadChanging() = 0;
+    };
+    //! From now on the engine owns \a watcher and tells it (replaces one set before).
+    void setWatcher(std::unique_ptr<Watcher> watcher) { m_watcher = std::move(watcher); }
+    Watcher *watcher() const { return m_watcher.get(); }
 
     bool setOptions(const KeepAliveOptions &options);
     const KeepAliveOptions &options() const { return m_options; }
@@ -60,8 +87,12 @@ public:
         null before the first connection.
     */
     QAbstractSocket *transportSocket() const { return m_transport.socket(); }
+    //! The connection's notifiers are watched through the shared hook (for tests).
+    bool usesSharedHook() const { return m_inspector.usesSharedHook(); }
 
     // Hooks for the socket subclass.
+    //! Before setSocketDescriptor(): the ConnectedState it announces is not a connect().
+    void adopting() { m_adopting = true; }
     /*!
         After setSocketDescriptor(), which \a accepted \a descriptor or not:
         a new connection, unless the descriptor is not a connected TCP socket.
@@ -152,7 +183,10 @@ public:
             return false;
         const auto wait = blockingWait();
         const std::optional<int> left = awaitActivity(BlockingWait::ReadyRead, msecs);
-        return left && qt(*left);
+        if (!left || !qt(*left))
+            return false;
+        readNotified(); // Qt read without a notification
+        return true;
     }
     template<typename QtWait>
     bool waitForBytesWritten(int msecs, QtWait qt)
@@ -280,7 +314,23 @@ Q_SIGNALS:
     void deadPeerReasonChanged(QtKeepAlive::DeadPeerReason reason);
     void deadPeer(QtKeepAlive::DeadPeerReason reason);
 
+private Q_SLOTS:
+    // Connected by method index (connectToSocket()): no slot object per connection.
+    void onErrorOccurred(QAbstractSocket::SocketError error);
+    void onStateChanged(QAbstractSocket::SocketState state);
+    void onBytesWritten();
+    void onReadyRead();
+
 private:
+    friend NotifierInspector; // NotifierInspector::of()
+
+    //! Connects the socket's \a signal to this engine's slot \a slot (a normalized signature).
+    QMetaObject::Connection connectToSocket(const QMetaMethod &signal, const char *slot);
+
+    // NotifierInspector::Listener
+    void readNotified() override;
+    void unbufferedDeathFound(qintptr descriptor) override;
+
     //! Emits \a own, or the socket's signal \a forward once forwardSignalsTo() was called.
     template<typename Forward, typename Own, typename... Args>
     void notify(Forward SocketSignals::*forward, Own own, const Args &...args)
@@ -304,7 +354,6 @@ private:
     void startConnection(const QString &notTcp = QString());
     void applyOptions();
     void setError(QtKeepAlive::KeepAliveError error, const QString &message);
-    void onErrorOccurred(QAbstractSocket::SocketError error);
     void onTransportError(QAbstractSocket::SocketError error);
     //! Classified as classifyDeadPeer() does for this platform, or as from \a source.
     void reportDeath(QAbstractSocket::SocketError error, KeepAlivePlatform::OsError osError,
@@ -319,13 +368,12 @@ private:
     void releaseRetained();
     //! Connects readyRead() (again for a new connection; see checkReadActivation()).
     void watchReadyRead();
-    void onReadyRead();
     //! The check of Qt's internals that only the socket's signals can make.
     void checkReadActivation();
     //! What is known of a death that Qt's read met on a notification that did not look.
     DeathEvidence unlookedEvidence(KeepAlivePlatform::OsError osError) const;
-    void onDisconnected();
-    void onStateChanged(QAbstractSocket::SocketState state);
+    //! The connection ended (or never came): what was known of it goes.
+    void onConnectionEnded();
     void onClosing();
     void announceHeartbeatDeath(const HeartbeatDeath &death);
     bool isUnbuffered() const;
@@ -355,8 +403,12 @@ private:
     bool m_readActivationChecked = false; //!< checkReadActivation() ran for this connection
     QMetaObject::Connection m_readyRead;  //!< to onReadyRead(), while it has work
     int m_blockingWaits = 0;              //!< nesting depth of waitFor...() calls
+    //! A QSslSocket: a connection starts at connected(), not at stateChanged().
+    const bool m_startsAtConnected = m_socket->inherits("QSslSocket");
+    bool m_adopting = false; //!< between adopting() and adopted()
     //! Why the current connection is left alone (adopted()); empty for a TCP connection.
     QString m_notTcp;
+    std::unique_ptr<Watcher> m_watcher; //!< see setWatcher()
 };
 
 template<typename Socket>

@@ -17,13 +17,71 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <utility>
+
+namespace {
+
+//! The shared hook has seen a socket notification in this thread.
+thread_local bool g_deliveredHere = false;
+
+// A connection's notifiers are children of its socket engine, itself a
+// child of the socket (QAbstractSocketPrivate::initSocketLayer()).
+bool notifierEvent(void **data)
+{
+    auto *event = static_cast<QEvent *>(data[1]);
+    if (event->type() != QEvent::SockAct && event->type() != QEvent::SockClose)
+        return false;
+    // Any socket notification (a server's accept notifier too) shows that
+    // Qt's notifications pass the hook in this thread; attach() checks that
+    // a connection's notifiers are where the hook looks for them.
+    g_deliveredHere = true;
+    auto *notifier = static_cast<QObject *>(data[0]);
+    const QObject *engine = notifier->parent();
+    auto *socket = engine ? qobject_cast<QAbstractSocket *>(engine->parent()) : nullptr;
+    NotifierInspector *inspector = socket ? NotifierInspector::of(socket) : nullptr;
+    if (!inspector || !inspector->hookedEvent(notifier, event))
+        return false;
+    *static_cast<bool *>(data[2]) = true; // what QCoreApplication::sendEvent() returns
+    return true;
+}
+
+bool g_sharedHook = false;
+
+// Registered while the library is loaded, before the application's threads
+// send events (Qt's callback table is not guarded against concurrent
+// change), and removed as it is unloaded. Every event sent in the process
+// then costs one call and a type comparison.
+void installSharedHook()
+{
+    g_sharedHook = QInternal::registerCallback(QInternal::EventNotifyCallback, notifierEvent);
+}
+void removeSharedHook()
+{
+    if (std::exchange(g_sharedHook, false))
+        QInternal::unregisterCallback(QInternal::EventNotifyCallback, notifierEvent);
+}
+Q_CONSTRUCTOR_FUNCTION(installSharedHook)
+Q_DESTRUCTOR_FUNCTION(removeSharedHook)
+
+} // namespace
+
+bool NotifierInspector::sharedHookInstalled()
+{
+    return g_sharedHook;
+}
+
+bool NotifierInspector::sharedHookDeliversHere() const
+{
+    return m_sharedHook && g_deliveredHere;
+}
 
 NotifierInspector::NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
-                                     const StallGuard *guard, QObject *filter)
+                                     const StallGuard *guard, QObject *filter, Listener *listener)
     : m_socket(socket),
       m_transport(transport),
       m_guard(guard),
-      m_filter(filter)
+      m_filter(filter),
+      m_listener(listener)
 {
 }
 
@@ -51,11 +109,18 @@ void NotifierInspector::attach(bool writesReported)
     QObject *engine = m_transport->engine();
     if (!engine)
         return;
-    for (QObject *child : engine->children())
-        child->installEventFilter(m_filter);
-    m_writerHooked = !writesReported || m_transport->notifier(QSocketNotifier::Write) != nullptr;
-    if (!writesReported)
-        engine->installEventFilter(m_filter);
+    m_sharedHook =
+            sharedHookInstalled() && m_transport->socket() == m_socket && of(m_socket) == this;
+    if (m_sharedHook) {
+        m_writerHooked = true;
+    } else {
+        for (QObject *child : engine->children())
+            child->installEventFilter(m_filter);
+        m_writerHooked =
+                !writesReported || m_transport->notifier(QSocketNotifier::Write) != nullptr;
+        if (!writesReported)
+            engine->installEventFilter(m_filter);
+    }
     // Qt enables reading (creating the read notifier) before it announces a
     // connection or returns from setSocketDescriptor(); without an event
     // dispatcher it creates none.
@@ -109,6 +174,7 @@ void NotifierInspector::reset()
     m_reader.clear();
     m_sawReadActivation = false;
     m_writerHooked = true;
+    m_sharedHook = false;
     m_lastReadNs = 0;
     m_lastWriteNs = 0;
     if (m_pauseTimer)
@@ -166,6 +232,8 @@ bool NotifierInspector::inspect(QSocketNotifier *notifier)
 {
     const bool read = notifier->type() == QSocketNotifier::Read;
     m_sawReadActivation = m_sawReadActivation || read;
+    if (read)
+        m_listener->readNotified();
     if (!lookDue(read)) {
         if (read && m_socket->readBufferSize() > 0 && qtWillStopReading())
             startPauseWatch();
@@ -197,7 +265,7 @@ bool NotifierInspector::inspect(QSocketNotifier *notifier)
     m_unlooked = false;
     captureEvidence(descriptor);
     if (isUnbuffered()) {
-        unbufferedDeathFound(descriptor);
+        m_listener->unbufferedDeathFound(descriptor);
         return false;
     }
     if (!read) {
@@ -292,7 +360,7 @@ bool NotifierInspector::reportPendingError()
         return false;
     captureEvidence(descriptor);
     if (isUnbuffered()) {
-        unbufferedDeathFound(descriptor);
+        m_listener->unbufferedDeathFound(descriptor);
         return true;
     }
     // Qt's write path (flush(), waitForBytesWritten()) would meet the error
@@ -365,7 +433,7 @@ void NotifierInspector::watchPause()
     m_pauseTimer->stop();
     captureEvidence(descriptor);
     if (isUnbuffered())
-        unbufferedDeathFound(descriptor);
+        m_listener->unbufferedDeathFound(descriptor);
     else
         letQtReadTheError(reader);
 }

@@ -12,7 +12,6 @@
 #include <QtCore/QPointer>
 
 #include <chrono>
-#include <functional>
 #include <optional>
 
 QT_BEGIN_NAMESPACE
@@ -62,18 +61,34 @@ void runQtReadPath(QAbstractSocket *socket);
 class NotifierInspector
 {
 public:
+    //! What the inspector tells its owner (the engine).
+    class Listener
+    {
+    public:
+        //! A read notification of the connection (data, an end or an error arrived).
+        virtual void readNotified() = 0;
+        //! Unbuffered: a death was found; the owner takes the error from \a descriptor.
+        virtual void unbufferedDeathFound(qintptr descriptor) = 0;
+
+    protected:
+        ~Listener() = default;
+    };
+
     /*!
         \a filter (the engine) is installed as the event filter on Qt's socket
-        engine and its notifiers, and passes their events to filter(); it also
+        engine and its notifiers where the shared hook cannot serve (see
+        sharedHookInstalled()), and passes their events to filter(); it also
         owns the timer and carries queued work. No QObject of its own: one per
         connection adds up.
     */
     NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
-                      const StallGuard *guard, QObject *filter);
+                      const StallGuard *guard, QObject *filter, Listener *listener);
     Q_DISABLE_COPY_MOVE(NotifierInspector)
 
     /*!
-        Hooks the transport engine's notifiers (again for every connection).
+        Hooks the transport engine's notifiers (again for every connection):
+        a library socket's own connection through the shared hook, which
+        also sees the notifiers Qt creates later; any other by event filters.
         Qt creates a notifier on first use (the write notifier at the first
         write of an accepted connection): with \a writesReported, the socket
         calls writeNotifierMayExist() after each of its writes and nothing
@@ -118,16 +133,14 @@ public:
     //! The testing switch (see the class description).
     static bool readLookDisabled();
 
-    //! Unbuffered: a death was found; the engine takes the error from here.
-    std::function<void(qintptr descriptor)> unbufferedDeathFound;
-
     bool hasEvidence() const { return bool(m_evidence); }
     std::optional<DeathEvidence> takeEvidence();
     void captureEvidence(qintptr descriptor);
 
     /*!
         If the kernel holds a pending error, reports it now through Qt's read
-        path (buffered) or unbufferedDeathFound (Unbuffered) and returns true.
+        path (buffered) or Listener::unbufferedDeathFound() (Unbuffered) and
+        returns true.
         Returns false, with the evidence taken, where Qt cannot be made to
         read now (no notifier, and closing or behind a proxy): the caller's
         own call into Qt then meets the error.
@@ -164,6 +177,36 @@ public:
     //! The event filter of the objects attach() hooked: true to stop \a event.
     bool filter(QObject *watched, QEvent *event);
 
+    /*!
+        The inspector of \a socket's own connection if \a socket is one of
+        the library's socket classes, nullptr otherwise. Defined with the
+        engine, which owns the inspectors.
+    */
+    static NotifierInspector *of(QAbstractSocket *socket);
+    /*!
+        True where the process-wide notification hook is in place: Qt's
+        event notification callback (QInternal::EventNotifyCallback), which
+        every event sent in any thread passes before its receiver's event
+        filters. It hands each SockAct and SockClose of a notifier of a
+        library socket's own engine to that socket's inspector, so that
+        these connections need no event filter on their notifiers (each
+        filter gives a notifier Qt's extra object data).
+    */
+    static bool sharedHookInstalled();
+    /*!
+        True if attach() chose the shared hook and it has seen a socket
+        notification in this thread: Qt's notifications reach the
+        inspectors here.
+    */
+    bool sharedHookDeliversHere() const;
+    //! attach() chose the shared hook for this connection (no event filter on its notifiers).
+    bool usesSharedHook() const { return m_sharedHook; }
+    //! The shared hook's call: filter() if attach() chose the hook for this connection.
+    bool hookedEvent(QObject *notifier, QEvent *event)
+    {
+        return m_sharedHook && filter(notifier, event);
+    }
+
 private:
     bool inspect(QSocketNotifier *notifier);
     void hookWriteNotifier();
@@ -179,6 +222,7 @@ private:
     const NativeTransport *const m_transport;
     const StallGuard *const m_guard;
     QObject *const m_filter;
+    Listener *const m_listener;
     QTimer *m_pauseTimer = nullptr;              //!< runs while Qt does not read
     HeapOptional<DeathEvidence> m_evidence;      //!< set once the kernel shows a pending error
     std::optional<qint64> m_savedReadBufferSize; //!< lifted so that Qt reads the error
@@ -195,4 +239,5 @@ private:
     bool m_unreadNotified = false;   //!< Unbuffered: Qt announced data the application has not read
     bool m_sawReadActivation = false; //!< see verifyReadActivation()
     bool m_writerHooked = true;       //!< false: writeNotifierMayExist() looks for it
+    bool m_sharedHook = false;        //!< attach() chose the shared hook (sharedHookInstalled())
 };

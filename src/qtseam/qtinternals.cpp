@@ -32,7 +32,8 @@ QString describe(Assumption assumption)
     case Assumption::NotifierChildren:
         return QStringLiteral("the engine's socket notifiers are its children");
     case Assumption::SockActDelivery:
-        return QStringLiteral("the read notifier receives QEvent::SockAct through event filters");
+        return QStringLiteral("the read notifier receives QEvent::SockAct through Qt's event "
+                              "notification callback and event filters");
     case Assumption::SyntheticSockAct:
         return QStringLiteral("a QEvent::SockAct sent to the read notifier makes Qt read");
     case Assumption::SockCloseDelivery:

@@ -40,7 +40,8 @@ enum class Assumption {
     //! The engine's read and write QSocketNotifiers are its children.
     NotifierChildren,
     //! The read notifier receives QEvent::SockAct for each readiness, through
-    //! event filters installed on it.
+    //! Qt's event notification callback (QInternal::EventNotifyCallback,
+    //! the inspectors' shared hook) and event filters installed on it.
     SockActDelivery,
     //! A QEvent::SockAct sent to the read notifier makes Qt read the socket.
     SyntheticSockAct,

@@ -29,7 +29,9 @@ class KeepAliveServerPrivate;
     included), an idle client reaped after idleTimeout(), and a client refused
     because maxClients() were already connected. It comes before the
     disconnected() handlers the application connected to the socket, whether
-    or not the socket was taken with nextPendingConnection() yet. A dead
+    or not the socket was taken with nextPendingConnection() yet, and for a
+    dead peer before the socket's deadPeer() reaches the application's
+    handlers. A dead
     client that was never taken is removed from the pending queue before the
     signal and freed with deleteLater() after it; nextPendingConnection()
     never returns it, not even inside a clientLost() handler. An orderly
@@ -126,7 +128,8 @@ public:
     /*!
         Closes a client that has sent nothing for \a timeout, with
         clientLost(client, IdleTimeout, health). Activity is bytes from the
-        client reaching the kernel (readyRead(), and where the kernel says
+        client reaching the kernel (each read notification Qt acts on, the
+        one readyRead() follows, and where the kernel says
         when it last received data — Linux, macOS, FreeBSD — also bytes that
         wait behind a full read buffer, setReadBufferSize(), for which Qt
         emits no readyRead()). The client is closed with

@@ -245,26 +245,54 @@ void ClientCare::leaveShared()
 
 ClientTie::ClientTie(QTcpSocket *client, KeepAliveEngine *engine,
                      std::shared_ptr<ServerShared> shared)
-    : QObject(client),
-      m_client(client),
+    : m_client(client),
       m_engine(engine),
       m_shared(std::move(shared))
 {
-    // Connected before the application can connect anything: these run first.
-    connect(client, &QAbstractSocket::disconnected, this, [this] {
-        forget();
-        deleteLater();
-    });
-    connect(client, &QIODevice::readyRead, this, [this] {
-        if (m_care)
-            m_care->touch(this);
-    });
 }
 
-// With the client (its child): only pointers are used, ~QAbstractSocket() has run.
+// With the client's engine: only pointers are used, the client is being destroyed.
 ClientTie::~ClientTie()
 {
     forget();
+}
+
+ClientTie *ClientTie::of(QTcpSocket *client)
+{
+    // Every watcher of a client's engine is a tie.
+    KeepAliveEngine *engine = KeepAliveEngine::of(client);
+    return engine ? static_cast<ClientTie *>(engine->watcher()) : nullptr;
+}
+
+void ClientTie::readActivity()
+{
+    if (m_care)
+        m_care->touch(this);
+}
+
+void ClientTie::deadPeer(QtKeepAlive::DeadPeerReason reason)
+{
+    lose(QtKeepAlive::clientLossReason(reason), health());
+}
+
+void ClientTie::connectionEnded()
+{
+    forget();
+}
+
+void ClientTie::threadChanging()
+{
+    // Called in the old thread, just before the move. The queued call moves
+    // along with the client and runs in the new thread, if the client is
+    // still tied then.
+    detachFromCare();
+    QMetaObject::invokeMethod(
+            m_client,
+            [client = m_client] {
+                if (ClientTie *tie = ClientTie::of(client))
+                    tie->attachToCare();
+            },
+            Qt::QueuedConnection);
 }
 
 void ClientTie::attachToCare()
@@ -288,18 +316,6 @@ void ClientTie::detachFromCare()
 {
     if (ClientCare *care = std::exchange(m_care, nullptr))
         care->detach(this);
-}
-
-bool ClientTie::event(QEvent *event)
-{
-    if (event->type() == QEvent::ThreadChange) {
-        // Sent in the old thread, just before the move. The queued call
-        // moves along with this object and runs in the new thread.
-        detachFromCare();
-        QMetaObject::invokeMethod(
-                this, [this] { attachToCare(); }, Qt::QueuedConnection);
-    }
-    return QObject::event(event);
 }
 
 void ClientTie::forget()
@@ -335,11 +351,6 @@ bool ClientTie::lose(ClientLossReason reason, const ConnectionHealth &health)
     if (owned)
         m_client->deleteLater();
     return true;
-}
-
-void ClientTie::loseToDeath(QtKeepAlive::DeadPeerReason reason)
-{
-    lose(QtKeepAlive::clientLossReason(reason), health());
 }
 
 ConnectionHealth ClientTie::health() const
@@ -490,18 +501,21 @@ bool ServerCore::isNewClient(const QTcpSocket *client, const char *function) con
     return true;
 }
 
-ClientTie *ServerCore::tieClient(QTcpSocket *client)
+bool ServerCore::admit(QTcpSocket *client)
 {
     if (m_maxClients > 0 && clientCount() >= m_maxClients) {
         refuse(client);
-        return nullptr;
+        return false;
     }
     KeepAliveEngine *const engine = KeepAliveEngine::of(client);
     Q_ASSERT(engine);
-    auto *tie = new ClientTie(client, engine, m_shared);
-    const SharedLocker lock(&m_shared->mutex);
-    m_shared->clients.insert(client, {tie, ServerShared::Client::Stage::Admitted, false});
-    return tie;
+    auto tie = std::make_unique<ClientTie>(client, engine, m_shared);
+    {
+        const SharedLocker lock(&m_shared->mutex);
+        m_shared->clients.insert(client, {tie.get(), ServerShared::Client::Stage::Admitted, false});
+    }
+    engine->setWatcher(std::move(tie));
+    return true;
 }
 
 void ServerCore::queue(QTcpSocket *client)

@@ -5,6 +5,7 @@
 // KeepAliveSslServer. Not installed.
 
 #include "connectionhealth.h"
+#include "keepaliveengine_p.h"
 #include "keepaliveoptions.h"
 #include "qtkeepalive.h"
 
@@ -16,22 +17,26 @@
 
 class QTcpServer;
 class QTcpSocket;
-class KeepAliveEngine;
 class ClientCare;
 struct ServerShared;
 
 /*!
-    The server's hold on one client: a child of the client, so that it moves
-    with it to any thread and its connections to the client's signals are
-    direct there and run before the application's. Destroyed with the
-    client, or when the client leaves the server.
+    The server's hold on one client: owned by the client's engine, which
+    tells it of the client's activity, death, end and moves to another
+    thread directly (it needs no connection to the client's signals, and is
+    told before the application's handlers run). Destroyed with the engine;
+    once the client's connection ends it has let go of everything and no
+    longer acts.
 */
-class ClientTie : public QObject
+class ClientTie final : public KeepAliveEngine::Watcher
 {
 public:
     ClientTie(QTcpSocket *client, KeepAliveEngine *engine, std::shared_ptr<ServerShared> shared);
     ~ClientTie() override;
+    Q_DISABLE_COPY_MOVE(ClientTie)
 
+    //! The tie of \a client, if the client is tied to a server.
+    static ClientTie *of(QTcpSocket *client);
     //! Joins the care of the current thread, if the client is still the server's and queued.
     void attachToCare();
     /*!
@@ -39,23 +44,26 @@ public:
         False if it was lost before, has left, or the server is gone.
     */
     bool lose(QtKeepAlive::ClientLossReason reason, const ConnectionHealth &health);
-    //! The client's deadPeer(): lost with the matching reason and the snapshot at the death.
-    void loseToDeath(QtKeepAlive::DeadPeerReason reason);
     //! The client's connectionHealth() (the snapshot at its death, once dead).
     ConnectionHealth health() const;
     /*!
         Called by the care of this thread when the client received nothing
-        for \a timeout as far as readyRead() tells: false if the kernel says
-        bytes arrived meanwhile (the client is active), else it is reaped.
+        for \a timeout as far as its read notifications tell: false if the
+        kernel says bytes arrived meanwhile (the client is active), else it
+        is reaped.
     */
     bool reap(std::chrono::milliseconds timeout);
     void detachFromCare();
     void careReleased() { m_care = nullptr; }
 
-protected:
-    bool event(QEvent *event) override;
-
 private:
+    // KeepAliveEngine::Watcher
+    void readActivity() override;
+    //! Lost with the matching reason and the snapshot at the death.
+    void deadPeer(QtKeepAlive::DeadPeerReason reason) override;
+    void connectionEnded() override;
+    void threadChanging() override;
+
     void forget();
 
     QTcpSocket *const m_client;
@@ -139,20 +147,11 @@ public:
     /*!
         Counts \a client (connected, in the server's thread, the server's
         child) and ties it to the server, which from now reports its loss
-        with the Socket class's deadPeer(); not queued yet. Over maxClients()
+        with its deadPeer(); not queued yet. Over maxClients()
         it is refused instead: clientLost() with RefusedOverLimit, abort(),
         deleteLater(), and false.
     */
-    template<typename Socket>
-    bool admit(Socket *client)
-    {
-        ClientTie *tie = tieClient(client);
-        if (!tie)
-            return false;
-        QObject::connect(client, &Socket::deadPeer, tie,
-                         [tie](QtKeepAlive::DeadPeerReason reason) { tie->loseToDeath(reason); });
-        return true;
-    }
+    bool admit(QTcpSocket *client);
     //! Puts an admitted \a client into the pending queue and starts its idle care.
     void queue(QTcpSocket *client);
     /*!
@@ -169,7 +168,6 @@ public:
     QTcpSocket *takePending(const QMetaObject &type);
 
 private:
-    ClientTie *tieClient(QTcpSocket *client);
     void refuse(QTcpSocket *client);
     /*!
         Sets keepAliveError() and its message as KeepAliveSocket does:

@@ -59,6 +59,7 @@ ConnectionHealth KeepAliveSocket::connectionHealth() const
 bool KeepAliveSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState state,
                                           OpenMode openMode)
 {
+    d->adopting();
     const bool accepted = QTcpSocket::setSocketDescriptor(socketDescriptor, state, openMode);
     d->adopted(socketDescriptor, accepted);
     return accepted;

@@ -100,6 +100,7 @@ bool KeepAliveSslSocket::setSocketDescriptor(qintptr socketDescriptor, SocketSta
 {
     m_closeNotifyReceived = false;
     m_closeTruncated = false;
+    d->adopting();
     const bool accepted =
             QSslSocket::setSocketDescriptor(socketDescriptor, state, openMode & ~Unbuffered);
     d->adopted(socketDescriptor, accepted);

@@ -3,12 +3,16 @@
 // KeepAliveEngine serving a composed socket: a QSslSocket, whose TCP
 // connection belongs to an inner QTcpSocket it creates as a child. Used
 // unencrypted here (no certificates needed): the connection, its descriptor
-// and its notifiers still sit one level deeper than a QTcpSocket's.
+// and its notifiers still sit one level deeper than a QTcpSocket's. Also:
+// which connections the shared notification hook serves.
 
 #include "keepaliveengine_p.h"
+#include "qtinternals_p.h"
 
 #include "../../shared/deadpeerwatch.h"
 
+#include <KeepAliveServer>
+#include <KeepAliveSocket>
 #include <keepalivetesting.h>
 
 #include <QtNetwork/QSslSocket>
@@ -45,6 +49,7 @@ private Q_SLOTS:
     void optionsOnTheInnerConnection();
     void deadPeerOfTheInnerConnection_data();
     void deadPeerOfTheInnerConnection();
+    void sharedHookOnlyForOwnConnections();
 
 private:
     QSslSocket *connectComposed(QTcpServer &server, KeepAliveEngine *&engine, QTcpSocket *&peer);
@@ -142,6 +147,42 @@ void tst_Engine::deadPeerOfTheInnerConnection()
     QCOMPARE(engine->health().state, ConnectionHealth::TcpState::Closed);
     QTest::qWait(300);
     QCOMPARE(deaths.count(), 1);
+}
+
+// A library socket's own connection is watched through the process-wide
+// hook (no event filter, so no extra object data, on Qt's notifiers), on
+// both sides; an engine on another socket class, or on a connection that
+// sits in an inner socket, keeps event filters on that socket's notifiers.
+void tst_Engine::sharedHookOnlyForOwnConnections()
+{
+    QVERIFY(NotifierInspector::sharedHookInstalled());
+    KeepAliveServer keepAliveServer;
+    QVERIFY(keepAliveServer.listen(QHostAddress::LocalHost, 0));
+    KeepAliveSocket client;
+    client.connectToHost(QHostAddress::LocalHost, keepAliveServer.serverPort());
+    QVERIFY(client.waitForConnected(5000));
+    QVERIFY(keepAliveServer.waitForNewConnection(5000));
+    KeepAliveSocket *accepted = keepAliveServer.nextPendingConnection();
+    QVERIFY(accepted);
+    // The public-API-only mode leaves Qt's notifiers alone.
+    const bool precise = QtInternals::trusted();
+    QCOMPARE(KeepAliveEngine::of(&client)->usesSharedHook(), precise);
+    QCOMPARE(KeepAliveEngine::of(accepted)->usesSharedHook(), precise);
+
+    QTcpServer server;
+    KeepAliveEngine *engine = nullptr;
+    QTcpSocket *peer = nullptr;
+    QSslSocket *composed = connectComposed(server, engine, peer);
+    QVERIFY(composed);
+    QVERIFY(!engine->usesSharedHook());
+    if (precise)
+        QCOMPARE(engine->transportSocket(), innerSocket(*composed));
+
+    // Both report what arrives: data written to each reaches it.
+    QSignalSpy clientRead(&client, &QIODevice::readyRead);
+    accepted->write("to the client");
+    QVERIFY(clientRead.wait(5000));
+    QCOMPARE(client.readAll(), QByteArray("to the client"));
 }
 
 QTEST_MAIN(tst_Engine)

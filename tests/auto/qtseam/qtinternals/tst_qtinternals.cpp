@@ -10,11 +10,13 @@
 #include "../../shared/testproxy.h"
 
 #include "nativetransport_p.h"
+#include "notifierinspector_p.h"
 #include "qtinternals_p.h"
 
 #include <KeepAliveSocket>
 
 #include <QtCore/QPointer>
+#include <QtCore/QScopeGuard>
 #include <QtCore/QSocketNotifier>
 #include <QtNetwork/QSslSocket>
 #include <QtNetwork/QTcpServer>
@@ -223,6 +225,18 @@ void tst_QtInternals::notifierChildren()
            QStringLiteral("no write QSocketNotifier among the engine's children while writing"));
 }
 
+namespace {
+// What Qt's event notification callback (the library's shared hook) saw.
+const QObject *g_callbackWatched = nullptr;
+int g_callbackActivations = 0;
+bool countCallbackActivations(void **data)
+{
+    if (data[0] == g_callbackWatched && static_cast<QEvent *>(data[1])->type() == QEvent::SockAct)
+        ++g_callbackActivations;
+    return false;
+}
+} // namespace
+
 void tst_QtInternals::sockActDelivery()
 {
     QTcpSocket client;
@@ -232,13 +246,28 @@ void tst_QtInternals::sockActDelivery()
     QVERIFY(reader);
     ActivationFilter filter;
     reader->installEventFilter(&filter);
+    g_callbackWatched = reader;
+    g_callbackActivations = 0;
+    QVERIFY(QInternal::registerCallback(QInternal::EventNotifyCallback, countCallbackActivations));
+    const auto unregister = qScopeGuard([] {
+        QInternal::unregisterCallback(QInternal::EventNotifyCallback, countCallbackActivations);
+        g_callbackWatched = nullptr;
+    });
     int activationsAtReadyRead = -1;
-    connect(&client, &QIODevice::readyRead, this,
-            [&] { activationsAtReadyRead = filter.activations; });
+    int callbackActivationsAtReadyRead = -1;
+    connect(&client, &QIODevice::readyRead, this, [&] {
+        activationsAtReadyRead = filter.activations;
+        callbackActivationsAtReadyRead = g_callbackActivations;
+    });
     peer->write("ping");
     QVERIFY(QTest::qWaitFor([&] { return activationsAtReadyRead != -1; }, Timeout));
     CANARY(Assumption::SockActDelivery, activationsAtReadyRead >= 1,
            QStringLiteral("readyRead() came before any QEvent::SockAct reached the filter"));
+    CANARY(Assumption::SockActDelivery, callbackActivationsAtReadyRead >= 1,
+           QStringLiteral("readyRead() came before Qt's event notification callback "
+                          "(QInternal::EventNotifyCallback) saw a QEvent::SockAct"));
+    // The library's own hook is that callback, in place since it was loaded.
+    QVERIFY(NotifierInspector::sharedHookInstalled());
 }
 
 void tst_QtInternals::syntheticSockAct()

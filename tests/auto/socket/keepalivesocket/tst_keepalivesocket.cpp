@@ -20,6 +20,7 @@
 #include <chrono>
 #include <climits>
 #include <memory>
+#include <optional>
 #include <type_traits>
 
 #include <dlfcn.h>
@@ -368,6 +369,7 @@ private Q_SLOTS:
     void defaultOptionsAppliedOnConnect();
     void applyBeforeConnect_data();
     void applyBeforeConnect();
+    void appliedBeforeConnectedIsAnnounced();
     void applyWhileConnected();
     void changeWhileConnected();
     void reconnect_data();
@@ -496,6 +498,36 @@ void tst_KeepAliveSocket::applyBeforeConnect()
     QCOMPARE(fromOptions(effectiveChanged.first().first().value<EffectiveKeepAliveOptions>()),
              expected);
     QCOMPARE(socket.keepAliveError(), KeepAliveError::NoError);
+}
+
+// The application's handlers of stateChanged(ConnectedState) and
+// connected() find the options in the kernel and read back already.
+void tst_KeepAliveSocket::appliedBeforeConnectedIsAnnounced()
+{
+    QTcpServer server;
+    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    KeepAliveSocket socket;
+    QVERIFY(socket.setKeepAliveOptions(chosenOptions()));
+    QSignalSpy effectiveChanged(&socket, &KeepAliveSocket::effectiveKeepAliveOptionsChanged);
+    std::optional<KernelKeepAlive> atStateChanged;
+    std::optional<KernelKeepAlive> atConnected;
+    bool effectiveAtStateChanged = false;
+    connect(&socket, &QAbstractSocket::stateChanged, this, [&](QAbstractSocket::SocketState state) {
+        if (state != QAbstractSocket::ConnectedState)
+            return;
+        atStateChanged = kernel(socket);
+        effectiveAtStateChanged = !socket.effectiveKeepAliveOptions().isEmpty();
+    });
+    connect(&socket, &QAbstractSocket::connected, this, [&] { atConnected = kernel(socket); });
+    std::unique_ptr<QTcpSocket> peer = connectTo(&socket, &server);
+    QVERIFY(peer);
+    QVERIFY(atStateChanged);
+    QVERIFY(atConnected);
+    QCOMPARE(*atStateChanged, chosenKernel);
+    QCOMPARE(*atConnected, chosenKernel);
+    QVERIFY(effectiveAtStateChanged);
+    QCOMPARE(effectiveChanged.count(), 1);
+    verifyDataFlows(&socket, peer.get());
 }
 
 void tst_KeepAliveSocket::applyWhileConnected()
