@@ -705,10 +705,12 @@ int main(int argc, char **argv)
         if (median(extra) > 1.0)
             limits.push_back(
                     QStringLiteral(
-                            "RSS (%1): the engine, one QObject per KeepAliveSocket with "
-                            "Qt's private object data, its six connections to the socket's "
-                            "signals, and the event-filter registrations on Qt's socket engine "
-                            "and its two notifiers (each gives that object Qt's extra data)")
+                            "RSS (%1): the engine, one QObject per KeepAliveSocket (about "
+                            "600 bytes with its guard and inspector, and Qt's private object "
+                            "data), and its three connections to the socket's signals "
+                            "(errorOccurred, stateChanged, bytesWritten; the first gives the "
+                            "socket Qt's connection data and signal table); on the server side "
+                            "also the client's tie and its entries in the server's tables")
                             .arg(side));
     };
     if (wanted("memory")) {
@@ -806,8 +808,9 @@ int main(int argc, char **argv)
         if (libraryExtra > 0.02)
             limits.push_back(QStringLiteral(
                     "heartbeat CPU share: per received chunk the heartbeat's readyRead() "
-                    "connection and two O(1) queue updates (heartbeat and idle reaper); at "
-                    "18,000 chunks a second those add up to more than 2 % of a core"));
+                    "connection and two O(1) queue updates (heartbeat, and the idle reaper "
+                    "told by the engine directly); at 18,000 chunks a second those add up to "
+                    "more than 2 % of a core"));
         out << "| Cost per activity update (library " << QString::number(median(updates), 'f', 0)
             << " updates/s, QTimers " << QString::number(median(timerUpdates), 'f', 0)
             << " updates/s) | " << QString::number(perUpdateTimers, 'f', 0) << " ns | "
