@@ -58,11 +58,27 @@ QString invalidKeepAliveOptionsMessage(const KeepAliveOptions &options)
     return QStringLiteral("invalid keepalive options: %1").arg(problem);
 }
 
-KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
-    : QObject(socket),
-      m_socket(socket),
-      m_guard(socket, &m_transport, this),
-      m_inspector(socket, &m_transport, &m_guard, this, this)
+KeepAliveEngine::SocketSignals::Slots
+KeepAliveEngine::SocketSignals::Slots::of(const QMetaObject &metaObject)
+{
+    const auto index = [&metaObject](const char *slot) {
+        const int method = metaObject.indexOfSlot(slot);
+        Q_ASSERT_X(method != -1, "KeepAliveEngine", slot);
+        return method;
+    };
+    return {index("_q_connected()"),
+            index("_q_errorOccurred(QAbstractSocket::SocketError)"),
+            index("_q_stateChanged(QAbstractSocket::SocketState)"),
+            index("_q_bytesWritten()"),
+            index("_q_readyRead()"),
+            index("_q_transportError(QAbstractSocket::SocketError)")};
+}
+
+KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket, const SocketSignals &socketSignals)
+    : m_socket(socket),
+      m_signals(socketSignals),
+      m_guard(socket, &m_transport),
+      m_inspector(socket, &m_transport, &m_guard, this)
 {
     m_guard.setUserTimeout(m_options.userTimeout());
     // Connected before any user connection, so these run first. A new
@@ -70,42 +86,76 @@ KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket)
     // before connected(), and ends at stateChanged(UnconnectedState), just
     // before disconnected(): two connections less per socket. A QSslSocket
     // learns its descriptor and endpoints only with connected().
+    const SocketSignals::Slots &indexes = m_signals.slotIndexes();
     if (m_startsAtConnected)
-        connect(socket, &QAbstractSocket::connected, this, [this] { startConnection(); });
-    connectToSocket(QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
-                    "onErrorOccurred(QAbstractSocket::SocketError)");
-    connectToSocket(QMetaMethod::fromSignal(&QAbstractSocket::stateChanged),
-                    "onStateChanged(QAbstractSocket::SocketState)");
-    connectToSocket(QMetaMethod::fromSignal(&QIODevice::bytesWritten), "onBytesWritten()");
+        connectToSlot(socket, QMetaMethod::fromSignal(&QAbstractSocket::connected),
+                      indexes.connected);
+    connectToSlot(socket, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
+                  indexes.errorOccurred);
+    connectToSlot(socket, QMetaMethod::fromSignal(&QAbstractSocket::stateChanged),
+                  indexes.stateChanged);
+    connectToSlot(socket, QMetaMethod::fromSignal(&QIODevice::bytesWritten), indexes.bytesWritten);
     if (!readActivationVerifiedHere())
         watchReadyRead();
 }
 
-QMetaObject::Connection KeepAliveEngine::connectToSocket(const QMetaMethod &signal, const char *slot)
+void KeepAliveEngine::connectToSlot(const QObject *sender, const QMetaMethod &signal, int slot,
+                                    Qt::ConnectionType type)
 {
-    const int method = staticMetaObject.indexOfSlot(slot);
-    Q_ASSERT(method != -1);
-    return QMetaObject::connect(m_socket, signal.methodIndex(), this, method);
+    QMetaObject::connect(sender, signal.methodIndex(), m_socket, slot, type);
+}
+
+void KeepAliveEngine::disconnectFromSlot(const QObject *sender, const QMetaMethod &signal, int slot)
+{
+    QMetaObject::disconnect(sender, signal.methodIndex(), m_socket, slot);
 }
 
 void KeepAliveEngine::watchReadyRead()
 {
-    if (!m_readyRead)
-        m_readyRead =
-                connectToSocket(QMetaMethod::fromSignal(&QIODevice::readyRead), "onReadyRead()");
+    if (!std::exchange(m_readyReadConnected, true))
+        connectToSlot(m_socket, QMetaMethod::fromSignal(&QIODevice::readyRead),
+                      m_signals.slotIndexes().readyRead);
 }
 
-void KeepAliveEngine::onBytesWritten()
+void KeepAliveEngine::unwatchReadyRead()
+{
+    if (std::exchange(m_readyReadConnected, false))
+        disconnectFromSlot(m_socket, QMetaMethod::fromSignal(&QIODevice::readyRead),
+                           m_signals.slotIndexes().readyRead);
+}
+
+void KeepAliveEngine::_q_connected()
+{
+    startConnection();
+}
+
+void KeepAliveEngine::_q_bytesWritten()
 {
     const qint64 now = coarseNowNs();
     m_inspector.noteWrite(now);
-    if (m_notTcp.isEmpty())
+    if (!isLeftAlone())
         m_guard.noteWrite(now);
     onClosing();
 }
 
 KeepAliveEngine::~KeepAliveEngine()
 {
+    // The socket's destructors still emit (disconnected(), stateChanged()):
+    // its private slots must not reach this engine once it is gone.
+    const SocketSignals::Slots &indexes = m_signals.slotIndexes();
+    disconnectFromSlot(m_socket, QMetaMethod::fromSignal(&QAbstractSocket::connected),
+                       indexes.connected);
+    disconnectFromSlot(m_socket, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
+                       indexes.errorOccurred);
+    disconnectFromSlot(m_socket, QMetaMethod::fromSignal(&QAbstractSocket::stateChanged),
+                       indexes.stateChanged);
+    disconnectFromSlot(m_socket, QMetaMethod::fromSignal(&QIODevice::bytesWritten),
+                       indexes.bytesWritten);
+    unwatchReadyRead();
+    QAbstractSocket *inner = m_transport.socket();
+    if (inner && inner != m_socket)
+        disconnectFromSlot(inner, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
+                           indexes.transportError);
     releaseRetained();
 }
 
@@ -115,20 +165,11 @@ NotifierInspector *NotifierInspector::of(QAbstractSocket *socket)
     return engine ? &engine->m_inspector : nullptr;
 }
 
-bool KeepAliveEngine::eventFilter(QObject *watched, QEvent *event)
+void KeepAliveEngine::threadChanging()
 {
-    return m_inspector.filter(watched, event);
-}
-
-bool KeepAliveEngine::event(QEvent *event)
-{
-    // Sent in the old thread, to the socket's children too.
-    if (event->type() == QEvent::ThreadChange) {
-        m_guard.threadChanging();
-        if (m_watcher)
-            m_watcher->threadChanging();
-    }
-    return QObject::event(event);
+    m_guard.threadChanging();
+    if (m_watcher)
+        m_watcher->threadChanging();
 }
 
 void KeepAliveEngine::readNotified()
@@ -163,13 +204,13 @@ bool KeepAliveEngine::setOptions(const KeepAliveOptions &options)
     m_options = options;
     m_guard.setUserTimeout(options.userTimeout());
     // A connection that is not TCP keeps its error; the options wait for the next one.
-    if (m_notTcp.isEmpty())
+    if (!isLeftAlone())
         setError(KeepAliveError::NoError, QString());
     else if (m_error != KeepAliveError::UnsupportedSocket)
-        setError(KeepAliveError::UnsupportedSocket, m_notTcp);
+        setError(KeepAliveError::UnsupportedSocket, *m_notTcp);
     if (changed)
-        notify(&SocketSignals::optionsChanged, &KeepAliveEngine::optionsChanged, options);
-    if (m_notTcp.isEmpty())
+        notify(&SocketSignals::optionsChanged, options);
+    if (!isLeftAlone())
         applyOptions();
     return m_error == KeepAliveError::NoError;
 }
@@ -180,10 +221,10 @@ void KeepAliveEngine::setError(KeepAliveError error, const QString &message)
     m_error = error;
     m_errorString = message;
     if (changed)
-        notify(&SocketSignals::errorChanged, &KeepAliveEngine::errorChanged, error);
+        notify(&SocketSignals::errorChanged, error);
     if (error != KeepAliveError::NoError) {
         qCWarning(lcKeepAlive).noquote() << message;
-        notify(&SocketSignals::errorOccurred, &KeepAliveEngine::errorOccurred, error);
+        notify(&SocketSignals::errorOccurred, error);
     }
 }
 
@@ -224,12 +265,14 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
     m_inspector.reset();
     if (m_reason != DeadPeerReason::None) {
         m_reason = DeadPeerReason::None;
-        notify(&SocketSignals::deadPeerReasonChanged, &KeepAliveEngine::deadPeerReasonChanged,
-               m_reason);
+        notify(&SocketSignals::deadPeerReasonChanged, m_reason);
     }
     releaseRetained();
-    m_notTcp = notTcp;
-    if (!m_notTcp.isEmpty()) {
+    if (notTcp.isEmpty())
+        m_notTcp.reset();
+    else
+        m_notTcp = notTcp;
+    if (isLeftAlone()) {
         // Left alone: without a transport nothing (options, inspector,
         // guard) touches the descriptor, and reportDeath() reports nothing.
         m_transport = NativeTransport();
@@ -241,7 +284,7 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
     if (m_transport.usesEngine())
         // A socket class of this library reports its writes (writeData());
         // its own connection then needs no ChildAdded hook.
-        m_inspector.attach(m_signals && m_transport.socket() == m_socket);
+        m_inspector.attach(m_transport.socket() == m_socket);
     else
         m_retained = KeepAlivePlatform::retain(m_transport.descriptor());
     // readyRead() has work only in the public-API-only mode and for the
@@ -251,13 +294,13 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
     m_readActivationChecked = m_transport.usesEngine()
             && (readActivationVerifiedHere() || m_inspector.sharedHookDeliversHere());
     if (m_readActivationChecked)
-        disconnect(std::exchange(m_readyRead, QMetaObject::Connection()));
+        unwatchReadyRead();
     else
         watchReadyRead();
     QAbstractSocket *inner = m_transport.socket();
     if (inner && inner != m_socket)
-        connect(inner, &QAbstractSocket::errorOccurred, this, &KeepAliveEngine::onTransportError,
-                Qt::UniqueConnection);
+        connectToSlot(inner, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
+                      m_signals.slotIndexes().transportError, Qt::UniqueConnection);
     applyOptions();
 }
 
@@ -305,10 +348,9 @@ void KeepAliveEngine::applyOptions()
         setError(KeepAliveError::NoError, QString());
     const EffectiveKeepAliveOptions effective = KeepAlivePlatform::readBack(descriptor);
     qCDebug(lcKeepAlive) << "applied" << m_options << "kernel holds" << effective;
-    if (effective != m_lastEffective) {
-        m_lastEffective = effective;
-        notify(&SocketSignals::effectiveOptionsChanged, &KeepAliveEngine::effectiveOptionsChanged,
-               effective);
+    if (AnnouncedOptions(effective) != m_lastEffective) {
+        m_lastEffective = AnnouncedOptions(effective);
+        notify(&SocketSignals::effectiveOptionsChanged, effective);
     }
     m_guard.optionsApplied();
 }
@@ -326,7 +368,7 @@ bool KeepAliveEngine::reportDeathFirst()
     return m_inspector.reportPendingError();
 }
 
-void KeepAliveEngine::onReadyRead()
+void KeepAliveEngine::_q_readyRead()
 {
     if (!m_transport.usesEngine()) {
         readNotified();
@@ -341,7 +383,7 @@ void KeepAliveEngine::onReadyRead()
         if (hasQueuedWrites(m_socket)
             && KeepAlivePlatform::hasPendingError(m_transport.descriptor()))
             QMetaObject::invokeMethod(
-                    this,
+                    m_socket,
                     [this, current = m_connection] {
                         if (current == m_connection && !m_deathReported)
                             m_inspector.reportPendingError();
@@ -362,7 +404,7 @@ void KeepAliveEngine::checkReadActivation()
     m_readActivationChecked = true;
     // Nothing more to do on readyRead() for this connection: a connection
     // less per socket (the handle is dropped too, or it keeps it allocated).
-    disconnect(std::exchange(m_readyRead, QMetaObject::Connection()));
+    unwatchReadyRead();
     m_inspector.verifyReadActivation();
     if (QtInternals::trusted())
         readActivationVerified = QAbstractEventDispatcher::instance();
@@ -422,7 +464,7 @@ std::optional<int> KeepAliveEngine::awaitActivity(BlockingWait kind, int msecs)
     return int(deadline.remainingTime());
 }
 
-void KeepAliveEngine::onErrorOccurred(QAbstractSocket::SocketError error)
+void KeepAliveEngine::_q_errorOccurred(QAbstractSocket::SocketError error)
 {
     // Taken first: the error of the read that failed, if nothing has
     // overwritten it (classifyDeadPeer() checks it against Qt's error code).
@@ -460,10 +502,10 @@ void KeepAliveEngine::onErrorOccurred(QAbstractSocket::SocketError error)
     reportDeath(error, osError, seen);
 }
 
-void KeepAliveEngine::onTransportError(QAbstractSocket::SocketError error)
+void KeepAliveEngine::_q_transportError(QAbstractSocket::SocketError error)
 {
     // Qt's SOCKS5 and HTTP proxy engines pass their inner socket's resets and
-    // closes on through the outer socket's read path (onErrorOccurred() then
+    // closes on through the outer socket's read path (_q_errorOccurred() then
     // classifies them), but ignore its SocketTimeoutError while connected:
     // the outer socket would stay connected to a dead proxy for ever.
     if (error != QAbstractSocket::SocketTimeoutError)
@@ -475,7 +517,7 @@ void KeepAliveEngine::onTransportError(QAbstractSocket::SocketError error)
         m_seenUnlooked = unlookedEvidence(osError);
     }
     QMetaObject::invokeMethod(
-            this,
+            m_socket,
             [this, osError, current = m_connection] {
                 if (current != m_connection || m_deathReported
                     || !(m_inspector.hasEvidence() || m_seenUnlooked) || !isOpen(m_socket->state()))
@@ -560,7 +602,7 @@ void KeepAliveEngine::reportDeath(QAbstractSocket::SocketError error, OsError os
     // deadPeer() handler fails again on the closed engine). Never for a
     // connection that is not TCP: a listener's or a UDP socket's read errors
     // are no dead peer.
-    if (m_deathReported || !m_notTcp.isEmpty())
+    if (m_deathReported || isLeftAlone())
         return;
     const DeadPeerReason reason = source ? classifyDeadPeer(error, osError, seen, *source)
                                          : classifyDeadPeer(error, osError, seen);
@@ -586,9 +628,10 @@ bool KeepAliveEngine::reportHeartbeatDeath()
 
 void KeepAliveEngine::announceHeartbeatDeath(const HeartbeatDeath &death)
 {
-    if (m_deathReported || !m_notTcp.isEmpty())
+    if (m_deathReported || isLeftAlone())
         return;
-    const QPointer<KeepAliveEngine> alive(this);
+    // A handler may delete the socket, and this engine with it.
+    const QPointer<QAbstractSocket> alive(m_socket);
     announceDeath(DeadPeerReason::HeartbeatTimeout, QAbstractSocket::SocketTimeoutError,
                   death.message, death.health);
     if (alive)
@@ -615,11 +658,10 @@ void KeepAliveEngine::announceDeath(DeadPeerReason reason, QAbstractSocket::Sock
     m_healthAtDeath = health;
     m_guard.stop();
     m_reason = reason;
-    notify(&SocketSignals::deadPeerReasonChanged, &KeepAliveEngine::deadPeerReasonChanged, reason);
+    notify(&SocketSignals::deadPeerReasonChanged, reason);
     qCInfo(lcKeepAlive).noquote() << "dead peer" << m_socket->peerAddress().toString()
                                   << m_socket->peerPort() << reason << message << health;
-    if (m_signals)
-        m_signals->setError(m_socket, error, message);
+    m_signals.setError(m_socket, error, message);
     if (m_watcher) {
         // A handler of what the watcher emits (a server's clientLost()) may delete the socket.
         const QPointer<QAbstractSocket> alive(m_socket);
@@ -627,7 +669,7 @@ void KeepAliveEngine::announceDeath(DeadPeerReason reason, QAbstractSocket::Sock
         if (!alive)
             return;
     }
-    notify(&SocketSignals::deadPeer, &KeepAliveEngine::deadPeer, reason);
+    notify(&SocketSignals::deadPeer, reason);
 }
 
 void KeepAliveEngine::takeUnbufferedDeath(qintptr descriptor)
@@ -646,7 +688,7 @@ void KeepAliveEngine::takeUnbufferedDeath(qintptr descriptor)
         return;
     // Nothing left to read: end the connection as a read would.
     QMetaObject::invokeMethod(
-            this,
+            m_socket,
             [this, current = m_connection] {
                 if (current != m_connection
                     || m_socket->state() == QAbstractSocket::UnconnectedState)
@@ -673,14 +715,13 @@ void KeepAliveEngine::afterUnbufferedRead(qint64 result, QAbstractSocket::Socket
     const OsError osError = KeepAlivePlatform::lastError();
     const QAbstractSocket::SocketError error = m_unbufferedError.value_or(m_socket->error());
     QMetaObject::invokeMethod(
-            this,
+            m_socket,
             [this, error, osError, current = m_connection] {
                 if (current != m_connection
                     || m_socket->state() != QAbstractSocket::UnconnectedState)
                     return;
                 reportDeath(error, osError, m_inspector.takeEvidence().value_or(DeathEvidence{}));
-                if (m_signals)
-                    m_signals->setError(m_socket, error, m_socket->errorString());
+                m_signals.setError(m_socket, error, m_socket->errorString());
                 Q_EMIT m_socket->errorOccurred(error);
                 Q_EMIT m_socket->stateChanged(QAbstractSocket::UnconnectedState);
                 Q_EMIT m_socket->readChannelFinished();
@@ -698,7 +739,7 @@ bool KeepAliveEngine::refuseUnbufferedWrite()
 
 void KeepAliveEngine::onConnectionEnded()
 {
-    m_notTcp.clear();
+    m_notTcp.reset();
     m_heartbeatDeath.reset();
     releaseRetained();
     m_inspector.reset();
@@ -706,8 +747,7 @@ void KeepAliveEngine::onConnectionEnded()
     // Without a connection nothing is known (see effectiveOptions()).
     if (!m_lastEffective.isEmpty()) {
         m_lastEffective = {};
-        notify(&SocketSignals::effectiveOptionsChanged, &KeepAliveEngine::effectiveOptionsChanged,
-               m_lastEffective);
+        notify(&SocketSignals::effectiveOptionsChanged, EffectiveKeepAliveOptions());
     }
     // The watcher (a server's hold on its client) lets go of the connection.
     // It stays allocated until replaced or until the engine goes: this may
@@ -716,7 +756,7 @@ void KeepAliveEngine::onConnectionEnded()
         m_watcher->connectionEnded();
 }
 
-void KeepAliveEngine::onStateChanged(QAbstractSocket::SocketState state)
+void KeepAliveEngine::_q_stateChanged(QAbstractSocket::SocketState state)
 {
     // setSocketDescriptor() announces its state too; adopted() starts that connection.
     if (state == QAbstractSocket::ConnectedState && !m_adopting && !m_startsAtConnected) {

@@ -14,10 +14,12 @@
 #include "qtkeepalive.h"
 #include "stallguard_p.h"
 
+#include <QtCore/QMetaMethod>
 #include <QtCore/QObject>
 #include <QtCore/QScopeGuard>
 #include <QtNetwork/QHostAddress>
 
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -33,20 +35,28 @@ QString invalidKeepAliveOptionsMessage(const KeepAliveOptions &options);
     consumes a death (NotifierInspector), guards slow readers (StallGuard),
     classifies the death and reports it once per connection.
 
-    It attaches to a QAbstractSocket as its child (so it follows the socket
-    to another thread) and connects to its signals first. The TCP connection
+    It is owned by its socket (a KeepAliveSocket or a KeepAliveSslSocket),
+    is no QObject of its own, and connects the socket's signals first, to
+    the socket's private slots that call it (by method index: no slot object
+    per connection). The socket tells it when it moves to another thread. The TCP connection
     may belong to an inner socket (a proxy engine's, a QSslSocket's): the
     engine finds it (NativeTransport) and never touches another descriptor.
     What only a subclass of the socket can do — set Qt's error, intercept
     flush(), blocking waits and Unbuffered reads — the subclass does by
     calling the hooks below.
 */
-class KeepAliveEngine : public QObject, private NotifierInspector::Listener
+class KeepAliveEngine final : private NotifierInspector::Listener
 {
-    Q_OBJECT
 public:
-    explicit KeepAliveEngine(QAbstractSocket *socket);
-    ~KeepAliveEngine() override;
+    struct SocketSignals;
+    /*!
+        The engine of \a socket, whose class has \a socketSignals
+        (socketSignalsOf<Socket>): its signals, and the private slots that
+        call this engine's handlers.
+    */
+    KeepAliveEngine(QAbstractSocket *socket, const SocketSignals &socketSignals);
+    ~KeepAliveEngine();
+    Q_DISABLE_COPY_MOVE(KeepAliveEngine)
 
     /*!
         What a server keeps of a client it counts: told by the engine
@@ -137,11 +147,25 @@ public:
         The signals of a socket class that carries the engine's own (its
         keepAlive...Changed(), deadPeer() ...), and the setter of Qt's error
         that only a subclass has: called directly, not through connections,
-        which would cost every socket six of them. socketSignalsOf<Socket>
-        is the table of a class.
+        which would cost every socket six of them; and the method indexes
+        of the private slots (Q_PRIVATE_SLOT) through which the socket's own
+        signals reach the engine's handlers. socketSignalsOf<Socket> is the
+        table of a class.
     */
     struct SocketSignals
     {
+        //! Method indexes of the class's private slots, named after the handlers they call.
+        struct Slots
+        {
+            int connected;
+            int errorOccurred;
+            int stateChanged;
+            int bytesWritten;
+            int readyRead;
+            int transportError;
+            static Slots of(const QMetaObject &metaObject);
+        };
+        const Slots &(*slotIndexes)();
         //! Sets Qt's error code and errorString() (protected in Qt: the class befriends the engine).
         void (*setError)(QAbstractSocket *, QAbstractSocket::SocketError, const QString &);
         void (*optionsChanged)(QAbstractSocket *, const KeepAliveOptions &);
@@ -153,15 +177,20 @@ public:
     };
     template<typename Socket>
     static const SocketSignals socketSignalsOf;
+
     /*!
-        From now on the engine's signals are emitted as the socket's (of
-        class Socket) instead of its own.
+        The handlers of the socket's own signals, called by its private
+        slots (connected first, so they run before the application's).
     */
-    template<typename Socket>
-    void forwardSignalsTo(Socket *)
-    {
-        m_signals = &socketSignalsOf<Socket>;
-    }
+    void _q_connected();
+    void _q_errorOccurred(QAbstractSocket::SocketError error);
+    void _q_stateChanged(QAbstractSocket::SocketState state);
+    void _q_bytesWritten();
+    void _q_readyRead();
+    //! A proxy's inner socket reported an error.
+    void _q_transportError(QAbstractSocket::SocketError error);
+    //! The socket is about to move to another thread (called in the old one, from its event()).
+    void threadChanging();
 
     /*!
         The socket classes' reimplementations, written once for
@@ -300,45 +329,23 @@ public:
     */
     void readBeforeClose();
 
-protected:
-    //! The inspector's filter on Qt's socket engine and notifiers.
-    bool eventFilter(QObject *watched, QEvent *event) override;
-    //! Tells the guard that the socket moves to another thread.
-    bool event(QEvent *event) override;
-
-Q_SIGNALS:
-    void optionsChanged(const KeepAliveOptions &options);
-    void effectiveOptionsChanged(const EffectiveKeepAliveOptions &effective);
-    void errorChanged(QtKeepAlive::KeepAliveError error);
-    void errorOccurred(QtKeepAlive::KeepAliveError error);
-    void deadPeerReasonChanged(QtKeepAlive::DeadPeerReason reason);
-    void deadPeer(QtKeepAlive::DeadPeerReason reason);
-
-private Q_SLOTS:
-    // Connected by method index (connectToSocket()): no slot object per connection.
-    void onErrorOccurred(QAbstractSocket::SocketError error);
-    void onStateChanged(QAbstractSocket::SocketState state);
-    void onBytesWritten();
-    void onReadyRead();
-
 private:
     friend NotifierInspector; // NotifierInspector::of()
 
-    //! Connects the socket's \a signal to this engine's slot \a slot (a normalized signature).
-    QMetaObject::Connection connectToSocket(const QMetaMethod &signal, const char *slot);
+    //! Connects \a sender's \a signal to the socket's private slot of method index \a slot.
+    void connectToSlot(const QObject *sender, const QMetaMethod &signal, int slot,
+                       Qt::ConnectionType type = Qt::AutoConnection);
+    void disconnectFromSlot(const QObject *sender, const QMetaMethod &signal, int slot);
 
     // NotifierInspector::Listener
     void readNotified() override;
     void unbufferedDeathFound(qintptr descriptor) override;
 
-    //! Emits \a own, or the socket's signal \a forward once forwardSignalsTo() was called.
-    template<typename Forward, typename Own, typename... Args>
-    void notify(Forward SocketSignals::*forward, Own own, const Args &...args)
+    //! Emits the socket's signal \a forward.
+    template<typename Forward, typename... Args>
+    void notify(Forward SocketSignals::*forward, const Args &...args)
     {
-        if (m_signals)
-            (m_signals->*forward)(m_socket, args...);
-        else
-            (this->*own)(args...);
+        (m_signals.*forward)(m_socket, args...);
     }
 
     //! See expectHeartbeatDeath().
@@ -354,20 +361,20 @@ private:
     void startConnection(const QString &notTcp = QString());
     void applyOptions();
     void setError(QtKeepAlive::KeepAliveError error, const QString &message);
-    void onTransportError(QAbstractSocket::SocketError error);
     //! Classified as classifyDeadPeer() does for this platform, or as from \a source.
     void reportDeath(QAbstractSocket::SocketError error, KeepAlivePlatform::OsError osError,
                      const DeathEvidence &seen, std::optional<OsErrorSource> source = {});
     void announceDeath(QtKeepAlive::DeadPeerReason reason, QAbstractSocket::SocketError error,
                        const QString &message, const ConnectionHealth &health);
     void takeUnbufferedDeath(qintptr descriptor);
-    //! Ends a connection whose proxy connection died (see onTransportError()).
+    //! Ends a connection whose proxy connection died (see _q_transportError()).
     void closeDeadTransport();
-    //! The public-API-only mode's onErrorOccurred(): the death read after the fact.
+    //! The public-API-only mode's _q_errorOccurred(): the death read after the fact.
     void reportDeathAfterClose(QAbstractSocket::SocketError error);
     void releaseRetained();
     //! Connects readyRead() (again for a new connection; see checkReadActivation()).
     void watchReadyRead();
+    void unwatchReadyRead();
     //! The check of Qt's internals that only the socket's signals can make.
     void checkReadActivation();
     //! What is known of a death that Qt's read met on a notification that did not look.
@@ -377,42 +384,91 @@ private:
     void onClosing();
     void announceHeartbeatDeath(const HeartbeatDeath &death);
     bool isUnbuffered() const;
+    bool isLeftAlone() const { return bool(m_notTcp); }
+
+    /*!
+        An EffectiveKeepAliveOptions kept only to tell a change, exactly, in
+        half its size (every connection holds one).
+    */
+    class AnnouncedOptions
+    {
+    public:
+        AnnouncedOptions() = default;
+        explicit AnnouncedOptions(const EffectiveKeepAliveOptions &options)
+            : m_idleMs(msOr(options.idle)),
+              m_intervalMs(msOr(options.interval)),
+              m_userTimeoutMs(msOr(options.userTimeout)),
+              m_probeCount(options.probeCount.value_or(0)),
+              m_known(quint8((options.enabled ? 1 : 0) | (options.probeCount ? 2 : 0))),
+              m_enabled(options.enabled.value_or(false))
+        {
+        }
+        bool isEmpty() const { return *this == AnnouncedOptions(); }
+        friend bool operator==(const AnnouncedOptions &a, const AnnouncedOptions &b)
+        {
+            return a.m_idleMs == b.m_idleMs && a.m_intervalMs == b.m_intervalMs
+                    && a.m_userTimeoutMs == b.m_userTimeoutMs && a.m_probeCount == b.m_probeCount
+                    && a.m_known == b.m_known && a.m_enabled == b.m_enabled;
+        }
+        friend bool operator!=(const AnnouncedOptions &a, const AnnouncedOptions &b)
+        {
+            return !(a == b);
+        }
+
+    private:
+        //! Unknown: a value no duration has (the kernel's are never negative here).
+        static constexpr qint64 Unknown = std::numeric_limits<qint64>::min();
+        static qint64 msOr(const std::optional<std::chrono::milliseconds> &value)
+        {
+            return value ? qint64(value->count()) : Unknown;
+        }
+        qint64 m_idleMs = Unknown;
+        qint64 m_intervalMs = Unknown;
+        qint64 m_userTimeoutMs = Unknown;
+        int m_probeCount = 0;
+        quint8 m_known = 0; //!< bit 0: enabled is known; bit 1: the probe count is
+        bool m_enabled = false;
+    };
 
     QAbstractSocket *const m_socket;
-    const SocketSignals *m_signals = nullptr; //!< see forwardSignalsTo()
-    NativeTransport m_transport;              //!< the current connection's native TCP connection
+    const SocketSignals &m_signals;
+    NativeTransport m_transport; //!< the current connection's native TCP connection
     StallGuard m_guard;
     NotifierInspector m_inspector;
-    KeepAliveOptions m_options; //!< asked for; applied to every connection
-    EffectiveKeepAliveOptions
-            m_lastEffective; //!< last read-back announced by effectiveOptionsChanged()
-    QtKeepAlive::KeepAliveError m_error = QtKeepAlive::KeepAliveError::NoError;
+    KeepAliveOptions m_options;       //!< asked for; applied to every connection
+    AnnouncedOptions m_lastEffective; //!< last read-back announced by effectiveOptionsChanged()
     QString m_errorString;
+    QtKeepAlive::KeepAliveError m_error = QtKeepAlive::KeepAliveError::NoError;
     QtKeepAlive::DeadPeerReason m_reason = QtKeepAlive::DeadPeerReason::None;
-    quint64 m_connection = 0;     //!< counts connections; queued work checks it is still current
-    bool m_deathReported = false; //!< deadPeer() was emitted for the current connection
+    quint64 m_connection = 0; //!< counts connections; queued work checks it is still current
     HeapOptional<HeartbeatDeath> m_heartbeatDeath;  //!< see expectHeartbeatDeath()
     HeapOptional<ConnectionHealth> m_healthAtDeath; //!< connectionHealth() after the death
-    //! Unbuffered: the error taken from the kernel, for errorOccurred() at the end.
-    std::optional<QAbstractSocket::SocketError> m_unbufferedError;
     //! A proxy's inner socket timed out unlooked: reported once the outer socket is done.
     HeapOptional<DeathEvidence> m_seenUnlooked;
-    bool m_dataOutstandingAtBlockingWait = false;
+    //! Why the current connection is left alone (adopted()); unset for a TCP connection.
+    HeapOptional<QString> m_notTcp;
     //! Public-API-only mode: a second handle on the connection (KeepAlivePlatform::retain()).
     qintptr m_retained = -1;
+    //! Unbuffered: the error taken from the kernel, for errorOccurred() at the end.
+    std::optional<QAbstractSocket::SocketError> m_unbufferedError;
+    int m_blockingWaits = 0;      //!< nesting depth of waitFor...() calls
+    bool m_deathReported = false; //!< deadPeer() was emitted for the current connection
+    bool m_dataOutstandingAtBlockingWait = false;
     bool m_readActivationChecked = false; //!< checkReadActivation() ran for this connection
-    QMetaObject::Connection m_readyRead;  //!< to onReadyRead(), while it has work
-    int m_blockingWaits = 0;              //!< nesting depth of waitFor...() calls
+    bool m_readyReadConnected = false;    //!< to _q_readyRead(), while it has work
     //! A QSslSocket: a connection starts at connected(), not at stateChanged().
     const bool m_startsAtConnected = m_socket->inherits("QSslSocket");
-    bool m_adopting = false; //!< between adopting() and adopted()
-    //! Why the current connection is left alone (adopted()); empty for a TCP connection.
-    QString m_notTcp;
+    bool m_adopting = false;            //!< between adopting() and adopted()
     std::unique_ptr<Watcher> m_watcher; //!< see setWatcher()
 };
 
 template<typename Socket>
 const KeepAliveEngine::SocketSignals KeepAliveEngine::socketSignalsOf = {
+        []() -> const SocketSignals::Slots & {
+            static const SocketSignals::Slots indexes =
+                    SocketSignals::Slots::of(Socket::staticMetaObject);
+            return indexes;
+        },
         [](QAbstractSocket *s, QAbstractSocket::SocketError error, const QString &message) {
             static_cast<Socket *>(s)->setSocketError(error);
             static_cast<Socket *>(s)->setErrorString(message);

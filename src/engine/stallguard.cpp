@@ -49,10 +49,9 @@ std::optional<milliseconds> userTimeoutForSilentPeer(const ConnectionHealth &hea
     return std::clamp(value, milliseconds(1), userTimeout);
 }
 
-StallGuard::StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *context)
+StallGuard::StallGuard(QAbstractSocket *socket, const NativeTransport *transport)
     : m_socket(socket),
-      m_transport(transport),
-      m_context(context)
+      m_transport(transport)
 {
 }
 
@@ -64,13 +63,13 @@ StallGuard::~StallGuard()
 void StallGuard::threadChanging()
 {
     // Sent in the old thread: leave its scheduler here, join the new thread's
-    // there (posted events move with the engine).
+    // there (posted events move with the socket).
     if (!m_scheduler)
         return;
     std::exchange(m_scheduler, nullptr)->remove(this);
     m_resumeAfterMove = true;
     QMetaObject::invokeMethod(
-            m_context,
+            m_socket,
             [this] {
                 if (std::exchange(m_resumeAfterMove, false))
                     start();
@@ -143,7 +142,14 @@ void StallGuard::optionsApplied()
     if (m_bridged)
         watch();
     // Data may already be outstanding (new options mid-stall, an adopted
-    // busy descriptor); the first tick stops the watch if there is none.
+    // busy descriptor). A new idle connection, the common case, joins no
+    // scheduler: its first write starts the watch.
+    if (!m_scheduler && !hasQueuedWrites(m_socket)) {
+        const ConnectionHealth health = KeepAlivePlatform::health(m_transport->descriptor());
+        if (health.isValid() && health.unackedSegments.value_or(1) == 0
+            && health.notSentBytes.value_or(1) == 0)
+            return;
+    }
     start();
 }
 

@@ -62,8 +62,8 @@ userTimeoutForSilentPeer(const ConnectionHealth &health, std::chrono::millisecon
 class StallGuard final : public ThreadScheduler::Client
 {
 public:
-    //! \a context (the engine) carries the queued work into the socket's thread.
-    StallGuard(QAbstractSocket *socket, const NativeTransport *transport, QObject *context);
+    //! Queued work is carried into the socket's thread by \a socket itself.
+    StallGuard(QAbstractSocket *socket, const NativeTransport *transport);
     ~StallGuard();
     Q_DISABLE_COPY_MOVE(StallGuard)
 
@@ -104,13 +104,12 @@ private:
 
     QAbstractSocket *const m_socket;
     const NativeTransport *const m_transport;
-    QObject *const m_context;
     ThreadScheduler *m_scheduler = nullptr; //!< while watching: this thread's
     std::chrono::milliseconds m_tick{0};    //!< while watching: its tick length
-    bool m_resumeAfterMove = false;         //!< the watch continues in the new thread
-    QElapsedTimer m_stallSince;             //!< valid while the send side is stalled
-    qint64 m_lastWriteNs = 0;               //!< coarseNowNs() of the last write; 0: none
-    bool m_bridged = false;  //!< the user timeout was pushed forward for a peer that answers
-    bool m_pulledIn = false; //!< the user timeout was shortened for a silent peer
     std::chrono::milliseconds m_userTimeout{0};
+    QElapsedTimer m_stallSince;     //!< valid while the send side is stalled
+    qint64 m_lastWriteNs = 0;       //!< coarseNowNs() of the last write; 0: none
+    bool m_resumeAfterMove = false; //!< the watch continues in the new thread
+    bool m_bridged = false;         //!< the user timeout was pushed forward for a peer that answers
+    bool m_pulledIn = false;        //!< the user timeout was shortened for a silent peer
 };

@@ -300,8 +300,12 @@ void KeepAliveHeartbeatPrivate::declareDead()
     // The death is also the KeepAliveSocket's: the one watched, or the one
     // under a watched QWebSocket (recognised by the connection's endpoints
     // as it starts to close). Either reports it, and logs it, as it closes.
-    const QPointer<KeepAliveEngine> engine =
-            watched.socket() ? KeepAliveEngine::of(watched.socket()) : nullptr;
+    // A handler may delete the socket, and its engine with it.
+    const QPointer<QAbstractSocket> engineSocket =
+            watched.socket() && KeepAliveEngine::of(watched.socket()) ? watched.socket() : nullptr;
+    const auto engine = [&engineSocket] {
+        return engineSocket ? KeepAliveEngine::of(engineSocket) : nullptr;
+    };
     std::optional<KeepAliveEngine::ForeignHeartbeatDeath> foreign;
     if (watched.webSocket) {
         KeepAliveEngine::ForeignHeartbeatDeath::Endpoints ends;
@@ -316,8 +320,8 @@ void KeepAliveHeartbeatPrivate::declareDead()
     // as the socket closes), and one that deletes this heartbeat does not
     // keep the dead connection open. Nothing of this object is used after
     // the signal unless it is still alive.
-    if (engine)
-        engine->expectHeartbeatDeath(message);
+    if (KeepAliveEngine *const before = engine())
+        before->expectHeartbeatDeath(message);
     const WatchedConnection target = watched;
     const QPointer<QObject> targetAlive(watched.object);
     const QPointer<KeepAliveHeartbeat> alive(q);
@@ -329,11 +333,11 @@ void KeepAliveHeartbeatPrivate::declareDead()
 
     // A KeepAliveSocket reports it as its own death: deadPeer(HeartbeatTimeout),
     // once per connection whatever else the engine saw.
-    if (engine)
-        engine->reportHeartbeatDeath();
+    if (KeepAliveEngine *const after = engine())
+        after->reportHeartbeatDeath();
     if (targetAlive && isOpen(target.state()))
         endDeadConnection(target, message, grace, alive, current);
-    if (!engine && !(foreign && foreign->isTaken()))
+    if (!engine() && !(foreign && foreign->isTaken()))
         qCInfo(lcKeepAlive).noquote() << "dead peer" << peer << "HeartbeatTimeout" << message;
 }
 

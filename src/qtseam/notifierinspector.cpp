@@ -75,14 +75,47 @@ bool NotifierInspector::sharedHookDeliversHere() const
     return m_sharedHook && g_deliveredHere;
 }
 
+namespace {
+
+//! NotifierInspector::host(): the event filter, and the pause timer's parent.
+class InspectorHost final : public QObject
+{
+public:
+    InspectorHost(QObject *parent, NotifierInspector *inspector)
+        : QObject(parent),
+          m_inspector(inspector)
+    {
+    }
+
+    bool eventFilter(QObject *watched, QEvent *event) override
+    {
+        return m_inspector->filter(watched, event);
+    }
+
+private:
+    NotifierInspector *const m_inspector;
+};
+
+} // namespace
+
 NotifierInspector::NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
-                                     const StallGuard *guard, QObject *filter, Listener *listener)
+                                     const StallGuard *guard, Listener *listener)
     : m_socket(socket),
       m_transport(transport),
       m_guard(guard),
-      m_filter(filter),
       m_listener(listener)
 {
+}
+
+NotifierInspector::~NotifierInspector() = default;
+
+QObject *NotifierInspector::host()
+{
+    // A child of the socket: it follows it to another thread, as the
+    // notifiers it filters do.
+    if (!m_host)
+        m_host = std::make_unique<InspectorHost>(m_socket, this);
+    return m_host.get();
 }
 
 void NotifierInspector::startPauseWatch()
@@ -93,9 +126,9 @@ void NotifierInspector::startPauseWatch()
         return;
     // Created on first use: most connections never see Qt stop reading.
     if (!m_pauseTimer) {
-        m_pauseTimer = new QTimer(m_filter);
+        m_pauseTimer = new QTimer(host());
         m_pauseTimer->setTimerType(Qt::PreciseTimer);
-        QObject::connect(m_pauseTimer, &QTimer::timeout, m_filter, [this] { watchPause(); });
+        QObject::connect(m_pauseTimer, &QTimer::timeout, m_pauseTimer, [this] { watchPause(); });
     }
     if (!m_pauseTimer->isActive())
         m_pauseTimer->start(m_watchTick);
@@ -115,11 +148,11 @@ void NotifierInspector::attach(bool writesReported)
         m_writerHooked = true;
     } else {
         for (QObject *child : engine->children())
-            child->installEventFilter(m_filter);
+            child->installEventFilter(host());
         m_writerHooked =
                 !writesReported || m_transport->notifier(QSocketNotifier::Write) != nullptr;
         if (!writesReported)
-            engine->installEventFilter(m_filter);
+            engine->installEventFilter(host());
     }
     // Qt enables reading (creating the read notifier) before it announces a
     // connection or returns from setSocketDescriptor(); without an event
@@ -137,7 +170,7 @@ void NotifierInspector::hookWriteNotifier()
     // Created inside the write that just returned; its first activation
     // comes from the event loop, after this.
     if (QSocketNotifier *writer = m_transport->notifier(QSocketNotifier::Write)) {
-        writer->installEventFilter(m_filter);
+        writer->installEventFilter(host());
         m_writerHooked = true;
     }
 }
@@ -224,7 +257,7 @@ bool NotifierInspector::filter(QObject *watched, QEvent *event)
         return m_transport->ownsNotifier(watched)
                 && inspect(static_cast<QSocketNotifier *>(watched));
     if (event->type() == QEvent::ChildAdded && watched == m_transport->engine())
-        static_cast<QChildEvent *>(event)->child()->installEventFilter(m_filter);
+        static_cast<QChildEvent *>(event)->child()->installEventFilter(host());
     return false;
 }
 
@@ -367,7 +400,8 @@ bool NotifierInspector::reportPendingError()
     // first and abort(), dropping what the peer sent before it. Its read path
     // keeps those bytes and reports the error; drive it now, as the event
     // loop would: each activation reads what is there, the last the error.
-    const QPointer<QObject> alive(m_filter); // the engine owns this inspector
+    // The socket owns the engine, which owns this inspector.
+    const QPointer<QAbstractSocket> alive(m_socket);
     for (int round = 0; round < 64 && alive && m_transport->descriptor() != -1; ++round) {
         QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read);
         letQtReadTheError(reader);

@@ -12,6 +12,7 @@
 #include <QtCore/QPointer>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 
 QT_BEGIN_NAMESPACE
@@ -75,14 +76,15 @@ public:
     };
 
     /*!
-        \a filter (the engine) is installed as the event filter on Qt's socket
-        engine and its notifiers where the shared hook cannot serve (see
-        sharedHookInstalled()), and passes their events to filter(); it also
-        owns the timer and carries queued work. No QObject of its own: one per
-        connection adds up.
+        No QObject of its own, one per connection adds up: a helper object
+        (a child of \a socket, created on first need) is the event filter on
+        Qt's socket engine and its notifiers where the shared hook cannot
+        serve (see sharedHookInstalled()), passing their events to filter(),
+        and the parent of the pause timer.
     */
     NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
-                      const StallGuard *guard, QObject *filter, Listener *listener);
+                      const StallGuard *guard, Listener *listener);
+    ~NotifierInspector();
     Q_DISABLE_COPY_MOVE(NotifierInspector)
 
     /*!
@@ -217,15 +219,17 @@ private:
     void startPauseWatch();
     //! reportPendingError() where Qt created no notifier; false if Qt cannot read now.
     bool readWithoutNotifier();
+    //! The helper object (see the constructor), created on first call.
+    QObject *host();
 
     QAbstractSocket *const m_socket;
     const NativeTransport *const m_transport;
     const StallGuard *const m_guard;
-    QObject *const m_filter;
     Listener *const m_listener;
-    QTimer *m_pauseTimer = nullptr;              //!< runs while Qt does not read
-    HeapOptional<DeathEvidence> m_evidence;      //!< set once the kernel shows a pending error
-    std::optional<qint64> m_savedReadBufferSize; //!< lifted so that Qt reads the error
+    std::unique_ptr<QObject> m_host;            //!< see host()
+    QTimer *m_pauseTimer = nullptr;             //!< a child of m_host; runs while Qt does not read
+    HeapOptional<DeathEvidence> m_evidence;     //!< set once the kernel shows a pending error
+    HeapOptional<qint64> m_savedReadBufferSize; //!< lifted so that Qt reads the error
     std::chrono::milliseconds m_watchTick{1000};
     qint64 m_quietGapNs = 1000000000;
     qint64 m_lastReadNs = 0;            //!< coarse monotonic time of the last read notification

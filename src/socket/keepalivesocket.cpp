@@ -4,14 +4,15 @@
 #include "keepaliveengine_p.h"
 #include "keepalivesslsocket.h"
 
+#include <QtCore/QEvent>
+
 // Everything happens in KeepAliveEngine; this class forwards its signals and
 // gives it the hooks only a QAbstractSocket subclass has.
 
 KeepAliveSocket::KeepAliveSocket(QObject *parent)
     : QTcpSocket(parent),
-      d(std::make_unique<KeepAliveEngine>(this))
+      d(std::make_unique<KeepAliveEngine>(this, KeepAliveEngine::socketSignalsOf<KeepAliveSocket>))
 {
-    d->forwardSignalsTo(this);
 }
 
 KeepAliveSocket::~KeepAliveSocket()
@@ -19,6 +20,14 @@ KeepAliveSocket::~KeepAliveSocket()
     // ~QAbstractSocket() still disconnects and emits disconnected(); the engine (d,
     // destroyed right after this body) must not react once this part of the
     // object is gone.
+}
+
+bool KeepAliveSocket::event(QEvent *event)
+{
+    // Sent in the old thread, before the move.
+    if (event->type() == QEvent::ThreadChange)
+        d->threadChanging();
+    return QTcpSocket::event(event);
 }
 
 bool KeepAliveSocket::setKeepAliveOptions(const KeepAliveOptions &options)
@@ -108,3 +117,6 @@ KeepAliveEngine *KeepAliveEngine::of(QAbstractSocket *socket)
 #endif
     return nullptr;
 }
+
+// The private slots call the engine: compiled where it is complete.
+#include "moc_keepalivesocket.cpp"

@@ -288,8 +288,17 @@ protected:
     //! Reimplemented: Unbuffered, a write into a dead connection fails without closing it.
     qint64 writeData(const char *data, qint64 size) override;
 
+    //! Reimplemented: the keepalive state follows the socket to another thread.
+    bool event(QEvent *event) override;
+
 private:
     friend class KeepAliveEngine; //!< sets Qt's error code and string (protected in Qt)
-    const std::unique_ptr<KeepAliveEngine>
-            d; //!< also a child of this socket (it follows it across threads)
+    // The engine's handlers of this socket's own signals, connected first (by method index).
+    Q_PRIVATE_SLOT(d, void _q_connected())
+    Q_PRIVATE_SLOT(d, void _q_errorOccurred(QAbstractSocket::SocketError))
+    Q_PRIVATE_SLOT(d, void _q_stateChanged(QAbstractSocket::SocketState))
+    Q_PRIVATE_SLOT(d, void _q_bytesWritten())
+    Q_PRIVATE_SLOT(d, void _q_readyRead())
+    Q_PRIVATE_SLOT(d, void _q_transportError(QAbstractSocket::SocketError))
+    const std::unique_ptr<KeepAliveEngine> d; //!< no QObject: told of thread changes by event()
 };

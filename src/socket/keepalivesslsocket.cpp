@@ -5,14 +5,16 @@
 
 #  include "keepaliveengine_p.h"
 
+#  include <QtCore/QEvent>
+
 // As KeepAliveSocket: everything happens in KeepAliveEngine, which finds the
 // TCP connection inside the QSslSocket. Only the truncated close is TLS's own.
 
 KeepAliveSslSocket::KeepAliveSslSocket(QObject *parent)
     : QSslSocket(parent),
-      d(std::make_unique<KeepAliveEngine>(this))
+      d(std::make_unique<KeepAliveEngine>(this,
+                                          KeepAliveEngine::socketSignalsOf<KeepAliveSslSocket>))
 {
-    d->forwardSignalsTo(this);
     // After the engine's own handler: a reset is a dead peer, never a truncated close.
     connect(this, &QAbstractSocket::errorOccurred, this, &KeepAliveSslSocket::onErrorOccurred);
 }
@@ -22,6 +24,14 @@ KeepAliveSslSocket::~KeepAliveSslSocket()
     // ~QSslSocket() still disconnects and emits disconnected(); the engine (d,
     // destroyed right after this body) must not react once this part of the
     // object is gone.
+}
+
+bool KeepAliveSslSocket::event(QEvent *event)
+{
+    // Sent in the old thread, before the move.
+    if (event->type() == QEvent::ThreadChange)
+        d->threadChanging();
+    return QSslSocket::event(event);
 }
 
 bool KeepAliveSslSocket::setKeepAliveOptions(const KeepAliveOptions &options)
@@ -129,5 +139,8 @@ void KeepAliveSslSocket::onErrorOccurred(SocketError error)
     m_closeTruncated = true;
     Q_EMIT closeTruncated();
 }
+
+// The private slots call the engine: compiled where it is complete.
+#  include "moc_keepalivesslsocket.cpp"
 
 #endif // QT_CONFIG(ssl)

@@ -141,13 +141,22 @@ protected:
     //! Reimplemented: a write into a dead connection fails; errorString() says why.
     qint64 writeData(const char *data, qint64 size) override;
 
+    //! Reimplemented: the keepalive state follows the socket to another thread.
+    bool event(QEvent *event) override;
+
 private:
     friend class KeepAliveEngine; //!< sets Qt's error code and string (protected in Qt)
+    // The engine's handlers of this socket's own signals, connected first (by method index).
+    Q_PRIVATE_SLOT(d, void _q_connected())
+    Q_PRIVATE_SLOT(d, void _q_errorOccurred(QAbstractSocket::SocketError))
+    Q_PRIVATE_SLOT(d, void _q_stateChanged(QAbstractSocket::SocketState))
+    Q_PRIVATE_SLOT(d, void _q_bytesWritten())
+    Q_PRIVATE_SLOT(d, void _q_readyRead())
+    Q_PRIVATE_SLOT(d, void _q_transportError(QAbstractSocket::SocketError))
     void onErrorOccurred(SocketError error);
 
-    const std::unique_ptr<KeepAliveEngine>
-            d; //!< also a child of this socket (it follows it across threads)
-    bool m_closeNotifyReceived = false; //!< the current connection's peer sent close_notify
+    const std::unique_ptr<KeepAliveEngine> d; //!< no QObject: told of thread changes by event()
+    bool m_closeNotifyReceived = false;       //!< the current connection's peer sent close_notify
     bool m_closeTruncated = false;
 };
 

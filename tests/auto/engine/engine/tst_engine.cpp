@@ -1,10 +1,10 @@
 // Copyright (c) qt-keepalive contributors. SPDX-License-Identifier: MIT
 //
-// KeepAliveEngine serving a composed socket: a QSslSocket, whose TCP
-// connection belongs to an inner QTcpSocket it creates as a child. Used
-// unencrypted here (no certificates needed): the connection, its descriptor
-// and its notifiers still sit one level deeper than a QTcpSocket's. Also:
-// which connections the shared notification hook serves.
+// KeepAliveEngine serving a composed socket: a KeepAliveSslSocket, whose TCP
+// connection belongs to the inner QTcpSocket its QSslSocket creates as a
+// child. Used unencrypted here (no certificates needed): the connection, its
+// descriptor and its notifiers still sit one level deeper than a QTcpSocket's.
+// Also: which connections the shared notification hook serves.
 
 #include "keepaliveengine_p.h"
 #include "qtinternals_p.h"
@@ -13,6 +13,7 @@
 
 #include <KeepAliveServer>
 #include <KeepAliveSocket>
+#include <KeepAliveSslSocket>
 #include <keepalivetesting.h>
 
 #include <QtNetwork/QSslSocket>
@@ -52,7 +53,8 @@ private Q_SLOTS:
     void sharedHookOnlyForOwnConnections();
 
 private:
-    QSslSocket *connectComposed(QTcpServer &server, KeepAliveEngine *&engine, QTcpSocket *&peer);
+    KeepAliveSslSocket *connectComposed(QTcpServer &server, KeepAliveEngine *&engine,
+                                        QTcpSocket *&peer);
 };
 
 void tst_Engine::initTestCase()
@@ -63,16 +65,16 @@ void tst_Engine::initTestCase()
         QSKIP("Qt's TLS support (QSslSocket) is missing");
 }
 
-QSslSocket *tst_Engine::connectComposed(QTcpServer &server, KeepAliveEngine *&engine,
-                                        QTcpSocket *&peer)
+KeepAliveSslSocket *tst_Engine::connectComposed(QTcpServer &server, KeepAliveEngine *&engine,
+                                                QTcpSocket *&peer)
 {
     if (!server.listen(QHostAddress::LocalHost, 0))
         return nullptr;
-    auto *socket = new QSslSocket(&server);
-    engine = new KeepAliveEngine(socket);
+    auto *socket = new KeepAliveSslSocket(&server);
+    engine = KeepAliveEngine::of(socket);
     if (!engine->setOptions(shortOptions()))
         return nullptr;
-    socket->connectToHost(QHostAddress::LocalHost, server.serverPort());
+    socket->connectToHost(QHostAddress(QHostAddress::LocalHost).toString(), server.serverPort());
     if (!socket->waitForConnected(5000) || !server.waitForNewConnection(5000))
         return nullptr;
     peer = server.nextPendingConnection();
@@ -84,7 +86,7 @@ void tst_Engine::optionsOnTheInnerConnection()
     QTcpServer server;
     KeepAliveEngine *engine = nullptr;
     QTcpSocket *peer = nullptr;
-    QSslSocket *socket = connectComposed(server, engine, peer);
+    KeepAliveSslSocket *socket = connectComposed(server, engine, peer);
     QVERIFY(socket);
     QTcpSocket *inner = innerSocket(*socket);
     QVERIFY(inner);
@@ -119,12 +121,13 @@ void tst_Engine::deadPeerOfTheInnerConnection()
     QTcpServer server;
     KeepAliveEngine *engine = nullptr;
     QTcpSocket *peer = nullptr;
-    QSslSocket *socket = connectComposed(server, engine, peer);
+    KeepAliveSslSocket *socket = connectComposed(server, engine, peer);
     QVERIFY(socket);
-    QSignalSpy deaths(engine, &KeepAliveEngine::deadPeer);
+    QSignalSpy deaths(socket, &KeepAliveSslSocket::deadPeer);
     QStringList events;
     QByteArray readAtDisconnected;
-    connect(engine, &KeepAliveEngine::deadPeer, this, [&] { events << QStringLiteral("deadPeer"); });
+    connect(socket, &KeepAliveSslSocket::deadPeer, this,
+            [&] { events << QStringLiteral("deadPeer"); });
     connect(socket, &QAbstractSocket::disconnected, this, [&] {
         events << QStringLiteral("disconnected");
         readAtDisconnected = socket->readAll();
@@ -151,8 +154,8 @@ void tst_Engine::deadPeerOfTheInnerConnection()
 
 // A library socket's own connection is watched through the process-wide
 // hook (no event filter, so no extra object data, on Qt's notifiers), on
-// both sides; an engine on another socket class, or on a connection that
-// sits in an inner socket, keeps event filters on that socket's notifiers.
+// both sides; a connection that sits in an inner socket (a KeepAliveSslSocket's)
+// keeps event filters on that socket's notifiers.
 void tst_Engine::sharedHookOnlyForOwnConnections()
 {
     QVERIFY(NotifierInspector::sharedHookInstalled());
@@ -172,7 +175,7 @@ void tst_Engine::sharedHookOnlyForOwnConnections()
     QTcpServer server;
     KeepAliveEngine *engine = nullptr;
     QTcpSocket *peer = nullptr;
-    QSslSocket *composed = connectComposed(server, engine, peer);
+    KeepAliveSslSocket *composed = connectComposed(server, engine, peer);
     QVERIFY(composed);
     QVERIFY(!engine->usesSharedHook());
     if (precise)
