@@ -86,17 +86,23 @@ KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket, const SocketSignals &s
     // before connected(), and ends at stateChanged(UnconnectedState), just
     // before disconnected(): two connections less per socket. A QSslSocket
     // learns its descriptor and endpoints only with connected().
-    const SocketSignals::Slots &indexes = m_signals.slotIndexes();
-    if (m_startsAtConnected)
-        connectToSlot(socket, QMetaMethod::fromSignal(&QAbstractSocket::connected),
-                      indexes.connected);
-    connectToSlot(socket, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
-                  indexes.errorOccurred);
-    connectToSlot(socket, QMetaMethod::fromSignal(&QAbstractSocket::stateChanged),
-                  indexes.stateChanged);
-    connectToSlot(socket, QMetaMethod::fromSignal(&QIODevice::bytesWritten), indexes.bytesWritten);
+    for (const LifelongConnection &connection : lifelongConnections())
+        connectToSlot(socket, connection.signal, connection.slot);
     if (!readActivationVerifiedHere())
         watchReadyRead();
+}
+
+std::vector<KeepAliveEngine::LifelongConnection> KeepAliveEngine::lifelongConnections() const
+{
+    const SocketSignals::Slots &indexes = m_signals.slotIndexes();
+    std::vector<LifelongConnection> connections{
+            {QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred), indexes.errorOccurred},
+            {QMetaMethod::fromSignal(&QAbstractSocket::stateChanged), indexes.stateChanged},
+            {QMetaMethod::fromSignal(&QIODevice::bytesWritten), indexes.bytesWritten}};
+    if (m_startsAtConnected)
+        connections.push_back(
+                {QMetaMethod::fromSignal(&QAbstractSocket::connected), indexes.connected});
+    return connections;
 }
 
 void KeepAliveEngine::connectToSlot(const QObject *sender, const QMetaMethod &signal, int slot,
@@ -142,20 +148,13 @@ KeepAliveEngine::~KeepAliveEngine()
 {
     // The socket's destructors still emit (disconnected(), stateChanged()):
     // its private slots must not reach this engine once it is gone.
-    const SocketSignals::Slots &indexes = m_signals.slotIndexes();
-    disconnectFromSlot(m_socket, QMetaMethod::fromSignal(&QAbstractSocket::connected),
-                       indexes.connected);
-    disconnectFromSlot(m_socket, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
-                       indexes.errorOccurred);
-    disconnectFromSlot(m_socket, QMetaMethod::fromSignal(&QAbstractSocket::stateChanged),
-                       indexes.stateChanged);
-    disconnectFromSlot(m_socket, QMetaMethod::fromSignal(&QIODevice::bytesWritten),
-                       indexes.bytesWritten);
+    for (const LifelongConnection &connection : lifelongConnections())
+        disconnectFromSlot(m_socket, connection.signal, connection.slot);
     unwatchReadyRead();
     QAbstractSocket *inner = m_transport.socket();
     if (inner && inner != m_socket)
         disconnectFromSlot(inner, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
-                           indexes.transportError);
+                           m_signals.slotIndexes().transportError);
     releaseRetained();
 }
 

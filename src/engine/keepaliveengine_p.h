@@ -22,6 +22,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <vector>
 
 /*!
     The message for invalid \a options, the same for every class that takes
@@ -332,6 +333,13 @@ public:
 private:
     friend NotifierInspector; // NotifierInspector::of()
 
+    //! A signal of the socket connected to one of its private slots for the engine's life.
+    struct LifelongConnection
+    {
+        QMetaMethod signal;
+        int slot;
+    };
+    std::vector<LifelongConnection> lifelongConnections() const;
     //! Connects \a sender's \a signal to the socket's private slot of method index \a slot.
     void connectToSlot(const QObject *sender, const QMetaMethod &signal, int slot,
                        Qt::ConnectionType type = Qt::AutoConnection);
