@@ -718,11 +718,11 @@ int main(int argc, char **argv)
             limits.push_back(
                     QStringLiteral(
                             "RSS (%1): the engine (about 470 bytes with its guard and "
-                            "inspector; no QObject) and its three connections to the socket's "
-                            "signals (errorOccurred, stateChanged, bytesWritten; the first "
-                            "gives a socket nothing else is connected to Qt's connection data "
-                            "and signal table); on the server side also the client's tie and "
-                            "its entries in the server's tables")
+                            "inspector; no QObject) and its two connections to the socket's "
+                            "signals (errorOccurred, stateChanged; the first gives a socket "
+                            "nothing else is connected to Qt's connection data and signal "
+                            "table); on the server side also the client's tie and its entries "
+                            "in the server's tables")
                             .arg(side));
     };
     if (wanted("memory")) {

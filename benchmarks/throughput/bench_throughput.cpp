@@ -183,7 +183,9 @@ std::vector<Case> cases()
 }
 
 // One process: a warm-up sizes the measurements to `seconds` each, then ABBA
-// × repetitions per case; prints "case<TAB>plain<TAB>keepalive" (medians).
+// × repetitions per case, with a second QTcpSocket series in the same rounds
+// (the A/A noise floor); prints "case<TAB>plain<TAB>keepalive<TAB>plain again"
+// (medians).
 int runChild(double seconds, int repetitions)
 {
     QTextStream out(stdout);
@@ -192,15 +194,18 @@ int runChild(double seconds, int repetitions)
         const qint64 amount =
                 std::clamp<qint64>(qint64(warmRate * seconds) / c.multipleOf * c.multipleOf,
                                    c.multipleOf, qint64(64) << 30);
-        std::vector<double> plain, keepAlive;
+        std::vector<double> plain, keepAlive, plainAgain;
         for (int round = 0; round < repetitions; ++round) {
             plain.push_back(c.measure(Contender::Plain, amount));
             keepAlive.push_back(c.measure(Contender::KeepAlive, amount));
+            plainAgain.push_back(c.measure(Contender::Plain, amount));
+            plainAgain.push_back(c.measure(Contender::Plain, amount));
             keepAlive.push_back(c.measure(Contender::KeepAlive, amount));
             plain.push_back(c.measure(Contender::Plain, amount));
         }
         out << c.name << '\t' << QString::number(median(plain), 'g', 10) << '\t'
-            << QString::number(median(keepAlive), 'g', 10) << '\n';
+            << QString::number(median(keepAlive), 'g', 10) << '\t'
+            << QString::number(median(plainAgain), 'g', 10) << '\n';
         out.flush();
     }
     return 0;
@@ -242,8 +247,12 @@ int main(int argc, char **argv)
     if (parser.isSet(childOption))
         return runChild(seconds, repetitions);
 
-    // case -> per-process (plain, keepalive) medians
-    std::map<QString, std::vector<std::pair<double, double>>> results;
+    // case -> per-process medians
+    struct Medians
+    {
+        double plain, keepAlive, plainAgain;
+    };
+    std::map<QString, std::vector<Medians>> results;
     std::vector<QString> order;
     for (int process = 0; process < processes; ++process) {
         QProcess child;
@@ -260,26 +269,33 @@ int main(int argc, char **argv)
                 QString::fromUtf8(child.readAllStandardOutput()).split(u'\n', Qt::SkipEmptyParts);
         for (const QString &line : lines) {
             const QStringList fields = line.split(u'\t');
-            if (fields.size() != 3)
+            if (fields.size() != 4)
                 continue;
             if (!results.count(fields[0]))
                 order.push_back(fields[0]);
-            results[fields[0]].emplace_back(fields[1].toDouble(), fields[2].toDouble());
+            results[fields[0]].push_back(
+                    {fields[1].toDouble(), fields[2].toDouble(), fields[3].toDouble()});
         }
     }
 
     QTextStream out(stdout);
     out << "| Case | QTcpSocket | KeepAliveSocket | Ratio (median of " << processes
-        << " processes) | Ratio range | Extra time per chunk or trip | Target |\n";
-    out << "|---|---|---|---|---|---|---|\n";
+        << " processes) | Ratio range | Noise floor: QTcpSocket / QTcpSocket (A/A), range | "
+           "Extra time per chunk or trip | Target |\n";
+    out << "|---|---|---|---|---|---|---|---|\n";
     QStringList notMet;
+    const auto range = [](const std::vector<double> &values) {
+        return QString::number(*std::min_element(values.begin(), values.end()), 'f', 3) + u'–'
+                + QString::number(*std::max_element(values.begin(), values.end()), 'f', 3);
+    };
     for (const Case &c : cases()) {
         const auto &rows = results[c.name];
-        std::vector<double> plain, keepAlive, ratio;
-        for (const auto &[p, k] : rows) {
-            plain.push_back(p);
-            keepAlive.push_back(k);
-            ratio.push_back(k / p);
+        std::vector<double> plain, keepAlive, ratio, noise;
+        for (const Medians &row : rows) {
+            plain.push_back(row.plain);
+            keepAlive.push_back(row.keepAlive);
+            ratio.push_back(row.keepAlive / row.plain);
+            noise.push_back(row.plainAgain / row.plain);
         }
         if (ratio.empty())
             continue;
@@ -288,15 +304,16 @@ int main(int argc, char **argv)
         const double unit = double(c.multipleOf);
         const double extraNs = (unit / median(keepAlive) - unit / median(plain)) * 1e9;
         if (r < 0.99)
-            notMet.push_back(QStringLiteral("%1: %2 (%3 ns more per chunk or trip)")
+            notMet.push_back(QStringLiteral("%1: %2 (%3 ns more per chunk or trip; "
+                                            "QTcpSocket against itself: %4)")
                                      .arg(c.name)
                                      .arg(r, 0, 'f', 3)
-                                     .arg(extraNs, 0, 'f', 0));
+                                     .arg(extraNs, 0, 'f', 0)
+                                     .arg(range(noise)));
         out << "| " << c.name << " | " << QString::number(median(plain) / c.scale, 'f', 0) << ' '
             << c.unit << " | " << QString::number(median(keepAlive) / c.scale, 'f', 0) << ' '
-            << c.unit << " | " << QString::number(r, 'f', 3) << " | "
-            << QString::number(*std::min_element(ratio.begin(), ratio.end()), 'f', 3) << "–"
-            << QString::number(*std::max_element(ratio.begin(), ratio.end()), 'f', 3) << " | "
+            << c.unit << " | " << QString::number(r, 'f', 3) << " | " << range(ratio) << " | "
+            << QString::number(median(noise), 'f', 3) << ", " << range(noise) << " | "
             << QString::number(extraNs, 'f', 0) << " ns | ≥ 0.99 "
             << (r >= 0.99 ? "met" : "**not met**") << " |\n";
     }
@@ -314,7 +331,9 @@ int main(int argc, char **argv)
     out << "\nSender (or echo peer) and receiver in one event loop, one chunk per write "
            "notification. Each process: a warm-up sizes every measurement to about "
         << seconds << " s, then " << repetitions
-        << " ABBA rounds per case (plain, KeepAlive, KeepAlive, plain); medians per process, "
-           "ratio of the medians; the range is over the processes.\n";
+        << " rounds per case (plain, KeepAlive, plain again, plain again, KeepAlive, plain: "
+           "ABBA for both pairs); medians per process, ratio of the medians; the ranges are "
+           "over the processes. The A/A column is the second QTcpSocket series over the "
+           "first: what this host's noise alone makes of a ratio.\n";
     return 0;
 }

@@ -89,7 +89,7 @@ KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket, const SocketSignals &s
     for (const LifelongConnection &connection : lifelongConnections())
         connectToSlot(socket, connection.signal, connection.slot);
     if (!readActivationVerifiedHere())
-        watchReadyRead();
+        watchReadyRead(true);
 }
 
 std::vector<KeepAliveEngine::LifelongConnection> KeepAliveEngine::lifelongConnections() const
@@ -97,8 +97,7 @@ std::vector<KeepAliveEngine::LifelongConnection> KeepAliveEngine::lifelongConnec
     const SocketSignals::Slots &indexes = m_signals.slotIndexes();
     std::vector<LifelongConnection> connections{
             {QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred), indexes.errorOccurred},
-            {QMetaMethod::fromSignal(&QAbstractSocket::stateChanged), indexes.stateChanged},
-            {QMetaMethod::fromSignal(&QIODevice::bytesWritten), indexes.bytesWritten}};
+            {QMetaMethod::fromSignal(&QAbstractSocket::stateChanged), indexes.stateChanged}};
     if (m_startsAtConnected)
         connections.push_back(
                 {QMetaMethod::fromSignal(&QAbstractSocket::connected), indexes.connected});
@@ -116,18 +115,44 @@ void KeepAliveEngine::disconnectFromSlot(const QObject *sender, const QMetaMetho
     QMetaObject::disconnect(sender, signal.methodIndex(), m_socket, slot);
 }
 
-void KeepAliveEngine::watchReadyRead()
+void KeepAliveEngine::watchSignal(bool &connected, bool on, const QMetaMethod &signal, int slot)
 {
-    if (!std::exchange(m_readyReadConnected, true))
-        connectToSlot(m_socket, QMetaMethod::fromSignal(&QIODevice::readyRead),
-                      m_signals.slotIndexes().readyRead);
+    if (std::exchange(connected, on) == on)
+        return;
+    if (on)
+        connectToSlot(m_socket, signal, slot);
+    else
+        disconnectFromSlot(m_socket, signal, slot);
 }
 
-void KeepAliveEngine::unwatchReadyRead()
+void KeepAliveEngine::watchReadyRead(bool on)
 {
-    if (std::exchange(m_readyReadConnected, false))
-        disconnectFromSlot(m_socket, QMetaMethod::fromSignal(&QIODevice::readyRead),
-                           m_signals.slotIndexes().readyRead);
+    watchSignal(m_readyReadConnected, on, QMetaMethod::fromSignal(&QIODevice::readyRead),
+                m_signals.slotIndexes().readyRead);
+}
+
+void KeepAliveEngine::watchBytesWritten(bool on)
+{
+    watchSignal(m_bytesWrittenConnected, on, QMetaMethod::fromSignal(&QIODevice::bytesWritten),
+                m_signals.slotIndexes().bytesWritten);
+}
+
+void KeepAliveEngine::watchClosingWrites()
+{
+    // onClosing() again as Qt's buffers empty: the socket's own, and an inner
+    // socket's, where the last bytes leave Qt (a QSslSocket's encrypted
+    // ones): whichever signal comes last, the user timeout is gone before Qt
+    // closes the descriptor.
+    watchBytesWritten(true);
+    QAbstractSocket *inner = m_transport.socket();
+    if (inner && inner != m_socket)
+        connectToSlot(inner, QMetaMethod::fromSignal(&QIODevice::bytesWritten),
+                      m_signals.slotIndexes().bytesWritten, Qt::UniqueConnection);
+}
+
+bool KeepAliveEngine::writesSeenWithoutSignal() const
+{
+    return m_transport.usesEngine() && m_transport.socket() == m_socket;
 }
 
 void KeepAliveEngine::_q_connected()
@@ -137,11 +162,33 @@ void KeepAliveEngine::_q_connected()
 
 void KeepAliveEngine::_q_bytesWritten()
 {
-    const qint64 now = coarseNowNs();
-    m_inspector.noteWrite(now);
-    if (!isLeftAlone())
-        m_guard.noteWrite(now);
+    noteWritten(coarseNowNs());
     onClosing();
+}
+
+void KeepAliveEngine::writeNotified(qint64 nowNs)
+{
+    noteWritten(nowNs);
+}
+
+void KeepAliveEngine::noteWritten(qint64 nowNs)
+{
+    m_inspector.noteWrite(nowNs);
+    if (!isLeftAlone())
+        m_guard.noteWrite(nowNs);
+}
+
+void KeepAliveEngine::writeAccepted()
+{
+    if (isOpen(m_socket->state()))
+        noteWritten(coarseNowNs());
+}
+
+void KeepAliveEngine::noteWritesSince(qint64 queued)
+{
+    if (m_socket->bytesToWrite() < queued && isOpen(m_socket->state())
+        && m_transport.descriptor() != -1)
+        noteWritten(coarseNowNs());
 }
 
 KeepAliveEngine::~KeepAliveEngine()
@@ -150,11 +197,15 @@ KeepAliveEngine::~KeepAliveEngine()
     // its private slots must not reach this engine once it is gone.
     for (const LifelongConnection &connection : lifelongConnections())
         disconnectFromSlot(m_socket, connection.signal, connection.slot);
-    unwatchReadyRead();
+    watchReadyRead(false);
+    watchBytesWritten(false);
     QAbstractSocket *inner = m_transport.socket();
-    if (inner && inner != m_socket)
+    if (inner && inner != m_socket) {
         disconnectFromSlot(inner, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
                            m_signals.slotIndexes().transportError);
+        disconnectFromSlot(inner, QMetaMethod::fromSignal(&QIODevice::bytesWritten),
+                           m_signals.slotIndexes().bytesWritten);
+    }
     releaseRetained();
 }
 
@@ -276,7 +327,8 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
         // guard) touches the descriptor, and reportDeath() reports nothing.
         m_transport = NativeTransport();
         m_readActivationChecked = false;
-        watchReadyRead();
+        watchReadyRead(true);
+        watchBytesWritten(false);
         return;
     }
     m_transport = NativeTransport::find(m_socket);
@@ -292,10 +344,8 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
     // delivered one).
     m_readActivationChecked = m_transport.usesEngine()
             && (readActivationVerifiedHere() || m_inspector.sharedHookDeliversHere());
-    if (m_readActivationChecked)
-        unwatchReadyRead();
-    else
-        watchReadyRead();
+    watchReadyRead(!m_readActivationChecked);
+    watchBytesWritten(!writesSeenWithoutSignal());
     QAbstractSocket *inner = m_transport.socket();
     if (inner && inner != m_socket)
         connectToSlot(inner, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
@@ -403,7 +453,7 @@ void KeepAliveEngine::checkReadActivation()
     m_readActivationChecked = true;
     // Nothing more to do on readyRead() for this connection: a connection
     // less per socket (the handle is dropped too, or it keeps it allocated).
-    unwatchReadyRead();
+    watchReadyRead(false);
     m_inspector.verifyReadActivation();
     if (QtInternals::trusted())
         readActivationVerified = QAbstractEventDispatcher::instance();
@@ -772,6 +822,8 @@ void KeepAliveEngine::_q_stateChanged(QAbstractSocket::SocketState state)
                     {foreign->m_message, KeepAlivePlatform::health(m_transport.descriptor())});
         }
     }
+    if (state == QAbstractSocket::ClosingState && hasQueuedWrites(m_socket))
+        watchClosingWrites();
     onClosing();
     if (state == QAbstractSocket::UnconnectedState)
         onConnectionEnded();

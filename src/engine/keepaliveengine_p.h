@@ -61,7 +61,7 @@ public:
 
     /*!
         What a server keeps of a client it counts: told by the engine
-        directly, not through the socket's signals (three connections per
+        directly, not through the socket's signals (more connections per
         client, and an object of its own to receive them).
     */
     class Watcher
@@ -121,7 +121,10 @@ public:
     [[nodiscard]] auto blockingWait()
     {
         beginBlockingWait();
-        return qScopeGuard([this] { --m_blockingWaits; });
+        return qScopeGuard([this, queued = m_socket->bytesToWrite()] {
+            --m_blockingWaits;
+            noteWritesSince(queued);
+        });
     }
     //! What a blocking waitFor...() waits for.
     enum class BlockingWait { ReadyRead, BytesWritten, Disconnected };
@@ -202,7 +205,10 @@ public:
     template<typename QtFlush>
     bool flush(QtFlush qt)
     {
-        return !reportDeathFirst() && qt();
+        const qint64 queued = m_socket->bytesToWrite();
+        const bool flushed = !reportDeathFirst() && qt();
+        noteWritesSince(queued);
+        return flushed;
     }
     template<typename QtWait>
     bool waitForReadyRead(int msecs, QtWait qt)
@@ -259,6 +265,11 @@ public:
             return -1;
         const qint64 written = qt();
         m_inspector.writeNotifierMayExist();
+        // Sent now (Unbuffered) or queued: Qt sends it at its write
+        // notification, or at once in a flush() through a QAbstractSocket
+        // pointer, which is not virtual and shows nothing.
+        if (written > 0)
+            writeAccepted();
         return written;
     }
 
@@ -347,7 +358,29 @@ private:
 
     // NotifierInspector::Listener
     void readNotified() override;
+    void writeNotified(qint64 nowNs) override;
     void unbufferedDeathFound(qintptr descriptor) override;
+
+    /*!
+        Qt wrote (or is about to write) to the kernel now: writeData() took
+        bytes (sent at once, or queued for the next write notification or a
+        flush()), bytesWritten(), the inspector's write notification, or less
+        queued after a call into Qt that writes without a notification (see
+        noteWritesSince()). A write noted early only makes the guard's
+        estimate of the peer's silence shorter. \a nowNs: coarseNowNs().
+    */
+    void noteWritten(qint64 nowNs);
+    //! writeData() took bytes of a connection: noteWritten().
+    void writeAccepted();
+    //! Qt held \a queued bytes before a call that may have written some: noteWritten() if it did.
+    void noteWritesSince(qint64 queued);
+    /*!
+        The inspector sees every write notification of a connection on the
+        socket's own Qt engine (see NotifierInspector::Listener::writeNotified()),
+        and the socket class sees the calls that write without one: such a
+        connection needs bytesWritten() only while it closes (onClosing()).
+    */
+    bool writesSeenWithoutSignal() const;
 
     //! Emits the socket's signal \a forward.
     template<typename Forward, typename... Args>
@@ -380,9 +413,14 @@ private:
     //! The public-API-only mode's _q_errorOccurred(): the death read after the fact.
     void reportDeathAfterClose(QAbstractSocket::SocketError error);
     void releaseRetained();
-    //! Connects readyRead() (again for a new connection; see checkReadActivation()).
-    void watchReadyRead();
-    void unwatchReadyRead();
+    //! Connects (\a on) or disconnects \a signal of the socket to private slot \a slot.
+    void watchSignal(bool &connected, bool on, const QMetaMethod &signal, int slot);
+    //! readyRead() (again for a new connection; see checkReadActivation()).
+    void watchReadyRead(bool on);
+    //! bytesWritten(), where writesSeenWithoutSignal() does not hold or while closing.
+    void watchBytesWritten(bool on);
+    //! The application's close waits for queued data: see onClosing().
+    void watchClosingWrites();
     //! The check of Qt's internals that only the socket's signals can make.
     void checkReadActivation();
     //! What is known of a death that Qt's read met on a notification that did not look.
@@ -464,6 +502,7 @@ private:
     bool m_dataOutstandingAtBlockingWait = false;
     bool m_readActivationChecked = false; //!< checkReadActivation() ran for this connection
     bool m_readyReadConnected = false;    //!< to _q_readyRead(), while it has work
+    bool m_bytesWrittenConnected = false; //!< to _q_bytesWritten(), while it has work
     //! A QSslSocket: a connection starts at connected(), not at stateChanged().
     const bool m_startsAtConnected = m_socket->inherits("QSslSocket");
     bool m_adopting = false;            //!< between adopting() and adopted()

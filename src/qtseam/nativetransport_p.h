@@ -75,7 +75,8 @@ public:
     //! Whether \a object is one of the engine's own notifiers.
     bool ownsNotifier(const QObject *object) const
     {
-        return m_engine && object->parent() == m_engine;
+        const QObject *engine = m_engine.data();
+        return engine && object->parent() == engine;
     }
 
 private:

@@ -267,7 +267,11 @@ bool NotifierInspector::inspect(QSocketNotifier *notifier)
     m_sawReadActivation = m_sawReadActivation || read;
     if (read)
         m_listener->readNotified();
-    if (!lookDue(read)) {
+    // One clock read per notification: m_alwaysLook needs none.
+    const qint64 now = m_alwaysLook ? 0 : coarseNowNs();
+    if (!lookDue(read, now)) {
+        if (!read)
+            m_listener->writeNotified(now);
         if (read && m_socket->readBufferSize() > 0 && qtWillStopReading())
             startPauseWatch();
         // Whatever Qt's read or write now meets, its own errno tells
@@ -289,6 +293,8 @@ bool NotifierInspector::inspect(QSocketNotifier *notifier)
             if (qtWillStopReading())
                 startPauseWatch();
             m_unreadNotified = isUnbuffered();
+        } else {
+            m_listener->writeNotified(now ? now : coarseNowNs());
         }
         // The error may still come before Qt's read: the errno path again.
         KeepAlivePlatform::clearLastError();
@@ -314,14 +320,13 @@ bool NotifierInspector::inspect(QSocketNotifier *notifier)
     return false;
 }
 
-bool NotifierInspector::lookDue(bool read)
+bool NotifierInspector::lookDue(bool read, qint64 now)
 {
     // Unbuffered, Qt reads only when the application does; and where the
     // failing read's error does not survive until errorOccurred() (Windows)
     // it cannot tell a reset. Both look every time.
     if (m_alwaysLook)
         return true;
-    const qint64 now = coarseNowNs();
     qint64 &last = read ? m_lastReadNs : m_lastWriteNs;
     const bool quiet = now - last >= m_quietGapNs;
     last = now;
@@ -336,10 +341,14 @@ bool NotifierInspector::lookDue(bool read)
     // received bytes) meets it. Where that order is not sure, look.
     if (m_socket->state() != QAbstractSocket::ConnectedState)
         return true;
-    const QAbstractSocket *owner = m_transport->socket();
-    if (!m_reader) // kept: the engine's read notifier lives as long as the connection
+    // (On the shared hook the connection is the socket's own.)
+    const QAbstractSocket *owner = m_sharedHook ? m_socket : m_transport->socket();
+    const QSocketNotifier *reader = m_reader.data();
+    if (!reader) { // kept: the engine's read notifier lives as long as the connection
         m_reader = m_transport->notifier(QSocketNotifier::Read);
-    return !owner || owner->readBufferSize() > 0 || !m_reader || !m_reader->isEnabled();
+        reader = m_reader.data();
+    }
+    return !owner || owner->readBufferSize() > 0 || !reader || !reader->isEnabled();
 }
 
 bool NotifierInspector::qtWillStopReading() const

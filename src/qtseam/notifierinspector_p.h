@@ -68,6 +68,12 @@ public:
     public:
         //! A read notification of the connection (data, an end or an error arrived).
         virtual void readNotified() = 0;
+        /*!
+            Qt is about to write to the connection (a write notification with
+            no death pending) at \a nowNs (coarseNowNs()): what
+            bytesWritten() would tell after it.
+        */
+        virtual void writeNotified(qint64 nowNs) = 0;
         //! Unbuffered: a death was found; the owner takes the error from \a descriptor.
         virtual void unbufferedDeathFound(qintptr descriptor) = 0;
 
@@ -123,7 +129,7 @@ public:
         the retransmissions'.
     */
     void setKeepAliveSilence(std::optional<std::chrono::milliseconds> silence);
-    //! Qt has just written to the kernel (bytesWritten()), at \a nowNs (coarseNowNs()).
+    //! Qt writes (or has written) to the kernel at \a nowNs (coarseNowNs()).
     void noteWrite(qint64 nowNs);
 
     /*!
@@ -212,7 +218,8 @@ public:
 private:
     bool inspect(QSocketNotifier *notifier);
     void hookWriteNotifier();
-    bool lookDue(bool read);
+    //! \a now: coarseNowNs() (0 where m_alwaysLook).
+    bool lookDue(bool read, qint64 now);
     bool isUnbuffered() const;
     bool qtWillStopReading() const;
     void watchPause();
@@ -234,7 +241,7 @@ private:
     qint64 m_quietGapNs = 1000000000;
     qint64 m_lastReadNs = 0;            //!< coarse monotonic time of the last read notification
     qint64 m_lastWriteNs = 0;           //!< and of the last write notification
-    qint64 m_lastWrittenNs = 0;         //!< and of the last bytesWritten(); 0: none yet
+    qint64 m_lastWrittenNs = 0;         //!< and of the last noteWrite(); 0: none yet
     qint64 m_keepAliveSilenceNs = -1;   //!< see setKeepAliveSilence(); -1: keepalive off
     QPointer<QSocketNotifier> m_reader; //!< the engine's read notifier, once looked up
     bool m_unlooked = false;

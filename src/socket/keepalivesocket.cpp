@@ -109,6 +109,19 @@ qint64 KeepAliveSocket::writeData(const char *data, qint64 size)
 
 KeepAliveEngine *KeepAliveEngine::of(QAbstractSocket *socket)
 {
+    // Asked for every socket notification in the process (the shared hook):
+    // the exact classes first, Qt's own answered at once; subclasses below.
+    const QMetaObject *type = socket->metaObject();
+    if (type == &KeepAliveSocket::staticMetaObject)
+        return static_cast<KeepAliveSocket *>(socket)->d.get();
+    if (type == &QTcpSocket::staticMetaObject)
+        return nullptr;
+#if QT_CONFIG(ssl)
+    if (type == &KeepAliveSslSocket::staticMetaObject)
+        return static_cast<KeepAliveSslSocket *>(socket)->d.get();
+    if (type == &QSslSocket::staticMetaObject)
+        return nullptr;
+#endif
     if (auto *plain = qobject_cast<KeepAliveSocket *>(socket))
         return plain->d.get();
 #if QT_CONFIG(ssl)

@@ -122,7 +122,7 @@ private Q_SLOTS:
 
     void silentIdlePeer_data() { transports(); }
     void silentIdlePeer();
-    void silentPeerWithDataInFlight_data() { transports(); }
+    void silentPeerWithDataInFlight_data();
     void silentPeerWithDataInFlight();
     void peerReset_data();
     void peerReset();
@@ -148,6 +148,8 @@ private Q_SLOTS:
     void pausingReaderSurvivesShortUserTimeout_data();
     void pausingReaderSurvivesShortUserTimeout();
     void slowReaderKillsPlainSocketWithUserTimeout();
+    void closeServesSlowReaderToTheEnd_data() { transports(); }
+    void closeServesSlowReaderToTheEnd();
     void fiftyOfTwoHundredPeersDie();
     void reasonKeptAfterDisconnect_data() { transports(); }
     void reasonKeptAfterDisconnect();
@@ -164,6 +166,8 @@ private:
     bool deliverPeerPayload(QTcpSocket *peer, QAbstractSocket &client);
     bool silence(QTcpSocket *peer);
     QTcpSocket *startSlowReader(QTcpServer &server, QAbstractSocket &client);
+    //! A client of \a transport with shortOptions() on a slow reader \a peer; null if that failed.
+    std::unique_ptr<QAbstractSocket> slowReaderClient(Transport transport, QTcpSocket *&peer);
 
     std::unique_ptr<QTcpServer> m_server;
 };
@@ -268,6 +272,18 @@ QTcpSocket *tst_DeadPeer::startSlowReader(QTcpServer &server, QAbstractSocket &c
     return peer;
 }
 
+std::unique_ptr<QAbstractSocket> tst_DeadPeer::slowReaderClient(Transport transport,
+                                                                QTcpSocket *&peer)
+{
+    m_server = makeServer(transport);
+    std::unique_ptr<QAbstractSocket> client = makeClient(transport);
+    peer = setKeepAliveOptions(*client, shortOptions()) ? startSlowReader(*m_server, *client)
+                                                        : nullptr;
+    if (!peer)
+        client.reset();
+    return client;
+}
+
 void tst_DeadPeer::silentIdlePeer()
 {
     QFETCH(Transport, transport);
@@ -300,9 +316,22 @@ void tst_DeadPeer::silentIdlePeer()
     QVERIFY2(watch.deadPeerAt <= boundMs() + 1000, qPrintable(QString::number(watch.deadPeerAt)));
 }
 
+void tst_DeadPeer::silentPeerWithDataInFlight_data()
+{
+    QTest::addColumn<Transport>("transport");
+    // How the write leaves Qt: each is a different path to the kernel.
+    QTest::addColumn<QString>("sending");
+    for (Transport transport : {Transport::Plain, Transport::Tls}) {
+        for (const char *sending : {"flush()", "QAbstractSocket::flush()", "event loop"})
+            QTest::addRow("%s, %s", transportName(transport), sending)
+                    << transport << QString::fromLatin1(sending);
+    }
+}
+
 void tst_DeadPeer::silentPeerWithDataInFlight()
 {
     QFETCH(Transport, transport);
+    QFETCH(QString, sending);
     m_server = makeServer(transport);
     QVERIFY(listen(*m_server));
     const std::unique_ptr<QAbstractSocket> clientSocket = makeClient(transport);
@@ -312,17 +341,25 @@ void tst_DeadPeer::silentPeerWithDataInFlight()
     QVERIFY(peer);
     Watch watch(&client);
     QVERIFY(deliverPeerPayload(peer, client));
+    // Idle long enough for any watch of outstanding data begun with the
+    // connection to have ended: the write alone must start one.
+    QTest::qWait(2000);
 
     // The kernel sends no keepalive probes while data is unacknowledged: only
     // the user timeout bounds this one.
     QVERIFY(silence(peer));
     watch.clock.start();
     QCOMPARE(client.write("request"), qint64(7));
-    QVERIFY(flushClient(client));
+    if (sending == QLatin1String("flush()"))
+        QVERIFY(flushClient(client));
+    else if (sending == QLatin1String("QAbstractSocket::flush()"))
+        QVERIFY(client.flush()); // not virtual: what code holding a QTcpSocket pointer calls
+    // else: at the write notification, in the event loop below
 
     QTRY_COMPARE_WITH_TIMEOUT(watch.disconnectedSpy.count(), 1, int(boundMs()) + 5000);
-    qInfo("busy silent peer: deadPeer after %lld ms from the unacknowledged write, bound %lld ms",
-          watch.deadPeerAt, boundMs());
+    qInfo("busy silent peer, sent by %s: deadPeer after %lld ms from the unacknowledged write, "
+          "bound %lld ms",
+          qPrintable(sending), watch.deadPeerAt, boundMs());
     verifyDeath(watch, Reason::RetransmissionTimeout, QAbstractSocket::SocketTimeoutError,
                 retransmissionTimeoutMessage());
     if (QTest::currentTestFailed())
@@ -954,12 +991,10 @@ void tst_DeadPeer::slowReaderIsNotDead()
 {
     QFETCH(bool, readsFirst);
     QFETCH(Transport, transport);
-    m_server = makeServer(transport);
-    const std::unique_ptr<QAbstractSocket> clientSocket = makeClient(transport);
+    QTcpSocket *peer = nullptr;
+    const std::unique_ptr<QAbstractSocket> clientSocket = slowReaderClient(transport, peer);
+    QVERIFY(clientSocket);
     QAbstractSocket &client = *clientSocket;
-    QVERIFY(setKeepAliveOptions(client, shortOptions()));
-    QTcpSocket *peer = startSlowReader(*m_server, client);
-    QVERIFY(peer);
     // The automatic user timeout (3 s) that, left alone, kills a slow reader.
     QCOMPARE(effectiveOptionsOf(client).userTimeout, 3000ms);
     Watch watch(&client);
@@ -1076,12 +1111,10 @@ void tst_DeadPeer::slowReaderPausingAroundTheBound()
 {
     QFETCH(Transport, transport);
     QFETCH(qint64, pauseMs);
-    m_server = makeServer(transport);
-    const std::unique_ptr<QAbstractSocket> clientSocket = makeClient(transport);
+    QTcpSocket *peer = nullptr;
+    const std::unique_ptr<QAbstractSocket> clientSocket = slowReaderClient(transport, peer);
+    QVERIFY(clientSocket);
     QAbstractSocket &client = *clientSocket;
-    QVERIFY(setKeepAliveOptions(client, shortOptions()));
-    QTcpSocket *peer = startSlowReader(*m_server, client);
-    QVERIFY(peer);
     Watch watch(&client);
 
     // A numbered stream: every byte is checked where it arrives.
@@ -1145,12 +1178,10 @@ void tst_DeadPeer::slowReaderPausingAroundTheBound()
 void tst_DeadPeer::slowReaderSurvivesOptionsReappliedMidStall()
 {
     QFETCH(Transport, transport);
-    m_server = makeServer(transport);
-    const std::unique_ptr<QAbstractSocket> clientSocket = makeClient(transport);
+    QTcpSocket *peer = nullptr;
+    const std::unique_ptr<QAbstractSocket> clientSocket = slowReaderClient(transport, peer);
+    QVERIFY(clientSocket);
     QAbstractSocket &client = *clientSocket;
-    QVERIFY(setKeepAliveOptions(client, shortOptions()));
-    QTcpSocket *peer = startSlowReader(*m_server, client);
-    QVERIFY(peer);
     Watch watch(&client);
     // One write, far more than the peer's buffers take; then nothing.
     client.write(QByteArray(8 << 20, 'x'));
@@ -1315,6 +1346,82 @@ void tst_DeadPeer::slowReaderKillsPlainSocketWithUserTimeout()
              qPrintable(QString::number(lastSeen.tcpi_last_ack_recv)));
     // The peer never failed: it was reading nothing, but it was there.
     QCOMPARE(peer->state(), QAbstractSocket::ConnectedState);
+}
+
+// The application's own disconnectFromHost() with data queued, to a live
+// reader that pauses for three bounds at a time: the connection stays up while
+// Qt holds data (the guard serves the slow reader), then Qt closes the
+// descriptor once its buffers are empty and the kernel sends the rest on its
+// own, as for a QTcpSocket. The user timeout must be gone by then: left on
+// the orphaned connection, it ends the probing of the closed window after the
+// bound with a reset (as slowReaderKillsPlainSocketWithUserTimeout() shows),
+// and the reader loses the rest. More is written than the kernel takes: the
+// last bytes leave Qt long after the close began (with TLS, from the inner
+// socket).
+void tst_DeadPeer::closeServesSlowReaderToTheEnd()
+{
+    QFETCH(Transport, transport);
+    QTcpSocket *peer = nullptr;
+    const std::unique_ptr<QAbstractSocket> clientSocket = slowReaderClient(transport, peer);
+    QVERIFY(clientSocket);
+    QAbstractSocket &client = *clientSocket;
+    QCOMPARE(effectiveOptionsOf(client).userTimeout, 3000ms);
+    Watch watch(&client);
+    // Read by the client: what the peer sent (with TLS 1.3, its session
+    // tickets too) is not left unread at the close, which would reset.
+    QVERIFY(deliverPeerPayload(peer, client));
+
+    QByteArray data(12 << 20, Qt::Uninitialized);
+    for (int i = 0; i < data.size(); ++i)
+        data[i] = char((i * 11 + 7) & 0xff);
+    QCOMPARE(client.write(data), qint64(data.size()));
+    client.disconnectFromHost();
+    // Still queued in Qt: the close waits for its buffers to empty.
+    QCOMPARE(client.state(), QAbstractSocket::ClosingState);
+    QVERIFY(queuedBytes(client) > 0);
+
+    QByteArray received;
+    const auto pause = [&] {
+        QElapsedTimer paused;
+        paused.start();
+        while (paused.elapsed() < 3 * boundMs()) {
+            QTest::qWait(100);
+            QCOMPARE(watch.deadPeerSpy.count(), 0);
+            QCOMPARE(watch.errorSpy.count(), 0);
+        }
+    };
+    // Reads until the client has handed everything to its kernel.
+    const auto readUntilClosed = [&] {
+        peer->setReadBufferSize(0);
+        const auto reading =
+                connect(peer, &QIODevice::readyRead, peer, [&] { received += peer->readAll(); });
+        received += peer->readAll();
+        QTRY_COMPARE_WITH_TIMEOUT(client.state(), QAbstractSocket::UnconnectedState, 20000);
+        disconnect(reading);
+        peer->setReadBufferSize(1024);
+    };
+    pause();
+    QVERIFY(!QTest::currentTestFailed());
+    readUntilClosed();
+    QVERIFY(!QTest::currentTestFailed());
+    pause();
+    QVERIFY(!QTest::currentTestFailed());
+
+    peer->setReadBufferSize(0);
+    received += peer->readAll();
+    QElapsedTimer reading;
+    reading.start();
+    while (peer->state() == QAbstractSocket::ConnectedState && reading.elapsed() < 30000) {
+        peer->waitForReadyRead(200);
+        received += peer->readAll();
+    }
+    received += peer->readAll();
+    QCOMPARE(received.size(), data.size());
+    QVERIFY(received == data);
+    QCOMPARE(peer->error(), QAbstractSocket::RemoteHostClosedError);
+    QCOMPARE(watch.disconnectedSpy.count(), 1);
+    QCOMPARE(watch.deadPeerSpy.count(), 0);
+    QCOMPARE(watch.errorSpy.count(), 0);
 }
 
 void tst_DeadPeer::fiftyOfTwoHundredPeersDie()
