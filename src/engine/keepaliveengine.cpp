@@ -174,7 +174,10 @@ void KeepAliveEngine::writeNotified(qint64 nowNs)
 void KeepAliveEngine::noteWritten(qint64 nowNs)
 {
     m_inspector.noteWrite(nowNs);
-    if (!isLeftAlone())
+    // Once a close has let the kernel take over (onClosing()), a watch
+    // started again could put a user timeout back before Qt closes the
+    // descriptor (a QSslSocket still writes its close_notify).
+    if (!isLeftAlone() && !m_releasedForClose)
         m_guard.noteWrite(nowNs);
 }
 
@@ -310,6 +313,7 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
 {
     ++m_connection;
     m_deathReported = false;
+    m_releasedForClose = false;
     m_healthAtDeath.reset();
     m_unbufferedError.reset();
     m_inspector.reset();
@@ -880,4 +884,5 @@ void KeepAliveEngine::onClosing()
     if (descriptor != -1 && m_options.userTimeout() > 0ms)
         KeepAlivePlatform::setUserTimeout(descriptor, 0ms);
     m_guard.stop();
+    m_releasedForClose = true;
 }

@@ -503,6 +503,7 @@ private:
     bool m_readActivationChecked = false; //!< checkReadActivation() ran for this connection
     bool m_readyReadConnected = false;    //!< to _q_readyRead(), while it has work
     bool m_bytesWrittenConnected = false; //!< to _q_bytesWritten(), while it has work
+    bool m_releasedForClose = false;      //!< onClosing() took the user timeout off
     //! A QSslSocket: a connection starts at connected(), not at stateChanged().
     const bool m_startsAtConnected = m_socket->inherits("QSslSocket");
     bool m_adopting = false;            //!< between adopting() and adopted()

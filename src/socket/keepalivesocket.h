@@ -285,7 +285,12 @@ protected:
         emitted here (queued, once read() has returned), as in buffered mode.
     */
     qint64 readData(char *data, qint64 maxSize) override;
-    //! Reimplemented: Unbuffered, a write into a dead connection fails without closing it.
+    /*!
+        Reimplemented: Unbuffered, a write into a dead connection fails without
+        closing it. Every write also tells the library that data is
+        outstanding (its slow-reader guard and its bound with data in flight
+        depend on it): a subclass that reimplements writeData() calls this one.
+    */
     qint64 writeData(const char *data, qint64 size) override;
 
     //! Reimplemented: the keepalive state follows the socket to another thread.

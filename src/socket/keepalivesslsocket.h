@@ -138,7 +138,11 @@ Q_SIGNALS:
     void closeTruncated();
 
 protected:
-    //! Reimplemented: a write into a dead connection fails; errorString() says why.
+    /*!
+        Reimplemented: a write into a dead connection fails; errorString() says
+        why. Every write also tells the library that data is outstanding: a
+        subclass that reimplements writeData() calls this one.
+    */
     qint64 writeData(const char *data, qint64 size) override;
 
     //! Reimplemented: the keepalive state follows the socket to another thread.
