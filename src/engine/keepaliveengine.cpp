@@ -176,7 +176,8 @@ void KeepAliveEngine::noteWritten(qint64 nowNs)
     m_inspector.noteWrite(nowNs);
     // Once a close has let the kernel take over (onClosing()), a watch
     // started again could put a user timeout back before Qt closes the
-    // descriptor (a QSslSocket still writes its close_notify).
+    // descriptor (a QSslSocket may still write after both its buffers were
+    // seen empty).
     if (!isLeftAlone() && !m_releasedForClose)
         m_guard.noteWrite(nowNs);
 }
