@@ -7,6 +7,7 @@
 #include "qtinternals_p.h"
 
 #include <QtCore/QAbstractEventDispatcher>
+#include <QtCore/QChildEvent>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QEvent>
 #include <QtCore/QMetaMethod>
@@ -75,10 +76,10 @@ KeepAliveEngine::SocketSignals::Slots::of(const QMetaObject &metaObject)
 }
 
 KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket, const SocketSignals &socketSignals)
-    : m_socket(socket),
+    : m_site{socket, {}},
       m_signals(socketSignals),
-      m_guard(socket, &m_transport),
-      m_inspector(socket, &m_transport, &m_guard, this)
+      m_guard(&m_site),
+      m_inspector(&m_site, this)
 {
     m_guard.setUserTimeout(m_options.userTimeout());
     // Connected before any user connection, so these run first. A new
@@ -107,12 +108,12 @@ std::vector<KeepAliveEngine::LifelongConnection> KeepAliveEngine::lifelongConnec
 void KeepAliveEngine::connectToSlot(const QObject *sender, const QMetaMethod &signal, int slot,
                                     Qt::ConnectionType type)
 {
-    QMetaObject::connect(sender, signal.methodIndex(), m_socket, slot, type);
+    QMetaObject::connect(sender, signal.methodIndex(), m_site.socket, slot, type);
 }
 
 void KeepAliveEngine::disconnectFromSlot(const QObject *sender, const QMetaMethod &signal, int slot)
 {
-    QMetaObject::disconnect(sender, signal.methodIndex(), m_socket, slot);
+    QMetaObject::disconnect(sender, signal.methodIndex(), m_site.socket, slot);
 }
 
 void KeepAliveEngine::watchSignal(bool &connected, bool on, const QMetaMethod &signal, int slot)
@@ -120,9 +121,9 @@ void KeepAliveEngine::watchSignal(bool &connected, bool on, const QMetaMethod &s
     if (std::exchange(connected, on) == on)
         return;
     if (on)
-        connectToSlot(m_socket, signal, slot);
+        connectToSlot(m_site.socket, signal, slot);
     else
-        disconnectFromSlot(m_socket, signal, slot);
+        disconnectFromSlot(m_site.socket, signal, slot);
 }
 
 void KeepAliveEngine::watchReadyRead(bool on)
@@ -144,15 +145,15 @@ void KeepAliveEngine::watchClosingWrites()
     // ones): whichever signal comes last, the user timeout is gone before Qt
     // closes the descriptor.
     watchBytesWritten(true);
-    QAbstractSocket *inner = m_transport.socket();
-    if (inner && inner != m_socket)
+    QAbstractSocket *inner = m_site.transport.socket();
+    if (inner && inner != m_site.socket)
         connectToSlot(inner, QMetaMethod::fromSignal(&QIODevice::bytesWritten),
                       m_signals.slotIndexes().bytesWritten, Qt::UniqueConnection);
 }
 
 bool KeepAliveEngine::writesSeenWithoutSignal() const
 {
-    return m_transport.usesEngine() && m_transport.socket() == m_socket;
+    return m_site.transport.usesEngine() && m_site.transport.socket() == m_site.socket;
 }
 
 void KeepAliveEngine::_q_connected()
@@ -184,14 +185,14 @@ void KeepAliveEngine::noteWritten(qint64 nowNs)
 
 void KeepAliveEngine::writeAccepted()
 {
-    if (isOpen(m_socket->state()))
+    if (isOpen(m_site.socket->state()))
         noteWritten(coarseNowNs());
 }
 
 void KeepAliveEngine::noteWritesSince(qint64 queued)
 {
-    if (m_socket->bytesToWrite() < queued && isOpen(m_socket->state())
-        && m_transport.descriptor() != -1)
+    if (m_site.socket->bytesToWrite() < queued && isOpen(m_site.socket->state())
+        && m_site.transport.descriptor() != -1)
         noteWritten(coarseNowNs());
 }
 
@@ -200,11 +201,11 @@ KeepAliveEngine::~KeepAliveEngine()
     // The socket's destructors still emit (disconnected(), stateChanged()):
     // its private slots must not reach this engine once it is gone.
     for (const LifelongConnection &connection : lifelongConnections())
-        disconnectFromSlot(m_socket, connection.signal, connection.slot);
+        disconnectFromSlot(m_site.socket, connection.signal, connection.slot);
     watchReadyRead(false);
     watchBytesWritten(false);
-    QAbstractSocket *inner = m_transport.socket();
-    if (inner && inner != m_socket) {
+    QAbstractSocket *inner = m_site.transport.socket();
+    if (inner && inner != m_site.socket) {
         disconnectFromSlot(inner, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
                            m_signals.slotIndexes().transportError);
         disconnectFromSlot(inner, QMetaMethod::fromSignal(&QIODevice::bytesWritten),
@@ -213,17 +214,39 @@ KeepAliveEngine::~KeepAliveEngine()
     releaseRetained();
 }
 
-NotifierInspector *NotifierInspector::of(QAbstractSocket *socket)
+const KeepAliveEngine::Rare &KeepAliveEngine::known() const
+{
+    static const Rare none;
+    return m_rare ? *m_rare : none;
+}
+
+KeepAliveEngine::Rare &KeepAliveEngine::rare()
+{
+    if (!m_rare)
+        m_rare = std::make_unique<Rare>();
+    return *m_rare;
+}
+
+NotifierInspector *NotifierInspector::of(QObject *socket)
 {
     KeepAliveEngine *engine = KeepAliveEngine::of(socket);
     return engine ? &engine->m_inspector : nullptr;
 }
 
-void KeepAliveEngine::threadChanging()
+void KeepAliveEngine::socketEvent(QEvent *event)
 {
-    m_guard.threadChanging();
-    if (m_watcher)
-        m_watcher->threadChanging();
+    switch (event->type()) {
+    case QEvent::ThreadChange: // sent in the old thread, before the move
+        m_guard.threadChanging();
+        if (m_watcher)
+            m_watcher->threadChanging();
+        break;
+    case QEvent::ChildRemoved:
+        m_site.transport.engineRemoved(static_cast<QChildEvent *>(event)->child());
+        break;
+    default:
+        break;
+    }
 }
 
 void KeepAliveEngine::readNotified()
@@ -239,12 +262,13 @@ void KeepAliveEngine::unbufferedDeathFound(qintptr descriptor)
 
 void KeepAliveEngine::releaseRetained()
 {
-    KeepAlivePlatform::release(std::exchange(m_retained, -1));
+    if (m_rare)
+        KeepAlivePlatform::release(std::exchange(m_rare->retained, -1));
 }
 
 bool KeepAliveEngine::isUnbuffered() const
 {
-    return m_socket->openMode().testFlag(QIODevice::Unbuffered);
+    return m_site.socket->openMode().testFlag(QIODevice::Unbuffered);
 }
 
 bool KeepAliveEngine::setOptions(const KeepAliveOptions &options)
@@ -261,7 +285,7 @@ bool KeepAliveEngine::setOptions(const KeepAliveOptions &options)
     if (!isLeftAlone())
         setError(KeepAliveError::NoError, QString());
     else if (m_error != KeepAliveError::UnsupportedSocket)
-        setError(KeepAliveError::UnsupportedSocket, *m_notTcp);
+        setError(KeepAliveError::UnsupportedSocket, *known().notTcp);
     if (changed)
         notify(&SocketSignals::optionsChanged, options);
     if (!isLeftAlone())
@@ -273,7 +297,8 @@ void KeepAliveEngine::setError(KeepAliveError error, const QString &message)
 {
     const bool changed = error != m_error;
     m_error = error;
-    m_errorString = message;
+    if (m_rare || !message.isEmpty())
+        rare().errorString = message;
     if (changed)
         notify(&SocketSignals::errorChanged, error);
     if (error != KeepAliveError::NoError) {
@@ -284,7 +309,7 @@ void KeepAliveEngine::setError(KeepAliveError error, const QString &message)
 
 EffectiveKeepAliveOptions KeepAliveEngine::effectiveOptions() const
 {
-    const qintptr descriptor = m_transport.descriptor();
+    const qintptr descriptor = m_site.transport.descriptor();
     if (descriptor != -1)
         return KeepAlivePlatform::readBack(descriptor);
     return {};
@@ -292,10 +317,10 @@ EffectiveKeepAliveOptions KeepAliveEngine::effectiveOptions() const
 
 ConnectionHealth KeepAliveEngine::health() const
 {
-    const qintptr descriptor = m_transport.descriptor();
+    const qintptr descriptor = m_site.transport.descriptor();
     if (descriptor != -1)
         return KeepAlivePlatform::health(descriptor);
-    return m_healthAtDeath.value_or(ConnectionHealth());
+    return known().healthAtDeath.value_or(ConnectionHealth());
 }
 
 void KeepAliveEngine::adopted(qintptr descriptor, bool accepted)
@@ -315,8 +340,8 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
     ++m_connection;
     m_deathReported = false;
     m_releasedForClose = false;
-    m_healthAtDeath.reset();
-    m_unbufferedError.reset();
+    forget(&Rare::healthAtDeath);
+    forget(&Rare::unbufferedError);
     m_inspector.reset();
     if (m_reason != DeadPeerReason::None) {
         m_reason = DeadPeerReason::None;
@@ -324,35 +349,35 @@ void KeepAliveEngine::startConnection(const QString &notTcp)
     }
     releaseRetained();
     if (notTcp.isEmpty())
-        m_notTcp.reset();
+        forget(&Rare::notTcp);
     else
-        m_notTcp = notTcp;
+        rare().notTcp = notTcp;
     if (isLeftAlone()) {
         // Left alone: without a transport nothing (options, inspector,
         // guard) touches the descriptor, and reportDeath() reports nothing.
-        m_transport = NativeTransport();
+        m_site.transport = NativeTransport();
         m_readActivationChecked = false;
         watchReadyRead(true);
         watchBytesWritten(false);
         return;
     }
-    m_transport = NativeTransport::find(m_socket);
-    if (m_transport.usesEngine())
+    m_site.transport = NativeTransport::find(m_site.socket);
+    if (m_site.transport.usesEngine())
         // A socket class of this library reports its writes (writeData());
         // its own connection then needs no ChildAdded hook.
-        m_inspector.attach(m_transport.socket() == m_socket);
+        m_inspector.attach(m_site.transport.socket() == m_site.socket);
     else
-        m_retained = KeepAlivePlatform::retain(m_transport.descriptor());
+        rare().retained = KeepAlivePlatform::retain(m_site.transport.descriptor());
     // readyRead() has work only in the public-API-only mode and for the
     // check that Qt's read notifications reach the inspector, which one
     // connection per thread makes (none where the shared hook has already
     // delivered one).
-    m_readActivationChecked = m_transport.usesEngine()
+    m_readActivationChecked = m_site.transport.usesEngine()
             && (readActivationVerifiedHere() || m_inspector.sharedHookDeliversHere());
     watchReadyRead(!m_readActivationChecked);
     watchBytesWritten(!writesSeenWithoutSignal());
-    QAbstractSocket *inner = m_transport.socket();
-    if (inner && inner != m_socket)
+    QAbstractSocket *inner = m_site.transport.socket();
+    if (inner && inner != m_site.socket)
         connectToSlot(inner, QMetaMethod::fromSignal(&QAbstractSocket::errorOccurred),
                       m_signals.slotIndexes().transportError, Qt::UniqueConnection);
     applyOptions();
@@ -379,11 +404,11 @@ void KeepAliveEngine::applyOptions()
             m_options.isEnabled() ? std::optional<milliseconds>(m_options.idleDetectionBound())
                                   : std::nullopt);
     m_inspector.setQuietGap(std::clamp(shortestDeath / 2, milliseconds(1), milliseconds(1000)));
-    const qintptr descriptor = m_transport.descriptor();
+    const qintptr descriptor = m_site.transport.descriptor();
     if (descriptor == -1) {
         // Stored for the next connection. A live connection without a native
         // one (an application-provided proxy engine) cannot carry them.
-        if (m_transport.isEmpty() && m_socket->state() == QAbstractSocket::ConnectedState)
+        if (m_site.transport.isEmpty() && m_site.socket->state() == QAbstractSocket::ConnectedState)
             setError(KeepAliveError::OptionRefused,
                      QtInternals::trusted()
                              ? QStringLiteral("keepalive is unavailable on this connection: no "
@@ -412,7 +437,8 @@ void KeepAliveEngine::applyOptions()
 bool KeepAliveEngine::connectionEnded() const
 {
     // On every write: the cheap tests first.
-    return isOpen(m_socket->state()) && !m_transport.isEmpty() && m_transport.descriptor() == -1;
+    return isOpen(m_site.socket->state()) && !m_site.transport.isEmpty()
+            && m_site.transport.descriptor() == -1;
 }
 
 bool KeepAliveEngine::reportDeathFirst()
@@ -424,7 +450,7 @@ bool KeepAliveEngine::reportDeathFirst()
 
 void KeepAliveEngine::_q_readyRead()
 {
-    if (!m_transport.usesEngine()) {
+    if (!m_site.transport.usesEngine()) {
         readNotified();
         // Public-API-only mode: a full read buffer stops Qt's reading, and no
         // notification shows a death until the application reads.
@@ -434,10 +460,10 @@ void KeepAliveEngine::_q_readyRead()
         // notifier from meeting it first, and abort() would drop the bytes.
         // Qt's read path meets it before the next notification instead
         // (posted events come first).
-        if (hasQueuedWrites(m_socket)
-            && KeepAlivePlatform::hasPendingError(m_transport.descriptor()))
+        if (hasQueuedWrites(m_site.socket)
+            && KeepAlivePlatform::hasPendingError(m_site.transport.descriptor()))
             QMetaObject::invokeMethod(
-                    m_socket,
+                    m_site.socket,
                     [this, current = m_connection] {
                         if (current == m_connection && !m_deathReported)
                             m_inspector.reportPendingError();
@@ -452,8 +478,8 @@ void KeepAliveEngine::checkReadActivation()
 {
     // The first readyRead() of a connection that Qt's event loop delivered
     // comes from a read notification the inspector has seen.
-    if (m_readActivationChecked || !m_transport.usesEngine() || m_blockingWaits > 0
-        || isUnbuffered() || !QAbstractEventDispatcher::instance(m_socket->thread()))
+    if (m_readActivationChecked || !m_site.transport.usesEngine() || m_blockingWaits > 0
+        || isUnbuffered() || !QAbstractEventDispatcher::instance(m_site.socket->thread()))
         return;
     m_readActivationChecked = true;
     // Nothing more to do on readyRead() for this connection: a connection
@@ -473,24 +499,24 @@ void KeepAliveEngine::beginBlockingWait()
 void KeepAliveEngine::beforeBlockingCall()
 {
     KeepAlivePlatform::clearLastError();
-    const ConnectionHealth health = KeepAlivePlatform::health(m_transport.descriptor());
-    m_dataOutstandingAtBlockingWait = hasQueuedWrites(m_socket)
+    const ConnectionHealth health = KeepAlivePlatform::health(m_site.transport.descriptor());
+    m_dataOutstandingAtBlockingWait = hasQueuedWrites(m_site.socket)
             || health.unackedSegments.value_or(0) > 0 || health.notSentBytes.value_or(0) > 0;
 }
 
 std::optional<int> KeepAliveEngine::awaitActivity(BlockingWait kind, int msecs)
 {
     const QDeadlineTimer deadline(msecs);
-    const bool waitActsOnTransport = m_transport.carriesWaitsOf(m_socket);
-    while (m_socket->state() == QAbstractSocket::ConnectedState && waitActsOnTransport) {
-        const qintptr descriptor = m_transport.descriptor();
-        const bool writing = hasQueuedWrites(m_socket);
+    const bool waitActsOnTransport = m_site.transport.carriesWaitsOf(m_site.socket);
+    while (m_site.socket->state() == QAbstractSocket::ConnectedState && waitActsOnTransport) {
+        const qintptr descriptor = m_site.transport.descriptor();
+        const bool writing = hasQueuedWrites(m_site.socket);
         if (descriptor == -1 || (kind == BlockingWait::BytesWritten && !writing))
             break;
         // As Qt's waitForBytesWritten(): no reading into a full read buffer.
-        const qint64 limit = m_socket->readBufferSize();
+        const qint64 limit = m_site.socket->readBufferSize();
         const bool reading = kind != BlockingWait::BytesWritten || limit == 0
-                || m_socket->bytesAvailable() < limit;
+                || m_site.socket->bytesAvailable() < limit;
         const KeepAlivePlatform::Readiness ready = KeepAlivePlatform::awaitReadiness(
                 descriptor, reading, writing, milliseconds(deadline.remainingTime()));
         if (!ready.readable && !ready.writable)
@@ -502,7 +528,7 @@ std::optional<int> KeepAliveEngine::awaitActivity(BlockingWait kind, int msecs)
             if ((kind != BlockingWait::ReadyRead || isUnbuffered()) && reportDeathFirst())
                 return std::nullopt;
             m_inspector.captureEvidence(descriptor);
-            m_inspector.letQtReadTheError(m_transport.notifier(QSocketNotifier::Read));
+            m_inspector.letQtReadTheError(m_site.transport.notifier(QSocketNotifier::Read));
             break;
         }
         if (kind != BlockingWait::ReadyRead || ready.readable)
@@ -511,7 +537,7 @@ std::optional<int> KeepAliveEngine::awaitActivity(BlockingWait kind, int msecs)
         // write it and wait on unwatched. (QAbstractSocket::flush(), not
         // KeepAliveSocket's: the connection showed no error.)
         beforeBlockingCall();
-        if (!m_socket->flush())
+        if (!m_site.socket->flush())
             break;
     }
     beforeBlockingCall();
@@ -523,9 +549,9 @@ void KeepAliveEngine::_q_errorOccurred(QAbstractSocket::SocketError error)
     // Taken first: the error of the read that failed, if nothing has
     // overwritten it (classifyDeadPeer() checks it against Qt's error code).
     const OsError osError = KeepAlivePlatform::lastError();
-    if (!isOpen(m_socket->state()))
+    if (!isOpen(m_site.socket->state()))
         return;
-    if (!m_transport.usesEngine()) {
+    if (!m_site.transport.usesEngine()) {
         reportDeathAfterClose(error);
         return;
     }
@@ -533,7 +559,7 @@ void KeepAliveEngine::_q_errorOccurred(QAbstractSocket::SocketError error)
     if (std::optional<DeathEvidence> evidence = m_inspector.takeEvidence()) {
         seen = *evidence;
     } else if (m_blockingWaits == 0 && m_inspector.wentUnlooked()
-               && m_transport.descriptor() == -1) {
+               && m_site.transport.descriptor() == -1) {
         // Qt's read (or write) on a notification that did not look failed
         // and closed the descriptor: the errno it left, cleared just before,
         // tells what happened.
@@ -543,7 +569,7 @@ void KeepAliveEngine::_q_errorOccurred(QAbstractSocket::SocketError error)
                                 QStringLiteral("Qt reported %1 after a read that left errno %2")
                                         .arg(int(error))
                                         .arg(int(osError)));
-    } else if (m_blockingWaits > 0 && m_transport.descriptor() == -1) {
+    } else if (m_blockingWaits > 0 && m_site.transport.descriptor() == -1) {
         // No pre-read look (a blocking waitFor...() bypasses the notifiers),
         // but Qt's engine closed the connection: the wait's own read failed,
         // with the error cleared when the wait began. (A waitFor...() that
@@ -566,20 +592,21 @@ void KeepAliveEngine::_q_transportError(QAbstractSocket::SocketError error)
         return;
     const OsError osError = KeepAlivePlatform::lastError();
     if (!m_inspector.hasEvidence()) {
-        if (!m_inspector.wentUnlooked() || m_transport.descriptor() != -1)
+        if (!m_inspector.wentUnlooked() || m_site.transport.descriptor() != -1)
             return;
-        m_seenUnlooked = unlookedEvidence(osError);
+        rare().seenUnlooked = unlookedEvidence(osError);
     }
     QMetaObject::invokeMethod(
-            m_socket,
+            m_site.socket,
             [this, osError, current = m_connection] {
                 if (current != m_connection || m_deathReported
-                    || !(m_inspector.hasEvidence() || m_seenUnlooked) || !isOpen(m_socket->state()))
+                    || !(m_inspector.hasEvidence() || known().seenUnlooked)
+                    || !isOpen(m_site.socket->state()))
                     return;
                 const DeathEvidence seen = m_inspector.hasEvidence() ? *m_inspector.takeEvidence()
-                                                                     : *m_seenUnlooked.take();
+                                                                     : *take(&Rare::seenUnlooked);
                 reportDeath(QAbstractSocket::SocketTimeoutError, osError, seen);
-                Q_EMIT m_socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
+                Q_EMIT m_site.socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
                 closeDeadTransport();
             },
             Qt::QueuedConnection);
@@ -593,10 +620,10 @@ void KeepAliveEngine::closeDeadTransport()
     // closed instead: QSslSocket then ends as at the peer's FIN, with what
     // it decrypted still readable. (In the public-API-only mode a proxied
     // connection's death is not seen at all, so nothing is ended here.)
-    if (QAbstractSocket *own = tlsOwnSocket(m_socket))
+    if (QAbstractSocket *own = tlsOwnSocket(m_site.socket))
         own->disconnectFromHost();
     else
-        m_socket->disconnectFromHost();
+        m_site.socket->disconnectFromHost();
 }
 
 void KeepAliveEngine::reportDeathAfterClose(QAbstractSocket::SocketError error)
@@ -604,23 +631,24 @@ void KeepAliveEngine::reportDeathAfterClose(QAbstractSocket::SocketError error)
     // Qt has closed its descriptor; the second handle still shows the
     // kernel's view (state, probes, retransmissions) of the connection.
     DeathEvidence seen;
-    seen.health = KeepAlivePlatform::health(m_retained);
+    const qintptr retained = known().retained;
+    seen.health = KeepAlivePlatform::health(retained);
     // An error that left the connection open is no death: a waitFor...()
     // that timed out, or (a QSslSocket) a TLS error. Where the kernel's view
     // has no state (no second handle, no TCP_INFO), Qt's closed descriptor
     // tells.
     using State = ConnectionHealth::TcpState;
-    const bool open = seen.health.state == State::Unknown ? m_transport.descriptor() != -1
+    const bool open = seen.health.state == State::Unknown ? m_site.transport.descriptor() != -1
                                                           : seen.health.state == State::Established
-                    && !KeepAlivePlatform::hasPendingError(m_retained);
+                    && !KeepAlivePlatform::hasPendingError(retained);
     if (open)
         return;
     const OsError pending =
-            m_retained != -1 ? KeepAlivePlatform::takePendingError(m_retained) : OsError::None;
+            retained != -1 ? KeepAlivePlatform::takePendingError(retained) : OsError::None;
     releaseRetained();
     seen.sendStalled = m_guard.isBridged();
-    seen.dataOutstanding =
-            m_guard.isWatching() || hasQueuedWrites(m_socket) || m_dataOutstandingAtBlockingWait;
+    seen.dataOutstanding = m_guard.isWatching() || hasQueuedWrites(m_site.socket)
+            || m_dataOutstandingAtBlockingWait;
     seen.keepAliveOff = !m_options.isEnabled();
     const OsError osError = osErrorAfterClose(error, seen.health, pending);
     if (osError == OsError::None)
@@ -644,7 +672,7 @@ DeathEvidence KeepAliveEngine::unlookedEvidence(OsError osError) const
     // The stall watch runs while sent data is outstanding, with or without a
     // user timeout: a timeout death with data outstanding is a retransmission
     // death (keepalive never probes then).
-    seen.dataOutstanding = m_guard.isWatching() || hasQueuedWrites(m_socket);
+    seen.dataOutstanding = m_guard.isWatching() || hasQueuedWrites(m_site.socket);
     seen.keepAliveOff = !m_options.isEnabled();
     return seen;
 }
@@ -662,19 +690,21 @@ void KeepAliveEngine::reportDeath(QAbstractSocket::SocketError error, OsError os
                                          : classifyDeadPeer(error, osError, seen);
     if (reason == DeadPeerReason::None)
         return;
-    announceDeath(reason, error, deadPeerMessage(reason, m_options, seen, m_socket->errorString()),
+    announceDeath(reason, error,
+                  deadPeerMessage(reason, m_options, seen, m_site.socket->errorString()),
                   seen.health);
 }
 
 void KeepAliveEngine::expectHeartbeatDeath(const QString &message)
 {
-    m_heartbeatDeath = HeartbeatDeath{message, KeepAlivePlatform::health(m_transport.descriptor())};
+    rare().heartbeatDeath =
+            HeartbeatDeath{message, KeepAlivePlatform::health(m_site.transport.descriptor())};
 }
 
 bool KeepAliveEngine::reportHeartbeatDeath()
 {
-    const std::optional<HeartbeatDeath> death = m_heartbeatDeath.take();
-    if (!death || !isOpen(m_socket->state()))
+    const std::optional<HeartbeatDeath> death = take(&Rare::heartbeatDeath);
+    if (!death || !isOpen(m_site.socket->state()))
         return false;
     announceHeartbeatDeath(*death);
     return true;
@@ -685,40 +715,40 @@ void KeepAliveEngine::announceHeartbeatDeath(const HeartbeatDeath &death)
     if (m_deathReported || isLeftAlone())
         return;
     // A handler may delete the socket, and this engine with it.
-    const QPointer<QAbstractSocket> alive(m_socket);
+    const QPointer<QAbstractSocket> alive(m_site.socket);
     announceDeath(DeadPeerReason::HeartbeatTimeout, QAbstractSocket::SocketTimeoutError,
                   death.message, death.health);
     if (alive)
-        Q_EMIT m_socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
+        Q_EMIT m_site.socket->errorOccurred(QAbstractSocket::SocketTimeoutError);
 }
 
 void KeepAliveEngine::readBeforeClose()
 {
-    const qintptr descriptor = m_transport.descriptor();
-    if (m_socket->state() != QAbstractSocket::ConnectedState || descriptor == -1
-        || m_transport.socket() != m_socket || isUnbuffered())
+    const qintptr descriptor = m_site.transport.descriptor();
+    if (m_site.socket->state() != QAbstractSocket::ConnectedState || descriptor == -1
+        || m_site.transport.socket() != m_site.socket || isUnbuffered())
         return;
     m_inspector.liftReadLimit();
     // Qt's own blocking read, once: it takes all the kernel holds. Only when
     // something is there: with nothing, it would time out and report that.
     if (KeepAlivePlatform::awaitReadiness(descriptor, true, false, 0ms).readable)
-        runQtReadPath(m_socket);
+        runQtReadPath(m_site.socket);
 }
 
 void KeepAliveEngine::announceDeath(DeadPeerReason reason, QAbstractSocket::SocketError error,
                                     const QString &message, const ConnectionHealth &health)
 {
     m_deathReported = true;
-    m_healthAtDeath = health;
+    rare().healthAtDeath = health;
     m_guard.stop();
     m_reason = reason;
     notify(&SocketSignals::deadPeerReasonChanged, reason);
-    qCInfo(lcKeepAlive).noquote() << "dead peer" << m_socket->peerAddress().toString()
-                                  << m_socket->peerPort() << reason << message << health;
-    m_signals.setError(m_socket, error, message);
+    qCInfo(lcKeepAlive).noquote() << "dead peer" << m_site.socket->peerAddress().toString()
+                                  << m_site.socket->peerPort() << reason << message << health;
+    m_signals.setError(m_site.socket, error, message);
     if (m_watcher) {
         // A handler of what the watcher emits (a server's clientLost()) may delete the socket.
-        const QPointer<QAbstractSocket> alive(m_socket);
+        const QPointer<QAbstractSocket> alive(m_site.socket);
         m_watcher->deadPeer(reason);
         if (!alive)
             return;
@@ -728,7 +758,7 @@ void KeepAliveEngine::announceDeath(DeadPeerReason reason, QAbstractSocket::Sock
 
 void KeepAliveEngine::takeUnbufferedDeath(qintptr descriptor)
 {
-    if (m_deathReported || m_unbufferedError)
+    if (m_deathReported || known().unbufferedError)
         return;
     // Unbuffered, Qt holds nothing: what the peer sent is still in the kernel
     // and Qt reads it only when the application does. Taking the error now
@@ -736,19 +766,19 @@ void KeepAliveEngine::takeUnbufferedDeath(qintptr descriptor)
     // Qt's read then ends at end-of-file and afterUnbufferedRead() follows.
     const OsError osError = KeepAlivePlatform::takePendingError(descriptor);
     const QAbstractSocket::SocketError error = qtErrorFor(osError);
-    m_unbufferedError = error;
+    rare().unbufferedError = error;
     reportDeath(error, osError, m_inspector.takeEvidence().value_or(DeathEvidence{}));
-    if (m_socket->bytesAvailable() > 0)
+    if (m_site.socket->bytesAvailable() > 0)
         return;
     // Nothing left to read: end the connection as a read would.
     QMetaObject::invokeMethod(
-            m_socket,
+            m_site.socket,
             [this, current = m_connection] {
                 if (current != m_connection
-                    || m_socket->state() == QAbstractSocket::UnconnectedState)
+                    || m_site.socket->state() == QAbstractSocket::UnconnectedState)
                     return;
                 char byte;
-                m_socket->read(&byte, 1);
+                m_site.socket->read(&byte, 1);
             },
             Qt::QueuedConnection);
 }
@@ -761,25 +791,27 @@ void KeepAliveEngine::beforeUnbufferedRead()
 
 void KeepAliveEngine::afterUnbufferedRead(qint64 result, QAbstractSocket::SocketState before)
 {
-    if (result >= 0 || !isOpen(before) || m_socket->state() != QAbstractSocket::UnconnectedState)
+    if (result >= 0 || !isOpen(before)
+        || m_site.socket->state() != QAbstractSocket::UnconnectedState)
         return;
     // Qt 6.4's Unbuffered read ends the connection silently (no
     // errorOccurred(), stateChanged() or disconnected()); emit what the
     // buffered path emits, once read() has returned.
     const OsError osError = KeepAlivePlatform::lastError();
-    const QAbstractSocket::SocketError error = m_unbufferedError.value_or(m_socket->error());
+    const QAbstractSocket::SocketError error =
+            known().unbufferedError.value_or(m_site.socket->error());
     QMetaObject::invokeMethod(
-            m_socket,
+            m_site.socket,
             [this, error, osError, current = m_connection] {
                 if (current != m_connection
-                    || m_socket->state() != QAbstractSocket::UnconnectedState)
+                    || m_site.socket->state() != QAbstractSocket::UnconnectedState)
                     return;
                 reportDeath(error, osError, m_inspector.takeEvidence().value_or(DeathEvidence{}));
-                m_signals.setError(m_socket, error, m_socket->errorString());
-                Q_EMIT m_socket->errorOccurred(error);
-                Q_EMIT m_socket->stateChanged(QAbstractSocket::UnconnectedState);
-                Q_EMIT m_socket->readChannelFinished();
-                Q_EMIT m_socket->disconnected();
+                m_signals.setError(m_site.socket, error, m_site.socket->errorString());
+                Q_EMIT m_site.socket->errorOccurred(error);
+                Q_EMIT m_site.socket->stateChanged(QAbstractSocket::UnconnectedState);
+                Q_EMIT m_site.socket->readChannelFinished();
+                Q_EMIT m_site.socket->disconnected();
             },
             Qt::QueuedConnection);
 }
@@ -788,13 +820,14 @@ bool KeepAliveEngine::refuseUnbufferedWrite()
 {
     // Unbuffered writes go straight to the kernel: one into a dead connection
     // would close the descriptor and lose what it still holds.
-    return isUnbuffered() && (m_unbufferedError || m_inspector.reportPendingError());
+    return isUnbuffered() && (known().unbufferedError || m_inspector.reportPendingError());
 }
 
 void KeepAliveEngine::onConnectionEnded()
 {
-    m_notTcp.reset();
-    m_heartbeatDeath.reset();
+    m_site.transport.ended();
+    forget(&Rare::notTcp);
+    forget(&Rare::heartbeatDeath);
     releaseRetained();
     m_inspector.reset();
     m_guard.stop();
@@ -820,14 +853,15 @@ void KeepAliveEngine::_q_stateChanged(QAbstractSocket::SocketState state)
     // A heartbeatTimeout() handler that closes the connection itself: the
     // death comes first, as it would after the handler.
     if (state != QAbstractSocket::ConnectedState) {
-        if (m_heartbeatDeath) {
-            announceHeartbeatDeath(*m_heartbeatDeath.take());
-        } else if (const ForeignHeartbeatDeath *foreign = ForeignHeartbeatDeath::claim(m_socket)) {
+        if (const std::optional<HeartbeatDeath> death = take(&Rare::heartbeatDeath)) {
+            announceHeartbeatDeath(*death);
+        } else if (const ForeignHeartbeatDeath *foreign =
+                           ForeignHeartbeatDeath::claim(m_site.socket)) {
             announceHeartbeatDeath(
-                    {foreign->m_message, KeepAlivePlatform::health(m_transport.descriptor())});
+                    {foreign->m_message, KeepAlivePlatform::health(m_site.transport.descriptor())});
         }
     }
-    if (state == QAbstractSocket::ClosingState && hasQueuedWrites(m_socket))
+    if (state == QAbstractSocket::ClosingState && hasQueuedWrites(m_site.socket))
         watchClosingWrites();
     onClosing();
     if (state == QAbstractSocket::UnconnectedState)
@@ -872,16 +906,16 @@ void KeepAliveEngine::onClosing()
 {
     // Qt has closed its descriptor: the second handle must not keep the
     // connection open (no FIN is sent while it is).
-    if (m_socket->state() == QAbstractSocket::UnconnectedState)
+    if (m_site.socket->state() == QAbstractSocket::UnconnectedState)
         releaseRetained();
     // The application's own disconnectFromHost(): once Qt's buffer is empty
     // it closes the descriptor and the kernel sends the rest on its own. With
     // the guard gone, a user timeout left on it would cut off a live slow
     // reader that a plain QTcpSocket serves to the end (the user timeout also
     // bounds a zero window that the peer keeps answering).
-    if (m_socket->state() != QAbstractSocket::ClosingState || hasQueuedWrites(m_socket))
+    if (m_site.socket->state() != QAbstractSocket::ClosingState || hasQueuedWrites(m_site.socket))
         return;
-    const qintptr descriptor = m_transport.descriptor();
+    const qintptr descriptor = m_site.transport.descriptor();
     if (descriptor != -1 && m_options.userTimeout() > 0ms)
         KeepAlivePlatform::setUserTimeout(descriptor, 0ms);
     m_guard.stop();

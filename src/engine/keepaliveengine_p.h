@@ -7,7 +7,6 @@
 #include "connectionhealth.h"
 #include "deathclassification_p.h"
 #include "effectivekeepaliveoptions.h"
-#include "heapoptional_p.h"
 #include "keepaliveoptions.h"
 #include "nativetransport_p.h"
 #include "notifierinspector_p.h"
@@ -89,7 +88,7 @@ public:
     const KeepAliveOptions &options() const { return m_options; }
     EffectiveKeepAliveOptions effectiveOptions() const;
     QtKeepAlive::KeepAliveError error() const { return m_error; }
-    QString errorString() const { return m_errorString; }
+    QString errorString() const { return known().errorString; }
     QtKeepAlive::DeadPeerReason deadPeerReason() const { return m_reason; }
     ConnectionHealth health() const;
     /*!
@@ -97,7 +96,7 @@ public:
         socket itself, or the inner one of a proxy engine or a QSslSocket;
         null before the first connection.
     */
-    QAbstractSocket *transportSocket() const { return m_transport.socket(); }
+    QAbstractSocket *transportSocket() const { return m_site.transport.socket(); }
     //! The connection's notifiers are watched through the shared hook (for tests).
     bool usesSharedHook() const { return m_inspector.usesSharedHook(); }
 
@@ -121,7 +120,7 @@ public:
     [[nodiscard]] auto blockingWait()
     {
         beginBlockingWait();
-        return qScopeGuard([this, queued = m_socket->bytesToWrite()] {
+        return qScopeGuard([this, queued = m_site.socket->bytesToWrite()] {
             --m_blockingWaits;
             noteWritesSince(queued);
         });
@@ -193,8 +192,12 @@ public:
     void _q_readyRead();
     //! A proxy's inner socket reported an error.
     void _q_transportError(QAbstractSocket::SocketError error);
-    //! The socket is about to move to another thread (called in the old one, from its event()).
-    void threadChanging();
+    /*!
+        The socket classes' event(), before the base class's: a move to
+        another thread (QEvent::ThreadChange, sent in the old one) and Qt's
+        removal of a child (QEvent::ChildRemoved: perhaps its socket engine).
+    */
+    void socketEvent(QEvent *event);
 
     /*!
         The socket classes' reimplementations, written once for
@@ -205,7 +208,7 @@ public:
     template<typename QtFlush>
     bool flush(QtFlush qt)
     {
-        const qint64 queued = m_socket->bytesToWrite();
+        const qint64 queued = m_site.socket->bytesToWrite();
         const bool flushed = !reportDeathFirst() && qt();
         noteWritesSince(queued);
         return flushed;
@@ -237,17 +240,17 @@ public:
     bool waitForDisconnected(int msecs, QtWait qt)
     {
         if (reportDeathFirst())
-            return m_socket->state() == QAbstractSocket::UnconnectedState;
+            return m_site.socket->state() == QAbstractSocket::UnconnectedState;
         const auto wait = blockingWait();
         const std::optional<int> left = awaitActivity(BlockingWait::Disconnected, msecs);
-        return left ? qt(*left) : m_socket->state() == QAbstractSocket::UnconnectedState;
+        return left ? qt(*left) : m_site.socket->state() == QAbstractSocket::UnconnectedState;
     }
     template<typename QtRead>
     qint64 readData(QtRead qt)
     {
         if (!isUnbuffered())
             return qt();
-        const QAbstractSocket::SocketState before = m_socket->state();
+        const QAbstractSocket::SocketState before = m_site.socket->state();
         beforeUnbufferedRead();
         const qint64 read = qt();
         afterUnbufferedRead(read, before);
@@ -279,6 +282,8 @@ public:
         classes, which own their engines.
     */
     static KeepAliveEngine *of(QAbstractSocket *socket);
+    //! The same for any object (null for one that is no socket of this library).
+    static KeepAliveEngine *of(QObject *object);
 
     /*!
         A peer declared dead by an application heartbeat that watches the
@@ -360,6 +365,7 @@ private:
     void readNotified() override;
     void writeNotified(qint64 nowNs) override;
     void unbufferedDeathFound(qintptr descriptor) override;
+    const StallGuard &stallGuard() const override { return m_guard; }
 
     /*!
         Qt wrote (or is about to write) to the kernel now: writeData() took
@@ -386,7 +392,7 @@ private:
     template<typename Forward, typename... Args>
     void notify(Forward SocketSignals::*forward, const Args &...args)
     {
-        (m_signals.*forward)(m_socket, args...);
+        (m_signals.*forward)(m_site.socket, args...);
     }
 
     //! See expectHeartbeatDeath().
@@ -430,7 +436,45 @@ private:
     void onClosing();
     void announceHeartbeatDeath(const HeartbeatDeath &death);
     bool isUnbuffered() const;
-    bool isLeftAlone() const { return bool(m_notTcp); }
+    bool isLeftAlone() const { return m_rare && m_rare->notTcp; }
+
+    /*!
+        What few connections ever hold: an error message, what is known of
+        a death, why a connection is left alone, the public-API-only mode's
+        second handle. On the heap once one of them is set, so that
+        thousands of quiet connections hold a pointer.
+    */
+    struct Rare
+    {
+        QString errorString;
+        std::optional<HeartbeatDeath> heartbeatDeath;  //!< see expectHeartbeatDeath()
+        std::optional<ConnectionHealth> healthAtDeath; //!< connectionHealth() after the death
+        //! A proxy's inner socket timed out unlooked: reported once the outer socket is done.
+        std::optional<DeathEvidence> seenUnlooked;
+        //! Why the current connection is left alone (adopted()); unset for a TCP connection.
+        std::optional<QString> notTcp;
+        //! Unbuffered: the error taken from the kernel, for errorOccurred() at the end.
+        std::optional<QAbstractSocket::SocketError> unbufferedError;
+        //! Public-API-only mode: a second handle on the connection (KeepAlivePlatform::retain()).
+        qintptr retained = -1;
+    };
+    //! The rare state to read: all unset where none was ever set.
+    const Rare &known() const;
+    //! The rare state to set, created on first use.
+    Rare &rare();
+    //! Unsets \a member of the rare state, creating nothing.
+    template<typename T>
+    void forget(std::optional<T> Rare::*member)
+    {
+        if (m_rare)
+            ((*m_rare).*member).reset();
+    }
+    //! \a member of the rare state, leaving it unset.
+    template<typename T>
+    std::optional<T> take(std::optional<T> Rare::*member)
+    {
+        return m_rare ? std::exchange((*m_rare).*member, std::nullopt) : std::nullopt;
+    }
 
     /*!
         An EffectiveKeepAliveOptions kept only to tell a change, exactly, in
@@ -476,27 +520,18 @@ private:
         bool m_enabled = false;
     };
 
-    QAbstractSocket *const m_socket;
+    SocketTransport m_site; //!< the socket and its current connection's native TCP connection
     const SocketSignals &m_signals;
-    NativeTransport m_transport; //!< the current connection's native TCP connection
     StallGuard m_guard;
     NotifierInspector m_inspector;
     KeepAliveOptions m_options;       //!< asked for; applied to every connection
     AnnouncedOptions m_lastEffective; //!< last read-back announced by effectiveOptionsChanged()
-    QString m_errorString;
     QtKeepAlive::KeepAliveError m_error = QtKeepAlive::KeepAliveError::NoError;
     QtKeepAlive::DeadPeerReason m_reason = QtKeepAlive::DeadPeerReason::None;
-    quint64 m_connection = 0; //!< counts connections; queued work checks it is still current
-    HeapOptional<HeartbeatDeath> m_heartbeatDeath;  //!< see expectHeartbeatDeath()
-    HeapOptional<ConnectionHealth> m_healthAtDeath; //!< connectionHealth() after the death
-    //! A proxy's inner socket timed out unlooked: reported once the outer socket is done.
-    HeapOptional<DeathEvidence> m_seenUnlooked;
-    //! Why the current connection is left alone (adopted()); unset for a TCP connection.
-    HeapOptional<QString> m_notTcp;
-    //! Public-API-only mode: a second handle on the connection (KeepAlivePlatform::retain()).
-    qintptr m_retained = -1;
-    //! Unbuffered: the error taken from the kernel, for errorOccurred() at the end.
-    std::optional<QAbstractSocket::SocketError> m_unbufferedError;
+    std::unique_ptr<Rare> m_rare;       //!< see known()
+    std::unique_ptr<Watcher> m_watcher; //!< see setWatcher()
+    //! Counts connections; queued work checks it is still current (wraps after 2^32).
+    quint32 m_connection = 0;
     int m_blockingWaits = 0;      //!< nesting depth of waitFor...() calls
     bool m_deathReported = false; //!< deadPeer() was emitted for the current connection
     bool m_dataOutstandingAtBlockingWait = false;
@@ -505,9 +540,8 @@ private:
     bool m_bytesWrittenConnected = false; //!< to _q_bytesWritten(), while it has work
     bool m_releasedForClose = false;      //!< onClosing() took the user timeout off
     //! A QSslSocket: a connection starts at connected(), not at stateChanged().
-    const bool m_startsAtConnected = m_socket->inherits("QSslSocket");
-    bool m_adopting = false;            //!< between adopting() and adopted()
-    std::unique_ptr<Watcher> m_watcher; //!< see setWatcher()
+    const bool m_startsAtConnected = m_site.socket->inherits("QSslSocket");
+    bool m_adopting = false; //!< between adopting() and adopted()
 };
 
 template<typename Socket>

@@ -49,11 +49,7 @@ std::optional<milliseconds> userTimeoutForSilentPeer(const ConnectionHealth &hea
     return std::clamp(value, milliseconds(1), userTimeout);
 }
 
-StallGuard::StallGuard(QAbstractSocket *socket, const NativeTransport *transport)
-    : m_socket(socket),
-      m_transport(transport)
-{
-}
+StallGuard::StallGuard(const SocketTransport *site) : m_site(site) { }
 
 StallGuard::~StallGuard()
 {
@@ -69,7 +65,7 @@ void StallGuard::threadChanging()
     std::exchange(m_scheduler, nullptr)->remove(this);
     m_resumeAfterMove = true;
     QMetaObject::invokeMethod(
-            m_socket,
+            m_site->socket,
             [this] {
                 if (std::exchange(m_resumeAfterMove, false))
                     start();
@@ -94,9 +90,10 @@ void StallGuard::start()
     // runs no timer, and Qt would warn: the guard is off there.
     if (m_scheduler || !QAbstractEventDispatcher::instance())
         return;
-    m_tick = m_userTimeout > 0ms
-            ? std::clamp(m_userTimeout / 4, milliseconds(50), milliseconds(1000))
-            : milliseconds(1000);
+    m_tick = duration_cast<decltype(m_tick)>(
+            m_userTimeout > 0ms
+                    ? std::clamp(m_userTimeout / 4, milliseconds(50), milliseconds(1000))
+                    : milliseconds(1000));
     m_scheduler = ThreadScheduler::forCurrentThread();
     m_scheduler->add(this);
     scheduleTick();
@@ -108,8 +105,9 @@ void StallGuard::scheduleTick()
     // is the next grid point, shared by every watch of this tick length.
     const ThreadScheduler::TimePoint now = ThreadScheduler::now();
     const auto sinceEpoch = now.time_since_epoch();
-    m_scheduler->schedule(this, ThreadScheduler::StallTick, m_tick,
-                          ThreadScheduler::TimePoint(sinceEpoch - sinceEpoch % m_tick));
+    const milliseconds tick = m_tick;
+    m_scheduler->schedule(this, ThreadScheduler::StallTick, tick,
+                          ThreadScheduler::TimePoint(sinceEpoch - sinceEpoch % tick));
 }
 
 void StallGuard::expired(int, ThreadScheduler::TimePoint)
@@ -129,7 +127,7 @@ void StallGuard::endWatch()
 void StallGuard::stop()
 {
     endWatch();
-    m_stallSince.invalidate();
+    m_stallSinceNs = 0;
     m_bridged = false;
     m_pulledIn = false;
     m_lastWriteNs = 0;
@@ -144,8 +142,8 @@ void StallGuard::optionsApplied()
     // Data may already be outstanding (new options mid-stall, an adopted
     // busy descriptor). A new idle connection, the common case, joins no
     // scheduler: its first write starts the watch.
-    if (!m_scheduler && !hasQueuedWrites(m_socket)) {
-        const ConnectionHealth health = KeepAlivePlatform::health(m_transport->descriptor());
+    if (!m_scheduler && !hasQueuedWrites(m_site->socket)) {
+        const ConnectionHealth health = KeepAlivePlatform::health(m_site->transport.descriptor());
         if (health.isValid() && health.unackedSegments.value_or(1) == 0
             && health.notSentBytes.value_or(1) == 0)
             return;
@@ -156,7 +154,7 @@ void StallGuard::optionsApplied()
 void StallGuard::watch()
 {
     // Also while closing: Qt still sends what the application wrote.
-    const qintptr descriptor = m_transport->descriptor();
+    const qintptr descriptor = m_site->transport.descriptor();
     const ConnectionHealth health = KeepAlivePlatform::health(descriptor);
     if (!health.isValid()) {
         endWatch();
@@ -181,21 +179,21 @@ void StallGuard::watch()
         bridge(health, descriptor, answeredNow);
         return;
     }
-    if (m_stallSince.isValid()) {
+    if (m_stallSinceNs != 0) {
         if (m_bridged || m_pulledIn)
             restoreUserTimeout();
-        m_stallSince.invalidate();
+        m_stallSinceNs = 0;
         m_bridged = false;
         m_pulledIn = false;
     }
-    if (unacked == 0 && notSent == 0 && !hasQueuedWrites(m_socket))
+    if (unacked == 0 && notSent == 0 && !hasQueuedWrites(m_site->socket))
         endWatch();
 }
 
 void StallGuard::bridge(const ConnectionHealth &health, qintptr descriptor, bool answeredNow)
 {
-    if (!m_stallSince.isValid())
-        m_stallSince.start();
+    if (m_stallSinceNs == 0)
+        m_stallSinceNs = coarseNowNs();
     const milliseconds tick = m_tick;
     const milliseconds ackAge = health.sinceLastAckReceived.value_or(milliseconds::max());
     // The kernel counts the user timeout from the stall's first probe or
@@ -213,7 +211,8 @@ void StallGuard::bridge(const ConnectionHealth &health, qintptr descriptor, bool
     // busy peer that never answered (the plain data-in-flight death) gets no
     // extension at all.
     if (answeredNow || (m_bridged && ackAge < std::max(m_userTimeout, lead) + tick)) {
-        const milliseconds extended = milliseconds(m_stallSince.elapsed()) + lead;
+        const milliseconds extended =
+                milliseconds((coarseNowNs() - m_stallSinceNs) / 1000000) + lead;
         KeepAlivePlatform::setUserTimeout(descriptor, std::min(extended, milliseconds(INT_MAX)));
         m_bridged = true;
         m_pulledIn = false;
@@ -249,7 +248,7 @@ void StallGuard::pullInUserTimeout(const ConnectionHealth &health, qintptr descr
 
 void StallGuard::restoreUserTimeout()
 {
-    const qintptr descriptor = m_transport->descriptor();
+    const qintptr descriptor = m_site->transport.descriptor();
     if (descriptor != -1 && !KeepAlivePlatform::setUserTimeout(descriptor, m_userTimeout))
         qCWarning(lcKeepAlive) << "could not restore the user timeout" << m_userTimeout.count()
                                << "ms";

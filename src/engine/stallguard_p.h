@@ -7,7 +7,6 @@
 #include "nativetransport_p.h"
 #include "threadscheduler_p.h"
 
-#include <QtCore/QElapsedTimer>
 #include <QtCore/QObject>
 
 #include <chrono>
@@ -62,8 +61,8 @@ userTimeoutForSilentPeer(const ConnectionHealth &health, std::chrono::millisecon
 class StallGuard final : public ThreadScheduler::Client
 {
 public:
-    //! Queued work is carried into the socket's thread by \a socket itself.
-    StallGuard(QAbstractSocket *socket, const NativeTransport *transport);
+    //! Watches \a site's connection; queued work is carried into the socket's thread by the socket.
+    explicit StallGuard(const SocketTransport *site);
     ~StallGuard();
     Q_DISABLE_COPY_MOVE(StallGuard)
 
@@ -102,13 +101,13 @@ private:
     void restoreUserTimeout();
     void endWatch();
 
-    QAbstractSocket *const m_socket;
-    const NativeTransport *const m_transport;
+    const SocketTransport *const m_site;
     ThreadScheduler *m_scheduler = nullptr; //!< while watching: this thread's
-    std::chrono::milliseconds m_tick{0};    //!< while watching: its tick length
     std::chrono::milliseconds m_userTimeout{0};
-    QElapsedTimer m_stallSince;     //!< valid while the send side is stalled
-    qint64 m_lastWriteNs = 0;       //!< coarseNowNs() of the last write; 0: none
+    qint64 m_stallSinceNs = 0; //!< coarseNowNs() the send side stalled at; 0: not stalled
+    qint64 m_lastWriteNs = 0;  //!< coarseNowNs() of the last write; 0: none
+    //! While watching: its tick length (50 ms to 1 s).
+    std::chrono::duration<qint32, std::milli> m_tick{0};
     bool m_resumeAfterMove = false; //!< the watch continues in the new thread
     bool m_bridged = false;         //!< the user timeout was pushed forward for a peer that answers
     bool m_pulledIn = false;        //!< the user timeout was shortened for a silent peer

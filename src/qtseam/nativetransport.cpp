@@ -55,10 +55,20 @@ QAbstractSocket *tlsOwnSocket(QAbstractSocket *socket)
     return innerSocket(socket);
 }
 
+NativeTransport::~NativeTransport() = default;
+
+QObject *NativeTransport::engine() const
+{
+    if (m_inner)
+        return m_inner->socket ? m_inner->engine.data() : nullptr;
+    // Qt sets the owner's descriptor to -1 as it deletes the engine.
+    return m_engine && m_socket->socketDescriptor() == m_verified ? m_engine : nullptr;
+}
+
 bool NativeTransport::carriesWaitsOf(const QAbstractSocket *socket) const
 {
-    return m_socket == socket
-            || (m_socket && m_socket->parent() == socket && socket->inherits("QSslSocket"));
+    const QAbstractSocket *own = this->socket();
+    return own == socket || (own && own->parent() == socket && socket->inherits("QSslSocket"));
 }
 
 NativeTransport NativeTransport::find(QAbstractSocket *socket)
@@ -66,24 +76,29 @@ NativeTransport NativeTransport::find(QAbstractSocket *socket)
     if (!socket || socket->state() != QAbstractSocket::ConnectedState)
         return {};
     if (QtInternals::trusted()) {
-        NativeTransport found = find(socket, 0);
+        NativeTransport found = find(socket, socket, 0);
         if (!found.isEmpty())
             return found;
     }
     // The public-API-only mode, a check that just failed, or nothing found
     // (a proxy engine the application provides, a descriptor that is not a
     // TCP connection): the socket's own descriptor, if it is this connection.
-    return verified(socket, nullptr);
+    return verified(socket, socket, nullptr);
 }
 
-NativeTransport NativeTransport::verified(QAbstractSocket *socket, QObject *engine)
+NativeTransport NativeTransport::verified(QAbstractSocket *owner, QAbstractSocket *socket,
+                                          QObject *engine)
 {
     const qintptr descriptor = socket->socketDescriptor();
     if (!KeepAlivePlatform::isConnectionOf(descriptor, socket))
         return {};
     NativeTransport transport;
-    transport.m_socket = socket;
-    transport.m_engine = engine;
+    if (socket == owner) {
+        transport.m_socket = socket;
+        transport.m_engine = engine;
+    } else {
+        transport.m_inner.reset(new Inner{socket, engine});
+    }
     transport.m_hasEngine = engine != nullptr;
     transport.m_verified = descriptor;
     // A QSslSocket reports its inner connection's number until its own
@@ -93,13 +108,13 @@ NativeTransport NativeTransport::verified(QAbstractSocket *socket, QObject *engi
     return transport;
 }
 
-NativeTransport NativeTransport::find(QAbstractSocket *socket, int depth)
+NativeTransport NativeTransport::find(QAbstractSocket *owner, QAbstractSocket *socket, int depth)
 {
     if (!socket || depth > MaximumDepth)
         return {};
     if (socket->inherits("QSslSocket")) {
         if (QAbstractSocket *plain = innerSocket(socket))
-            return find(plain, depth + 1);
+            return find(owner, plain, depth + 1);
         QtInternals::broken(
                 Assumption::SslPlainSocket,
                 QStringLiteral("no child QTcpSocket in a %1").arg(describeSocket(socket)));
@@ -108,13 +123,13 @@ NativeTransport NativeTransport::find(QAbstractSocket *socket, int depth)
     QObject *proxyEngine = nullptr;
     for (QObject *child : socket->children()) {
         if (child->inherits("QNativeSocketEngine"))
-            return verified(socket, child);
+            return verified(owner, socket, child);
         if (!proxyEngine && child->inherits("QAbstractSocketEngine"))
             proxyEngine = child;
     }
     if (proxyEngine) {
         if (QAbstractSocket *inner = innerSocket(proxyEngine))
-            return find(inner, depth + 1);
+            return find(owner, inner, depth + 1);
         if (proxyEngine->inherits("QSocks5SocketEngine")
             || proxyEngine->inherits("QHttpSocketEngine"))
             QtInternals::broken(Assumption::ProxyInnerSocket,
@@ -135,26 +150,28 @@ NativeTransport NativeTransport::find(QAbstractSocket *socket, int depth)
 
 qintptr NativeTransport::descriptor() const
 {
-    // The engine pointer going null means Qt deleted it (resetSocketLayer());
-    // isValid() asks the engine itself whether its descriptor is still open.
-    if (m_verified == -1 || !m_socket || (m_hasEngine && !m_engine) || !m_socket->isValid())
+    // No engine means Qt deleted it (resetSocketLayer()); isValid() asks the
+    // engine itself whether its descriptor is still open.
+    const QAbstractSocket *socket = this->socket();
+    if (m_verified == -1 || !socket || (m_hasEngine && !engine()) || !socket->isValid())
         return -1;
-    const auto state = m_socket->state();
+    const auto state = socket->state();
     if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)
         return -1;
     // Qt replaced the connection (a new setSocketDescriptor() on the owner).
-    if (m_socket->socketDescriptor() != m_verified)
+    if (socket->socketDescriptor() != m_verified)
         return -1;
-    if (m_verifyEachUse && !KeepAlivePlatform::isConnectionOf(m_verified, m_socket))
+    if (m_verifyEachUse && !KeepAlivePlatform::isConnectionOf(m_verified, socket))
         return -1;
     return m_verified;
 }
 
 QSocketNotifier *NativeTransport::notifier(QSocketNotifier::Type type) const
 {
-    if (!m_engine)
+    const QObject *engine = this->engine();
+    if (!engine)
         return nullptr;
-    for (QObject *child : m_engine->children()) {
+    for (QObject *child : engine->children()) {
         auto *notifier = qobject_cast<QSocketNotifier *>(child);
         if (notifier && notifier->type() == type)
             return notifier;

@@ -37,9 +37,9 @@ bool notifierEvent(void **data)
     g_deliveredHere = true;
     auto *notifier = static_cast<QObject *>(data[0]);
     const QObject *engine = notifier->parent();
-    auto *socket = engine ? qobject_cast<QAbstractSocket *>(engine->parent()) : nullptr;
-    NotifierInspector *inspector = socket ? NotifierInspector::of(socket) : nullptr;
-    if (!inspector || !inspector->hookedEvent(notifier, event))
+    QObject *owner = engine ? engine->parent() : nullptr;
+    NotifierInspector *inspector = owner ? NotifierInspector::of(owner) : nullptr;
+    if (!inspector || !inspector->hookedEvent(notifier))
         return false;
     *static_cast<bool *>(data[2]) = true; // what QCoreApplication::sendEvent() returns
     return true;
@@ -75,13 +75,14 @@ bool NotifierInspector::sharedHookDeliversHere() const
     return m_sharedHook && g_deliveredHere;
 }
 
-namespace {
-
-//! NotifierInspector::host(): the event filter, and the pause timer's parent.
-class InspectorHost final : public QObject
+/*!
+    NotifierInspector::host(): the event filter, the pause timer's parent,
+    and what only a few connections ever need.
+*/
+class NotifierInspectorHost final : public QObject
 {
 public:
-    InspectorHost(QObject *parent, NotifierInspector *inspector)
+    NotifierInspectorHost(QObject *parent, NotifierInspector *inspector)
         : QObject(parent),
           m_inspector(inspector)
     {
@@ -92,29 +93,32 @@ public:
         return m_inspector->filter(watched, event);
     }
 
+    QTimer *pauseTimer = nullptr;              //!< a child; runs while Qt does not read
+    std::optional<qint64> savedReadBufferSize; //!< lifted so that Qt reads the error
+
 private:
     NotifierInspector *const m_inspector;
 };
 
-} // namespace
-
-NotifierInspector::NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
-                                     const StallGuard *guard, Listener *listener)
-    : m_socket(socket),
-      m_transport(transport),
-      m_guard(guard),
+NotifierInspector::NotifierInspector(const SocketTransport *site, Listener *listener)
+    : m_site(site),
       m_listener(listener)
 {
 }
 
 NotifierInspector::~NotifierInspector() = default;
 
-QObject *NotifierInspector::host()
+QTimer *NotifierInspector::pauseTimer() const
+{
+    return m_host ? m_host->pauseTimer : nullptr;
+}
+
+NotifierInspectorHost *NotifierInspector::host()
 {
     // A child of the socket: it follows it to another thread, as the
     // notifiers it filters do.
     if (!m_host)
-        m_host = std::make_unique<InspectorHost>(m_socket, this);
+        m_host = std::make_unique<NotifierInspectorHost>(socket(), this);
     return m_host.get();
 }
 
@@ -125,13 +129,14 @@ void NotifierInspector::startPauseWatch()
     if (!QAbstractEventDispatcher::instance())
         return;
     // Created on first use: most connections never see Qt stop reading.
-    if (!m_pauseTimer) {
-        m_pauseTimer = new QTimer(host());
-        m_pauseTimer->setTimerType(Qt::PreciseTimer);
-        QObject::connect(m_pauseTimer, &QTimer::timeout, m_pauseTimer, [this] { watchPause(); });
+    QTimer *&timer = host()->pauseTimer;
+    if (!timer) {
+        timer = new QTimer(host());
+        timer->setTimerType(Qt::PreciseTimer);
+        QObject::connect(timer, &QTimer::timeout, timer, [this] { watchPause(); });
     }
-    if (!m_pauseTimer->isActive())
-        m_pauseTimer->start(m_watchTick);
+    if (!timer->isActive())
+        timer->start(std::chrono::milliseconds(m_watchTickMs));
 }
 
 void NotifierInspector::attach(bool writesReported)
@@ -139,27 +144,26 @@ void NotifierInspector::attach(bool writesReported)
     // The open mode is fixed for the connection's life.
     m_alwaysLook = isUnbuffered() || !osErrorSurvivesQtRead();
     m_readLookDisabled = readLookDisabled();
-    QObject *engine = m_transport->engine();
+    QObject *engine = transport().engine();
     if (!engine)
         return;
     m_sharedHook =
-            sharedHookInstalled() && m_transport->socket() == m_socket && of(m_socket) == this;
+            sharedHookInstalled() && transport().socket() == socket() && of(socket()) == this;
     if (m_sharedHook) {
         m_writerHooked = true;
     } else {
         for (QObject *child : engine->children())
             child->installEventFilter(host());
-        m_writerHooked =
-                !writesReported || m_transport->notifier(QSocketNotifier::Write) != nullptr;
+        m_writerHooked = !writesReported || transport().notifier(QSocketNotifier::Write) != nullptr;
         if (!writesReported)
             engine->installEventFilter(host());
     }
     // Qt enables reading (creating the read notifier) before it announces a
     // connection or returns from setSocketDescriptor(); without an event
     // dispatcher it creates none.
-    if (!m_transport->notifier(QSocketNotifier::Read)
+    if (!transport().notifier(QSocketNotifier::Read)
         && QAbstractEventDispatcher::instance(engine->thread())
-        && m_transport->socket()->openMode().testFlag(QIODevice::ReadOnly))
+        && transport().socket()->openMode().testFlag(QIODevice::ReadOnly))
         QtInternals::broken(QtInternals::Assumption::NotifierChildren,
                             QStringLiteral("no read QSocketNotifier among the children of %1")
                                     .arg(QLatin1String(engine->metaObject()->className())));
@@ -169,7 +173,7 @@ void NotifierInspector::hookWriteNotifier()
 {
     // Created inside the write that just returned; its first activation
     // comes from the event loop, after this.
-    if (QSocketNotifier *writer = m_transport->notifier(QSocketNotifier::Write)) {
+    if (QSocketNotifier *writer = transport().notifier(QSocketNotifier::Write)) {
         writer->installEventFilter(host());
         m_writerHooked = true;
     }
@@ -184,13 +188,16 @@ bool NotifierInspector::readLookDisabled()
 
 void NotifierInspector::setQuietGap(std::chrono::milliseconds gap)
 {
-    m_quietGapNs = qint64(gap.count()) * 1000000;
+    // The engine passes at most 1 s.
+    m_quietGapNs = qint32(std::clamp<qint64>(gap.count(), 0, 1000) * 1000000);
 }
 
 void NotifierInspector::setKeepAliveSilence(std::optional<std::chrono::milliseconds> silence)
 {
-    constexpr qint64 MaxMs = std::numeric_limits<qint64>::max() / 1000000;
-    m_keepAliveSilenceNs = silence ? std::min<qint64>(silence->count(), MaxMs) * 1000000 : -1;
+    // Longer than 24 days counts as 24 days: a write that recent is still
+    // taken as unacknowledged at the death.
+    constexpr qint64 MaxMs = std::numeric_limits<qint32>::max();
+    m_keepAliveSilenceMs = silence ? qint32(std::min<qint64>(silence->count(), MaxMs)) : -1;
 }
 
 void NotifierInspector::noteWrite(qint64 nowNs)
@@ -204,18 +211,16 @@ void NotifierInspector::reset()
     m_lastWrittenNs = 0;
     m_unreadNotified = false;
     m_unlooked = false;
-    m_reader.clear();
+    m_reader = nullptr;
     m_sawReadActivation = false;
     m_writerHooked = true;
     m_sharedHook = false;
     m_lastReadNs = 0;
     m_lastWriteNs = 0;
-    if (m_pauseTimer)
-        m_pauseTimer->stop();
-    if (m_savedReadBufferSize) {
-        m_socket->setReadBufferSize(*m_savedReadBufferSize);
-        m_savedReadBufferSize.reset();
-    }
+    if (QTimer *timer = pauseTimer())
+        timer->stop();
+    if (m_host && m_host->savedReadBufferSize)
+        socket()->setReadBufferSize(*std::exchange(m_host->savedReadBufferSize, std::nullopt));
 }
 
 std::optional<DeathEvidence> NotifierInspector::takeEvidence()
@@ -227,23 +232,24 @@ void NotifierInspector::captureEvidence(qintptr descriptor)
 {
     if (m_evidence)
         return;
-    DeathEvidence evidence{KeepAlivePlatform::health(descriptor), m_guard->isBridged(),
-                           m_guard->isWatching() || hasQueuedWrites(m_socket)};
-    evidence.keepAliveOff = m_keepAliveSilenceNs < 0;
+    DeathEvidence evidence{KeepAlivePlatform::health(descriptor),
+                           m_listener->stallGuard().isBridged(),
+                           m_listener->stallGuard().isWatching() || hasQueuedWrites(socket())};
+    evidence.keepAliveOff = m_keepAliveSilenceMs < 0;
     // Where the kernel counts no unacknowledged data (Wine: no SIO_TCP_INFO)
     // the guard's watch ends at its first tick. Keepalive probes only after
     // idle of silence once everything sent was acknowledged, and dies after
     // its whole probe sequence: a write more recent than that was still
     // unacknowledged at the death, a retransmission death.
     if (!evidence.health.unackedSegments && m_lastWrittenNs != 0
-        && coarseNowNs() - m_lastWrittenNs < m_keepAliveSilenceNs)
+        && coarseNowNs() - m_lastWrittenNs < qint64(m_keepAliveSilenceMs) * 1000000)
         evidence.dataOutstanding = true;
     m_evidence = evidence;
 }
 
 bool NotifierInspector::isUnbuffered() const
 {
-    return m_socket->openMode().testFlag(QIODevice::Unbuffered);
+    return socket()->openMode().testFlag(QIODevice::Unbuffered);
 }
 
 bool NotifierInspector::filter(QObject *watched, QEvent *event)
@@ -254,9 +260,9 @@ bool NotifierInspector::filter(QObject *watched, QEvent *event)
     // event dispatcher delivers FD_CLOSE (a FIN, a reset, a keepalive death)
     // to the read notifier as SockClose, and Qt reads the socket on it.
     if (event->type() == QEvent::SockAct || event->type() == QEvent::SockClose)
-        return m_transport->ownsNotifier(watched)
+        return transport().ownsNotifier(watched)
                 && inspect(static_cast<QSocketNotifier *>(watched));
-    if (event->type() == QEvent::ChildAdded && watched == m_transport->engine())
+    if (event->type() == QEvent::ChildAdded && watched == transport().engine())
         static_cast<QChildEvent *>(event)->child()->installEventFilter(host());
     return false;
 }
@@ -272,7 +278,7 @@ bool NotifierInspector::inspect(QSocketNotifier *notifier)
     if (!lookDue(read, now)) {
         if (!read)
             m_listener->writeNotified(now);
-        if (read && m_socket->readBufferSize() > 0 && qtWillStopReading())
+        if (read && socket()->readBufferSize() > 0 && qtWillStopReading())
             startPauseWatch();
         // Whatever Qt's read or write now meets, its own errno tells
         // (ECONNRESET a reset, 0 an orderly end-of-file): a thread-local
@@ -281,11 +287,11 @@ bool NotifierInspector::inspect(QSocketNotifier *notifier)
         m_unlooked = true;
         return false;
     }
-    const auto state = m_socket->state();
+    const auto state = socket()->state();
     // While connecting, a pending error is a failed connect: Qt's business.
     if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)
         return false;
-    const qintptr descriptor = m_transport->descriptor();
+    const qintptr descriptor = transport().descriptor();
     if (descriptor == -1)
         return false;
     if (!KeepAlivePlatform::hasPendingError(descriptor)) {
@@ -311,7 +317,7 @@ bool NotifierInspector::inspect(QSocketNotifier *notifier)
         // Qt's write path would consume the error and abort(), which drops the
         // bytes already received; the read path reports it instead.
         notifier->setEnabled(false);
-        if (QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read))
+        if (QSocketNotifier *reader = transport().notifier(QSocketNotifier::Read))
             letQtReadTheError(reader);
         return true;
     }
@@ -339,15 +345,13 @@ bool NotifierInspector::lookDue(bool read, qint64 now)
     // raises both notifiers; the read notifier, registered first and never
     // switched off, is dispatched first and Qt's read path (which keeps the
     // received bytes) meets it. Where that order is not sure, look.
-    if (m_socket->state() != QAbstractSocket::ConnectedState)
+    if (socket()->state() != QAbstractSocket::ConnectedState)
         return true;
     // (On the shared hook the connection is the socket's own.)
-    const QAbstractSocket *owner = m_sharedHook ? m_socket : m_transport->socket();
-    const QSocketNotifier *reader = m_reader.data();
-    if (!reader) { // kept: the engine's read notifier lives as long as the connection
-        m_reader = m_transport->notifier(QSocketNotifier::Read);
-        reader = m_reader.data();
-    }
+    const QAbstractSocket *owner = m_sharedHook ? socket() : transport().socket();
+    if (!m_reader)
+        m_reader = transport().notifier(QSocketNotifier::Read);
+    const QSocketNotifier *reader = m_reader;
     return !owner || owner->readBufferSize() > 0 || !reader || !reader->isEnabled();
 }
 
@@ -355,12 +359,12 @@ bool NotifierInspector::qtWillStopReading() const
 {
     // Only where the socket itself owns the engine: a proxied or encrypted
     // socket buffers in its inner socket, which always reads.
-    if (m_transport->socket() != m_socket)
+    if (transport().socket() != socket())
         return false;
     if (isUnbuffered())
         return m_unreadNotified;
-    const qint64 limit = m_socket->readBufferSize();
-    return limit > 0 && m_socket->bytesAvailable() >= limit;
+    const qint64 limit = socket()->readBufferSize();
+    return limit > 0 && socket()->bytesAvailable() >= limit;
 }
 
 void NotifierInspector::readyReadWithoutEngine()
@@ -385,19 +389,19 @@ void NotifierInspector::letQtReadTheError(QSocketNotifier *reader)
 
 bool NotifierInspector::liftReadLimit()
 {
-    if (m_socket->state() != QAbstractSocket::ConnectedState || m_socket->readBufferSize() == 0
-        || m_transport->socket() != m_socket)
+    if (socket()->state() != QAbstractSocket::ConnectedState || socket()->readBufferSize() == 0
+        || transport().socket() != socket())
         return false;
     // The limit returns at the connection's end (reset()).
-    if (!m_savedReadBufferSize)
-        m_savedReadBufferSize = m_socket->readBufferSize();
-    m_socket->setReadBufferSize(0);
+    if (!host()->savedReadBufferSize)
+        host()->savedReadBufferSize = socket()->readBufferSize();
+    socket()->setReadBufferSize(0);
     return true;
 }
 
 bool NotifierInspector::reportPendingError()
 {
-    const qintptr descriptor = m_transport->descriptor();
+    const qintptr descriptor = transport().descriptor();
     if (descriptor == -1 || !KeepAlivePlatform::hasPendingError(descriptor))
         return false;
     captureEvidence(descriptor);
@@ -410,9 +414,9 @@ bool NotifierInspector::reportPendingError()
     // keeps those bytes and reports the error; drive it now, as the event
     // loop would: each activation reads what is there, the last the error.
     // The socket owns the engine, which owns this inspector.
-    const QPointer<QAbstractSocket> alive(m_socket);
-    for (int round = 0; round < 64 && alive && m_transport->descriptor() != -1; ++round) {
-        QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read);
+    const QPointer<QAbstractSocket> alive(socket());
+    for (int round = 0; round < 64 && alive && transport().descriptor() != -1; ++round) {
+        QSocketNotifier *reader = transport().notifier(QSocketNotifier::Read);
         letQtReadTheError(reader);
         if (reader) {
             QEvent activation(QEvent::SockAct);
@@ -424,7 +428,7 @@ bool NotifierInspector::reportPendingError()
     }
     // Each activation reads all the kernel holds, the second at the latest
     // meets the error and closes the descriptor.
-    if (alive && m_transport->descriptor() != -1 && m_transport->notifier(QSocketNotifier::Read))
+    if (alive && transport().descriptor() != -1 && transport().notifier(QSocketNotifier::Read))
         QtInternals::broken(QtInternals::Assumption::SyntheticSockAct,
                             QStringLiteral("Qt did not read after 64 activations of its read "
                                            "notifier with an error pending"));
@@ -439,9 +443,9 @@ bool NotifierInspector::readWithoutNotifier()
     // pending, runs the same read path (with nothing pending it would time out and report
     // that). Qt reads only while connected, and only the socket's own engine
     // is reached this way.
-    QAbstractSocket *owner = m_transport->socket();
-    if (owner != m_socket || owner->state() != QAbstractSocket::ConnectedState
-        || !KeepAlivePlatform::hasPendingError(m_transport->descriptor()))
+    QAbstractSocket *owner = transport().socket();
+    if (owner != socket() || owner->state() != QAbstractSocket::ConnectedState
+        || !KeepAlivePlatform::hasPendingError(transport().descriptor()))
         return false;
     KeepAlivePlatform::clearLastError();
     runQtReadPath(owner);
@@ -463,17 +467,17 @@ void runQtReadPath(QAbstractSocket *socket)
 
 void NotifierInspector::watchPause()
 {
-    const qintptr descriptor = m_transport->descriptor();
-    QSocketNotifier *reader = m_transport->notifier(QSocketNotifier::Read);
+    const qintptr descriptor = transport().descriptor();
+    QSocketNotifier *reader = transport().notifier(QSocketNotifier::Read);
     const bool qtReads =
-            m_transport->usesEngine() ? !reader || reader->isEnabled() : !qtWillStopReading();
+            transport().usesEngine() ? !reader || reader->isEnabled() : !qtWillStopReading();
     if (descriptor == -1 || qtReads) {
-        m_pauseTimer->stop(); // gone, or Qt reads again
+        pauseTimer()->stop(); // gone, or Qt reads again
         return;
     }
     if (!KeepAlivePlatform::hasPendingError(descriptor))
         return;
-    m_pauseTimer->stop();
+    pauseTimer()->stop();
     captureEvidence(descriptor);
     if (isUnbuffered())
         m_listener->unbufferedDeathFound(descriptor);

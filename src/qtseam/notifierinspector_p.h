@@ -9,8 +9,8 @@
 #include "nativetransport_p.h"
 
 #include <QtCore/QObject>
-#include <QtCore/QPointer>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -20,6 +20,7 @@ QT_BEGIN_NAMESPACE
 QT_END_NAMESPACE
 
 class StallGuard;
+class NotifierInspectorHost;
 
 /*!
     Qt's read of a failed socket closes the descriptor before errorOccurred()
@@ -76,6 +77,8 @@ public:
         virtual void writeNotified(qint64 nowNs) = 0;
         //! Unbuffered: a death was found; the owner takes the error from \a descriptor.
         virtual void unbufferedDeathFound(qintptr descriptor) = 0;
+        //! The connection's slow-reader guard (what it knows goes into the evidence).
+        virtual const StallGuard &stallGuard() const = 0;
 
     protected:
         ~Listener() = default;
@@ -88,8 +91,7 @@ public:
         serve (see sharedHookInstalled()), passing their events to filter(),
         and the parent of the pause timer.
     */
-    NotifierInspector(QAbstractSocket *socket, const NativeTransport *transport,
-                      const StallGuard *guard, Listener *listener);
+    NotifierInspector(const SocketTransport *site, Listener *listener);
     ~NotifierInspector();
     Q_DISABLE_COPY_MOVE(NotifierInspector)
 
@@ -114,7 +116,10 @@ public:
     //! Forgets everything about the connection that ended; restores the read buffer limit.
     void reset();
     //! How often to look while Qt does not read.
-    void setWatchTick(std::chrono::milliseconds tick) { m_watchTick = tick; }
+    void setWatchTick(std::chrono::milliseconds tick)
+    {
+        m_watchTickMs = qint32(std::clamp<qint64>(tick.count(), 1, 1000));
+    }
     //! Silence after which the next notification looks (half the shortest death, at most 1 s).
     void setQuietGap(std::chrono::milliseconds gap);
     std::chrono::milliseconds quietGap() const
@@ -190,7 +195,7 @@ public:
         the library's socket classes, nullptr otherwise. Defined with the
         engine, which owns the inspectors.
     */
-    static NotifierInspector *of(QAbstractSocket *socket);
+    static NotifierInspector *of(QObject *socket);
     /*!
         True where the process-wide notification hook is in place: Qt's
         event notification callback (QInternal::EventNotifyCallback), which
@@ -209,10 +214,14 @@ public:
     bool sharedHookDeliversHere() const;
     //! attach() chose the shared hook for this connection (no event filter on its notifiers).
     bool usesSharedHook() const { return m_sharedHook; }
-    //! The shared hook's call: filter() if attach() chose the hook for this connection.
-    bool hookedEvent(QObject *notifier, QEvent *event)
+    /*!
+        The shared hook's call for a SockAct or SockClose of \a notifier:
+        filter() if attach() chose the hook for this connection.
+    */
+    bool hookedEvent(QObject *notifier)
     {
-        return m_sharedHook && filter(notifier, event);
+        return m_sharedHook && transport().ownsNotifier(notifier)
+                && inspect(static_cast<QSocketNotifier *>(notifier));
     }
 
 private:
@@ -227,23 +236,30 @@ private:
     //! reportPendingError() where Qt created no notifier; false if Qt cannot read now.
     bool readWithoutNotifier();
     //! The helper object (see the constructor), created on first call.
-    QObject *host();
+    NotifierInspectorHost *host();
+    //! The pause timer, if the pause watch ever ran.
+    QTimer *pauseTimer() const;
 
-    QAbstractSocket *const m_socket;
-    const NativeTransport *const m_transport;
-    const StallGuard *const m_guard;
+    QAbstractSocket *socket() const { return m_site->socket; }
+    const NativeTransport &transport() const { return m_site->transport; }
+
+    const SocketTransport *const m_site;
     Listener *const m_listener;
-    std::unique_ptr<QObject> m_host;            //!< see host()
-    QTimer *m_pauseTimer = nullptr;             //!< a child of m_host; runs while Qt does not read
-    HeapOptional<DeathEvidence> m_evidence;     //!< set once the kernel shows a pending error
-    HeapOptional<qint64> m_savedReadBufferSize; //!< lifted so that Qt reads the error
-    std::chrono::milliseconds m_watchTick{1000};
-    qint64 m_quietGapNs = 1000000000;
-    qint64 m_lastReadNs = 0;            //!< coarse monotonic time of the last read notification
-    qint64 m_lastWriteNs = 0;           //!< and of the last write notification
-    qint64 m_lastWrittenNs = 0;         //!< and of the last noteWrite(); 0: none yet
-    qint64 m_keepAliveSilenceNs = -1;   //!< see setKeepAliveSilence(); -1: keepalive off
-    QPointer<QSocketNotifier> m_reader; //!< the engine's read notifier, once looked up
+    //! See host(); also holds the pause timer and a lifted read buffer limit.
+    std::unique_ptr<NotifierInspectorHost> m_host;
+    HeapOptional<DeathEvidence> m_evidence; //!< set once the kernel shows a pending error
+    qint64 m_lastReadNs = 0;                //!< coarse monotonic time of the last read notification
+    qint64 m_lastWriteNs = 0;               //!< and of the last write notification
+    qint64 m_lastWrittenNs = 0;             //!< and of the last noteWrite(); 0: none yet
+    /*!
+        The engine's read notifier, once looked up: used only on a write
+        notification of the same engine (Qt deletes both notifiers only as
+        it closes the engine), forgotten at the connection's end.
+    */
+    const QSocketNotifier *m_reader = nullptr;
+    qint32 m_watchTickMs = 1000;      //!< 1 to 1000 (setWatchTick())
+    qint32 m_quietGapNs = 1000000000; //!< at most 1 s (setQuietGap())
+    qint32 m_keepAliveSilenceMs = -1; //!< see setKeepAliveSilence(); -1: keepalive off
     bool m_unlooked = false;
     bool m_alwaysLook = false;       //!< Unbuffered, or errno does not survive Qt's read
     bool m_readLookDisabled = false; //!< the testing switch

@@ -6,14 +6,12 @@
 #include "keepalivelogging_p.h"
 #include "qtinternals_p.h"
 #include "threadscheduler_p.h"
-#include "timeoutqueue_p.h"
 
 #include <QtCore/QEvent>
 #include <QtCore/QHash>
 #include <QtCore/QList>
 #include <QtCore/QMutex>
 #include <QtCore/QPointer>
-#include <QtCore/QSet>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostAddress>
@@ -90,19 +88,8 @@ struct ServerShared
     mutable QRecursiveMutex mutex;
     QTcpServer *server = nullptr; //!< null once the server is destroyed
     ServerCore::LostSignal lost;  //!< the server's clientLost(), while it exists
-    struct Client
-    {
-        enum class Stage {
-            Admitted, //!< counted, not queued yet (a TLS handshake under way)
-            Pending,  //!< in QTcpServer's pending queue
-            Taken,    //!< handed out by nextPendingConnection()
-        };
-        ClientTie *tie = nullptr;
-        Stage stage = Stage::Admitted;
-        bool lost = false; //!< clientLost() was emitted; counted until it disconnects
-    };
-    //! The clients counted: accepted, not yet disconnected or destroyed.
-    QHash<const QTcpSocket *, Client> clients;
+    //! The clients counted (ClientTie::m_counted): accepted, not yet disconnected or destroyed.
+    int clientCount = 0;
     //! The idle-reaping care of each thread that has clients of this server.
     QHash<QThread *, ClientCare *> cares;
     std::atomic<milliseconds::rep> idleTimeoutMs{0};
@@ -113,9 +100,10 @@ using SharedLocker = QMutexLocker<QRecursiveMutex>;
 
 /*!
     The server's care of its clients in one thread: their order of last
-    activity, and one entry in the thread's scheduler for the next idle one
-    to reap. Lives in that thread and is only used there; deleted when its
-    last client leaves, or with the thread.
+    activity (each tie carries its own place in it), and one entry in the
+    thread's scheduler for the next idle one to reap. Lives in that thread
+    and is only used there; deleted when its last client leaves, or with the
+    thread.
 */
 class ClientCare final : public QObject, public ThreadScheduler::Client
 {
@@ -145,18 +133,22 @@ private:
     void arm();
     void leaveScheduler();
     void leaveShared();
+    //! Tells every client here that the care is gone.
+    void releaseTies();
 
     const std::shared_ptr<ServerShared> m_shared;
     ThreadScheduler *m_scheduler; //!< this thread's; null once left
-    QSet<ClientTie *> m_ties;
-    //! The clients by their last activity, whether or not reaping is on.
-    TimeoutQueue<ClientTie *> m_idle;
+    //! The clients attached, by their last activity, whether or not reaping is on.
+    IntrusiveTimeoutQueue<ClientTie> m_idle;
+    //! An attached client out of m_idle while expired() looks at it; null once it detaches.
+    ClientTie *m_expiring = nullptr;
+    std::size_t m_attached = 0;   //!< the clients attached: those in m_idle and m_expiring
     milliseconds m_timeout = 0ms; //!< the idle timeout m_idle is kept for
 };
 
 void ClientCare::attach(ClientTie *tie)
 {
-    m_ties.insert(tie);
+    ++m_attached;
     m_idle.touch(tie, ThreadScheduler::now());
     refresh();
     arm();
@@ -164,10 +156,11 @@ void ClientCare::attach(ClientTie *tie)
 
 void ClientCare::detach(ClientTie *tie)
 {
-    m_ties.remove(tie);
+    if (tie == m_expiring)
+        m_expiring = nullptr;
     m_idle.remove(tie);
     // The entry stays as it is: due early, it finds nothing and re-arms.
-    if (!m_ties.isEmpty())
+    if (--m_attached > 0)
         return;
     leaveScheduler();
     leaveShared();
@@ -190,12 +183,18 @@ void ClientCare::refresh()
     arm();
 }
 
+void ClientCare::releaseTies()
+{
+    m_idle.forEach([](ClientTie *tie) { tie->careReleased(); });
+    m_idle.clear();
+    if (ClientTie *tie = std::exchange(m_expiring, nullptr))
+        tie->careReleased();
+    m_attached = 0;
+}
+
 void ClientCare::release()
 {
-    for (ClientTie *tie : std::as_const(m_ties))
-        tie->careReleased();
-    m_ties.clear();
-    m_idle = {};
+    releaseTies();
     leaveScheduler();
     deleteLater();
 }
@@ -214,8 +213,12 @@ void ClientCare::expired(int, ThreadScheduler::TimePoint now)
 {
     const milliseconds timeout = m_timeout;
     m_idle.expire(now, timeout, [this, timeout](ClientTie *tie) {
-        if (!tie->reap(timeout) && m_ties.contains(tie))
+        // Reaping may detach the client, delete it, or release the care:
+        // m_expiring then no longer names it.
+        m_expiring = tie;
+        if (!tie->reap(timeout) && m_expiring == tie)
             m_idle.touch(tie, ThreadScheduler::now());
+        m_expiring = nullptr;
     });
     arm();
 }
@@ -223,9 +226,7 @@ void ClientCare::expired(int, ThreadScheduler::TimePoint now)
 void ClientCare::schedulerEnded()
 {
     m_scheduler = nullptr;
-    for (ClientTie *tie : std::as_const(m_ties))
-        tie->careReleased();
-    m_ties.clear();
+    releaseTies();
     leaveShared();
     delete this;
 }
@@ -243,12 +244,16 @@ void ClientCare::leaveShared()
         m_shared->cares.remove(thread());
 }
 
-ClientTie::ClientTie(QTcpSocket *client, KeepAliveEngine *engine,
-                     std::shared_ptr<ServerShared> shared)
+ClientTie::ClientTie(QTcpSocket *client, std::shared_ptr<ServerShared> shared)
     : m_client(client),
-      m_engine(engine),
       m_shared(std::move(shared))
 {
+}
+
+KeepAliveEngine *ClientTie::engine() const
+{
+    // The tie's owner: found from the client, not kept (one pointer less per client).
+    return KeepAliveEngine::of(m_client);
 }
 
 // With the client's engine: only pointers are used, the client is being destroyed.
@@ -300,11 +305,8 @@ void ClientTie::attachToCare()
     if (m_care)
         return;
     const SharedLocker lock(&m_shared->mutex);
-    const auto found = m_shared->clients.constFind(m_client);
-    if (!m_shared->server || found == m_shared->clients.cend()
-        || found->stage == ServerShared::Client::Stage::Admitted) {
+    if (!m_shared->server || !m_counted || m_stage == Stage::Admitted)
         return;
-    }
     ClientCare *&care = m_shared->cares[QThread::currentThread()];
     if (!care)
         care = new ClientCare(m_shared);
@@ -322,24 +324,26 @@ void ClientTie::forget()
 {
     detachFromCare();
     const SharedLocker lock(&m_shared->mutex);
-    m_shared->clients.remove(m_client);
+    if (std::exchange(m_counted, false))
+        --m_shared->clientCount;
 }
 
 bool ClientTie::lose(ClientLossReason reason, const ConnectionHealth &health)
 {
-    using Stage = ServerShared::Client::Stage;
-    const SharedLocker lock(&m_shared->mutex);
-    const auto found = m_shared->clients.find(m_client);
-    if (found == m_shared->clients.end() || found->lost)
+    // A clientLost() handler may delete the client, and this tie with it, or
+    // the server: nothing of them is used after the signal.
+    const std::shared_ptr<ServerShared> shared = m_shared;
+    const SharedLocker lock(&shared->mutex);
+    if (!m_counted || m_lost)
         return false; // already lost, or gone
-    QTcpServer *const server = m_shared->server;
+    QTcpServer *const server = shared->server;
     // Only a client in the server's thread can still be the server's (its
     // child, maybe in its pending queue); one the application took is its own.
     const bool owned =
-            found->stage != Stage::Taken && server && server->thread() == QThread::currentThread();
-    const bool queued = owned && found->stage == Stage::Pending;
+            m_stage != Stage::Taken && server && server->thread() == QThread::currentThread();
+    const bool queued = owned && m_stage == Stage::Pending;
     // Still counted until it disconnects (or is deleted, if owned).
-    found->lost = true;
+    m_lost = true;
     detachFromCare();
     if (!server)
         return false;
@@ -347,37 +351,41 @@ bool ClientTie::lose(ClientLossReason reason, const ConnectionHealth &health)
     // connections must not get the one that is about to be deleted.
     if (queued)
         rebuildPendingQueue(server, QtInternals::AcceptState(server), nullptr, m_client);
-    m_shared->lost(m_client, reason, health);
-    if (owned)
-        m_client->deleteLater();
+    const QPointer<QTcpSocket> client(m_client);
+    const ServerCore::LostSignal lost = shared->lost; // the server may go during the call
+    lost(client.data(), reason, health);
+    if (owned && client)
+        client->deleteLater();
     return true;
 }
 
 ConnectionHealth ClientTie::health() const
 {
-    return m_engine->health();
+    return engine()->health();
 }
 
 bool ClientTie::reap(milliseconds timeout)
 {
-    QTcpSocket *const client = m_client;
     // Activity is bytes reaching the kernel: Qt stops reading, and
     // readyRead() stops, while the read buffer is full (setReadBufferSize()).
     const ConnectionHealth before = health();
     if (before.sinceLastDataReceived && *before.sinceLastDataReceived < timeout)
         return false;
+    // Handlers run from here on (readyRead(), clientLost(), disconnected())
+    // and may delete the client, and this tie with it.
+    const QPointer<QTcpSocket> client(m_client);
     // Nothing received is lost, and the client gets a FIN, not a RST.
-    m_engine->readBeforeClose();
-    if (!lose(ClientLossReason::IdleTimeout, health())
+    engine()->readBeforeClose();
+    if (!client || !lose(ClientLossReason::IdleTimeout, health()) || !client
         || client->state() == QAbstractSocket::UnconnectedState) {
         return true;
     }
     client->disconnectFromHost();
-    if (client->state() == QAbstractSocket::ClosingState) {
+    if (client && client->state() == QAbstractSocket::ClosingState) {
         // Our queued data could not leave yet.
-        QTimer::singleShot(CloseGrace, client, [client] {
-            if (client->state() == QAbstractSocket::ClosingState)
-                client->abort();
+        QTimer::singleShot(CloseGrace, client, [closing = client.data()] {
+            if (closing->state() == QAbstractSocket::ClosingState)
+                closing->abort();
         });
     }
     return true;
@@ -481,7 +489,7 @@ void ServerCore::reject(const QString &message)
 int ServerCore::clientCount() const
 {
     const SharedLocker lock(&m_shared->mutex);
-    return int(m_shared->clients.size());
+    return m_shared->clientCount;
 }
 
 bool ServerCore::isNewClient(const QTcpSocket *client, const char *function) const
@@ -493,7 +501,7 @@ bool ServerCore::isNewClient(const QTcpSocket *client, const char *function) con
         return false;
     }
     const SharedLocker lock(&m_shared->mutex);
-    if (m_shared->clients.contains(client)) {
+    if (countedTie(const_cast<QTcpSocket *>(client))) {
         qCWarning(lcKeepAlive).noquote().nospace()
                 << function << ": the client is already in the server's care";
         return false;
@@ -509,10 +517,11 @@ bool ServerCore::admit(QTcpSocket *client)
     }
     KeepAliveEngine *const engine = KeepAliveEngine::of(client);
     Q_ASSERT(engine);
-    auto tie = std::make_unique<ClientTie>(client, engine, m_shared);
+    auto tie = std::make_unique<ClientTie>(client, m_shared);
     {
         const SharedLocker lock(&m_shared->mutex);
-        m_shared->clients.insert(client, {tie.get(), ServerShared::Client::Stage::Admitted, false});
+        tie->m_counted = true;
+        ++m_shared->clientCount;
     }
     engine->setWatcher(std::move(tie));
     return true;
@@ -523,11 +532,10 @@ void ServerCore::queue(QTcpSocket *client)
     ClientTie *tie = nullptr;
     {
         const SharedLocker lock(&m_shared->mutex);
-        const auto found = m_shared->clients.find(client);
-        if (found == m_shared->clients.end() || found->lost)
+        tie = countedTie(client);
+        if (!tie || tie->m_lost)
             return;
-        found->stage = ServerShared::Client::Stage::Pending;
-        tie = found->tie;
+        tie->m_stage = ClientTie::Stage::Pending;
     }
     tie->attachToCare();
     addPending(m_server, client);
@@ -538,9 +546,15 @@ bool ServerCore::lose(QTcpSocket *client, ClientLossReason reason)
     ClientTie *tie = nullptr;
     {
         const SharedLocker lock(&m_shared->mutex);
-        tie = m_shared->clients.value(client).tie;
+        tie = countedTie(client);
     }
     return tie && tie->lose(reason, tie->health());
+}
+
+ClientTie *ServerCore::countedTie(QTcpSocket *client) const
+{
+    ClientTie *tie = ClientTie::of(client);
+    return tie && tie->m_shared == m_shared && tie->m_counted ? tie : nullptr;
 }
 
 void ServerCore::refuse(QTcpSocket *client)
@@ -569,8 +583,7 @@ QTcpSocket *ServerCore::takePending(const QMetaObject &type)
         rebuildPendingQueue(m_server, accepting, next, nullptr);
         return nullptr;
     }
-    const auto found = m_shared->clients.find(next);
-    if (found != m_shared->clients.end())
-        found->stage = ServerShared::Client::Stage::Taken;
+    if (ClientTie *tie = countedTie(next))
+        tie->m_stage = ClientTie::Stage::Taken;
     return next;
 }

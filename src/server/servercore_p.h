@@ -8,6 +8,7 @@
 #include "keepaliveengine_p.h"
 #include "keepaliveoptions.h"
 #include "qtkeepalive.h"
+#include "timeoutqueue_p.h"
 
 #include <QtCore/QObject>
 
@@ -26,12 +27,13 @@ struct ServerShared;
     thread directly (it needs no connection to the client's signals, and is
     told before the application's handlers run). Destroyed with the engine;
     once the client's connection ends it has let go of everything and no
-    longer acts.
+    longer acts. Carries its own place in its care's order of activity.
 */
-class ClientTie final : public KeepAliveEngine::Watcher
+class ClientTie final : public KeepAliveEngine::Watcher, public TimeoutQueueLink
 {
 public:
-    ClientTie(QTcpSocket *client, KeepAliveEngine *engine, std::shared_ptr<ServerShared> shared);
+    //! Ties \a client (a socket class of this library) to the server that shares \a shared.
+    ClientTie(QTcpSocket *client, std::shared_ptr<ServerShared> shared);
     ~ClientTie() override;
     Q_DISABLE_COPY_MOVE(ClientTie)
 
@@ -65,11 +67,23 @@ private:
     void threadChanging() override;
 
     void forget();
+    KeepAliveEngine *engine() const;
+
+    friend class ServerCore;
+    //! Where the client is on its way to the application.
+    enum class Stage : quint8 {
+        Admitted, //!< counted, not queued yet (a TLS handshake under way)
+        Pending,  //!< in QTcpServer's pending queue
+        Taken,    //!< handed out by nextPendingConnection()
+    };
 
     QTcpSocket *const m_client;
-    KeepAliveEngine *const m_engine;
     const std::shared_ptr<ServerShared> m_shared;
     ClientCare *m_care = nullptr; //!< the care of this thread; null while moving
+    // With the shared lock held:
+    Stage m_stage = Stage::Admitted;
+    bool m_counted = false; //!< in the server's clientCount(): accepted, not yet disconnected
+    bool m_lost = false;    //!< clientLost() was emitted; counted until it disconnects
 };
 
 /*!
@@ -169,6 +183,8 @@ public:
 
 private:
     void refuse(QTcpSocket *client);
+    //! \a client's tie if this server counts it; with the shared lock held.
+    ClientTie *countedTie(QTcpSocket *client) const;
     /*!
         Sets keepAliveError() and its message as KeepAliveSocket does:
         keepAliveErrorChanged() when the error changes (back to NoError

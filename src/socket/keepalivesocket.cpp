@@ -24,9 +24,7 @@ KeepAliveSocket::~KeepAliveSocket()
 
 bool KeepAliveSocket::event(QEvent *event)
 {
-    // Sent in the old thread, before the move.
-    if (event->type() == QEvent::ThreadChange)
-        d->threadChanging();
+    d->socketEvent(event);
     return QTcpSocket::event(event);
 }
 
@@ -109,23 +107,29 @@ qint64 KeepAliveSocket::writeData(const char *data, qint64 size)
 
 KeepAliveEngine *KeepAliveEngine::of(QAbstractSocket *socket)
 {
-    // Asked for every socket notification in the process (the shared hook):
-    // the exact classes first, Qt's own answered at once; subclasses below.
-    const QMetaObject *type = socket->metaObject();
+    return of(static_cast<QObject *>(socket));
+}
+
+KeepAliveEngine *KeepAliveEngine::of(QObject *object)
+{
+    // Asked for the owner of every socket notification in the process (the
+    // shared hook): the exact classes first, Qt's own answered at once;
+    // subclasses (and a server's engine's owner) below.
+    const QMetaObject *type = object->metaObject();
     if (type == &KeepAliveSocket::staticMetaObject)
-        return static_cast<KeepAliveSocket *>(socket)->d.get();
+        return static_cast<KeepAliveSocket *>(object)->d.get();
     if (type == &QTcpSocket::staticMetaObject)
         return nullptr;
 #if QT_CONFIG(ssl)
     if (type == &KeepAliveSslSocket::staticMetaObject)
-        return static_cast<KeepAliveSslSocket *>(socket)->d.get();
+        return static_cast<KeepAliveSslSocket *>(object)->d.get();
     if (type == &QSslSocket::staticMetaObject)
         return nullptr;
 #endif
-    if (auto *plain = qobject_cast<KeepAliveSocket *>(socket))
+    if (auto *plain = qobject_cast<KeepAliveSocket *>(object))
         return plain->d.get();
 #if QT_CONFIG(ssl)
-    if (auto *secure = qobject_cast<KeepAliveSslSocket *>(socket))
+    if (auto *secure = qobject_cast<KeepAliveSslSocket *>(object))
         return secure->d.get();
 #endif
     return nullptr;

@@ -305,5 +305,6 @@ private:
     Q_PRIVATE_SLOT(d, void _q_bytesWritten())
     Q_PRIVATE_SLOT(d, void _q_readyRead())
     Q_PRIVATE_SLOT(d, void _q_transportError(QAbstractSocket::SocketError))
-    const std::unique_ptr<KeepAliveEngine> d; //!< no QObject: told of thread changes by event()
+    const std::unique_ptr<KeepAliveEngine>
+            d; //!< no QObject: told of thread moves and removed children by event()
 };

@@ -28,9 +28,7 @@ KeepAliveSslSocket::~KeepAliveSslSocket()
 
 bool KeepAliveSslSocket::event(QEvent *event)
 {
-    // Sent in the old thread, before the move.
-    if (event->type() == QEvent::ThreadChange)
-        d->threadChanging();
+    d->socketEvent(event);
     return QSslSocket::event(event);
 }
 

@@ -159,8 +159,9 @@ private:
     Q_PRIVATE_SLOT(d, void _q_transportError(QAbstractSocket::SocketError))
     void onErrorOccurred(SocketError error);
 
-    const std::unique_ptr<KeepAliveEngine> d; //!< no QObject: told of thread changes by event()
-    bool m_closeNotifyReceived = false;       //!< the current connection's peer sent close_notify
+    const std::unique_ptr<KeepAliveEngine>
+            d; //!< no QObject: told of thread moves and removed children by event()
+    bool m_closeNotifyReceived = false; //!< the current connection's peer sent close_notify
     bool m_closeTruncated = false;
 };
 

@@ -43,6 +43,8 @@ private Q_SLOTS:
     void zeroTimeoutCannotLoop();
     void jitteredTouchesAreLateAtMostTheJitter();
     void manyEntriesFewExpired();
+    void intrusiveEntriesCarryTheirPlace();
+    void intrusiveCallbackMayRemoveAnyEntry();
     void deadlinesSaturate_data();
     void deadlinesSaturate();
     void timerWait_data();
@@ -136,6 +138,92 @@ void tst_TimeoutQueue::manyEntriesFewExpired()
         queue.touch(key, start + std::chrono::milliseconds(key));
     QCOMPARE(expireAll(queue, start + 1s + 2ms, 1s), std::vector<int>({0, 1, 2}));
     QCOMPARE(queue.size(), std::size_t(count - 3));
+}
+
+namespace {
+//! An object that carries its own place in an IntrusiveTimeoutQueue (a server's client tie).
+struct Tied : TimeoutQueueLink
+{
+    int id = 0;
+};
+using Intrusive = IntrusiveTimeoutQueue<Tied>;
+
+std::vector<int> idsOf(const Intrusive &queue)
+{
+    std::vector<int> ids;
+    queue.forEach([&](const Tied *entry) { ids.push_back(entry->id); });
+    return ids;
+}
+} // namespace
+
+// The queue owns nothing: entries are linked and unlinked in place, are in
+// it only while touched, and are left unlinked by clear() and the
+// destructor (the objects outlive a care that is gone).
+void tst_TimeoutQueue::intrusiveEntriesCarryTheirPlace()
+{
+    Tied a, b, c;
+    a.id = 1;
+    b.id = 2;
+    c.id = 3;
+    {
+        Intrusive queue;
+        QVERIFY(!queue.contains(&a));
+        queue.remove(&a); // not there: nothing happens
+        queue.touch(&a, start);
+        queue.touch(&b, start + 100ms);
+        queue.touch(&c, start + 200ms);
+        QCOMPARE(idsOf(queue), std::vector<int>({1, 2, 3}));
+        queue.touch(&a, start + 300ms); // active again: now the youngest
+        QCOMPARE(idsOf(queue), std::vector<int>({2, 3, 1}));
+        QCOMPARE(a.activeAt(), start + 300ms);
+        queue.remove(&c); // from the middle
+        QVERIFY(!queue.contains(&c));
+        QCOMPARE(idsOf(queue), std::vector<int>({2, 1}));
+        QCOMPARE(queue.size(), std::size_t(2));
+        QCOMPARE(queue.front(), &b);
+        QCOMPARE(queue.nextExpiry(1s), start + 1100ms);
+        queue.remove(&b); // the front
+        queue.remove(&a); // the back, and the last
+        QVERIFY(queue.isEmpty());
+        QCOMPARE(idsOf(queue), std::vector<int>());
+        queue.touch(&c, start);
+        queue.touch(&b, start);
+        queue.clear();
+        QVERIFY(queue.isEmpty());
+        QVERIFY(!queue.contains(&b) && !queue.contains(&c));
+        queue.touch(&a, start);
+    } // destroyed with a queued: a is left unlinked
+    Intrusive other;
+    QVERIFY(!other.contains(&a));
+    other.touch(&a, start);
+    QCOMPARE(idsOf(other), std::vector<int>({1}));
+    other.clear();
+}
+
+// What a care's reaping does: the callback may remove the entries behind
+// the one that expired (clients that disconnect meanwhile) and put the
+// expired one back; the loop neither touches a removed entry nor runs on.
+void tst_TimeoutQueue::intrusiveCallbackMayRemoveAnyEntry()
+{
+    std::vector<Tied> entries(5);
+    Intrusive queue;
+    for (int i = 0; i < 5; ++i) {
+        entries[i].id = i;
+        queue.touch(&entries[i], start + milliseconds(i));
+    }
+    std::vector<int> seen;
+    const std::size_t expired = queue.expire(start + 2s, 1s, [&](Tied *entry) {
+        seen.push_back(entry->id);
+        QVERIFY(!queue.contains(entry));
+        if (entry->id == 0)
+            queue.remove(&entries[1]);
+        if (entry->id == 2)
+            queue.touch(entry, start + 2s);
+    });
+    QCOMPARE(seen, std::vector<int>({0, 2, 3, 4}));
+    QCOMPARE(expired, std::size_t(4));
+    QCOMPARE(idsOf(queue), std::vector<int>({2}));
+    queue.clear();
 }
 
 void tst_TimeoutQueue::deadlinesSaturate_data()

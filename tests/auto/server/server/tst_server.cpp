@@ -288,6 +288,8 @@ private Q_SLOTS:
     void idleReapReadsPastAFullBuffer();
     void bytesBehindAFullBufferAreActivity();
     void lostClientCountedUntilDisconnected();
+    void handlersDeleteDuringOneReaping_data();
+    void handlersDeleteDuringOneReaping();
     void idleTimeoutCountsFromLastActivity();
     void workerThreadEndsBeforeItsClients_data();
     void workerThreadEndsBeforeItsClients();
@@ -1453,6 +1455,67 @@ void tst_Server::lostClientCountedUntilDisconnected()
     QCOMPARE(watch.lost.back().reason, Loss::RefusedOverLimit);
     QTRY_VERIFY_WITH_TIMEOUT(watch.events.contains(QStringLiteral("disconnected")), 5000);
     QCOMPARE(m_server->clientCount(), 0);
+}
+
+void tst_Server::handlersDeleteDuringOneReaping_data()
+{
+    QTest::addColumn<bool>("deleteServer");
+    QTest::newRow("delete the lost client and the next one") << false;
+    QTest::newRow("delete the server") << true;
+}
+
+// Four idle clients due in one pass of the thread's reaping: clientLost()
+// handlers delete what the pass has yet to reach (the next client, or the
+// server itself). No client is touched after its deletion (ASan), each
+// client still counted is reported once, and nothing is reported once the
+// server is gone.
+void tst_Server::handlersDeleteDuringOneReaping()
+{
+    QFETCH(bool, deleteServer);
+    constexpr auto timeout = 1000ms;
+    constexpr int Count = 4;
+    QVERIFY(m_server->setIdleTimeout(timeout));
+    std::vector<QPointer<KeepAliveSocket>> served;
+    for (int i = 0; i < Count; ++i) {
+        KeepAliveSocket *serverSide = nullptr;
+        QVERIFY(connectClient(&serverSide));
+        served.emplace_back(serverSide);
+    }
+    std::vector<QTcpSocket *> reported;
+    connect(m_server.get(), &KeepAliveServer::clientLost, this,
+            [&](QTcpSocket *client, Loss reason) {
+                QCOMPARE(reason, Loss::IdleTimeout);
+                reported.push_back(client);
+                if (deleteServer) {
+                    m_server.reset();
+                    return;
+                }
+                delete client; // at once, inside the server's signal
+                for (const QPointer<KeepAliveSocket> &next : served) {
+                    if (next && next != client) {
+                        delete next.data();
+                        break;
+                    }
+                }
+            });
+    // The thread is busy past every client's deadline: the next pass finds all due.
+    QTest::qWait(int(timeout.count()) / 2);
+    QThread::msleep(timeout.count());
+    QTRY_VERIFY_WITH_TIMEOUT(!reported.empty(), 5000);
+    QTest::qWait(int(timeout.count()) * 2);
+    if (deleteServer) {
+        // The clients, taken but still the server's children, went with it.
+        QCOMPARE(reported.size(), std::size_t(1));
+        QVERIFY(!m_server);
+        for (const QPointer<KeepAliveSocket> &client : served)
+            QVERIFY(!client);
+    } else {
+        // Each handler deleted two: the lost one and the next.
+        QCOMPARE(reported.size(), std::size_t(Count / 2));
+        for (const QPointer<KeepAliveSocket> &client : served)
+            QVERIFY(!client);
+        QCOMPARE(m_server->clientCount(), 0);
+    }
 }
 
 // A timeout set while a client has been idle counts from its last activity,
