@@ -77,9 +77,9 @@ KeepAliveEngine::SocketSignals::Slots::of(const QMetaObject &metaObject)
 
 KeepAliveEngine::KeepAliveEngine(QAbstractSocket *socket, const SocketSignals &socketSignals)
     : m_site{socket, {}},
-      m_signals(socketSignals),
+      m_inspector(&m_site, this),
       m_guard(&m_site),
-      m_inspector(&m_site, this)
+      m_signals(socketSignals)
 {
     m_guard.setUserTimeout(m_options.userTimeout());
     // Connected before any user connection, so these run first. A new
@@ -225,12 +225,6 @@ KeepAliveEngine::Rare &KeepAliveEngine::rare()
     if (!m_rare)
         m_rare = std::make_unique<Rare>();
     return *m_rare;
-}
-
-NotifierInspector *NotifierInspector::of(QObject *socket)
-{
-    KeepAliveEngine *engine = KeepAliveEngine::of(socket);
-    return engine ? &engine->m_inspector : nullptr;
 }
 
 void KeepAliveEngine::socketEvent(QEvent *event)

@@ -348,6 +348,8 @@ public:
 
 private:
     friend NotifierInspector; // NotifierInspector::of()
+    //! of(), written once for it and NotifierInspector::of(), inlined into each.
+    Q_ALWAYS_INLINE static KeepAliveEngine *find(QObject *object);
 
     //! A signal of the socket connected to one of its private slots for the engine's life.
     struct LifelongConnection
@@ -520,14 +522,10 @@ private:
         bool m_enabled = false;
     };
 
+    // What every notification of the connection touches first, together.
     SocketTransport m_site; //!< the socket and its current connection's native TCP connection
-    const SocketSignals &m_signals;
-    StallGuard m_guard;
     NotifierInspector m_inspector;
-    KeepAliveOptions m_options;       //!< asked for; applied to every connection
-    AnnouncedOptions m_lastEffective; //!< last read-back announced by effectiveOptionsChanged()
-    QtKeepAlive::KeepAliveError m_error = QtKeepAlive::KeepAliveError::NoError;
-    QtKeepAlive::DeadPeerReason m_reason = QtKeepAlive::DeadPeerReason::None;
+    StallGuard m_guard;
     std::unique_ptr<Rare> m_rare;       //!< see known()
     std::unique_ptr<Watcher> m_watcher; //!< see setWatcher()
     //! Counts connections; queued work checks it is still current (wraps after 2^32).
@@ -542,6 +540,11 @@ private:
     //! A QSslSocket: a connection starts at connected(), not at stateChanged().
     const bool m_startsAtConnected = m_site.socket->inherits("QSslSocket");
     bool m_adopting = false; //!< between adopting() and adopted()
+    QtKeepAlive::KeepAliveError m_error = QtKeepAlive::KeepAliveError::NoError;
+    QtKeepAlive::DeadPeerReason m_reason = QtKeepAlive::DeadPeerReason::None;
+    const SocketSignals &m_signals;
+    KeepAliveOptions m_options;       //!< asked for; applied to every connection
+    AnnouncedOptions m_lastEffective; //!< last read-back announced by effectiveOptionsChanged()
 };
 
 template<typename Socket>

@@ -74,7 +74,8 @@ public:
     void noteWrite(qint64 nowNs)
     {
         m_lastWriteNs = nowNs;
-        start();
+        if (!m_scheduler)
+            start();
     }
     void stop();
     //! TCP_USER_TIMEOUT was just set again: a bridged stall needs its extension back.

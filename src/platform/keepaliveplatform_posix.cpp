@@ -217,11 +217,6 @@ std::string errorText(int code)
     return text ? std::string(text) : "Unknown error " + std::to_string(code);
 }
 
-void clearLastError()
-{
-    errno = 0;
-}
-
 OsError lastError()
 {
     return osErrorFromCode(errno);

@@ -14,6 +14,7 @@
 // system. keepaliveplatform_p.h is the Qt-facing adapter. Nothing here is
 // installed.
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -349,8 +350,16 @@ std::string errorText(int code);
     Clears the calling thread's last socket error (errno). On Windows it
     clears the error hasPendingError() recorded, except right after the call
     that recorded it: that one is the error Qt's coming read will meet.
+    Inline on POSIX: it runs on every socket notification.
 */
+#ifdef _WIN32
 void clearLastError();
+#else
+inline void clearLastError()
+{
+    errno = 0;
+}
+#endif
 /*!
     The calling thread's last socket error: errno on POSIX. On Windows the
     pending error that hasPendingError() saw before Qt's read (taken: a second

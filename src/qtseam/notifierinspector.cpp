@@ -21,8 +21,18 @@
 
 namespace {
 
+// Set on every socket notification: in a shared library a thread_local
+// costs a call to __tls_get_addr per access unless the library's own
+// (static) TLS block holds it. One byte of it is safe also for a library
+// that is loaded later (glibc keeps room for that).
+#if defined(__ELF__) && (defined(Q_CC_GNU) || defined(Q_CC_CLANG))
+#  define QTKEEPALIVE_STATIC_TLS __attribute__((tls_model("initial-exec")))
+#else
+#  define QTKEEPALIVE_STATIC_TLS
+#endif
+
 //! The shared hook has seen a socket notification in this thread.
-thread_local bool g_deliveredHere = false;
+thread_local bool g_deliveredHere QTKEEPALIVE_STATIC_TLS = false;
 
 // A connection's notifiers are children of its socket engine, itself a
 // child of the socket (QAbstractSocketPrivate::initSocketLayer()).
@@ -161,8 +171,8 @@ void NotifierInspector::attach(bool writesReported)
     // Qt enables reading (creating the read notifier) before it announces a
     // connection or returns from setSocketDescriptor(); without an event
     // dispatcher it creates none.
-    if (!transport().notifier(QSocketNotifier::Read)
-        && QAbstractEventDispatcher::instance(engine->thread())
+    m_reader = transport().notifier(QSocketNotifier::Read);
+    if (!m_reader && QAbstractEventDispatcher::instance(engine->thread())
         && transport().socket()->openMode().testFlag(QIODevice::ReadOnly))
         QtInternals::broken(QtInternals::Assumption::NotifierChildren,
                             QStringLiteral("no read QSocketNotifier among the children of %1")
@@ -198,11 +208,6 @@ void NotifierInspector::setKeepAliveSilence(std::optional<std::chrono::milliseco
     // taken as unacknowledged at the death.
     constexpr qint64 MaxMs = std::numeric_limits<qint32>::max();
     m_keepAliveSilenceMs = silence ? qint32(std::min<qint64>(silence->count(), MaxMs)) : -1;
-}
-
-void NotifierInspector::noteWrite(qint64 nowNs)
-{
-    m_lastWrittenNs = nowNs;
 }
 
 void NotifierInspector::reset()
@@ -267,26 +272,61 @@ bool NotifierInspector::filter(QObject *watched, QEvent *event)
     return false;
 }
 
+bool NotifierInspector::lookDue(bool read, qint64 now)
+{
+    // Unbuffered, Qt reads only when the application does; and where the
+    // failing read's error does not survive until errorOccurred() (Windows)
+    // it cannot tell a reset. Both look every time.
+    if (m_alwaysLook)
+        return true;
+    qint64 &last = read ? m_lastReadNs : m_lastWriteNs;
+    const bool quiet = now - last >= m_quietGapNs;
+    last = now;
+    if (read)
+        return quiet && !m_readLookDisabled;
+    if (quiet)
+        return true;
+    // A busy sender: its write notifications come as the peer acknowledges,
+    // so a timeout death follows a quiet gap here too. A reset in the middle
+    // raises both notifiers; the read notifier, registered first and never
+    // switched off, is dispatched first and Qt's read path (which keeps the
+    // received bytes) meets it. Where that order is not sure, look.
+    if (socket()->state() != QAbstractSocket::ConnectedState)
+        return true;
+    // (On the shared hook the connection is the socket's own.)
+    const QAbstractSocket *owner = m_sharedHook ? socket() : transport().socket();
+    if (!m_reader)
+        m_reader = transport().notifier(QSocketNotifier::Read);
+    const QSocketNotifier *reader = m_reader;
+    return !owner || owner->readBufferSize() > 0 || !reader || !reader->isEnabled();
+}
+
 bool NotifierInspector::inspect(QSocketNotifier *notifier)
 {
-    const bool read = notifier->type() == QSocketNotifier::Read;
-    m_sawReadActivation = m_sawReadActivation || read;
-    if (read)
+    // The read notifier is known from attach() on: a comparison of addresses.
+    const bool read = m_reader ? notifier == m_reader : notifier->type() == QSocketNotifier::Read;
+    if (read) {
+        m_sawReadActivation = true;
         m_listener->readNotified();
+    }
     // One clock read per notification: m_alwaysLook needs none.
     const qint64 now = m_alwaysLook ? 0 : coarseNowNs();
-    if (!lookDue(read, now)) {
-        if (!read)
-            m_listener->writeNotified(now);
-        if (read && socket()->readBufferSize() > 0 && qtWillStopReading())
-            startPauseWatch();
-        // Whatever Qt's read or write now meets, its own errno tells
-        // (ECONNRESET a reset, 0 an orderly end-of-file): a thread-local
-        // store, no system call.
-        KeepAlivePlatform::clearLastError();
-        m_unlooked = true;
-        return false;
-    }
+    if (lookDue(read, now))
+        return look(notifier, read, now);
+    if (!read)
+        m_listener->writeNotified(now);
+    else if (socket()->readBufferSize() > 0 && qtWillStopReading())
+        startPauseWatch();
+    // Whatever Qt's read or write now meets, its own errno tells
+    // (ECONNRESET a reset, 0 an orderly end-of-file): a thread-local store,
+    // no system call.
+    KeepAlivePlatform::clearLastError();
+    m_unlooked = true;
+    return false;
+}
+
+bool NotifierInspector::look(QSocketNotifier *notifier, bool read, qint64 now)
+{
     const auto state = socket()->state();
     // While connecting, a pending error is a failed connect: Qt's business.
     if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)
@@ -324,35 +364,6 @@ bool NotifierInspector::inspect(QSocketNotifier *notifier)
     // Cleared so that the read's own error tells a reset from an end-of-file.
     KeepAlivePlatform::clearLastError();
     return false;
-}
-
-bool NotifierInspector::lookDue(bool read, qint64 now)
-{
-    // Unbuffered, Qt reads only when the application does; and where the
-    // failing read's error does not survive until errorOccurred() (Windows)
-    // it cannot tell a reset. Both look every time.
-    if (m_alwaysLook)
-        return true;
-    qint64 &last = read ? m_lastReadNs : m_lastWriteNs;
-    const bool quiet = now - last >= m_quietGapNs;
-    last = now;
-    if (read)
-        return quiet && !m_readLookDisabled;
-    if (quiet)
-        return true;
-    // A busy sender: its write notifications come as the peer acknowledges,
-    // so a timeout death follows a quiet gap here too. A reset in the middle
-    // raises both notifiers; the read notifier, registered first and never
-    // switched off, is dispatched first and Qt's read path (which keeps the
-    // received bytes) meets it. Where that order is not sure, look.
-    if (socket()->state() != QAbstractSocket::ConnectedState)
-        return true;
-    // (On the shared hook the connection is the socket's own.)
-    const QAbstractSocket *owner = m_sharedHook ? socket() : transport().socket();
-    if (!m_reader)
-        m_reader = transport().notifier(QSocketNotifier::Read);
-    const QSocketNotifier *reader = m_reader;
-    return !owner || owner->readBufferSize() > 0 || !reader || !reader->isEnabled();
 }
 
 bool NotifierInspector::qtWillStopReading() const

@@ -135,7 +135,7 @@ public:
     */
     void setKeepAliveSilence(std::optional<std::chrono::milliseconds> silence);
     //! Qt writes (or has written) to the kernel at \a nowNs (coarseNowNs()).
-    void noteWrite(qint64 nowNs);
+    void noteWrite(qint64 nowNs) { m_lastWrittenNs = nowNs; }
 
     /*!
         True when Qt's last read or write on a notification ran without a
@@ -226,9 +226,11 @@ public:
 
 private:
     bool inspect(QSocketNotifier *notifier);
+    //! inspect() where a look is due: out of the way of the common case.
+    Q_NEVER_INLINE bool look(QSocketNotifier *notifier, bool read, qint64 now);
     void hookWriteNotifier();
     //! \a now: coarseNowNs() (0 where m_alwaysLook).
-    bool lookDue(bool read, qint64 now);
+    Q_ALWAYS_INLINE bool lookDue(bool read, qint64 now);
     bool isUnbuffered() const;
     bool qtWillStopReading() const;
     void watchPause();
@@ -252,9 +254,10 @@ private:
     qint64 m_lastWriteNs = 0;               //!< and of the last write notification
     qint64 m_lastWrittenNs = 0;             //!< and of the last noteWrite(); 0: none yet
     /*!
-        The engine's read notifier, once looked up: used only on a write
-        notification of the same engine (Qt deletes both notifiers only as
-        it closes the engine), forgotten at the connection's end.
+        The engine's read notifier, from attach() (or once looked up): read
+        through only on a write notification of the same engine (Qt deletes
+        both notifiers only as it closes the engine), forgotten at the
+        connection's end.
     */
     const QSocketNotifier *m_reader = nullptr;
     qint32 m_watchTickMs = 1000;      //!< 1 to 1000 (setWatchTick())

@@ -110,7 +110,7 @@ KeepAliveEngine *KeepAliveEngine::of(QAbstractSocket *socket)
     return of(static_cast<QObject *>(socket));
 }
 
-KeepAliveEngine *KeepAliveEngine::of(QObject *object)
+KeepAliveEngine *KeepAliveEngine::find(QObject *object)
 {
     // Asked for the owner of every socket notification in the process (the
     // shared hook): the exact classes first, Qt's own answered at once;
@@ -133,6 +133,18 @@ KeepAliveEngine *KeepAliveEngine::of(QObject *object)
         return secure->d.get();
 #endif
     return nullptr;
+}
+
+KeepAliveEngine *KeepAliveEngine::of(QObject *object)
+{
+    return find(object);
+}
+
+NotifierInspector *NotifierInspector::of(QObject *socket)
+{
+    // The shared hook's one call per notification.
+    KeepAliveEngine *engine = KeepAliveEngine::find(socket);
+    return engine ? &engine->m_inspector : nullptr;
 }
 
 // The private slots call the engine: compiled where it is complete.
