@@ -104,85 +104,95 @@ std::optional<UsageError> configure(const QCommandLineParser &parser, KeepAliveH
     return std::nullopt;
 }
 
-} // namespace
-
-int main(int argc, char *argv[])
+// What the command line asks for, once it has been judged valid.
+struct Settings
 {
-    QCoreApplication app(argc, argv);
-    setUpTool(QStringLiteral("keepalive-websocket-server"));
-    QCommandLineParser parser;
-    if (const std::optional<int> exitCode =
-                handleCommandLine(parser, describeCommandLine(parser), app.arguments()))
-        return *exitCode;
-    if (!parser.positionalArguments().isEmpty())
-        return usage({QStringLiteral("unexpected argument \"%1\" (see --help)")
-                              .arg(parser.positionalArguments().constFirst())});
-    QHostAddress address(QHostAddress::LocalHost);
+    QHostAddress address{QHostAddress::LocalHost};
     quint16 port = 8765;
-    if (const std::optional<UsageError> listenError =
-                parseListen(parser, QStringLiteral("address"), &address, &port))
-        return usage(*listenError);
+    KeepAliveOptions options;
+    std::optional<milliseconds> stats;
+    std::optional<QSslConfiguration> tls; //!< wss://
+};
+
+// The command line into \a settings and \a heartbeat (which only holds the
+// heartbeat settings); the usage error, if any.
+std::optional<UsageError> readSettings(const QCommandLineParser &parser, Settings *settings,
+                                       KeepAliveHeartbeat *heartbeat)
+{
+    if (!parser.positionalArguments().isEmpty())
+        return UsageError{QStringLiteral("unexpected argument \"%1\" (see --help)")
+                                  .arg(parser.positionalArguments().constFirst())};
+    if (std::optional<UsageError> error =
+                parseListen(parser, QStringLiteral("address"), &settings->address, &settings->port))
+        return error;
     UsageError error;
     const std::optional<KeepAliveOptions> options = keepAliveOptionsFromCommandLine(parser, &error);
     if (!options)
-        return usage(error);
-    std::optional<milliseconds> stats;
+        return error;
+    settings->options = *options;
     if (parser.isSet(QStringLiteral("stats"))
-        && !(stats = parseTimerDuration(parser, QStringLiteral("stats"), &error)))
-        return usage(error);
-    QWebSocket unconnected; // its heartbeat holds the settings for every client's
-    auto *settings = new KeepAliveHeartbeat(&unconnected);
-    if (const std::optional<UsageError> settingError = configure(parser, settings))
-        return usage(*settingError);
+        && !(settings->stats = parseTimerDuration(parser, QStringLiteral("stats"), &error)))
+        return error;
+    if (std::optional<UsageError> settingError = configure(parser, heartbeat))
+        return settingError;
+    if (parser.isSet(QStringLiteral("cert")) || parser.isSet(QStringLiteral("key"))) {
+        QSslConfiguration tls;
+        if (std::optional<UsageError> tlsError = readTls(parser, &tls))
+            return tlsError;
+        settings->tls = tls;
+    }
+    return std::nullopt;
+}
 
-    Output out(false, false);
+// The KeepAliveServer (wss://: a KeepAliveSslServer) that accepts the TCP
+// connections and logs every client it loses, with the reason.
+std::unique_ptr<QTcpServer> makeServer(const Settings &settings, Output &out)
+{
     const auto lost = [&out](QAbstractSocket *client, QtKeepAlive::ClientLossReason reason) {
         out.event(QStringLiteral("lost"),
                   QStringLiteral("lost %1 %2 %3")
                           .arg(endpoint(client->peerAddress(), client->peerPort()),
                                enumName(reason), client->errorString()));
     };
-    std::unique_ptr<QTcpServer> server;
-    const bool secure = parser.isSet(QStringLiteral("cert")) || parser.isSet(QStringLiteral("key"));
-    if (secure) {
-        QSslConfiguration tls;
-        if (const std::optional<UsageError> tlsError = readTls(parser, &tls))
-            return usage(*tlsError);
-        auto *sslServer = new KeepAliveSslServer;
-        server.reset(sslServer);
-        sslServer->setSslConfiguration(tls);
-        sslServer->setKeepAliveOptions(*options);
-        QObject::connect(sslServer, &KeepAliveSslServer::clientLost, sslServer, lost);
-    } else {
-        auto *plainServer = new KeepAliveServer;
-        server.reset(plainServer);
-        plainServer->setKeepAliveOptions(*options);
-        QObject::connect(plainServer, &KeepAliveServer::clientLost, plainServer, lost);
+    if (settings.tls) {
+        auto server = std::make_unique<KeepAliveSslServer>();
+        server->setSslConfiguration(*settings.tls);
+        server->setKeepAliveOptions(settings.options);
+        QObject::connect(server.get(), &KeepAliveSslServer::clientLost, server.get(), lost);
+        return server;
     }
+    auto server = std::make_unique<KeepAliveServer>();
+    server->setKeepAliveOptions(settings.options);
+    QObject::connect(server.get(), &KeepAliveServer::clientLost, server.get(), lost);
+    return server;
+}
 
-    QSet<const KeepAliveHeartbeat *> heartbeats;
-    // Every client, once connected (wss://: encrypted), goes to the QWebSocketServer
-    // for the WebSocket handshake. It is deleted once disconnected; QWebSocket does
-    // not own it.
-    QWebSocketServer webSockets(QStringLiteral("keepalive-websocket-server"),
-                                secure ? QWebSocketServer::SecureMode
-                                       : QWebSocketServer::NonSecureMode);
-    QObject::connect(server.get(), &QTcpServer::pendingConnectionAvailable, &webSockets, [&] {
-        while (QTcpSocket *socket = server->nextPendingConnection()) {
-            QObject::connect(socket, &QAbstractSocket::disconnected, socket, &QObject::deleteLater);
-            webSockets.handleConnection(socket);
-        }
-    });
-    QObject::connect(&webSockets, &QWebSocketServer::newConnection, &webSockets, [&] {
-        while (QWebSocket *webSocket = webSockets.nextPendingConnection()) {
-            webSocket->setParent(&webSockets);
+// Every client, once connected (wss://: encrypted), goes to \a webSockets
+// for the WebSocket handshake; each QWebSocket echoes text and gets a
+// heartbeat with the settings \a settings holds, kept in \a heartbeats.
+void serveWebSockets(QTcpServer *server, QWebSocketServer *webSockets,
+                     const KeepAliveHeartbeat *settings,
+                     QSet<const KeepAliveHeartbeat *> *heartbeats, Output &out)
+{
+    // A TCP socket is deleted once disconnected; QWebSocket does not own it.
+    QObject::connect(server, &QTcpServer::pendingConnectionAvailable, webSockets,
+                     [server, webSockets] {
+                         while (QTcpSocket *socket = server->nextPendingConnection()) {
+                             QObject::connect(socket, &QAbstractSocket::disconnected, socket,
+                                              &QObject::deleteLater);
+                             webSockets->handleConnection(socket);
+                         }
+                     });
+    QObject::connect(webSockets, &QWebSocketServer::newConnection, webSockets, [=, &out] {
+        while (QWebSocket *webSocket = webSockets->nextPendingConnection()) {
+            webSocket->setParent(webSockets);
             const QString peer = endpoint(webSocket->peerAddress(), webSocket->peerPort());
             auto *heartbeat = new KeepAliveHeartbeat(webSocket);
             heartbeat->setInterval(settings->interval());
             heartbeat->setMaxMissed(settings->maxMissed());
-            heartbeats.insert(heartbeat);
-            QObject::connect(heartbeat, &QObject::destroyed, &webSockets,
-                             [&heartbeats, heartbeat] { heartbeats.remove(heartbeat); });
+            heartbeats->insert(heartbeat);
+            QObject::connect(heartbeat, &QObject::destroyed, webSockets,
+                             [heartbeats, heartbeat] { heartbeats->remove(heartbeat); });
             QObject::connect(webSocket, &QWebSocket::textMessageReceived, webSocket,
                              &QWebSocket::sendTextMessage);
             QObject::connect(webSocket, &QWebSocket::disconnected, webSocket,
@@ -194,29 +204,60 @@ int main(int argc, char *argv[])
             out.event(QStringLiteral("connected"), QStringLiteral("connected ") + peer);
         }
     });
+}
 
-    if (!server->listen(address, port)) {
+// --stats: the clients and their round-trip times every interval.
+void startStats(QTimer *timer, const QSet<const KeepAliveHeartbeat *> *heartbeats,
+                milliseconds interval, Output &out)
+{
+    QObject::connect(timer, &QTimer::timeout, timer, [heartbeats, &out] {
+        QJsonObject fields{{QStringLiteral("clients"), qint64(heartbeats->size())}};
+        const QString roundTrip = roundTripSummary(heartbeats->values(), &fields);
+        out.event(QStringLiteral("stats"),
+                  QStringLiteral("stats: %1 client(s)%2").arg(heartbeats->size()).arg(roundTrip),
+                  fields);
+    });
+    timer->start(interval);
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    setUpTool(QStringLiteral("keepalive-websocket-server"));
+    QCommandLineParser parser;
+    if (const std::optional<int> exitCode =
+                handleCommandLine(parser, describeCommandLine(parser), app.arguments()))
+        return *exitCode;
+    Settings settings;
+    QWebSocket unconnected; // its heartbeat holds the settings for every client's
+    auto *heartbeatSettings = new KeepAliveHeartbeat(&unconnected);
+    if (const std::optional<UsageError> error = readSettings(parser, &settings, heartbeatSettings))
+        return usage(*error);
+
+    Output out(false, false);
+    const std::unique_ptr<QTcpServer> server = makeServer(settings, out);
+    QSet<const KeepAliveHeartbeat *> heartbeats;
+    QWebSocketServer webSockets(QStringLiteral("keepalive-websocket-server"),
+                                settings.tls ? QWebSocketServer::SecureMode
+                                             : QWebSocketServer::NonSecureMode);
+    serveWebSockets(server.get(), &webSockets, heartbeatSettings, &heartbeats, out);
+    if (!server->listen(settings.address, settings.port)) {
         printError(QStringLiteral("cannot listen on %1: %2")
-                           .arg(endpoint(address, port), server->errorString()));
+                           .arg(endpoint(settings.address, settings.port), server->errorString()));
         return ExitNetwork;
     }
     out.event(QStringLiteral("listening"),
               QStringLiteral("listening on %1 (%2); heartbeat %3, %4 missed; keepalive %5")
                       .arg(endpoint(server->serverAddress(), server->serverPort()),
-                           secure ? QStringLiteral("wss") : QStringLiteral("ws"),
-                           formatDuration(settings->interval()))
-                      .arg(settings->maxMissed())
-                      .arg(describe(*options)));
+                           settings.tls ? QStringLiteral("wss") : QStringLiteral("ws"),
+                           formatDuration(heartbeatSettings->interval()))
+                      .arg(heartbeatSettings->maxMissed())
+                      .arg(describe(settings.options)));
     QTimer statsTimer;
-    QObject::connect(&statsTimer, &QTimer::timeout, &statsTimer, [&] {
-        QJsonObject fields{{QStringLiteral("clients"), qint64(heartbeats.size())}};
-        const QString roundTrip = roundTripSummary(heartbeats.values(), &fields);
-        out.event(QStringLiteral("stats"),
-                  QStringLiteral("stats: %1 client(s)%2").arg(heartbeats.size()).arg(roundTrip),
-                  fields);
-    });
-    if (stats)
-        statsTimer.start(*stats);
+    if (settings.stats)
+        startStats(&statsTimer, &heartbeats, *settings.stats, out);
     StopSignals stopSignals;
     QObject::connect(&stopSignals, &StopSignals::stopRequested, &app, &QCoreApplication::quit);
     return QCoreApplication::exec();
