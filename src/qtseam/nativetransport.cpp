@@ -151,9 +151,10 @@ NativeTransport NativeTransport::find(QAbstractSocket *owner, QAbstractSocket *s
 qintptr NativeTransport::descriptor() const
 {
     // No engine means Qt deleted it (resetSocketLayer()); isValid() asks the
-    // engine itself whether its descriptor is still open.
+    // engine itself whether its descriptor is still open. (The descriptor is
+    // compared below: lastEngine() need not.)
     const QAbstractSocket *socket = this->socket();
-    if (m_verified == -1 || !socket || (m_hasEngine && !engine()) || !socket->isValid())
+    if (m_verified == -1 || !socket || (m_hasEngine && !lastEngine()) || !socket->isValid())
         return -1;
     const auto state = socket->state();
     if (state != QAbstractSocket::ConnectedState && state != QAbstractSocket::ClosingState)

@@ -109,10 +109,7 @@ public:
         Whether \a object (alive) is the engine: a comparison of addresses,
         nothing is read through a pointer that may be stale.
     */
-    bool isEngine(const QObject *object) const
-    {
-        return object && object == (m_inner ? m_inner->engine.data() : m_engine);
-    }
+    bool isEngine(const QObject *object) const { return object && object == lastEngine(); }
 
 private:
     //! An inner socket's connection: Qt deletes these objects when it likes.
@@ -122,6 +119,8 @@ private:
         QPointer<QObject> engine;
     };
 
+    //! The engine as last known, without engine()'s check of the descriptor: compare only.
+    QObject *lastEngine() const { return m_inner ? m_inner->engine.data() : m_engine; }
     static NativeTransport find(QAbstractSocket *owner, QAbstractSocket *socket, int depth);
     static NativeTransport verified(QAbstractSocket *owner, QAbstractSocket *socket,
                                     QObject *engine);

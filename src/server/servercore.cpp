@@ -376,10 +376,11 @@ bool ClientTie::reap(milliseconds timeout)
     const QPointer<QTcpSocket> client(m_client);
     // Nothing received is lost, and the client gets a FIN, not a RST.
     engine()->readBeforeClose();
-    if (!client || !lose(ClientLossReason::IdleTimeout, health()) || !client
-        || client->state() == QAbstractSocket::UnconnectedState) {
+    if (!client)
+        return true; // deleted by a readyRead() handler
+    if (!lose(ClientLossReason::IdleTimeout, health()) || !client
+        || client->state() == QAbstractSocket::UnconnectedState)
         return true;
-    }
     client->disconnectFromHost();
     if (client && client->state() == QAbstractSocket::ClosingState) {
         // Our queued data could not leave yet.

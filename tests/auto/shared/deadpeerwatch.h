@@ -139,6 +139,23 @@ inline bool flushClient(QAbstractSocket &client)
 // What the peer sends just before it dies; the client application never reads
 // it before the deadPeer() and disconnected() handlers. Binary, so that any
 // loss, truncation or duplication shows.
+/*!
+    What \a peer receives until its connection ends (the other side's close
+    reaches it) or \a timeoutMs pass, with its read buffer limit lifted.
+*/
+inline QByteArray readUntilPeerClosed(QTcpSocket *peer, qint64 timeoutMs)
+{
+    peer->setReadBufferSize(0);
+    QByteArray received = peer->readAll();
+    QElapsedTimer reading;
+    reading.start();
+    while (peer->state() == QAbstractSocket::ConnectedState && reading.elapsed() < timeoutMs) {
+        peer->waitForReadyRead(200);
+        received += peer->readAll();
+    }
+    return received + peer->readAll();
+}
+
 inline QByteArray peerPayload()
 {
     QByteArray payload(1500, Qt::Uninitialized);

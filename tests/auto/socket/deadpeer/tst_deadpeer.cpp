@@ -1407,15 +1407,7 @@ void tst_DeadPeer::closeServesSlowReaderToTheEnd()
     pause();
     QVERIFY(!QTest::currentTestFailed());
 
-    peer->setReadBufferSize(0);
-    received += peer->readAll();
-    QElapsedTimer reading;
-    reading.start();
-    while (peer->state() == QAbstractSocket::ConnectedState && reading.elapsed() < 30000) {
-        peer->waitForReadyRead(200);
-        received += peer->readAll();
-    }
-    received += peer->readAll();
+    received += readUntilPeerClosed(peer, 30000);
     QCOMPARE(received.size(), data.size());
     QVERIFY(received == data);
     QCOMPARE(peer->error(), QAbstractSocket::RemoteHostClosedError);

@@ -371,15 +371,7 @@ void tst_Hardening::ownCloseDeliversToPausingReader()
     client.disconnectFromHost();
     QTest::qWait(8000);
 
-    peer->setReadBufferSize(0);
-    QByteArray received = peer->readAll();
-    QElapsedTimer timer;
-    timer.start();
-    while (peer->state() == QAbstractSocket::ConnectedState && timer.elapsed() < 15000) {
-        peer->waitForReadyRead(200);
-        received += peer->readAll();
-    }
-    received += peer->readAll();
+    const QByteArray received = readUntilPeerClosed(peer, 15000);
     QCOMPARE(received.size(), data.size());
     QVERIFY(received == data);
     QCOMPARE(peer->error(), QAbstractSocket::RemoteHostClosedError); // our FIN, no RST
